@@ -1,0 +1,211 @@
+//! One HTTP transport for real and simulated Azure (DESIGN §5).
+//!
+//! Product code always builds real Azure URLs (`https://graph.microsoft.com/v1.0/...`).
+//! The only switch between the real cloud and `azure-sim` is this transport: in simulated
+//! mode every `https://{host}/{path}` is sent to `{sim}/{host}/{path}` instead. Absolute
+//! `https://` URLs the simulator returns (`Location`, `Azure-AsyncOperation`, `nextLink`)
+//! come back through the same transport and are routed again, so callers never see the
+//! difference. Plain `http://` URLs (the App Service managed identity endpoint) are never
+//! rewritten.
+//!
+//! The transport plugs into the three client stacks the product uses: `reqwest` directly,
+//! `azure_core` 1.x (`azure_identity`) and `azure_core` 0.21 (`azure_messaging_servicebus`).
+
+mod legacy;
+mod modern;
+
+use std::{sync::Arc, time::Duration};
+
+use url::Url;
+
+/// Where outbound Azure calls go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// The real cloud: URLs are used as they are.
+    Direct,
+    /// A simulator: `https://{host}/{path}` is sent to `{base}/{host}/{path}`.
+    Simulated(Url),
+}
+
+/// Errors building a transport.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The simulator base URL is not an absolute `http(s)` URL.
+    #[error("simulated cloud URL '{0}' must be an absolute http:// or https:// URL")]
+    InvalidSimulatorUrl(String),
+    /// reqwest could not build its client (TLS backend initialisation).
+    #[error("could not build the HTTP client")]
+    Client(#[source] reqwest::Error),
+}
+
+/// The shared outbound HTTP transport. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Transport {
+    client: reqwest::Client,
+    route: Route,
+}
+
+/// How long to wait for a connection. Azure front doors answer quickly or not at all.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a single read may stall. Above Service Bus' longest peek-lock wait (60 s).
+const READ_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl Transport {
+    /// A transport for the real cloud.
+    pub fn direct() -> Result<Self, TransportError> {
+        Self::new(Route::Direct)
+    }
+
+    /// A transport that sends every `https://` call to the simulator at `base`.
+    pub fn simulated(base: &str) -> Result<Self, TransportError> {
+        let mut url =
+            Url::parse(base).map_err(|_| TransportError::InvalidSimulatorUrl(base.to_owned()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+            return Err(TransportError::InvalidSimulatorUrl(base.to_owned()));
+        }
+        // Normalise to a base ending in '/' so joining keeps any path prefix.
+        if !url.path().ends_with('/') {
+            let path = format!("{}/", url.path());
+            url.set_path(&path);
+        }
+        Self::new(Route::Simulated(url))
+    }
+
+    /// A transport from an optional simulator URL setting: `None` or empty means the real cloud.
+    pub fn from_setting(simulator: Option<&str>) -> Result<Self, TransportError> {
+        match simulator.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(base) => Self::simulated(base),
+            None => Self::direct(),
+        }
+    }
+
+    fn new(route: Route) -> Result<Self, TransportError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            // ARM and Graph never redirect on the calls we make; a 3xx is data, not a hop.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(TransportError::Client)?;
+        Ok(Self { client, route })
+    }
+
+    /// Where calls go.
+    pub fn route(&self) -> &Route {
+        &self.route
+    }
+
+    /// True when calls go to a simulator.
+    pub fn is_simulated(&self) -> bool {
+        matches!(self.route, Route::Simulated(_))
+    }
+
+    /// The URL a call to `url` is actually sent to.
+    pub fn resolve(&self, url: &Url) -> Url {
+        match &self.route {
+            Route::Simulated(base) if url.scheme() == "https" => {
+                let Some(host) = url.host_str() else {
+                    return url.clone();
+                };
+                let mut routed = base.clone();
+                let path = format!("{}{}{}", base.path(), host, url.path());
+                routed.set_path(&path);
+                routed.set_query(url.query());
+                routed
+            }
+            _ => url.clone(),
+        }
+    }
+
+    /// The underlying reqwest client. Requests built with it must go through
+    /// [`Transport::execute`] to be routed.
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request built with real Azure URLs, routing it when simulated.
+    pub async fn execute(
+        &self,
+        mut request: reqwest::Request,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let routed = self.resolve(request.url());
+        *request.url_mut() = routed;
+        tracing::trace!(method = %request.method(), url = %request.url(), "outbound request");
+        self.client.execute(request).await
+    }
+
+    /// This transport as an `azure_core` 1.x client (for `azure_identity` credentials).
+    pub fn for_azure_core(&self) -> Arc<dyn azure_core::http::HttpClient> {
+        Arc::new(modern::ModernClient(self.clone()))
+    }
+
+    /// This transport as an `azure_core` 0.21 client (for `azure_messaging_servicebus`).
+    pub fn for_azure_core_legacy(&self) -> Arc<dyn azure_core_legacy::HttpClient> {
+        Arc::new(legacy::LegacyClient(self.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn direct_transport_keeps_urls_as_they_are() {
+        let t = Transport::direct().unwrap();
+        let u = url("https://graph.microsoft.com/v1.0/applications?$top=1");
+        assert_eq!(t.resolve(&u), u);
+    }
+
+    #[test]
+    fn simulated_transport_prefixes_the_host_to_the_path() {
+        let t = Transport::simulated("http://127.0.0.1:4000").unwrap();
+        let u = url(
+            "https://management.azure.com/subscriptions/s/resourceGroups/rg?api-version=2021-04-01",
+        );
+        assert_eq!(
+            t.resolve(&u).as_str(),
+            "http://127.0.0.1:4000/management.azure.com/subscriptions/s/resourceGroups/rg?api-version=2021-04-01"
+        );
+    }
+
+    #[test]
+    fn simulated_transport_keeps_a_base_path_prefix() {
+        let t = Transport::simulated("http://127.0.0.1:4000/sim").unwrap();
+        let u = url("https://kv.vault.azure.net/secrets/a/");
+        assert_eq!(
+            t.resolve(&u).as_str(),
+            "http://127.0.0.1:4000/sim/kv.vault.azure.net/secrets/a/"
+        );
+    }
+
+    #[test]
+    fn simulated_transport_leaves_plain_http_endpoints_alone() {
+        let t = Transport::simulated("http://127.0.0.1:4000").unwrap();
+        let u = url("http://127.0.0.1:4000/_identity/msi/token?api-version=2019-08-01");
+        assert_eq!(t.resolve(&u), u);
+    }
+
+    #[test]
+    fn an_empty_setting_means_the_real_cloud() {
+        assert_eq!(
+            Transport::from_setting(Some(" ")).unwrap().route(),
+            &Route::Direct
+        );
+        assert_eq!(
+            Transport::from_setting(None).unwrap().route(),
+            &Route::Direct
+        );
+    }
+
+    #[test]
+    fn a_relative_simulator_url_is_refused() {
+        assert!(matches!(
+            Transport::simulated("localhost:4000"),
+            Err(TransportError::InvalidSimulatorUrl(_))
+        ));
+    }
+}
