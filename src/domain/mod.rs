@@ -1,0 +1,37 @@
+//! The share request and the validated values it is made of.
+//!
+//! Every type here checks its invariant when it is built and cannot hold an invalid value
+//! afterwards: the rest of the code never re-validates.
+
+mod email;
+mod guid;
+mod history;
+mod image;
+mod resource_id;
+mod share_request;
+mod ssh;
+mod state;
+mod vm;
+
+pub use email::EmailAddress;
+pub use guid::{RequestId, SubscriptionId, TenantId};
+pub use history::{Actor, HistoryEntry};
+pub use image::{ImageCatalog, ImageRef, NotAllowed};
+pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
+pub use share_request::{
+    Consumer, EventContext, Origin, ShareRequest, Strategy, Submission, VmSpec,
+};
+pub use ssh::SshPublicKey;
+pub use state::{IllegalTransition, State, Step, StepTimes};
+pub use vm::{AdminUsername, Location, VmName, VmSize};
+
+/// Why a value was refused. The message is written for the person who sent it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl Invalid {
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}

@@ -1,0 +1,354 @@
+//! A share request: what was asked, where it stands, and how it got there.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{
+    Actor, AdminUsername, EmailAddress, HistoryEntry, IllegalTransition, ImageVersionId, Location,
+    RequestId, ResourceGroupName, SshPublicKey, State, StepTimes, SubnetId, SubscriptionId,
+    TenantId, VmName, VmSize,
+};
+
+/// How the image is shared. Only `app-consent` exists today (DESIGN §8 lists what comes next).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// A multi-tenant app in the owner's tenant, consented to by the consumer's admin.
+    #[default]
+    AppConsent,
+}
+
+/// The consumer tenant and where its VM goes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Consumer {
+    /// The consumer's Entra tenant.
+    pub tenant_id: TenantId,
+    /// The subscription the VM is created in.
+    pub subscription_id: SubscriptionId,
+    /// The resource group the VM is created in (it must exist).
+    pub resource_group: ResourceGroupName,
+    /// The admin who receives the consent link.
+    pub admin_email: EmailAddress,
+}
+
+/// The VM to create from the image.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmSpec {
+    /// VM (and computer) name.
+    pub name: VmName,
+    /// VM size.
+    pub size: VmSize,
+    /// Region; the image must be replicated there.
+    pub location: Location,
+    /// Linux admin account.
+    pub admin_username: AdminUsername,
+    /// The admin's SSH public key.
+    pub ssh_public_key: SshPublicKey,
+    /// An existing subnet to attach to; without one a VNet is created in the resource group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<SubnetId>,
+}
+
+/// Where the request came from, and what the sender asked us to echo back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Origin {
+    /// `POST /api/share-requests`.
+    Http {
+        /// The `Idempotency-Key` header, if one was sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency_key: Option<String>,
+    },
+    /// A message on the `share-requests` queue.
+    Queue {
+        /// The idempotency key: the message's `Idempotency-Key` property or its MessageId.
+        idempotency_key: String,
+        /// The message's `ReplyTo`, copied onto events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+        /// The message's `CorrelationId`, copied onto events.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        correlation_id: Option<String>,
+    },
+}
+
+/// The validated content of a submission, before it becomes a request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Submission {
+    /// How to share.
+    pub strategy: Strategy,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// The resolved, allowed image version.
+    pub image: ImageVersionId,
+    /// The image's name in the operator's catalog.
+    pub image_name: String,
+    /// The VM.
+    pub vm: VmSpec,
+}
+
+/// Context for a history entry: when, who, under which invocation.
+#[derive(Clone, Debug)]
+pub struct EventContext {
+    /// When.
+    pub at: OffsetDateTime,
+    /// Who.
+    pub actor: Actor,
+    /// The Functions invocation id, when there is one.
+    pub invocation_id: Option<String>,
+}
+
+/// One share request.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShareRequest {
+    /// The request's id.
+    pub id: RequestId,
+    /// How the image is shared.
+    pub strategy: Strategy,
+    /// The consumer.
+    pub consumer: Consumer,
+    /// The image version to share.
+    pub image: ImageVersionId,
+    /// Its catalog name.
+    pub image_name: String,
+    /// The VM to create.
+    pub vm: VmSpec,
+    /// Where the request came from.
+    pub origin: Origin,
+    /// SHA-256 of the normalised submission, to tell a retry from a different request that
+    /// reuses an idempotency key.
+    pub fingerprint: String,
+    /// Where it stands. Changed only through [`ShareRequest::transition`].
+    state: State,
+    /// Why it failed or expired, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// Per-step timestamps.
+    #[serde(default)]
+    pub steps: StepTimes,
+    /// Number of history entries written so far; the next one gets `history_len + 1`.
+    history_len: u32,
+}
+
+impl ShareRequest {
+    /// A new request in state `Submitted`, with its first history entry.
+    pub fn submit(
+        id: RequestId,
+        submission: Submission,
+        origin: Origin,
+        fingerprint: String,
+        ctx: &EventContext,
+    ) -> (Self, HistoryEntry) {
+        let Submission {
+            strategy,
+            consumer,
+            image,
+            image_name,
+            vm,
+        } = submission;
+        let mut request = Self {
+            id,
+            strategy,
+            consumer,
+            image,
+            image_name,
+            vm,
+            origin,
+            fingerprint,
+            state: State::Submitted,
+            failure: None,
+            created_at: ctx.at,
+            updated_at: ctx.at,
+            steps: StepTimes::default(),
+            history_len: 0,
+        };
+        let detail = format!(
+            "Share of image '{}' with tenant {} requested; VM '{}' in {}/{}.",
+            request.image_name,
+            request.consumer.tenant_id,
+            request.vm.name,
+            request.consumer.subscription_id,
+            request.consumer.resource_group
+        );
+        let entry = request.append("submitted", detail, ctx);
+        (request, entry)
+    }
+
+    /// Where the request stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Number of history entries written.
+    pub fn history_len(&self) -> u32 {
+        self.history_len
+    }
+
+    /// Moves to `to`, or refuses if the state machine does not allow it.
+    pub fn transition(
+        &mut self,
+        to: State,
+        event: &str,
+        detail: impl Into<String>,
+        ctx: &EventContext,
+    ) -> Result<HistoryEntry, IllegalTransition> {
+        if !self.state.can_become(to) {
+            return Err(IllegalTransition {
+                from: self.state,
+                to,
+            });
+        }
+        self.state = to;
+        Ok(self.append(event, detail.into(), ctx))
+    }
+
+    /// Stops the request with a reason a person can act on.
+    pub fn fail(
+        &mut self,
+        reason: impl Into<String>,
+        ctx: &EventContext,
+    ) -> Result<HistoryEntry, IllegalTransition> {
+        let reason = reason.into();
+        let entry = self.transition(State::Failed, "failed", reason.clone(), ctx)?;
+        self.failure = Some(reason);
+        Ok(entry)
+    }
+
+    /// Records something that happened without changing state (a re-check, a link sent).
+    pub fn note(
+        &mut self,
+        event: &str,
+        detail: impl Into<String>,
+        ctx: &EventContext,
+    ) -> HistoryEntry {
+        self.append(event, detail.into(), ctx)
+    }
+
+    fn append(&mut self, event: &str, detail: String, ctx: &EventContext) -> HistoryEntry {
+        self.history_len += 1;
+        self.updated_at = ctx.at;
+        HistoryEntry {
+            seq: self.history_len,
+            at: ctx.at,
+            event: event.to_owned(),
+            state: self.state,
+            actor: ctx.actor,
+            detail,
+            invocation_id: ctx.invocation_id.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::ssh::tests::ED25519;
+
+    pub(crate) fn submission() -> Submission {
+        Submission {
+            strategy: Strategy::AppConsent,
+            consumer: Consumer {
+                tenant_id: TenantId::parse("22222222-2222-4222-8222-222222222222").unwrap(),
+                subscription_id: SubscriptionId::parse("2b2b2b2b-2222-4222-8222-222222222222").unwrap(),
+                resource_group: ResourceGroupName::parse("rg-fabrikam-vms").unwrap(),
+                admin_email: EmailAddress::parse("admin@fabrikam.onmicrosoft.com").unwrap(),
+            },
+            image: ImageVersionId::parse("/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0").unwrap(),
+            image_name: "ubuntu-hardened".into(),
+            vm: VmSpec {
+                name: VmName::parse("vm-fabrikam-01").unwrap(),
+                size: VmSize::parse("Standard_D2s_v5").unwrap(),
+                location: Location::parse("eastus").unwrap(),
+                admin_username: AdminUsername::parse("azureuser").unwrap(),
+                ssh_public_key: SshPublicKey::parse(ED25519).unwrap(),
+                subnet_id: None,
+            },
+        }
+    }
+
+    fn ctx() -> EventContext {
+        EventContext {
+            at: OffsetDateTime::UNIX_EPOCH,
+            actor: Actor::Pipeline,
+            invocation_id: Some("inv-1".into()),
+        }
+    }
+
+    fn submitted() -> ShareRequest {
+        ShareRequest::submit(
+            RequestId::new_random(),
+            submission(),
+            Origin::Http {
+                idempotency_key: None,
+            },
+            "fp".into(),
+            &ctx(),
+        )
+        .0
+    }
+
+    #[test]
+    fn history_entries_are_numbered_in_order_and_carry_the_invocation() {
+        let mut r = submitted();
+        let e = r
+            .transition(
+                State::CredentialsIssued,
+                "credentials-issued",
+                "done",
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(
+            (e.seq, e.state, e.invocation_id.as_deref()),
+            (2, State::CredentialsIssued, Some("inv-1"))
+        );
+        assert_eq!(r.note("recheck", "later", &ctx()).seq, 3);
+    }
+
+    #[test]
+    fn an_illegal_transition_changes_nothing() {
+        let mut r = submitted();
+        let before = r.clone();
+        let err = r
+            .transition(State::Completed, "completed", "", &ctx())
+            .unwrap_err();
+        assert_eq!(
+            err,
+            IllegalTransition {
+                from: State::Submitted,
+                to: State::Completed
+            }
+        );
+        assert_eq!(r, before);
+    }
+
+    #[test]
+    fn failing_records_the_reason() {
+        let mut r = submitted();
+        r.fail("image not replicated to westus", &ctx()).unwrap();
+        assert_eq!(
+            (r.state(), r.failure.as_deref()),
+            (State::Failed, Some("image not replicated to westus"))
+        );
+        assert!(
+            r.fail("again", &ctx()).is_err(),
+            "a failed request failed twice"
+        );
+    }
+
+    #[test]
+    fn a_request_round_trips_through_json() {
+        let r = submitted();
+        let back: ShareRequest = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+}

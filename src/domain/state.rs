@@ -1,0 +1,276 @@
+//! The request's state machine and the steps that move it (DESIGN §2-§3).
+
+use std::{collections::BTreeMap, fmt};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// Where a share request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum State {
+    /// Accepted and stored; issuing the app credentials is queued.
+    Submitted,
+    /// The app, its service principal, a credential and Reader on the image exist in the
+    /// owner's tenant; the consent link is queued.
+    CredentialsIssued,
+    /// The consent link went to the consumer's admin; waiting for them to consent.
+    AwaitingConsent,
+    /// The consumer's tenant has consented; waiting for the role grant on the resource group.
+    AwaitingRoleGrant,
+    /// Access is confirmed; the network and the VM are being created.
+    CreatingVm,
+    /// The VM exists.
+    Completed,
+    /// Stopped for a reason a person can act on.
+    Failed,
+    /// The consumer's admin did not act before the deadline.
+    Expired,
+    /// The request could never be processed (invalid, not allowed); nothing was created.
+    Rejected,
+}
+
+impl State {
+    /// True when nothing more will happen to the request.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Expired | Self::Rejected
+        )
+    }
+
+    /// The step that moves a request out of this state, if a step does.
+    pub fn current_step(self) -> Option<Step> {
+        match self {
+            Self::Submitted => Some(Step::IssueCredentials),
+            Self::CredentialsIssued => Some(Step::SendConsentLink),
+            Self::AwaitingConsent | Self::AwaitingRoleGrant => Some(Step::ConfirmConsent),
+            Self::CreatingVm => Some(Step::CreateVm),
+            Self::Completed | Self::Failed | Self::Expired | Self::Rejected => None,
+        }
+    }
+
+    /// Whether the state machine allows `self -> to`.
+    pub fn can_become(self, to: Self) -> bool {
+        use State::{
+            AwaitingConsent, AwaitingRoleGrant, Completed, CreatingVm, CredentialsIssued, Expired,
+            Failed, Submitted,
+        };
+        matches!(
+            (self, to),
+            (Submitted, CredentialsIssued)
+                | (CredentialsIssued, AwaitingConsent)
+                | (AwaitingConsent, AwaitingRoleGrant | CreatingVm | Expired)
+                | (AwaitingRoleGrant, CreatingVm | Expired)
+                | (CreatingVm, Completed)
+        ) || (!self.is_terminal() && to == Failed)
+    }
+
+    /// The state's wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "Submitted",
+            Self::CredentialsIssued => "CredentialsIssued",
+            Self::AwaitingConsent => "AwaitingConsent",
+            Self::AwaitingRoleGrant => "AwaitingRoleGrant",
+            Self::CreatingVm => "CreatingVm",
+            Self::Completed => "Completed",
+            Self::Failed => "Failed",
+            Self::Expired => "Expired",
+            Self::Rejected => "Rejected",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A transition the state machine does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a request in state {from} cannot become {to}")]
+pub struct IllegalTransition {
+    /// The state the request is in.
+    pub from: State,
+    /// The state that was asked for.
+    pub to: State,
+}
+
+/// One step of the app-consent pipeline; each is a function on its own queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    /// Upsert the app, its service principal, a credential and Reader on the image.
+    IssueCredentials,
+    /// Build and deliver the admin-consent link.
+    SendConsentLink,
+    /// Check consent and the role grant in the consumer's tenant.
+    ConfirmConsent,
+    /// Create the network and the VM in the consumer's tenant.
+    CreateVm,
+}
+
+impl Step {
+    /// Every step, in pipeline order.
+    pub const ALL: [Self; 4] = [
+        Self::IssueCredentials,
+        Self::SendConsentLink,
+        Self::ConfirmConsent,
+        Self::CreateVm,
+    ];
+
+    /// The Service Bus queue that triggers the step; also the step's wire name.
+    pub fn queue(self) -> &'static str {
+        match self {
+            Self::IssueCredentials => "issue-credentials",
+            Self::SendConsentLink => "send-consent-link",
+            Self::ConfirmConsent => "confirm-consent",
+            Self::CreateVm => "create-vm",
+        }
+    }
+
+    /// The name of the function that runs the step.
+    pub fn function_name(self) -> &'static str {
+        match self {
+            Self::IssueCredentials => "IssueCredentials",
+            Self::SendConsentLink => "SendConsentLink",
+            Self::ConfirmConsent => "ConfirmConsent",
+            Self::CreateVm => "CreateVm",
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.queue())
+    }
+}
+
+/// When one step started, finished and how often it ran.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTime {
+    /// First time the step ran for this request.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_at: Option<OffsetDateTime>,
+    /// When the step recorded its result.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub completed_at: Option<OffsetDateTime>,
+    /// How many times the step ran (re-checks and redeliveries included).
+    #[serde(default)]
+    pub runs: u32,
+}
+
+/// Per-step timestamps of one request.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepTimes(BTreeMap<Step, StepTime>);
+
+impl StepTimes {
+    /// Records that `step` ran at `at`.
+    pub fn ran(&mut self, step: Step, at: OffsetDateTime) {
+        let t = self.0.entry(step).or_default();
+        t.started_at.get_or_insert(at);
+        t.runs += 1;
+    }
+
+    /// Records that `step` finished at `at` (the first time only: re-runs keep the original).
+    pub fn completed(&mut self, step: Step, at: OffsetDateTime) {
+        let t = self.0.entry(step).or_default();
+        t.started_at.get_or_insert(at);
+        t.completed_at.get_or_insert(at);
+    }
+
+    /// The times of one step.
+    pub fn get(&self, step: Step) -> Option<&StepTime> {
+        self.0.get(&step)
+    }
+
+    /// All steps that ran.
+    pub fn iter(&self) -> impl Iterator<Item = (Step, &StepTime)> {
+        self.0.iter().map(|(s, t)| (*s, t))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL: [State; 9] = [
+        State::Submitted,
+        State::CredentialsIssued,
+        State::AwaitingConsent,
+        State::AwaitingRoleGrant,
+        State::CreatingVm,
+        State::Completed,
+        State::Failed,
+        State::Expired,
+        State::Rejected,
+    ];
+
+    #[test]
+    fn terminal_states_lead_nowhere() {
+        for from in ALL.into_iter().filter(|s| s.is_terminal()) {
+            for to in ALL {
+                assert!(!from.can_become(to), "{from} -> {to} allowed");
+            }
+        }
+    }
+
+    #[test]
+    fn the_happy_path_is_allowed_in_order_and_not_backwards() {
+        let path = [
+            State::Submitted,
+            State::CredentialsIssued,
+            State::AwaitingConsent,
+            State::AwaitingRoleGrant,
+            State::CreatingVm,
+            State::Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
+            assert!(!pair[1].can_become(pair[0]), "{} -> {}", pair[1], pair[0]);
+        }
+    }
+
+    #[test]
+    fn only_waiting_for_a_person_can_expire() {
+        let can_expire: Vec<State> = ALL
+            .into_iter()
+            .filter(|s| s.can_become(State::Expired))
+            .collect();
+        assert_eq!(
+            can_expire,
+            [State::AwaitingConsent, State::AwaitingRoleGrant]
+        );
+    }
+
+    #[test]
+    fn nothing_becomes_rejected_after_creation() {
+        assert!(ALL.into_iter().all(|s| !s.can_become(State::Rejected)));
+    }
+
+    #[test]
+    fn a_rerun_keeps_the_first_completion_time() {
+        let mut times = StepTimes::default();
+        let t0 = OffsetDateTime::UNIX_EPOCH;
+        let t1 = t0 + time::Duration::seconds(5);
+        times.ran(Step::CreateVm, t0);
+        times.completed(Step::CreateVm, t0);
+        times.ran(Step::CreateVm, t1);
+        times.completed(Step::CreateVm, t1);
+        let got = times.get(Step::CreateVm).unwrap();
+        assert_eq!(
+            (got.started_at, got.completed_at, got.runs),
+            (Some(t0), Some(t0), 2)
+        );
+    }
+}
