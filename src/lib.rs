@@ -1,1 +1,19 @@
-//! imageshare
+//! imageshare: an Azure Functions custom handler that shares a private Azure Compute Gallery
+//! image with another Entra tenant, end to end.
+//!
+//! Layout (DESIGN §4): `invocation` speaks the host's protocol, `api` holds the HTTP
+//! functions, `steps` the queue functions, `store` the request repository, `domain` the
+//! validated values and the state machine; `intake` validates submitted documents.
+
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod context;
+pub mod domain;
+pub mod functions;
+pub mod intake;
+pub mod invocation;
+pub mod status;
+pub mod steps;
+pub mod store;
+pub mod telemetry;

@@ -1,5 +1,7 @@
 //! The three client stacks reach a local server through the simulated route.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use axum::{Router, extract::Request, routing::any};
 use azure_transport::Transport;
 

@@ -1,0 +1,106 @@
+//! The HTTP server the host talks to: routes built from the function table.
+
+use std::net::{Ipv4Addr, SocketAddr};
+
+use axum::{
+    Router,
+    extract::State,
+    http::{StatusCode, Uri},
+    middleware,
+    routing::{MethodRouter, get, post},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    api::{self, Problem},
+    context::AppContext,
+    functions::Function,
+    invocation::{InvocationId, invocation_span},
+    steps,
+};
+
+/// The route for one function.
+fn route(function: Function) -> MethodRouter<AppContext> {
+    match function {
+        Function::SubmitShareRequest => post(api::submit_share_request),
+        Function::GetShareRequest => get(api::get_share_request),
+        Function::ConsentCallback => get(api::consent_callback),
+        Function::Step(step) => post(
+            move |state: State<AppContext>, id: InvocationId, body: axum::body::Bytes| {
+                steps::invoke(step, state, id, body)
+            },
+        ),
+    }
+}
+
+/// The full router: readiness, every function, and a problem+json 404.
+pub fn router(ctx: AppContext) -> Router {
+    let mut router = Router::new().route("/", get(|| async { "ok" }));
+    for function in Function::ALL {
+        router = router.route(&function.handler_path(), route(function));
+    }
+    router
+        .fallback(|uri: Uri| async move {
+            Problem::not_found(format!("no function serves {}", uri.path())).at(uri.path())
+        })
+        .method_not_allowed_fallback(|uri: Uri| async move {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this path does not accept that method",
+            )
+            .at(uri.path())
+        })
+        .layer(middleware::from_fn(invocation_span))
+        .with_state(ctx)
+}
+
+/// The bound server, ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Application {
+    /// Binds `127.0.0.1:{port}` (the host always calls IPv4 loopback; binding loopback only
+    /// keeps the handler off the network). Port 0 picks a free port (tests).
+    pub async fn build(ctx: AppContext, port: u16) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+        Ok(Self {
+            listener,
+            router: router(ctx),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+}

@@ -1,0 +1,101 @@
+//! The functions this app defines. The router is built from this table and a test checks it
+//! against `functions/*/function.json`, so the handler and the deploy layout cannot drift.
+
+use crate::{domain::Step, invocation::BodyEncoding};
+
+/// How the host triggers a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// An HTTP trigger forwarded as is (`enableForwardingHttpRequest`).
+    Http {
+        /// Methods, lowercase as in function.json.
+        methods: &'static [&'static str],
+        /// Route template under the `api` prefix, as in function.json.
+        route: &'static str,
+        /// `function` or `anonymous`.
+        auth_level: &'static str,
+    },
+    /// A Service Bus queue trigger, posted to `/{FunctionName}`.
+    Queue {
+        /// The queue.
+        queue: &'static str,
+        /// The trigger binding's name in function.json.
+        binding: &'static str,
+        /// How the binding delivers the body.
+        encoding: BodyEncoding,
+    },
+}
+
+/// One function of the app.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Function {
+    /// `POST /api/share-requests`.
+    SubmitShareRequest,
+    /// `GET /api/share-requests/{id}`.
+    GetShareRequest,
+    /// `GET /api/consent/callback`: Entra redirects the consumer admin here.
+    ConsentCallback,
+    /// A pipeline step on its queue.
+    Step(Step),
+}
+
+/// The trigger binding name used by every queue function.
+pub const QUEUE_BINDING: &str = "message";
+
+impl Function {
+    /// Every function, in the order the router registers them.
+    pub const ALL: [Self; 7] = [
+        Self::SubmitShareRequest,
+        Self::GetShareRequest,
+        Self::ConsentCallback,
+        Self::Step(Step::IssueCredentials),
+        Self::Step(Step::SendConsentLink),
+        Self::Step(Step::ConfirmConsent),
+        Self::Step(Step::CreateVm),
+    ];
+
+    /// The function's name: its folder under `functions/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SubmitShareRequest => "SubmitShareRequest",
+            Self::GetShareRequest => "GetShareRequest",
+            Self::ConsentCallback => "ConsentCallback",
+            Self::Step(step) => step.function_name(),
+        }
+    }
+
+    /// How it is triggered.
+    pub fn trigger(self) -> Trigger {
+        match self {
+            Self::SubmitShareRequest => Trigger::Http {
+                methods: &["post"],
+                route: "share-requests",
+                auth_level: "function",
+            },
+            Self::GetShareRequest => Trigger::Http {
+                methods: &["get"],
+                route: "share-requests/{id}",
+                auth_level: "function",
+            },
+            Self::ConsentCallback => Trigger::Http {
+                methods: &["get"],
+                route: "consent/callback",
+                auth_level: "anonymous",
+            },
+            Self::Step(step) => Trigger::Queue {
+                queue: step.queue(),
+                binding: QUEUE_BINDING,
+                encoding: BodyEncoding::Binary,
+            },
+        }
+    }
+
+    /// The path the handler serves for this function: the original path for forwarded HTTP
+    /// (route prefix `api`), `/{FunctionName}` for everything else.
+    pub fn handler_path(self) -> String {
+        match self.trigger() {
+            Trigger::Http { route, .. } => format!("/api/{route}"),
+            Trigger::Queue { .. } => format!("/{}", self.name()),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! An in-process store with the same compare-and-swap semantics as the table store.
+
+use std::{collections::HashMap, sync::Mutex};
+
+use async_trait::async_trait;
+
+use super::{Created, ETag, RequestStore, StoreError, Stored};
+use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+
+#[derive(Debug)]
+struct Entry {
+    request: ShareRequest,
+    version: u64,
+    history: Vec<HistoryEntry>,
+}
+
+/// Requests kept in memory; lost when the process exits.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    entries: Mutex<HashMap<RequestId, Entry>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many requests are stored.
+    pub fn len(&self) -> usize {
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<RequestId, Entry>>, StoreError> {
+        // A poisoned lock means a panic mid-update; the map itself is still consistent because
+        // every update is a single insert.
+        Ok(self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+}
+
+fn etag(version: u64) -> ETag {
+    ETag(format!("W/\"{version}\""))
+}
+
+#[async_trait]
+impl RequestStore for MemoryStore {
+    async fn create(
+        &self,
+        request: &ShareRequest,
+        history: &[HistoryEntry],
+    ) -> Result<Created, StoreError> {
+        let mut entries = self.lock()?;
+        if let Some(existing) = entries.get(&request.id) {
+            return Ok(Created::Existing(Box::new(Stored {
+                request: existing.request.clone(),
+                etag: etag(existing.version),
+            })));
+        }
+        entries.insert(
+            request.id,
+            Entry {
+                request: request.clone(),
+                version: 1,
+                history: history.to_vec(),
+            },
+        );
+        Ok(Created::New(etag(1)))
+    }
+
+    async fn get(&self, id: RequestId) -> Result<Option<Stored>, StoreError> {
+        Ok(self.lock()?.get(&id).map(|e| Stored {
+            request: e.request.clone(),
+            etag: etag(e.version),
+        }))
+    }
+
+    async fn update(
+        &self,
+        request: &ShareRequest,
+        expected: &ETag,
+        history: &[HistoryEntry],
+    ) -> Result<ETag, StoreError> {
+        let mut entries = self.lock()?;
+        let entry = entries
+            .get_mut(&request.id)
+            .ok_or(StoreError::NotFound(request.id))?;
+        if etag(entry.version) != *expected {
+            return Err(StoreError::Conflict);
+        }
+        entry.version += 1;
+        entry.request = request.clone();
+        entry.history.extend_from_slice(history);
+        Ok(etag(entry.version))
+    }
+
+    async fn history(&self, id: RequestId) -> Result<Vec<HistoryEntry>, StoreError> {
+        Ok(self
+            .lock()?
+            .get(&id)
+            .map(|e| e.history.clone())
+            .unwrap_or_default())
+    }
+
+    async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {
+        Ok(self
+            .lock()?
+            .values()
+            .filter(|e| !e.request.state().is_terminal())
+            .map(|e| Stored {
+                request: e.request.clone(),
+                etag: etag(e.version),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,81 @@
+//! Where share requests live: one record per request, changed by compare-and-swap, with an
+//! append-only history (DESIGN §2-§3).
+//!
+//! `memory` keeps everything in the process (the embedded local run and unit tests); the Table
+//! Storage implementation is the production one.
+
+mod memory;
+
+use async_trait::async_trait;
+
+pub use memory::MemoryStore;
+
+use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+
+/// An opaque version tag: an update succeeds only against the version it was read at.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ETag(pub String);
+
+/// A request as stored, with the version it was read at.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The request.
+    pub request: ShareRequest,
+    /// Its version.
+    pub etag: ETag,
+}
+
+/// What `create` found.
+#[derive(Clone, Debug)]
+pub enum Created {
+    /// The request was new and is now stored.
+    New(ETag),
+    /// A request with that id already existed (an idempotent retry, or a reused key).
+    Existing(Box<Stored>),
+}
+
+/// Store failures. All are worth retrying except where noted.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the request since it was read: re-read and decide again.
+    #[error("the request changed since it was read (etag mismatch)")]
+    Conflict,
+    /// The request does not exist.
+    #[error("request {0} does not exist")]
+    NotFound(RequestId),
+    /// The storage service failed or could not be reached.
+    #[error("the request store is unavailable: {0}")]
+    Unavailable(String),
+    /// A stored record could not be read back (a bug or a manual edit; not retryable).
+    #[error("a stored request is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The request repository.
+#[async_trait]
+pub trait RequestStore: Send + Sync + std::fmt::Debug {
+    /// Stores a new request and its first history entries, unless one with the same id exists.
+    async fn create(
+        &self,
+        request: &ShareRequest,
+        history: &[HistoryEntry],
+    ) -> Result<Created, StoreError>;
+
+    /// Reads a request.
+    async fn get(&self, id: RequestId) -> Result<Option<Stored>, StoreError>;
+
+    /// Replaces a request if it is still at `etag`, appending `history` in the same atomic
+    /// write. Returns the new version.
+    async fn update(
+        &self,
+        request: &ShareRequest,
+        etag: &ETag,
+        history: &[HistoryEntry],
+    ) -> Result<ETag, StoreError>;
+
+    /// A request's history, oldest first.
+    async fn history(&self, id: RequestId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Requests not in a terminal state (for reconciliation).
+    async fn list_active(&self) -> Result<Vec<Stored>, StoreError>;
+}
