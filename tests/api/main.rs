@@ -1,0 +1,11 @@
+//! Black-box tests of the function app: the handler as the Functions host sees it.
+
+// Tests may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod helpers;
+mod layout;
+mod process;
+mod protocol;
+mod submit;
