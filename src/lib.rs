@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod azure;
 pub mod config;
 pub mod context;
 pub mod domain;

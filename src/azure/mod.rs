@@ -1,0 +1,12 @@
+//! Clients of the Azure services the pipeline calls, over one HTTP stack and one transport.
+
+pub mod arm;
+mod error;
+pub mod graph;
+mod http;
+pub mod keyvault;
+mod tokens;
+
+pub use error::{AzureError, Service};
+pub use http::{ApiCall, ApiResponse, HttpStack, RetryPolicy};
+pub use tokens::{AccessToken, AppCredential, Secret, Tokens, scopes};

@@ -1,0 +1,330 @@
+//! Entra tokens through `azure_identity`: the operator's managed identity, and the share app
+//! (a federated credential trusting that identity, or a client secret) in either tenant.
+//!
+//! Credentials are built once per (app, tenant, credential) and kept, so `azure_identity`'s
+//! per-credential cache serves each (identity, tenant, scope) until five minutes before expiry.
+
+use std::{
+    collections::HashMap,
+    fmt,
+    sync::{Arc, Mutex},
+};
+
+use azure_core::{
+    credentials::{Secret as CoreSecret, TokenCredential},
+    error::ErrorKind,
+    http::{ClientMethodOptions, ClientOptions, RetryOptions, Transport as CoreTransport},
+};
+use azure_identity::{
+    ClientAssertion, ClientAssertionCredential, ClientAssertionCredentialOptions,
+    ClientSecretCredential, ClientSecretCredentialOptions, ManagedIdentityCredential,
+    ManagedIdentityCredentialOptions, UserAssignedId,
+};
+use azure_transport::Transport;
+use sha2::{Digest, Sha256};
+
+use super::{AzureError, Service};
+use crate::domain::TenantId;
+
+/// Token scopes of the services we call.
+pub mod scopes {
+    /// Azure Resource Manager.
+    pub const ARM: &str = "https://management.azure.com/.default";
+    /// Microsoft Graph.
+    pub const GRAPH: &str = "https://graph.microsoft.com/.default";
+    /// Key Vault.
+    pub const KEY_VAULT: &str = "https://vault.azure.net/.default";
+    /// Service Bus.
+    pub const SERVICE_BUS: &str = "https://servicebus.azure.net/.default";
+    /// Azure Storage.
+    pub const STORAGE: &str = "https://storage.azure.com/.default";
+    /// The audience of managed identity tokens used as federated client assertions.
+    pub const TOKEN_EXCHANGE: &str = "api://AzureADTokenExchange/.default";
+}
+
+/// A secret value: never printed, never logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A bearer token.
+#[derive(Clone)]
+pub struct AccessToken(Secret);
+
+impl AccessToken {
+    /// The `Authorization` header value.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.0.expose())
+    }
+
+    /// The raw token.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// A claim from the token's payload, read without verification (for our own identity's
+    /// object id; never for authorization decisions).
+    pub fn unverified_claim(&self, name: &str) -> Option<String> {
+        use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+        let payload = self.0.expose().split('.').nth(1)?;
+        let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
+        let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        claims.get(name)?.as_str().map(str::to_owned)
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(***)")
+    }
+}
+
+/// How the share app proves who it is.
+#[derive(Clone, Debug)]
+pub enum AppCredential {
+    /// A federated identity credential trusting the operator's managed identity: no secret.
+    Federated,
+    /// A client secret (kept in Key Vault).
+    Secret(Secret),
+}
+
+impl AppCredential {
+    /// A stable, non-reversible key for the credential cache.
+    fn cache_key(&self) -> String {
+        match self {
+            Self::Federated => "federated".to_owned(),
+            Self::Secret(s) => {
+                let digest = Sha256::digest(s.expose().as_bytes());
+                digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+            }
+        }
+    }
+}
+
+/// The operator identity's token as a client assertion (workload identity federation).
+#[derive(Debug)]
+struct ManagedIdentityAssertion(Arc<dyn TokenCredential>);
+
+#[async_trait::async_trait]
+impl ClientAssertion for ManagedIdentityAssertion {
+    async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
+        let token = self.0.get_token(&[scopes::TOKEN_EXCHANGE], None).await?;
+        Ok(token.token.secret().to_owned())
+    }
+}
+
+type AppKey = (String, TenantId, String);
+
+/// Hands out tokens.
+pub struct Tokens {
+    client_options: ClientOptions,
+    operator: Arc<dyn TokenCredential>,
+    apps: Mutex<HashMap<AppKey, Arc<dyn TokenCredential>>>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens").finish_non_exhaustive()
+    }
+}
+
+fn client_options(transport: &Transport) -> ClientOptions {
+    ClientOptions {
+        transport: Some(CoreTransport::new(transport.for_azure_core())),
+        // Our steps decide about retrying; a credential failing fast keeps invocations short.
+        retry: RetryOptions::none(),
+        ..ClientOptions::default()
+    }
+}
+
+impl Tokens {
+    /// The operator is the Function App's user-assigned managed identity (App Service's
+    /// `IDENTITY_ENDPOINT`/`IDENTITY_HEADER`).
+    pub fn managed_identity(transport: &Transport, client_id: &str) -> Result<Self, AzureError> {
+        let client_options = client_options(transport);
+        let operator = ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
+            user_assigned_id: Some(UserAssignedId::ClientId(client_id.to_owned())),
+            client_options: client_options.clone(),
+        }))
+        .map_err(|e| AzureError::Unexpected {
+            service: Service::Entra,
+            detail: e.to_string(),
+        })?;
+        Ok(Self {
+            client_options,
+            operator,
+            apps: Mutex::default(),
+        })
+    }
+
+    /// Uses `operator` as the operator identity (tests, or other hosting).
+    pub fn with_operator(transport: &Transport, operator: Arc<dyn TokenCredential>) -> Self {
+        Self {
+            client_options: client_options(transport),
+            operator,
+            apps: Mutex::default(),
+        }
+    }
+
+    /// A token of the operator identity for `scope`.
+    pub async fn operator(&self, scope: &str) -> Result<AccessToken, AzureError> {
+        let token = self
+            .operator
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| token_error("the operator identity's tenant", &e))?;
+        Ok(AccessToken(Secret::new(token.token.secret())))
+    }
+
+    /// A token of the share app `app_id` in `tenant` for `scope`.
+    pub async fn app(
+        &self,
+        app_id: &str,
+        tenant: TenantId,
+        credential: &AppCredential,
+        scope: &str,
+    ) -> Result<AccessToken, AzureError> {
+        let cred = self.app_credential(app_id, tenant, credential)?;
+        let token = cred
+            .get_token(&[scope], None)
+            .await
+            .map_err(|e| token_error(&tenant.to_string(), &e))?;
+        Ok(AccessToken(Secret::new(token.token.secret())))
+    }
+
+    /// Drops cached credentials of `app_id` (after a secret rotation).
+    pub fn forget_app(&self, app_id: &str) {
+        self.apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| k.0 != app_id);
+    }
+
+    fn app_credential(
+        &self,
+        app_id: &str,
+        tenant: TenantId,
+        credential: &AppCredential,
+    ) -> Result<Arc<dyn TokenCredential>, AzureError> {
+        let key = (app_id.to_owned(), tenant, credential.cache_key());
+        let mut apps = self
+            .apps
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(existing) = apps.get(&key) {
+            return Ok(existing.clone());
+        }
+        let options = self.client_options.clone();
+        let built: azure_core::Result<Arc<dyn TokenCredential>> = match credential {
+            AppCredential::Federated => ClientAssertionCredential::new(
+                tenant.to_string(),
+                app_id.to_owned(),
+                ManagedIdentityAssertion(self.operator.clone()),
+                Some(ClientAssertionCredentialOptions {
+                    client_options: options,
+                }),
+            )
+            .map(|c| c as Arc<dyn TokenCredential>),
+            AppCredential::Secret(secret) => ClientSecretCredential::new(
+                &tenant.to_string(),
+                app_id.to_owned(),
+                CoreSecret::new(secret.expose().to_owned()),
+                Some(ClientSecretCredentialOptions {
+                    client_options: options,
+                }),
+            )
+            .map(|c| c as Arc<dyn TokenCredential>),
+        };
+        let built = built.map_err(|e| AzureError::Unexpected {
+            service: Service::Entra,
+            detail: e.to_string(),
+        })?;
+        apps.insert(key, built.clone());
+        Ok(built)
+    }
+}
+
+/// Finds the Entra answer (status, AADSTS codes, description) inside `azure_identity`'s
+/// wrapped error.
+fn token_error(tenant: &str, error: &azure_core::Error) -> AzureError {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(core) = e.downcast_ref::<azure_core::Error>() {
+            match core.kind() {
+                ErrorKind::HttpResponse {
+                    status, error_code, ..
+                } => {
+                    let codes = error_code
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter_map(|c| c.trim().parse().ok())
+                        .collect();
+                    return AzureError::Token {
+                        tenant: tenant.to_owned(),
+                        codes,
+                        message: first_line(&core.to_string()),
+                        status: Some(u16::from(*status)),
+                    };
+                }
+                ErrorKind::Connection | ErrorKind::Io => {
+                    return AzureError::Transport {
+                        service: Service::Entra,
+                        detail: core.to_string(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        current = e.source();
+    }
+    AzureError::Token {
+        tenant: tenant.to_owned(),
+        codes: Vec::new(),
+        message: first_line(&error.to_string()),
+        status: None,
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").chars().take(400).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_and_tokens_never_print() {
+        let s = Secret::new("p@ss");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let t = AccessToken(Secret::new("eyJ"));
+        assert_eq!(format!("{t:?}"), "AccessToken(***)");
+        assert!(!format!("{:?}", AppCredential::Secret(s)).contains("p@ss"));
+    }
+
+    #[test]
+    fn a_claim_can_be_read_from_a_token_payload() {
+        // {"alg":"none"}.{"oid":"3d3d"}.
+        let t = AccessToken(Secret::new("eyJhbGciOiJub25lIn0.eyJvaWQiOiIzZDNkIn0."));
+        assert_eq!(t.unverified_claim("oid").as_deref(), Some("3d3d"));
+        assert_eq!(t.unverified_claim("tid"), None);
+    }
+}
