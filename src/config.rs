@@ -1,13 +1,16 @@
 //! Settings, read from the app settings the Functions host passes as environment variables.
 //!
 //! Reading goes through [`Env`] so tests build settings from a map and never touch the
-//! process environment.
+//! process environment. Every problem names the setting and what it expects.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
-use crate::domain::ImageCatalog;
+use crate::{
+    azure::service_bus::ServiceBusConnection,
+    domain::{ImageCatalog, TenantId},
+};
 
 /// Where settings come from.
 #[derive(Clone, Debug)]
@@ -39,7 +42,7 @@ impl Env {
     }
 }
 
-/// A setting that is missing or wrong. The message names the setting and what it expects.
+/// A setting that is missing or wrong.
 #[derive(Debug, thiserror::Error)]
 #[error("setting {name}: {problem}")]
 pub struct ConfigError {
@@ -49,6 +52,77 @@ pub struct ConfigError {
     pub problem: String,
 }
 
+fn problem(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// How the share app authenticates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialMode {
+    /// A federated identity credential trusting the Function App's managed identity.
+    Federated,
+    /// A client secret kept in Key Vault.
+    Secret,
+}
+
+/// How the consent link reaches the consumer's admin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotifySettings {
+    /// Graph `sendMail` from this mailbox (user id or UPN in the owner's tenant).
+    Mail {
+        /// The sending mailbox.
+        sender: String,
+    },
+    /// A JSON POST to this URL.
+    Webhook {
+        /// The endpoint.
+        url: Url,
+    },
+    /// Only in the status document.
+    StatusOnly,
+}
+
+/// Where requests are stored.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    /// In process memory (local runs only: lost on restart, not shared between instances).
+    Memory,
+    /// Azure Table Storage with a connection string (`AzureWebJobsStorage`).
+    TableConnectionString {
+        /// The connection string.
+        connection_string: String,
+        /// The table.
+        table: String,
+    },
+    /// Azure Table Storage with the managed identity (`AzureWebJobsStorage__accountName`).
+    TableIdentity {
+        /// The table service endpoint.
+        endpoint: Url,
+        /// The table.
+        table: String,
+    },
+}
+
+impl std::fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Memory => f.write_str("Memory"),
+            Self::TableConnectionString { table, .. } => f
+                .debug_struct("TableConnectionString")
+                .field("table", table)
+                .finish_non_exhaustive(),
+            Self::TableIdentity { endpoint, table } => f
+                .debug_struct("TableIdentity")
+                .field("endpoint", endpoint)
+                .field("table", table)
+                .finish(),
+        }
+    }
+}
+
 /// The handler's settings.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -56,8 +130,30 @@ pub struct Settings {
     pub port: u16,
     /// Images this deployment may share.
     pub catalog: ImageCatalog,
-    /// The app's public base URL, for absolute links (Location, consent redirect).
-    pub public_base_url: Option<Url>,
+    /// The app's public base URL (links, the consent redirect URI).
+    pub public_base_url: Url,
+    /// The image owner's tenant (where the operator identity and the gallery live).
+    pub owner_tenant: TenantId,
+    /// Client id of the Function App's user-assigned managed identity.
+    pub identity_client_id: String,
+    /// How the share app authenticates.
+    pub credential: CredentialMode,
+    /// The Key Vault holding client secrets (required for [`CredentialMode::Secret`]).
+    pub key_vault: Option<Url>,
+    /// Lifetime of a new client secret.
+    pub secret_lifetime: Duration,
+    /// The Service Bus namespace (the same connection the triggers use).
+    pub service_bus: ServiceBusConnection,
+    /// The topic status events go to.
+    pub events_topic: String,
+    /// Where requests are stored.
+    pub store: StoreSettings,
+    /// How the consent link is delivered.
+    pub notify: NotifySettings,
+    /// How long the consumer's admin has to consent and grant the role.
+    pub consent_deadline: Duration,
+    /// A simulated cloud to send every Azure call to (local runs and tests only).
+    pub simulated_cloud: Option<String>,
 }
 
 /// The port the host picks: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy name.
@@ -66,6 +162,79 @@ pub const PORT_VARIABLES: [&str; 2] = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTION
 pub const IMAGE_CATALOG: &str = "IMAGESHARE_IMAGE_CATALOG";
 /// The app's public base URL.
 pub const PUBLIC_BASE_URL: &str = "IMAGESHARE_PUBLIC_BASE_URL";
+/// The owner tenant.
+pub const OWNER_TENANT_ID: &str = "IMAGESHARE_OWNER_TENANT_ID";
+/// The managed identity's client id.
+pub const IDENTITY_CLIENT_ID: &str = "IMAGESHARE_IDENTITY_CLIENT_ID";
+/// `federated` or `secret`.
+pub const APP_CREDENTIAL: &str = "IMAGESHARE_APP_CREDENTIAL";
+/// The Key Vault URL.
+pub const KEY_VAULT_URL: &str = "IMAGESHARE_KEY_VAULT_URL";
+/// Client secret lifetime in days.
+pub const SECRET_LIFETIME_DAYS: &str = "IMAGESHARE_SECRET_LIFETIME_DAYS";
+/// The Service Bus connection string (shared with the triggers).
+pub const SERVICE_BUS_CONNECTION: &str = "ServiceBusConnection";
+/// The Service Bus namespace for identity-based connections.
+pub const SERVICE_BUS_NAMESPACE: &str = "ServiceBusConnection__fullyQualifiedNamespace";
+/// The events topic.
+pub const EVENTS_TOPIC: &str = "IMAGESHARE_EVENTS_TOPIC";
+/// `table` or `memory`.
+pub const STORE: &str = "IMAGESHARE_STORE";
+/// The Functions storage account connection string.
+pub const STORAGE_CONNECTION: &str = "AzureWebJobsStorage";
+/// The Functions storage account name, for identity-based connections.
+pub const STORAGE_ACCOUNT: &str = "AzureWebJobsStorage__accountName";
+/// The table service URI, for identity-based connections.
+pub const STORAGE_TABLE_URI: &str = "AzureWebJobsStorage__tableServiceUri";
+/// The table name.
+pub const TABLE_NAME: &str = "IMAGESHARE_TABLE_NAME";
+/// `mail`, `webhook` or `status`.
+pub const NOTIFY: &str = "IMAGESHARE_NOTIFY";
+/// The sending mailbox.
+pub const MAIL_SENDER: &str = "IMAGESHARE_MAIL_SENDER";
+/// The webhook URL.
+pub const WEBHOOK_URL: &str = "IMAGESHARE_WEBHOOK_URL";
+/// Hours the consumer's admin has.
+pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
+/// A simulator base URL.
+pub const SIMULATED_CLOUD: &str = "IMAGESHARE_SIMULATED_CLOUD";
+
+fn required(env: &Env, name: &'static str, what: &str) -> Result<String, ConfigError> {
+    env.var(name)
+        .ok_or_else(|| problem(name, format!("not set; {what}")))
+}
+
+fn absolute_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+        .ok_or_else(|| problem(name, format!("'{value}' is not an absolute http(s) URL")))
+}
+
+fn number(
+    env: &Env,
+    name: &'static str,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(text) = env.var(name) else {
+        return Ok(default);
+    };
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            problem(
+                name,
+                format!(
+                    "'{text}' is not a number from {} to {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        })
+}
 
 impl Settings {
     /// Reads and checks every setting.
@@ -73,101 +242,295 @@ impl Settings {
         let port = PORT_VARIABLES
             .iter()
             .find_map(|name| env.var(name).map(|v| (*name, v)))
-            .ok_or(ConfigError {
-                name: PORT_VARIABLES[0],
-                problem: "not set; the Functions host sets it when it starts the handler".into(),
+            .ok_or_else(|| {
+                problem(
+                    PORT_VARIABLES[0],
+                    "not set; the Functions host sets it when it starts the handler",
+                )
             })
             .and_then(|(name, v)| {
-                v.trim().parse::<u16>().map_err(|_| ConfigError {
-                    name: if name == PORT_VARIABLES[0] {
-                        PORT_VARIABLES[0]
-                    } else {
-                        PORT_VARIABLES[1]
-                    },
-                    problem: format!("'{v}' is not a TCP port"),
-                })
+                let which = if name == PORT_VARIABLES[0] {
+                    PORT_VARIABLES[0]
+                } else {
+                    PORT_VARIABLES[1]
+                };
+                v.trim()
+                    .parse::<u16>()
+                    .map_err(|_| problem(which, format!("'{v}' is not a TCP port")))
             })?;
 
-        let catalog = env
-            .var(IMAGE_CATALOG)
-            .ok_or(ConfigError {
-                name: IMAGE_CATALOG,
-                problem: "not set; it lists the images this deployment may share".into(),
-            })
-            .and_then(|text| {
-                ImageCatalog::from_json(&text).map_err(|e| ConfigError {
-                    name: IMAGE_CATALOG,
-                    problem: e.to_string(),
-                })
-            })?;
+        let catalog = ImageCatalog::from_json(&required(
+            env,
+            IMAGE_CATALOG,
+            "it lists the images this deployment may share",
+        )?)
+        .map_err(|e| problem(IMAGE_CATALOG, e.to_string()))?;
         if catalog.is_empty() {
-            return Err(ConfigError {
-                name: IMAGE_CATALOG,
-                problem: "is empty; every request would be refused".into(),
-            });
+            return Err(problem(
+                IMAGE_CATALOG,
+                "is empty; every request would be refused",
+            ));
         }
 
-        let public_base_url = env
-            .var(PUBLIC_BASE_URL)
-            .map(|v| {
-                Url::parse(&v)
-                    .ok()
-                    .filter(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
-                    .ok_or(ConfigError {
-                        name: PUBLIC_BASE_URL,
-                        problem: format!("'{v}' is not an absolute http(s) URL"),
-                    })
-            })
+        let public_base_url = absolute_url(
+            PUBLIC_BASE_URL,
+            &required(
+                env,
+                PUBLIC_BASE_URL,
+                "the app's public URL, e.g. https://<app>.azurewebsites.net",
+            )?,
+        )?;
+        let owner_tenant = TenantId::parse(&required(
+            env,
+            OWNER_TENANT_ID,
+            "the image owner's Entra tenant id",
+        )?)
+        .map_err(|e| problem(OWNER_TENANT_ID, e.to_string()))?;
+        let identity_client_id = required(
+            env,
+            IDENTITY_CLIENT_ID,
+            "the client id of the Function App's user-assigned managed identity",
+        )?;
+
+        let credential = match env.var(APP_CREDENTIAL).as_deref().map(str::trim) {
+            None | Some("federated") => CredentialMode::Federated,
+            Some("secret") => CredentialMode::Secret,
+            Some(other) => {
+                return Err(problem(
+                    APP_CREDENTIAL,
+                    format!("'{other}' is not 'federated' or 'secret'"),
+                ));
+            }
+        };
+        let key_vault = env
+            .var(KEY_VAULT_URL)
+            .map(|v| absolute_url(KEY_VAULT_URL, &v))
             .transpose()?;
+        if credential == CredentialMode::Secret && key_vault.is_none() {
+            return Err(problem(
+                KEY_VAULT_URL,
+                "not set; client secrets are kept in Key Vault",
+            ));
+        }
+        let secret_lifetime =
+            Duration::from_secs(number(env, SECRET_LIFETIME_DAYS, 30, 1..=730)? * 86_400);
+
+        let service_bus = match (
+            env.var(SERVICE_BUS_CONNECTION),
+            env.var(SERVICE_BUS_NAMESPACE),
+        ) {
+            (Some(text), _) => ServiceBusConnection::from_connection_string(&text)
+                .map_err(|e| problem(SERVICE_BUS_CONNECTION, e.to_string()))?,
+            (None, Some(host)) => ServiceBusConnection::from_namespace_host(&host)
+                .map_err(|e| problem(SERVICE_BUS_NAMESPACE, e.to_string()))?,
+            (None, None) => {
+                return Err(problem(
+                    SERVICE_BUS_CONNECTION,
+                    format!(
+                        "not set (nor {SERVICE_BUS_NAMESPACE}); the pipeline's queues live there"
+                    ),
+                ));
+            }
+        };
+        let events_topic = env
+            .var(EVENTS_TOPIC)
+            .unwrap_or_else(|| "share-events".to_owned());
+
+        let table = env
+            .var(TABLE_NAME)
+            .unwrap_or_else(|| "ShareRequests".to_owned());
+        let store = match env.var(STORE).as_deref().map(str::trim) {
+            Some("memory") => StoreSettings::Memory,
+            None | Some("table") => {
+                if let Some(connection_string) = env.var(STORAGE_CONNECTION) {
+                    StoreSettings::TableConnectionString {
+                        connection_string,
+                        table,
+                    }
+                } else if let Some(uri) = env.var(STORAGE_TABLE_URI) {
+                    StoreSettings::TableIdentity {
+                        endpoint: absolute_url(STORAGE_TABLE_URI, &uri)?,
+                        table,
+                    }
+                } else if let Some(account) = env.var(STORAGE_ACCOUNT) {
+                    let endpoint = absolute_url(
+                        STORAGE_ACCOUNT,
+                        &format!("https://{account}.table.core.windows.net"),
+                    )?;
+                    StoreSettings::TableIdentity { endpoint, table }
+                } else {
+                    return Err(problem(
+                        STORAGE_CONNECTION,
+                        format!(
+                            "not set (nor {STORAGE_ACCOUNT}); requests are stored in its Table Storage"
+                        ),
+                    ));
+                }
+            }
+            Some(other) => {
+                return Err(problem(
+                    STORE,
+                    format!("'{other}' is not 'table' or 'memory'"),
+                ));
+            }
+        };
+
+        let notify = match env.var(NOTIFY).as_deref().map(str::trim) {
+            None | Some("mail") => NotifySettings::Mail {
+                sender: required(
+                    env,
+                    MAIL_SENDER,
+                    "the mailbox (user id or UPN) consent links are sent from",
+                )?,
+            },
+            Some("webhook") => NotifySettings::Webhook {
+                url: absolute_url(
+                    WEBHOOK_URL,
+                    &required(env, WEBHOOK_URL, "where consent links are POSTed")?,
+                )?,
+            },
+            Some("status") => NotifySettings::StatusOnly,
+            Some(other) => {
+                return Err(problem(
+                    NOTIFY,
+                    format!("'{other}' is not 'mail', 'webhook' or 'status'"),
+                ));
+            }
+        };
+        let consent_deadline =
+            Duration::from_secs(number(env, CONSENT_DEADLINE_HOURS, 168, 1..=2160)? * 3600);
 
         Ok(Self {
             port,
             catalog,
             public_base_url,
+            owner_tenant,
+            identity_client_id,
+            credential,
+            key_vault,
+            secret_lifetime,
+            service_bus,
+            events_topic,
+            store,
+            notify,
+            consent_deadline,
+            simulated_cloud: env.var(SIMULATED_CLOUD),
         })
+    }
+
+    /// The consent redirect URI registered on every share app.
+    pub fn consent_callback_url(&self) -> Url {
+        let mut url = self.public_base_url.clone();
+        url.set_path("/api/consent/callback");
+        url.set_query(None);
+        url
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    const CATALOG: &str = r#"{"ubuntu-hardened":"/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0"}"#;
+    pub(crate) const CATALOG: &str = r#"{"ubuntu-hardened":"/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0"}"#;
+
+    pub(crate) fn base() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
+            (IMAGE_CATALOG, CATALOG),
+            (PUBLIC_BASE_URL, "https://func-imageshare.azurewebsites.net"),
+            (OWNER_TENANT_ID, "11111111-1111-4111-8111-111111111111"),
+            (IDENTITY_CLIENT_ID, "3c3c3c3c-3333-4333-8333-333333333333"),
+            (
+                SERVICE_BUS_NAMESPACE,
+                "sb-imageshare.servicebus.windows.net",
+            ),
+            (STORAGE_ACCOUNT, "stimageshare"),
+            (MAIL_SENDER, "imageshare@contoso.onmicrosoft.com"),
+        ]
+    }
+
+    fn with(
+        extra: &[(&'static str, &'static str)],
+        without: &[&str],
+    ) -> Result<Settings, ConfigError> {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| !without.contains(k) && !extra.iter().any(|(e, _)| e == k));
+        pairs.extend_from_slice(extra);
+        Settings::from_env(&Env::from_pairs(pairs))
+    }
+
+    #[test]
+    fn a_complete_production_configuration_is_accepted_with_its_defaults() {
+        let s = with(&[], &[]).unwrap();
+        assert_eq!(s.credential, CredentialMode::Federated);
+        assert_eq!(s.consent_deadline, Duration::from_secs(7 * 86_400));
+        assert_eq!(s.events_topic, "share-events");
+        assert!(
+            matches!(&s.store, StoreSettings::TableIdentity { endpoint, .. } if endpoint.as_str() == "https://stimageshare.table.core.windows.net/")
+        );
+        assert_eq!(
+            s.consent_callback_url().as_str(),
+            "https://func-imageshare.azurewebsites.net/api/consent/callback"
+        );
+    }
 
     #[test]
     fn the_legacy_port_variable_is_a_fallback() {
-        let env = Env::from_pairs([
-            ("FUNCTIONS_HTTPWORKER_PORT", "7072"),
-            (IMAGE_CATALOG, CATALOG),
-        ]);
-        assert_eq!(Settings::from_env(&env).unwrap().port, 7072);
-        let env = Env::from_pairs([
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-            ("FUNCTIONS_HTTPWORKER_PORT", "7072"),
-            (IMAGE_CATALOG, CATALOG),
-        ]);
-        assert_eq!(Settings::from_env(&env).unwrap().port, 7071);
+        let s = with(
+            &[("FUNCTIONS_HTTPWORKER_PORT", "7072")],
+            &["FUNCTIONS_CUSTOMHANDLER_PORT"],
+        )
+        .unwrap();
+        assert_eq!(s.port, 7072);
     }
 
     #[test]
     fn missing_and_malformed_settings_are_named() {
-        let err = Settings::from_env(&Env::from_pairs([(IMAGE_CATALOG, CATALOG)])).unwrap_err();
-        assert_eq!(err.name, "FUNCTIONS_CUSTOMHANDLER_PORT");
-        let err = Settings::from_env(&Env::from_pairs([("FUNCTIONS_CUSTOMHANDLER_PORT", "7071")]))
-            .unwrap_err();
-        assert_eq!(err.name, IMAGE_CATALOG);
-        let err = Settings::from_env(&Env::from_pairs([
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-            (IMAGE_CATALOG, "{}"),
-        ]))
-        .unwrap_err();
-        assert!(err.problem.contains("empty"));
-        let err = Settings::from_env(&Env::from_pairs([
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071"),
-            (IMAGE_CATALOG, CATALOG),
-            (PUBLIC_BASE_URL, "example.com"),
-        ]))
-        .unwrap_err();
-        assert_eq!(err.name, PUBLIC_BASE_URL);
+        let cases: Vec<(&[(&str, &str)], &[&str], &str)> = vec![
+            (
+                &[],
+                &["FUNCTIONS_CUSTOMHANDLER_PORT"],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
+            (&[], &[IMAGE_CATALOG], IMAGE_CATALOG),
+            (&[(IMAGE_CATALOG, "{}")], &[], IMAGE_CATALOG),
+            (&[(PUBLIC_BASE_URL, "example.com")], &[], PUBLIC_BASE_URL),
+            (&[(OWNER_TENANT_ID, "contoso")], &[], OWNER_TENANT_ID),
+            (&[(APP_CREDENTIAL, "secret")], &[], KEY_VAULT_URL),
+            (&[(APP_CREDENTIAL, "certificate")], &[], APP_CREDENTIAL),
+            (&[], &[SERVICE_BUS_NAMESPACE], SERVICE_BUS_CONNECTION),
+            (
+                &[(SERVICE_BUS_CONNECTION, "Endpoint=sb://x.example.com/")],
+                &[],
+                SERVICE_BUS_CONNECTION,
+            ),
+            (&[], &[STORAGE_ACCOUNT], STORAGE_CONNECTION),
+            (&[], &[MAIL_SENDER], MAIL_SENDER),
+            (&[(NOTIFY, "webhook")], &[], WEBHOOK_URL),
+            (
+                &[(CONSENT_DEADLINE_HOURS, "0")],
+                &[],
+                CONSENT_DEADLINE_HOURS,
+            ),
+            (
+                &[(SECRET_LIFETIME_DAYS, "10000")],
+                &[],
+                SECRET_LIFETIME_DAYS,
+            ),
+        ];
+        for (extra, without, expected) in cases {
+            let err = with(extra, without).unwrap_err();
+            assert_eq!(err.name, expected, "{extra:?} without {without:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_storage_connection_string_never_appears_in_debug_output() {
+        let s = with(
+            &[(STORAGE_CONNECTION, "AccountName=a;AccountKey=c2VjcmV0")],
+            &[],
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("c2VjcmV0"));
     }
 }

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
+use azure_transport::Transport;
 use time::OffsetDateTime;
+use url::Url;
 
-use crate::{config::Settings, steps::StepQueue, store::RequestStore};
+use crate::{cloud::Cloud, config::Settings, steps::StepQueue, store::RequestStore};
 
 /// The current time. Injected so tests can move it (deadlines, expiry).
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -33,4 +35,16 @@ pub struct AppContext {
     pub queue: Arc<dyn StepQueue>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
+    /// The Azure clients; `None` where only the HTTP API is exercised (tests).
+    pub cloud: Option<Arc<Cloud>>,
+    /// The outbound transport, also used to turn Azure URLs into links a browser can open
+    /// when the cloud is simulated (DESIGN §5: rewritten at the edge only).
+    pub transport: Transport,
+}
+
+impl AppContext {
+    /// A link for a person: the real URL, or its simulator address in simulated mode.
+    pub fn browser_link(&self, url: &Url) -> String {
+        self.transport.resolve(url).to_string()
+    }
 }

@@ -8,6 +8,7 @@
 pub mod api;
 pub mod app;
 pub mod azure;
+pub mod cloud;
 pub mod config;
 pub mod context;
 pub mod domain;

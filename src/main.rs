@@ -2,15 +2,53 @@
 
 use std::{process::ExitCode, sync::Arc};
 
+use azure_transport::Transport;
 use imageshare::{
     app::Application,
-    config::{Env, Settings},
+    azure::{RetryPolicy, Tokens},
+    cloud::Cloud,
+    config::{Env, Settings, StoreSettings},
     context::{AppContext, SystemClock},
-    steps::MemoryQueue,
-    store::MemoryStore,
+    store::{MemoryStore, RequestStore},
     telemetry,
 };
 use tracing::{error, info, warn};
+
+/// Builds the clients and the store from the settings. Nothing here calls Azure: the host
+/// gives a custom handler little time to answer its first `GET /`.
+async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
+    let transport = Transport::from_setting(settings.simulated_cloud.as_deref())?;
+    if transport.is_simulated() {
+        warn!(simulator = ?settings.simulated_cloud, "every Azure call goes to a simulator");
+    }
+    let tokens = Arc::new(Tokens::managed_identity(
+        &transport,
+        &settings.identity_client_id,
+    )?);
+    let cloud = Arc::new(Cloud::new(
+        &settings,
+        transport.clone(),
+        tokens,
+        RetryPolicy::default(),
+    ));
+    let store: Arc<dyn RequestStore> = match &settings.store {
+        StoreSettings::Memory => {
+            warn!(
+                "requests are kept in memory: they are lost on restart and not shared between instances"
+            );
+            Arc::new(MemoryStore::new())
+        }
+        other => anyhow::bail!("store {other:?} is not available in this build"),
+    };
+    Ok(AppContext {
+        settings: Arc::new(settings),
+        store,
+        queue: Arc::new(cloud.service_bus.clone()),
+        clock: Arc::new(SystemClock),
+        cloud: Some(cloud),
+        transport,
+    })
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -22,14 +60,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    warn!("no durable store or queue configured yet: requests are kept in memory");
-    let port = settings.port;
-    let ctx = AppContext {
-        settings: Arc::new(settings),
-        store: Arc::new(MemoryStore::new()),
-        queue: Arc::new(MemoryQueue::default()),
-        clock: Arc::new(SystemClock),
+    let ctx = match build_context(settings).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            error!(error = format!("{e:#}"), "cannot start");
+            return ExitCode::FAILURE;
+        }
     };
+    let port = ctx.settings.port;
     let app = match Application::build(ctx, port).await {
         Ok(app) => app,
         Err(e) => {

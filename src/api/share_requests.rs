@@ -25,10 +25,10 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 fn self_url(ctx: &AppContext, id: RequestId) -> String {
     let path = format!("{COLLECTION}/{id}");
-    match &ctx.settings.public_base_url {
-        Some(base) => base.join(&path).map_or(path, |u| u.to_string()),
-        None => path,
-    }
+    ctx.settings
+        .public_base_url
+        .join(&path)
+        .map_or(path, |u| u.to_string())
 }
 
 /// The `Idempotency-Key` header: 1-255 visible ASCII characters.

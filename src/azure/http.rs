@@ -53,6 +53,20 @@ impl RetryPolicy {
     }
 }
 
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// JSON.
+    Json(Value),
+    /// Bytes of a given content type.
+    Raw {
+        /// `Content-Type`.
+        content_type: &'static str,
+        /// The bytes.
+        bytes: Bytes,
+    },
+}
+
 /// One call.
 #[derive(Debug)]
 pub struct ApiCall {
@@ -64,8 +78,8 @@ pub struct ApiCall {
     pub url: Url,
     /// Extra headers (the bearer token goes in here, set by the client).
     pub headers: HeaderMap,
-    /// JSON body, if any.
-    pub body: Option<Value>,
+    /// The body, if any.
+    pub body: Option<Body>,
     /// Whether resending after an ambiguous failure (5xx, broken connection) is safe.
     /// A 429 is always retried: the service did not process the request.
     pub idempotent: bool,
@@ -88,7 +102,17 @@ impl ApiCall {
     /// Adds a JSON body.
     #[must_use]
     pub fn json(mut self, body: Value) -> Self {
-        self.body = Some(body);
+        self.body = Some(Body::Json(body));
+        self
+    }
+
+    /// Adds a body of another content type.
+    #[must_use]
+    pub fn raw(mut self, content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
+        self.body = Some(Body::Raw {
+            content_type,
+            bytes: bytes.into(),
+        });
         self
     }
 
@@ -247,7 +271,15 @@ impl HttpStack {
             .request(call.method.clone(), call.url.clone());
         builder = builder.headers(call.headers.clone());
         if let Some(body) = &call.body {
-            builder = builder.json(body);
+            builder = match body {
+                Body::Json(value) => builder.json(value),
+                Body::Raw {
+                    content_type,
+                    bytes,
+                } => builder
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone()),
+            };
         } else if matches!(call.method, Method::POST | Method::PUT | Method::PATCH) {
             builder = builder.header(reqwest::header::CONTENT_LENGTH, "0");
         }

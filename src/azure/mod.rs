@@ -5,8 +5,9 @@ mod error;
 pub mod graph;
 mod http;
 pub mod keyvault;
+pub mod service_bus;
 mod tokens;
 
 pub use error::{AzureError, Service};
-pub use http::{ApiCall, ApiResponse, HttpStack, RetryPolicy};
+pub use http::{ApiCall, ApiResponse, Body, HttpStack, RetryPolicy};
 pub use tokens::{AccessToken, AppCredential, Secret, Tokens, scopes};

@@ -7,6 +7,7 @@ mod email;
 mod guid;
 mod history;
 mod image;
+mod progress;
 mod resource_id;
 mod share_request;
 mod ssh;
@@ -17,6 +18,10 @@ pub use email::EmailAddress;
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};
 pub use image::{ImageCatalog, ImageRef, NotAllowed};
+pub use progress::{
+    AccessRecord, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery, Intent,
+    Progress, Rechecks, VmRecord,
+};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
 pub use share_request::{
     Consumer, EventContext, Origin, ShareRequest, Strategy, Submission, VmSpec,

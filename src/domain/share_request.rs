@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use super::{
     Actor, AdminUsername, EmailAddress, HistoryEntry, IllegalTransition, ImageVersionId, Location,
-    RequestId, ResourceGroupName, SshPublicKey, State, StepTimes, SubnetId, SubscriptionId,
-    TenantId, VmName, VmSize,
+    Progress, RequestId, ResourceGroupName, SshPublicKey, State, StepTimes, SubnetId,
+    SubscriptionId, TenantId, VmName, VmSize,
 };
 
 /// How the image is shared. Only `app-consent` exists today (DESIGN §8 lists what comes next).
@@ -135,6 +135,9 @@ pub struct ShareRequest {
     /// Per-step timestamps.
     #[serde(default)]
     pub steps: StepTimes,
+    /// What the steps found or made.
+    #[serde(default)]
+    pub progress: Progress,
     /// Number of history entries written so far; the next one gets `history_len + 1`.
     history_len: u32,
 }
@@ -169,6 +172,7 @@ impl ShareRequest {
             created_at: ctx.at,
             updated_at: ctx.at,
             steps: StepTimes::default(),
+            progress: Progress::default(),
             history_len: 0,
         };
         let detail = format!(

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use azure_transport::Transport;
 use imageshare::{
     app::Application,
-    config::Settings,
+    config::{Env, Settings},
     context::{AppContext, SystemClock},
-    domain::{ImageCatalog, ImageVersionId},
     steps::MemoryQueue,
     store::MemoryStore,
 };
@@ -15,6 +15,41 @@ use serde_json::{Value, json};
 pub const IMAGE_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0";
 pub const SSH_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam";
+pub const PUBLIC_BASE_URL: &str = "https://func-imageshare.azurewebsites.net";
+
+/// The settings of a complete deployment, as app settings.
+pub fn settings_pairs() -> Vec<(&'static str, String)> {
+    vec![
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "7071".into()),
+        (
+            "IMAGESHARE_IMAGE_CATALOG",
+            format!(r#"{{"ubuntu-hardened":"{IMAGE_ID}"}}"#),
+        ),
+        ("IMAGESHARE_PUBLIC_BASE_URL", PUBLIC_BASE_URL.into()),
+        (
+            "IMAGESHARE_OWNER_TENANT_ID",
+            "11111111-1111-4111-8111-111111111111".into(),
+        ),
+        (
+            "IMAGESHARE_IDENTITY_CLIENT_ID",
+            "3c3c3c3c-3333-4333-8333-333333333333".into(),
+        ),
+        (
+            "ServiceBusConnection__fullyQualifiedNamespace",
+            "sb-imageshare-demo.servicebus.windows.net".into(),
+        ),
+        ("IMAGESHARE_STORE", "memory".into()),
+        ("IMAGESHARE_NOTIFY", "status".into()),
+    ]
+}
+
+pub fn settings() -> Settings {
+    let pairs = settings_pairs();
+    Settings::from_env(&Env::from_pairs(
+        pairs.iter().map(|(k, v)| (*k, v.as_str())),
+    ))
+    .unwrap()
+}
 
 /// A running app and handles on its in-memory dependencies.
 pub struct TestApp {
@@ -24,25 +59,17 @@ pub struct TestApp {
     pub queue: Arc<MemoryQueue>,
 }
 
-pub fn catalog() -> ImageCatalog {
-    ImageCatalog::from_entries([(
-        "ubuntu-hardened".to_owned(),
-        ImageVersionId::parse(IMAGE_ID).unwrap(),
-    )])
-}
-
+/// The app without Azure clients: the HTTP API and the host protocol only.
 pub async fn spawn_app() -> TestApp {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::default());
     let ctx = AppContext {
-        settings: Arc::new(Settings {
-            port: 0,
-            catalog: catalog(),
-            public_base_url: None,
-        }),
+        settings: Arc::new(settings()),
         store: store.clone(),
         queue: queue.clone(),
         clock: Arc::new(SystemClock),
+        cloud: None,
+        transport: Transport::direct().unwrap(),
     };
     let app = Application::build(ctx, 0).await.unwrap();
     let url = format!("http://127.0.0.1:{}", app.port());
@@ -93,5 +120,11 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// GETs the path of an absolute link the app handed out (Location, links.self).
+    pub async fn follow(&self, link: &str) -> reqwest::Response {
+        let path = link.strip_prefix(PUBLIC_BASE_URL).unwrap_or(link);
+        self.get(path).await
     }
 }

@@ -8,7 +8,7 @@ use std::{
 
 use serde_json::Value;
 
-use crate::helpers::IMAGE_ID;
+use crate::helpers::settings_pairs;
 
 struct Handler {
     child: Child,
@@ -32,13 +32,19 @@ fn free_port() -> u16 {
 
 fn start(port_variable: &str) -> Handler {
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_handler"))
-        .env_clear()
+    let mut command = Command::new(env!("CARGO_BIN_EXE_handler"));
+    command.env_clear();
+    for (k, v) in settings_pairs()
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("FUNCTIONS_"))
+    {
+        command.env(k, v);
+    }
+    // App Service's managed identity endpoint; never called by these tests.
+    let child = command
+        .env("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
+        .env("IDENTITY_HEADER", "unused")
         .env(port_variable, port.to_string())
-        .env(
-            "IMAGESHARE_IMAGE_CATALOG",
-            format!(r#"{{"ubuntu-hardened":"{IMAGE_ID}"}}"#),
-        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -6,7 +6,7 @@ use imageshare::{
 };
 use serde_json::Value;
 
-use crate::helpers::{IMAGE_ID, spawn_app, valid_document};
+use crate::helpers::{IMAGE_ID, PUBLIC_BASE_URL, spawn_app, valid_document};
 
 #[tokio::test]
 async fn a_valid_submission_is_accepted_stored_and_queued() {
@@ -21,7 +21,10 @@ async fn a_valid_submission_is_accepted_stored_and_queued() {
     assert_eq!(body["image"]["id"], IMAGE_ID);
     assert_eq!(
         location,
-        format!("/api/share-requests/{}", body["id"].as_str().unwrap())
+        format!(
+            "{PUBLIC_BASE_URL}/api/share-requests/{}",
+            body["id"].as_str().unwrap()
+        )
     );
     let id = RequestId::parse(body["id"].as_str().unwrap()).unwrap();
     let sent = app.queue.sent();
@@ -40,7 +43,7 @@ async fn the_location_answers_with_the_status_document() {
     let submitted = app.submit(&valid_document(), None).await;
     let location = submitted.headers()["location"].to_str().unwrap().to_owned();
 
-    let response = app.get(&location).await;
+    let response = app.follow(&location).await;
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();

@@ -1,0 +1,204 @@
+//! What each step found or made, recorded on the request so a re-run knows what is done.
+//! Ids and references only: secret values never live here (a client secret is in Key Vault,
+//! named by `vault_secret`).
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// The share app in the owner's tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppRecord {
+    /// `uniqueName` (one app per consumer tenant).
+    pub unique_name: String,
+    /// Application object id.
+    pub object_id: String,
+    /// Client id.
+    pub app_id: String,
+    /// Its service principal in the owner's tenant.
+    pub service_principal_id: String,
+    /// How it authenticates.
+    pub credential: CredentialRecord,
+    /// The Reader role assignment on the image definition.
+    pub reader_assignment_id: String,
+}
+
+/// The share app's credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum CredentialRecord {
+    /// A federated identity credential trusting the Function App's managed identity.
+    Federated {
+        /// The credential's name on the app.
+        name: String,
+    },
+    /// A client secret kept in Key Vault.
+    Secret {
+        /// The secret's `keyId` on the app.
+        key_id: String,
+        /// The Key Vault secret holding the value.
+        vault_secret: String,
+        /// When it expires.
+        #[serde(with = "time::serde::rfc3339")]
+        expires_at: OffsetDateTime,
+    },
+}
+
+/// Intent recorded before a call with no natural key (addPassword, sendMail), so a re-run
+/// after a crash knows the call may have happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Intent {
+    /// When the call was about to be made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// A label identifying the call's result (the password's display name).
+    pub label: String,
+}
+
+/// How the consent link reaches the consumer's admin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Graph `sendMail`.
+    Mail,
+    /// A webhook POST.
+    Webhook,
+    /// Only shown in the status document.
+    Status,
+}
+
+/// What the admin's browser brought back to the consent callback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallbackRecord {
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// `admin_consent=True` without `error`.
+    pub consented: bool,
+    /// `error` and `error_description`, when the admin declined or Entra failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The `tenant` the redirect claimed (recorded, never trusted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported_tenant: Option<String>,
+}
+
+/// The admin-consent link and its delivery.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentRecord {
+    /// The v2 admin-consent URL (with `state`).
+    pub url: String,
+    /// SHA-256 (hex) of the state's random part; the state itself is only in the URL.
+    pub state_hash: String,
+    /// When the state stops being accepted.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// How it is delivered.
+    pub delivery: Delivery,
+    /// Delivery was about to happen (set before the call).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivering: Option<Intent>,
+    /// When it was delivered.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub delivered_at: Option<OffsetDateTime>,
+    /// What the admin's browser brought back, latest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<CallbackRecord>,
+    /// When a successful callback consumed the state.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub state_used_at: Option<OffsetDateTime>,
+}
+
+/// Re-checks of a waiting step: only the latest scheduled message may go on.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rechecks {
+    /// Attempt number of the newest message sent for the current step.
+    pub latest: u32,
+    /// When the last check ran.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_checked_at: Option<OffsetDateTime>,
+    /// What the last check was waiting for, for a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
+}
+
+/// The consumer-side checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessRecord {
+    /// When a token in the consumer tenant first worked (consent done).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consent_confirmed_at: Option<OffsetDateTime>,
+    /// When the resource group permissions were first sufficient.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub role_confirmed_at: Option<OffsetDateTime>,
+    /// Actions still missing at the last check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_actions: Vec<String>,
+}
+
+/// The VM and its network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmRecord {
+    /// The subnet the NIC joins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet_id: Option<String>,
+    /// The NIC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nic_id: Option<String>,
+    /// The VM's resource id (set when its creation was accepted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm_id: Option<String>,
+    /// The creation's `Azure-AsyncOperation` URL while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation_url: Option<String>,
+}
+
+/// Everything the steps recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// IssueCredentials' result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppRecord>,
+    /// An addPassword about to happen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_intent: Option<Intent>,
+    /// SendConsentLink's link, and the callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentRecord>,
+    /// ConfirmConsent's findings.
+    #[serde(default)]
+    pub access: AccessRecord,
+    /// CreateVm's resources.
+    #[serde(default)]
+    pub vm: VmRecord,
+    /// Re-check bookkeeping of the current step.
+    #[serde(default)]
+    pub rechecks: Rechecks,
+}
