@@ -256,7 +256,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
             tracing::info!(function = %f.name, auth_level = %f.auth_level, "authLevel is not enforced locally (as with func start)");
         }
     }
-    let app = http_trigger::router(http_functions, invoker.clone());
+    let app = http_trigger::router(http_functions, invoker);
     let mut http_stop = stop_rx.clone();
     triggers.spawn(async move {
         let served = axum::serve(listener, app)
@@ -271,7 +271,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
 
     let done = {
         let stop_tx = stop_tx.clone();
-        let mut stop_rx = stop_rx.clone();
+        let mut stop_rx = stop_rx;
         let grace = options.shutdown_grace;
         tokio::spawn(async move {
             let mut worker_task = worker_task;

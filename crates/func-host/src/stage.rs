@@ -39,7 +39,7 @@ pub struct StagedApp {
 pub fn stage_app(options: &StageOptions) -> Result<StagedApp, StageError> {
     let host_json = options.source_root.join("host.json");
     let config = HostConfig::read(&options.source_root)?;
-    let exe = config.custom_handler.default_executable_path.clone();
+    let exe = config.custom_handler.default_executable_path;
     let exe_path = Path::new(&exe);
     if exe_path.is_absolute()
         || exe_path

@@ -158,6 +158,8 @@ async fn respond(h: &Handler, behaviour: &Value, record: &Value) -> Response {
             std::future::pending::<()>().await;
             json_reply("{}".to_owned())
         }
+        // Exiting with a chosen code mid-request is exactly what this handler is for.
+        #[allow(clippy::exit)]
         "crash" => {
             let code = behaviour.get("exit_code").and_then(Value::as_i64).unwrap_or(1);
             std::process::exit(i32::try_from(code).unwrap_or(1));

@@ -1,6 +1,6 @@
 //! Shared test scaffolding: a staged app around the test handler, and the host on port 0.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used)] // test support: panics are the failure report
 
 use std::{
     net::SocketAddr,
