@@ -183,12 +183,7 @@ impl Listener {
     /// Never completes on its own.
     async fn renew_while(&self, response: &PeekLockResponse, message: &ReceivedMessage) {
         let started = tokio::time::Instant::now();
-        let lock = message
-            .locked_until()
-            .map(|until| until - OffsetDateTime::now_utc())
-            .and_then(|left| Duration::try_from(left).ok())
-            .filter(|d| !d.is_zero())
-            .unwrap_or(DEFAULT_LOCK);
+        let lock = message.lock_duration().unwrap_or(DEFAULT_LOCK);
         let interval = (lock / 2).max(Duration::from_millis(500));
         loop {
             tokio::time::sleep(interval).await;

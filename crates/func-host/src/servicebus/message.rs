@@ -56,6 +56,8 @@ pub struct ReceivedMessage {
     pub content_type: Option<String>,
     /// Custom properties, from the other headers, values JSON-decoded where they parse.
     pub properties: Map<String, Value>,
+    /// The response `Date`: the broker's clock when the lock was taken.
+    pub broker_time: Option<OffsetDateTime>,
 }
 
 impl ReceivedMessage {
@@ -64,12 +66,15 @@ impl ReceivedMessage {
         let mut broker = Map::new();
         let mut content_type = None;
         let mut properties = Map::new();
+        let mut broker_time = None;
         for (name, value) in &headers.0 {
             let lower = name.to_ascii_lowercase();
             if lower == "brokerproperties" {
                 if let Ok(Value::Object(o)) = serde_json::from_str(value) {
                     broker = o;
                 }
+            } else if lower == "date" {
+                broker_time = parse_http_date(value);
             } else if lower == "content-type" {
                 content_type = Some(value.clone());
             } else if !NOT_PROPERTIES.contains(&lower.as_str()) && !lower.starts_with("x-ms-") {
@@ -86,7 +91,18 @@ impl ReceivedMessage {
             broker,
             content_type,
             properties,
+            broker_time,
         }
+    }
+
+    /// How long the lock lasts, measured on the broker's clock (LockedUntilUtc minus the
+    /// response Date), so a broker with another clock still gets renewed in time.
+    pub fn lock_duration(&self) -> Option<std::time::Duration> {
+        let until = self.locked_until()?;
+        let now = self.broker_time.unwrap_or_else(OffsetDateTime::now_utc);
+        std::time::Duration::try_from(until - now)
+            .ok()
+            .filter(|d| !d.is_zero())
     }
 
     fn broker_string(&self, key: &str) -> Option<&str> {
@@ -346,6 +362,18 @@ mod tests {
             metadata(&body)["MessageId"],
             json!("\"c64d7c15effb4e78924f3a5ea37cf68c\"")
         );
+    }
+
+    #[test]
+    fn the_lock_duration_is_measured_on_the_broker_clock() {
+        let mut h = recorded();
+        h.0.push(("date".into(), "Thu, 25 Apr 2019 06:37:16 GMT".into()));
+        let msg = ReceivedMessage::from_parts(String::new(), &h);
+        assert_eq!(
+            msg.lock_duration(),
+            Some(std::time::Duration::from_secs(60))
+        );
+        assert!(!msg.properties.contains_key("date"));
     }
 
     #[test]
