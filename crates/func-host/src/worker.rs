@@ -6,6 +6,7 @@ use std::{
     collections::VecDeque,
     path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -145,7 +146,7 @@ pub enum WorkerState {
 /// A cheap handle to the supervised handler.
 #[derive(Clone, Debug)]
 pub struct Worker {
-    state: watch::Receiver<WorkerState>,
+    state: Arc<watch::Sender<WorkerState>>,
     control: mpsc::UnboundedSender<u64>,
 }
 
@@ -155,7 +156,8 @@ impl Worker {
         spec: WorkerSpec,
         shutdown: watch::Receiver<bool>,
     ) -> (Self, JoinHandle<Result<(), WorkerError>>) {
-        let (state_tx, state) = watch::channel(WorkerState::Starting);
+        let state = Arc::new(watch::Sender::new(WorkerState::Starting));
+        let state_tx = state.clone();
         let (control, control_rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             let result = Supervisor {
@@ -178,7 +180,7 @@ impl Worker {
 
     /// Waits until the handler is ready and returns where it listens.
     pub async fn endpoint(&self) -> Result<Endpoint, WorkerError> {
-        let mut state = self.state.clone();
+        let mut state = self.state.subscribe();
         loop {
             match *state.borrow_and_update() {
                 WorkerState::Ready(endpoint) => return Ok(endpoint),
@@ -197,13 +199,22 @@ impl Worker {
     /// Asks for the process of `generation` to be killed and replaced (after a
     /// functionTimeout). Requests for an older process are ignored.
     pub fn restart(&self, generation: u64) {
+        // Invocations dispatched from now on wait for the new process instead of
+        // reaching the one being killed.
+        self.state.send_if_modified(|state| match state {
+            WorkerState::Ready(e) if e.generation == generation => {
+                *state = WorkerState::Starting;
+                true
+            }
+            _ => false,
+        });
         let _ = self.control.send(generation);
     }
 }
 
 struct Supervisor {
     spec: WorkerSpec,
-    state: watch::Sender<WorkerState>,
+    state: Arc<watch::Sender<WorkerState>>,
     control: mpsc::UnboundedReceiver<u64>,
     shutdown: watch::Receiver<bool>,
     errors: VecDeque<Instant>,

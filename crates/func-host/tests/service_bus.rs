@@ -440,3 +440,38 @@ async fn a_topic_subscription_triggers_and_max_concurrent_calls_allows_parallel_
     );
     host.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn locks_are_renewed_while_a_long_invocation_runs() {
+    let mut short_lock = queue("long", 10);
+    short_lock.lock_duration = "PT2S".to_owned();
+    let sim = sim(vec![short_lock], vec![]).await;
+    let app = App::new(
+        &host_json(json!({})),
+        &[("Long", json!({"bindings": [trigger("long")]}))],
+        &json!({"functions": {"Long": {"kind": "sleep", "ms": 5000}}}),
+    );
+    let host = host_for(&app, &sim).await;
+    queue_client(&sim, "long")
+        .send_message("take your time", None)
+        .await
+        .unwrap();
+    eventually("the invocation", || {
+        app.requests_to("/Long").into_iter().next()
+    })
+    .await;
+    // Completion empties the queue; without renewal the 2 s lock would lapse during the
+    // 5 s invocation and the message would come back for a second delivery.
+    let client = queue_client(&sim, "long");
+    let redelivered = client
+        .peek_lock_message2(Some(Duration::from_secs(8)))
+        .await
+        .unwrap();
+    assert_eq!(
+        u16::from(*redelivered.status()),
+        204,
+        "the message was completed, not redelivered"
+    );
+    assert_eq!(app.requests_to("/Long").len(), 1);
+    host.shutdown().await.unwrap();
+}

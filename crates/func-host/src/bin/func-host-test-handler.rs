@@ -8,7 +8,7 @@
 //!                "Slow": {"kind": "hang", "after_restart": {"kind": "echo"}},
 //!                "*": {"kind": "forward_echo"}}}
 //! ```
-//! Kinds: echo, status, empty, null, text, hang, crash (exit_code), reply (body),
+//! Kinds: echo, status, empty, null, text, sleep (ms), hang, crash (exit_code), reply (body),
 //! forward_echo (for forwarded HTTP requests: reflects the request, status 201).
 
 use std::{
@@ -154,6 +154,11 @@ async fn respond(h: &Handler, behaviour: &Value, record: &Value) -> Response {
             .header("content-type", "text/plain")
             .body(Body::from(r#"{"Outputs":{}}"#))
             .unwrap_or_default(),
+        "sleep" => {
+            let ms = behaviour.get("ms").and_then(Value::as_u64).unwrap_or(1000);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            json_reply(json!({"Outputs": {}, "Logs": ["slept"], "ReturnValue": null}).to_string())
+        }
         "hang" => {
             std::future::pending::<()>().await;
             json_reply("{}".to_owned())
