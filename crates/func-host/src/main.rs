@@ -80,6 +80,11 @@ fn run_start(args: &[String]) -> Result<(), String> {
 
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        // Registered before anything is printed, so a Ctrl-C right after the listening
+        // line still stops gracefully instead of killing the host (and orphaning the handler).
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|e| format!("cannot handle Ctrl-C: {e}"))?;
         let host = start(options).await.map_err(|e| error_chain(&e))?;
         println!("func-host listening on http://{}", host.addr());
         println!();
@@ -91,7 +96,7 @@ fn run_start(args: &[String]) -> Result<(), String> {
         }
         let stop = host.stop_handle();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt.recv().await.is_some() {
                 eprintln!("shutting down");
                 stop.stop();
             }
