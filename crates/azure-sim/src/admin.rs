@@ -1,0 +1,128 @@
+//! The admin API under `/_sim/`, mirroring the [`crate::Sim`] methods for tests that drive
+//! the simulator over HTTP (or a person poking at a local run).
+
+use axum::{
+    Json, Router,
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+    routing::{delete, get},
+};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{faults::Fault, server::AppState, state};
+
+/// The `/_sim` routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/requests", get(requests).delete(clear_requests))
+        .route("/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/faults/{id}", delete(remove_fault))
+        .route("/known-secrets", get(known_secrets))
+        .route("/state", get(get_state))
+        .route("/scenario", get(scenario))
+        .route("/clock", get(clock).post(move_clock))
+        .route("/consent", axum::routing::post(consent))
+        .route("/outbox/{tenant}", get(outbox))
+}
+
+async fn requests(State(s): State<AppState>) -> Response {
+    Json(s.ctx.recorder.all()).into_response()
+}
+
+async fn clear_requests(State(s): State<AppState>) -> StatusCode {
+    s.ctx.recorder.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn faults(State(s): State<AppState>) -> Response {
+    Json(s.ctx.faults.list()).into_response()
+}
+
+async fn add_fault(State(s): State<AppState>, Json(fault): Json<Fault>) -> Response {
+    let id = s.ctx.faults.add(fault);
+    (StatusCode::CREATED, Json(json!({"id": id}))).into_response()
+}
+
+async fn clear_faults(State(s): State<AppState>) -> StatusCode {
+    s.ctx.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn remove_fault(State(s): State<AppState>, Path(id): Path<u64>) -> StatusCode {
+    if s.ctx.faults.remove(id) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn known_secrets(State(s): State<AppState>) -> Response {
+    Json(s.ctx.secrets.all()).into_response()
+}
+
+async fn get_state(State(s): State<AppState>) -> Response {
+    Json(state::snapshot(&s.ctx)).into_response()
+}
+
+async fn scenario(State(s): State<AppState>) -> Response {
+    Json(&s.ctx.scenario).into_response()
+}
+
+async fn clock(State(s): State<AppState>) -> Response {
+    Json(json!({
+        "now": s.ctx.now().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "offsetSeconds": s.ctx.clock.offset().as_seconds_f64(),
+    }))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ClockChange {
+    #[serde(default)]
+    advance_seconds: Option<f64>,
+    #[serde(default)]
+    offset_seconds: Option<f64>,
+}
+
+async fn move_clock(State(s): State<AppState>, Json(change): Json<ClockChange>) -> Response {
+    if let Some(secs) = change.advance_seconds {
+        if secs < 0.0 || !secs.is_finite() {
+            return (
+                StatusCode::BAD_REQUEST,
+                "advanceSeconds must be a non-negative number",
+            )
+                .into_response();
+        }
+        s.ctx
+            .clock
+            .advance(std::time::Duration::from_secs_f64(secs));
+    }
+    if let Some(secs) = change.offset_seconds
+        && let Err(e) = s.ctx.clock.set_offset(time::Duration::seconds_f64(secs))
+    {
+        return (StatusCode::CONFLICT, e.to_string()).into_response();
+    }
+    clock(State(s)).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConsentRequest {
+    tenant: String,
+    app_id: String,
+    admin: String,
+}
+
+async fn consent(State(s): State<AppState>, Json(c): Json<ConsentRequest>) -> Response {
+    match state::consent(&s.ctx, &c.tenant, &c.app_id, &c.admin) {
+        Ok(sp) => (StatusCode::CREATED, Json(sp)).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn outbox(State(s): State<AppState>, Path(tenant): Path<String>) -> Response {
+    Json(state::outbox(&s.ctx, &tenant)).into_response()
+}

@@ -1,0 +1,214 @@
+//! The state every simulated service shares, and the machinery they (and later services
+//! such as Resource Manager) build on: clock, token validation, secrets, request log, faults.
+
+use std::{
+    collections::BTreeMap,
+    ops::Deref,
+    sync::{Arc, Mutex, MutexGuard},
+};
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::{
+    clock::Clock,
+    directory::Directory,
+    faults::Faults,
+    keyvault::Vault,
+    record::Recorder,
+    request::HostRequest,
+    scenario::{RoleAssignmentSpec, Scenario},
+    secrets::{KnownSecrets, SecretKind},
+    servicebus::broker::Namespace,
+    tokens::{AuthError, Claims, TokenSigner, audience_matches, v1_issuer, v2_issuer},
+};
+
+/// Mutable simulated state. Held under one lock, never across an `.await`.
+#[derive(Debug)]
+pub struct World {
+    /// Entra directory: tenants, users, apps, service principals, mail.
+    pub directory: Directory,
+    /// Key Vaults by lower-case name.
+    pub vaults: BTreeMap<String, Vault>,
+    /// Service Bus namespaces by lower-case name.
+    pub namespaces: BTreeMap<String, Namespace>,
+    /// Azure RBAC role assignments.
+    pub role_assignments: Vec<RoleAssignmentSpec>,
+}
+
+/// Shared simulator internals.
+#[derive(Debug)]
+pub struct SimInner {
+    /// The scenario as loaded.
+    pub scenario: Scenario,
+    /// The simulated clock.
+    pub clock: Clock,
+    /// Signs and verifies tokens.
+    pub signer: TokenSigner,
+    /// Every secret value issued or held.
+    pub secrets: KnownSecrets,
+    /// Every request seen.
+    pub recorder: Recorder,
+    /// Installed faults.
+    pub faults: Faults,
+    /// Woken on every Service Bus send, abandon or lock change, for long-polls.
+    pub broker_changed: Notify,
+    world: Mutex<World>,
+}
+
+/// A cheap handle on the shared simulator state, given to every service.
+#[derive(Debug, Clone)]
+pub struct SimContext(Arc<SimInner>);
+
+impl Deref for SimContext {
+    type Target = SimInner;
+    fn deref(&self) -> &SimInner {
+        &self.0
+    }
+}
+
+/// What a token should say.
+#[derive(Debug, Clone)]
+pub struct TokenRequest {
+    /// Tenant id.
+    pub tenant: String,
+    /// Principal object id.
+    pub object_id: String,
+    /// Client id.
+    pub app_id: String,
+    /// Resource (audience) without `/.default`.
+    pub audience: String,
+    /// Granted application permissions for that audience.
+    pub roles: Vec<String>,
+    /// Managed identity resource id, for managed identity tokens.
+    pub mi_resource_id: Option<String>,
+}
+
+/// The audience federated credentials expect of a managed identity assertion.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+impl SimContext {
+    /// Builds the shared state for a scenario (already validated).
+    pub fn new(scenario: Scenario) -> Self {
+        let secrets = KnownSecrets::default();
+        let faults = Faults::default();
+        for fault in &scenario.faults {
+            faults.add(fault.clone());
+        }
+        secrets.add(SecretKind::IdentityHeader, &scenario.identity_header);
+        for ns in &scenario.service_bus_namespaces {
+            for p in &ns.sas_policies {
+                secrets.add(SecretKind::SasKey, &p.primary_key);
+                if let Some(k) = &p.secondary_key {
+                    secrets.add(SecretKind::SasKey, k);
+                }
+            }
+        }
+        for app in &scenario.applications {
+            for c in &app.password_credentials {
+                secrets.add(SecretKind::ClientSecret, &c.secret_text);
+            }
+        }
+        for user in &scenario.users {
+            if let Some(p) = &user.password {
+                secrets.add(SecretKind::Password, p);
+            }
+        }
+        let clock = Clock::default();
+        let now = clock.now();
+        let world = World {
+            directory: Directory::from_scenario(&scenario, now),
+            vaults: scenario
+                .key_vaults
+                .iter()
+                .map(|k| (k.name.to_ascii_lowercase(), Vault::new(k)))
+                .collect(),
+            namespaces: scenario
+                .service_bus_namespaces
+                .iter()
+                .map(|n| (n.name.to_ascii_lowercase(), Namespace::from_spec(n)))
+                .collect(),
+            role_assignments: scenario.role_assignments.clone(),
+        };
+        Self(Arc::new(SimInner {
+            scenario,
+            clock,
+            signer: TokenSigner::default(),
+            secrets,
+            recorder: Recorder::default(),
+            faults,
+            broker_changed: Notify::new(),
+            world: Mutex::new(world),
+        }))
+    }
+
+    /// The simulated time.
+    pub fn now(&self) -> OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// Locks the mutable state. Never hold the guard across an `.await`.
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Issues a signed access token and remembers it as a known secret.
+    pub fn issue_token(&self, request: TokenRequest) -> (String, Claims) {
+        let now = self.now().unix_timestamp();
+        let v2 = request.audience == TOKEN_EXCHANGE_AUDIENCE;
+        let claims = Claims {
+            iss: if v2 {
+                v2_issuer(&request.tenant)
+            } else {
+                v1_issuer(&request.tenant)
+            },
+            aud: request.audience,
+            iat: now,
+            nbf: now,
+            exp: now + i64::from(self.scenario.token_lifetime_seconds),
+            tid: request.tenant,
+            sub: request.object_id.clone(),
+            oid: request.object_id,
+            appid: request.app_id,
+            roles: request.roles,
+            idtyp: "app".to_owned(),
+            ver: if v2 { "2.0" } else { "1.0" }.to_owned(),
+            xms_mirid: request.mi_resource_id,
+            uti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let token = self.signer.sign(&claims);
+        self.secrets.add(SecretKind::AccessToken, &token);
+        (token, claims)
+    }
+
+    /// The one token check every service uses: a bearer token signed by this simulator,
+    /// within its lifetime, for one of `audiences`, and (when given) issued by `tenant`.
+    pub fn authenticate(
+        &self,
+        request: &HostRequest,
+        audiences: &[&str],
+        tenant: Option<&str>,
+    ) -> Result<Claims, AuthError> {
+        let token = request.bearer().ok_or(AuthError::Missing)?;
+        self.validate_token(token, audiences, tenant)
+    }
+
+    /// Validates a raw token as [`SimContext::authenticate`] does.
+    pub fn validate_token(
+        &self,
+        token: &str,
+        audiences: &[&str],
+        tenant: Option<&str>,
+    ) -> Result<Claims, AuthError> {
+        let claims = self.signer.verify(token, self.now())?;
+        if !audience_matches(&claims.aud, audiences) {
+            return Err(AuthError::WrongAudience { found: claims.aud });
+        }
+        if let Some(tenant) = tenant
+            && !claims.tid.eq_ignore_ascii_case(tenant)
+        {
+            return Err(AuthError::WrongTenant { found: claims.iss });
+        }
+        Ok(claims)
+    }
+}

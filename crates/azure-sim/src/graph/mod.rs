@@ -1,0 +1,3 @@
+//! Microsoft Graph v1.0 (`graph.microsoft.com`).
+
+pub mod model;

@@ -1,0 +1,745 @@
+//! What a simulated cloud contains at start: tenants, principals, vaults, namespaces, faults.
+//! Loaded from JSON (see the crate README) or built in ([`Scenario::demo`]).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::faults::Fault;
+
+/// A whole simulated cloud.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Scenario {
+    /// Entra tenants.
+    #[serde(default)]
+    pub tenants: Vec<TenantSpec>,
+    /// Users (for consent sign-in and as mail senders).
+    #[serde(default)]
+    pub users: Vec<UserSpec>,
+    /// Application registrations that exist at start.
+    #[serde(default)]
+    pub applications: Vec<ApplicationSpec>,
+    /// Service principals that exist at start.
+    #[serde(default)]
+    pub service_principals: Vec<ServicePrincipalSpec>,
+    /// User-assigned managed identities.
+    #[serde(default)]
+    pub managed_identities: Vec<ManagedIdentitySpec>,
+    /// The App Service `IDENTITY_HEADER` value the managed identity endpoint demands.
+    #[serde(default)]
+    pub identity_header: String,
+    /// Subscriptions and their resource groups.
+    #[serde(default)]
+    pub subscriptions: Vec<SubscriptionSpec>,
+    /// Azure RBAC role assignments (data-plane roles on vaults and namespaces today; ARM later).
+    #[serde(default)]
+    pub role_assignments: Vec<RoleAssignmentSpec>,
+    /// Gallery image versions (served by the Resource Manager simulator, a later addition).
+    #[serde(default)]
+    pub gallery_image_versions: Vec<GalleryImageVersionSpec>,
+    /// Key Vaults.
+    #[serde(default)]
+    pub key_vaults: Vec<KeyVaultSpec>,
+    /// Service Bus namespaces.
+    #[serde(default)]
+    pub service_bus_namespaces: Vec<NamespaceSpec>,
+    /// Eventual-consistency windows.
+    #[serde(default)]
+    pub replication: Replication,
+    /// Lifetime of issued access tokens, in seconds (Entra issues ~3599).
+    #[serde(default = "default_token_lifetime")]
+    pub token_lifetime_seconds: u32,
+    /// Faults installed at start.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+fn default_token_lifetime() -> u32 {
+    3599
+}
+
+impl Default for Scenario {
+    /// An empty cloud with Entra's usual token lifetime.
+    fn default() -> Self {
+        Self {
+            tenants: vec![],
+            users: vec![],
+            applications: vec![],
+            service_principals: vec![],
+            managed_identities: vec![],
+            identity_header: String::new(),
+            subscriptions: vec![],
+            role_assignments: vec![],
+            gallery_image_versions: vec![],
+            key_vaults: vec![],
+            service_bus_namespaces: vec![],
+            replication: Replication::none(),
+            token_lifetime_seconds: default_token_lifetime(),
+            faults: vec![],
+        }
+    }
+}
+
+/// An Entra tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantSpec {
+    /// Tenant id (GUID).
+    pub id: String,
+    /// Verified domain (`contoso.onmicrosoft.com`).
+    pub domain: String,
+    /// Display name (`Contoso`).
+    pub display_name: String,
+}
+
+/// A user.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserSpec {
+    /// Object id.
+    pub id: String,
+    /// Home tenant id.
+    pub tenant: String,
+    /// Sign-in name.
+    pub user_principal_name: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// Password for the simulated sign-in page (absent: cannot sign in).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Entra directory roles (`Global Administrator`, `Cloud Application Administrator`, ...).
+    #[serde(default)]
+    pub directory_roles: Vec<String>,
+}
+
+impl fmt::Debug for UserSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("user_principal_name", &self.user_principal_name)
+            .field("directory_roles", &self.directory_roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An application registration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationSpec {
+    /// Object id.
+    pub id: String,
+    /// Client (application) id.
+    pub app_id: String,
+    /// Home tenant id.
+    pub tenant: String,
+    /// Display name.
+    pub display_name: String,
+    /// Alternate key for upserts.
+    #[serde(default)]
+    pub unique_name: Option<String>,
+    /// `AzureADMyOrg`, `AzureADMultipleOrgs`, ...
+    #[serde(default = "default_audience")]
+    pub sign_in_audience: String,
+    /// Web redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Object ids of owners.
+    #[serde(default)]
+    pub owners: Vec<String>,
+    /// Client secrets.
+    #[serde(default)]
+    pub password_credentials: Vec<PasswordCredentialSpec>,
+    /// Federated identity credentials.
+    #[serde(default)]
+    pub federated_identity_credentials: Vec<FederatedCredentialSpec>,
+}
+
+fn default_audience() -> String {
+    "AzureADMultipleOrgs".to_owned()
+}
+
+/// A client secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordCredentialSpec {
+    /// Credential id.
+    pub key_id: String,
+    /// The secret value.
+    pub secret_text: String,
+    /// Display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// RFC 3339 expiry (absent: two years from start).
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+}
+
+impl fmt::Debug for PasswordCredentialSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordCredentialSpec")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A federated identity credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FederatedCredentialSpec {
+    /// Unique name on the app.
+    pub name: String,
+    /// Expected `iss` of the assertion.
+    pub issuer: String,
+    /// Expected `sub` of the assertion.
+    pub subject: String,
+    /// Expected `aud` values.
+    pub audiences: Vec<String>,
+}
+
+/// A service principal (an application's instance in a tenant).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePrincipalSpec {
+    /// Object id.
+    pub id: String,
+    /// The application's client id.
+    pub app_id: String,
+    /// Tenant the principal lives in.
+    pub tenant: String,
+    /// Microsoft Graph application permissions granted (`Application.ReadWrite.OwnedBy`).
+    #[serde(default)]
+    pub graph_permissions: Vec<String>,
+}
+
+/// A user-assigned managed identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ManagedIdentitySpec {
+    /// Resource name.
+    pub name: String,
+    /// ARM resource id.
+    pub resource_id: String,
+    /// Client id.
+    pub client_id: String,
+    /// Principal (object) id.
+    pub principal_id: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Microsoft Graph application permissions granted.
+    #[serde(default)]
+    pub graph_permissions: Vec<String>,
+}
+
+/// A subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SubscriptionSpec {
+    /// Subscription id.
+    pub id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Tenant the subscription trusts.
+    pub tenant: String,
+    /// Resource groups.
+    #[serde(default)]
+    pub resource_groups: Vec<ResourceGroupSpec>,
+}
+
+/// A resource group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceGroupSpec {
+    /// Name.
+    pub name: String,
+    /// Region (`eastus`).
+    pub location: String,
+}
+
+/// An Azure RBAC role assignment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleAssignmentSpec {
+    /// Principal object id.
+    pub principal_id: String,
+    /// Built-in role name (`Key Vault Secrets Officer`, `Azure Service Bus Data Owner`, `Reader`).
+    pub role: String,
+    /// ARM scope (`/subscriptions/.../resourceGroups/...`).
+    pub scope: String,
+}
+
+/// A gallery image version (data for the Resource Manager simulator).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GalleryImageVersionSpec {
+    /// ARM resource id.
+    pub id: String,
+    /// Region of the gallery.
+    pub location: String,
+    /// Regions it is replicated to (display names, as ARM reports them).
+    pub target_regions: Vec<String>,
+    /// `Linux` or `Windows`.
+    pub os_type: String,
+    /// `Generalized` or `Specialized`.
+    pub os_state: String,
+}
+
+/// A Key Vault (RBAC authorization model).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyVaultSpec {
+    /// Vault name (the host label).
+    pub name: String,
+    /// Tenant whose tokens the vault accepts.
+    pub tenant: String,
+    /// ARM resource id (the scope role assignments name).
+    pub resource_id: String,
+}
+
+/// A Service Bus namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespaceSpec {
+    /// Namespace name (the host label).
+    pub name: String,
+    /// Tenant whose tokens the namespace accepts.
+    pub tenant: String,
+    /// ARM resource id (the scope role assignments name).
+    pub resource_id: String,
+    /// Shared access policies.
+    #[serde(default)]
+    pub sas_policies: Vec<SasPolicySpec>,
+    /// Queues.
+    #[serde(default)]
+    pub queues: Vec<EntitySpec>,
+    /// Topics.
+    #[serde(default)]
+    pub topics: Vec<TopicSpec>,
+}
+
+/// A shared access policy.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SasPolicySpec {
+    /// Key name (`RootManageSharedAccessKey`).
+    pub name: String,
+    /// Primary key (the base64 text is the HMAC key, used as its UTF-8 bytes).
+    pub primary_key: String,
+    /// Secondary key.
+    #[serde(default)]
+    pub secondary_key: Option<String>,
+    /// `Manage`, `Send`, `Listen`.
+    pub rights: Vec<String>,
+}
+
+impl fmt::Debug for SasPolicySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SasPolicySpec")
+            .field("name", &self.name)
+            .field("rights", &self.rights)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queue or a topic subscription.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntitySpec {
+    /// Name.
+    pub name: String,
+    /// ISO 8601 lock duration (`PT30S`; Service Bus default `PT1M`).
+    #[serde(default = "default_lock")]
+    pub lock_duration: String,
+    /// Deliveries before dead-lettering (default 10).
+    #[serde(default = "default_max_delivery")]
+    pub max_delivery_count: u32,
+    /// ISO 8601 duplicate-detection window; absent: no duplicate detection.
+    #[serde(default)]
+    pub duplicate_detection_window: Option<String>,
+}
+
+fn default_lock() -> String {
+    "PT1M".to_owned()
+}
+
+fn default_max_delivery() -> u32 {
+    10
+}
+
+/// A topic and its subscriptions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TopicSpec {
+    /// Name.
+    pub name: String,
+    /// ISO 8601 duplicate-detection window of the topic.
+    #[serde(default)]
+    pub duplicate_detection_window: Option<String>,
+    /// Subscriptions (each gets a copy of every message).
+    #[serde(default)]
+    pub subscriptions: Vec<EntitySpec>,
+}
+
+/// Eventual-consistency windows, in seconds (zero: immediately consistent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replication {
+    /// After an app is created, creating its service principal fails with NoBackingApplicationObject.
+    #[serde(default)]
+    pub new_application_seconds: u32,
+    /// After addPassword, the token endpoint refuses the new secret (AADSTS7000215).
+    #[serde(default)]
+    pub new_secret_seconds: u32,
+    /// After a service principal is created, the token endpoint does not know it (AADSTS700016).
+    #[serde(default)]
+    pub new_service_principal_seconds: u32,
+}
+
+impl Replication {
+    /// Immediately consistent.
+    pub fn none() -> Self {
+        Self::default()
+    }
+}
+
+/// Errors loading a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario file {path}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The JSON is not a scenario.
+    #[error("invalid scenario JSON")]
+    Json(#[from] serde_json::Error),
+    /// A cross-reference does not resolve.
+    #[error("invalid scenario: {0}")]
+    Invalid(String),
+}
+
+/// Fixed ids of the built-in demo scenario (`/work/notes/demo-ids.md`, the crate README).
+pub mod demo {
+    /// Owner tenant (Contoso).
+    pub const CONTOSO_TENANT: &str = "11111111-1111-4111-8111-111111111111";
+    /// Contoso's verified domain.
+    pub const CONTOSO_DOMAIN: &str = "contoso.onmicrosoft.com";
+    /// Contoso's subscription.
+    pub const CONTOSO_SUBSCRIPTION: &str = "1a1a1a1a-1111-4111-8111-111111111111";
+    /// Operator managed identity resource id.
+    pub const OPERATOR_RESOURCE_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-imageshare/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-imageshare";
+    /// Operator managed identity client id.
+    pub const OPERATOR_CLIENT_ID: &str = "3c3c3c3c-3333-4333-8333-333333333333";
+    /// Operator managed identity principal (object) id.
+    pub const OPERATOR_PRINCIPAL_ID: &str = "3d3d3d3d-3333-4333-8333-333333333333";
+    /// `IDENTITY_HEADER` of the demo managed identity endpoint.
+    pub const IDENTITY_HEADER: &str = "demo-identity-header";
+    /// The gallery image version to share.
+    pub const IMAGE_VERSION_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0";
+    /// Key Vault name.
+    pub const KEY_VAULT: &str = "kv-imageshare-demo";
+    /// Service Bus namespace name.
+    pub const SERVICE_BUS_NAMESPACE: &str = "sb-imageshare-demo";
+    /// SAS policy name.
+    pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
+    /// SAS key (demo only).
+    pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
+    /// Queues.
+    pub const QUEUES: [&str; 5] = [
+        "share-requests",
+        "issue-credentials",
+        "send-consent-link",
+        "confirm-consent",
+        "create-vm",
+    ];
+    /// Topic and its subscription.
+    pub const TOPIC: &str = "share-events";
+    /// The topic's subscription.
+    pub const TOPIC_SUBSCRIPTION: &str = "all";
+    /// Sender of consent mails.
+    pub const MAILBOX_UPN: &str = "imageshare@contoso.onmicrosoft.com";
+    /// Its object id.
+    pub const MAILBOX_ID: &str = "5e5e5e5e-5555-4555-8555-555555555555";
+    /// Consumer tenant (Fabrikam).
+    pub const FABRIKAM_TENANT: &str = "22222222-2222-4222-8222-222222222222";
+    /// Fabrikam's verified domain.
+    pub const FABRIKAM_DOMAIN: &str = "fabrikam.onmicrosoft.com";
+    /// Fabrikam's subscription.
+    pub const FABRIKAM_SUBSCRIPTION: &str = "2b2b2b2b-2222-4222-8222-222222222222";
+    /// Fabrikam's resource group for VMs.
+    pub const FABRIKAM_RESOURCE_GROUP: &str = "rg-fabrikam-vms";
+    /// Fabrikam's admin.
+    pub const FABRIKAM_ADMIN_UPN: &str = "admin@fabrikam.onmicrosoft.com";
+    /// Its object id.
+    pub const FABRIKAM_ADMIN_ID: &str = "4f4f4f4f-4444-4444-8444-444444444444";
+    /// Its password (demo only).
+    pub const FABRIKAM_ADMIN_PASSWORD: &str = "demo-admin-password";
+}
+
+fn entity(name: &str) -> EntitySpec {
+    EntitySpec {
+        name: name.to_owned(),
+        lock_duration: "PT30S".to_owned(),
+        max_delivery_count: 10,
+        duplicate_detection_window: Some("PT10M".to_owned()),
+    }
+}
+
+impl Scenario {
+    /// The built-in demo: Contoso shares an image with Fabrikam (ids in [`demo`]).
+    pub fn demo() -> Self {
+        use demo::*;
+        let contoso_sub = format!("/subscriptions/{CONTOSO_SUBSCRIPTION}");
+        let imageshare_rg = format!("{contoso_sub}/resourceGroups/rg-imageshare");
+        let vault_id = format!("{imageshare_rg}/providers/Microsoft.KeyVault/vaults/{KEY_VAULT}");
+        let namespace_id = format!(
+            "{imageshare_rg}/providers/Microsoft.ServiceBus/namespaces/{SERVICE_BUS_NAMESPACE}"
+        );
+        let images_rg = format!("{contoso_sub}/resourceGroups/rg-images");
+        let assign = |role: &str, scope: &str, principal: &str| RoleAssignmentSpec {
+            principal_id: principal.to_owned(),
+            role: role.to_owned(),
+            scope: scope.to_owned(),
+        };
+        Self {
+            tenants: vec![
+                TenantSpec {
+                    id: CONTOSO_TENANT.into(),
+                    domain: CONTOSO_DOMAIN.into(),
+                    display_name: "Contoso".into(),
+                },
+                TenantSpec {
+                    id: FABRIKAM_TENANT.into(),
+                    domain: FABRIKAM_DOMAIN.into(),
+                    display_name: "Fabrikam".into(),
+                },
+            ],
+            users: vec![
+                UserSpec {
+                    id: MAILBOX_ID.into(),
+                    tenant: CONTOSO_TENANT.into(),
+                    user_principal_name: MAILBOX_UPN.into(),
+                    display_name: "imageshare".into(),
+                    password: None,
+                    directory_roles: vec![],
+                },
+                UserSpec {
+                    id: FABRIKAM_ADMIN_ID.into(),
+                    tenant: FABRIKAM_TENANT.into(),
+                    user_principal_name: FABRIKAM_ADMIN_UPN.into(),
+                    display_name: "Fabrikam Admin".into(),
+                    password: Some(FABRIKAM_ADMIN_PASSWORD.into()),
+                    directory_roles: vec!["Global Administrator".into()],
+                },
+            ],
+            applications: vec![],
+            service_principals: vec![],
+            managed_identities: vec![ManagedIdentitySpec {
+                name: "id-imageshare".into(),
+                resource_id: OPERATOR_RESOURCE_ID.into(),
+                client_id: OPERATOR_CLIENT_ID.into(),
+                principal_id: OPERATOR_PRINCIPAL_ID.into(),
+                tenant: CONTOSO_TENANT.into(),
+                graph_permissions: vec!["Application.ReadWrite.OwnedBy".into(), "Mail.Send".into()],
+            }],
+            identity_header: IDENTITY_HEADER.into(),
+            subscriptions: vec![
+                SubscriptionSpec {
+                    id: CONTOSO_SUBSCRIPTION.into(),
+                    display_name: "Contoso Images".into(),
+                    tenant: CONTOSO_TENANT.into(),
+                    resource_groups: vec![
+                        ResourceGroupSpec {
+                            name: "rg-imageshare".into(),
+                            location: "eastus".into(),
+                        },
+                        ResourceGroupSpec {
+                            name: "rg-images".into(),
+                            location: "eastus".into(),
+                        },
+                    ],
+                },
+                SubscriptionSpec {
+                    id: FABRIKAM_SUBSCRIPTION.into(),
+                    display_name: "Fabrikam Workloads".into(),
+                    tenant: FABRIKAM_TENANT.into(),
+                    resource_groups: vec![ResourceGroupSpec {
+                        name: FABRIKAM_RESOURCE_GROUP.into(),
+                        location: "eastus".into(),
+                    }],
+                },
+            ],
+            role_assignments: vec![
+                assign(
+                    "Role Based Access Control Administrator",
+                    &images_rg,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign("Reader", &images_rg, OPERATOR_PRINCIPAL_ID),
+                assign(
+                    "Key Vault Secrets Officer",
+                    &vault_id,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign(
+                    "Azure Service Bus Data Owner",
+                    &namespace_id,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign(
+                    "Owner",
+                    &format!("/subscriptions/{FABRIKAM_SUBSCRIPTION}"),
+                    FABRIKAM_ADMIN_ID,
+                ),
+            ],
+            gallery_image_versions: vec![GalleryImageVersionSpec {
+                id: IMAGE_VERSION_ID.into(),
+                location: "eastus".into(),
+                target_regions: vec!["East US".into(), "West Europe".into()],
+                os_type: "Linux".into(),
+                os_state: "Generalized".into(),
+            }],
+            key_vaults: vec![KeyVaultSpec {
+                name: KEY_VAULT.into(),
+                tenant: CONTOSO_TENANT.into(),
+                resource_id: vault_id,
+            }],
+            service_bus_namespaces: vec![NamespaceSpec {
+                name: SERVICE_BUS_NAMESPACE.into(),
+                tenant: CONTOSO_TENANT.into(),
+                resource_id: namespace_id,
+                sas_policies: vec![SasPolicySpec {
+                    name: SAS_POLICY.into(),
+                    primary_key: SAS_KEY.into(),
+                    secondary_key: None,
+                    rights: vec!["Manage".into(), "Send".into(), "Listen".into()],
+                }],
+                queues: QUEUES.iter().map(|q| entity(q)).collect(),
+                topics: vec![TopicSpec {
+                    name: TOPIC.into(),
+                    duplicate_detection_window: Some("PT10M".into()),
+                    subscriptions: vec![entity(TOPIC_SUBSCRIPTION)],
+                }],
+            }],
+            replication: Replication {
+                new_application_seconds: 2,
+                new_secret_seconds: 5,
+                new_service_principal_seconds: 5,
+            },
+            token_lifetime_seconds: default_token_lifetime(),
+            faults: vec![],
+        }
+    }
+
+    /// The same scenario with other replication windows.
+    #[must_use]
+    pub fn with_replication(mut self, replication: Replication) -> Self {
+        self.replication = replication;
+        self
+    }
+
+    /// Parses a scenario from JSON text and checks its cross-references.
+    pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
+        let scenario: Self = serde_json::from_str(text)?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Reads `demo` or a JSON file.
+    pub fn load(name_or_path: &str) -> Result<Self, ScenarioError> {
+        if name_or_path == "demo" {
+            return Ok(Self::demo());
+        }
+        let text = std::fs::read_to_string(name_or_path).map_err(|source| ScenarioError::Read {
+            path: name_or_path.to_owned(),
+            source,
+        })?;
+        Self::from_json(&text)
+    }
+
+    /// Checks that every tenant reference names a declared tenant.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let known = |t: &str| self.tenants.iter().any(|x| x.id.eq_ignore_ascii_case(t));
+        let refs = self
+            .users
+            .iter()
+            .map(|u| ("user", u.user_principal_name.as_str(), u.tenant.as_str()))
+            .chain(
+                self.applications
+                    .iter()
+                    .map(|a| ("application", a.display_name.as_str(), a.tenant.as_str())),
+            )
+            .chain(
+                self.service_principals
+                    .iter()
+                    .map(|s| ("service principal", s.id.as_str(), s.tenant.as_str())),
+            )
+            .chain(
+                self.managed_identities
+                    .iter()
+                    .map(|m| ("managed identity", m.name.as_str(), m.tenant.as_str())),
+            )
+            .chain(
+                self.subscriptions
+                    .iter()
+                    .map(|s| ("subscription", s.id.as_str(), s.tenant.as_str())),
+            )
+            .chain(
+                self.key_vaults
+                    .iter()
+                    .map(|k| ("key vault", k.name.as_str(), k.tenant.as_str())),
+            )
+            .chain(
+                self.service_bus_namespaces
+                    .iter()
+                    .map(|n| ("namespace", n.name.as_str(), n.tenant.as_str())),
+            );
+        for (kind, name, tenant) in refs {
+            if !known(tenant) {
+                return Err(ScenarioError::Invalid(format!(
+                    "{kind} '{name}' names unknown tenant '{tenant}'"
+                )));
+            }
+        }
+        for sp in &self.service_principals {
+            if !self.applications.iter().any(|a| a.app_id == sp.app_id) {
+                return Err(ScenarioError::Invalid(format!(
+                    "service principal '{}' names unknown appId '{}'",
+                    sp.id, sp.app_id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_scenario_round_trips_through_json() {
+        let demo = Scenario::demo();
+        let text = serde_json::to_string(&demo).unwrap();
+        assert_eq!(Scenario::from_json(&text).unwrap(), demo);
+    }
+
+    #[test]
+    fn an_unknown_tenant_reference_is_refused() {
+        let mut s = Scenario::demo();
+        s.users[0].tenant = "99999999-9999-4999-8999-999999999999".into();
+        assert!(matches!(s.validate(), Err(ScenarioError::Invalid(_))));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_rather_than_ignored() {
+        let err = Scenario::from_json(r#"{"tenantz": []}"#).unwrap_err();
+        assert!(matches!(err, ScenarioError::Json(_)));
+    }
+}
