@@ -6,7 +6,9 @@ use azure_transport::Transport;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::{cloud::Cloud, config::Settings, steps::StepQueue, store::RequestStore};
+use crate::{
+    cloud::Cloud, config::Settings, events::EventSink, steps::StepQueue, store::RequestStore,
+};
 
 /// The current time. Injected so tests can move it (deadlines, expiry).
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -33,6 +35,8 @@ pub struct AppContext {
     pub store: Arc<dyn RequestStore>,
     /// Where step messages go.
     pub queue: Arc<dyn StepQueue>,
+    /// Where status events go.
+    pub events: Arc<dyn EventSink>,
     /// The clock.
     pub clock: Arc<dyn Clock>,
     /// The Azure clients; `None` where only the HTTP API is exercised (tests).

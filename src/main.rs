@@ -9,6 +9,7 @@ use imageshare::{
     cloud::Cloud,
     config::{Env, Settings, StoreSettings},
     context::{AppContext, SystemClock},
+    events::TopicEvents,
     store::{MemoryStore, RequestStore},
     telemetry,
 };
@@ -40,10 +41,15 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
         }
         other => anyhow::bail!("store {other:?} is not available in this build"),
     };
+    let events = Arc::new(TopicEvents::new(
+        cloud.service_bus.clone(),
+        settings.events_topic.clone(),
+    ));
     Ok(AppContext {
         settings: Arc::new(settings),
         store,
         queue: Arc::new(cloud.service_bus.clone()),
+        events,
         clock: Arc::new(SystemClock),
         cloud: Some(cloud),
         transport,

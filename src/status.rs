@@ -2,8 +2,12 @@
 
 use serde::Serialize;
 use time::OffsetDateTime;
+use url::Url;
 
-use crate::domain::{HistoryEntry, RequestId, ShareRequest, State, StepTimes};
+use crate::{
+    context::AppContext,
+    domain::{HistoryEntry, RequestId, ShareRequest, State, StepTimes, Strategy},
+};
 
 /// Something a person has to do for the request to go on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -16,6 +20,9 @@ pub struct NextAction {
     /// Where to do it, when there is a link.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The same as an Azure CLI command, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 /// `GET /api/share-requests/{id}`.
@@ -34,11 +41,17 @@ pub struct StatusDocument {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
     /// How the image is shared.
-    pub strategy: crate::domain::Strategy,
+    pub strategy: Strategy,
     /// The consumer.
     pub consumer: ConsumerView,
     /// The image.
     pub image: ImageView,
+    /// The share app in the owner's tenant, once it exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<AppView>,
+    /// The admin-consent link, while the consumer's admin has not used it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentView>,
     /// The VM.
     pub vm: VmView,
     /// When it was created.
@@ -49,8 +62,9 @@ pub struct StatusDocument {
     pub updated_at: OffsetDateTime,
     /// Per-step timestamps.
     pub steps: StepTimes,
-    /// Everything that happened, oldest first.
-    pub history: Vec<HistoryEntry>,
+    /// Everything that happened, oldest first (omitted in events: the events are the history).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
     /// Related URLs.
     pub links: Links,
 }
@@ -73,6 +87,35 @@ pub struct ImageView {
     id: String,
 }
 
+/// The share app (ids only).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AppView {
+    /// Client id: what the consumer's admin sees on the consent page.
+    app_id: String,
+    /// `federated` or `secret`.
+    credential: &'static str,
+}
+
+/// The consent link while it is waiting to be used.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsentView {
+    /// The admin-consent URL.
+    url: String,
+    /// When it stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    /// `mail`, `webhook` or `status`.
+    delivery: crate::domain::Delivery,
+    /// When it was delivered.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    delivered_at: Option<OffsetDateTime>,
+}
+
 /// The VM part of the status document.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -83,6 +126,9 @@ pub struct VmView {
     admin_username: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     subnet_id: Option<String>,
+    /// The VM's resource id, once its creation was accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
 }
 
 /// Related URLs.
@@ -113,14 +159,89 @@ fn summary(state: State) -> &'static str {
     }
 }
 
+/// The az command and portal link that grant the app Contributor on the target group.
+pub fn role_grant(request: &ShareRequest) -> Option<(String, String)> {
+    let app = request.progress.app.as_ref()?;
+    let scope = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        request.consumer.subscription_id, request.consumer.resource_group
+    );
+    let command = format!(
+        "az role assignment create --assignee {} --role Contributor --scope {scope}",
+        app.app_id
+    );
+    let portal = format!(
+        "https://portal.azure.com/#@{}/resource{scope}/users",
+        request.consumer.tenant_id
+    );
+    Some((command, portal))
+}
+
+fn next_action(ctx: &AppContext, request: &ShareRequest) -> Option<NextAction> {
+    match request.state() {
+        State::AwaitingConsent => {
+            let consent = request.progress.consent.as_ref()?;
+            let url = Url::parse(&consent.url).ok().map(|u| ctx.browser_link(&u));
+            Some(NextAction {
+                actor: "consumer-admin",
+                description: format!(
+                    "An administrator of tenant {} opens the consent link, signs in and accepts; then grants the app Contributor on resource group {}.",
+                    request.consumer.tenant_id, request.consumer.resource_group
+                ),
+                url,
+                command: None,
+            })
+        }
+        State::AwaitingRoleGrant => {
+            let (command, portal) = role_grant(request)?;
+            let missing = &request.progress.access.missing_actions;
+            let detail = if missing.is_empty() {
+                String::new()
+            } else {
+                format!(" Missing: {}.", missing.join(", "))
+            };
+            Some(NextAction {
+                actor: "consumer-admin",
+                description: format!(
+                    "Grant the app Contributor on resource group {} in subscription {} (role changes can take up to 10 minutes to apply).{detail}",
+                    request.consumer.resource_group, request.consumer.subscription_id
+                ),
+                url: Some(portal),
+                command: Some(command),
+            })
+        }
+        _ => None,
+    }
+}
+
 impl StatusDocument {
-    /// Builds the document of `request`; `self_url` is where it is served.
-    pub fn build(request: &ShareRequest, history: Vec<HistoryEntry>, self_url: String) -> Self {
+    /// The document of `request` with its history, as `GET` serves it.
+    pub fn build(ctx: &AppContext, request: &ShareRequest, history: Vec<HistoryEntry>) -> Self {
+        let mut document = Self::for_event(ctx, request);
+        document.history = Some(history);
+        document
+    }
+
+    /// The document without history, as events carry it.
+    pub fn for_event(ctx: &AppContext, request: &ShareRequest) -> Self {
+        let self_url = ctx
+            .settings
+            .public_base_url
+            .join(&format!("/api/share-requests/{}", request.id))
+            .map_or_else(
+                |_| format!("/api/share-requests/{}", request.id),
+                |u| u.to_string(),
+            );
+        let consent = request
+            .progress
+            .consent
+            .as_ref()
+            .filter(|c| request.state() == State::AwaitingConsent && c.state_used_at.is_none());
         Self {
             id: request.id,
             state: request.state(),
             summary: summary(request.state()).to_owned(),
-            next_action: None,
+            next_action: next_action(ctx, request),
             failure: request.failure.clone(),
             strategy: request.strategy,
             consumer: ConsumerView {
@@ -133,17 +254,31 @@ impl StatusDocument {
                 name: request.image_name.clone(),
                 id: request.image.to_string(),
             },
+            app: request.progress.app.as_ref().map(|a| AppView {
+                app_id: a.app_id.clone(),
+                credential: match a.credential {
+                    crate::domain::CredentialRecord::Federated { .. } => "federated",
+                    crate::domain::CredentialRecord::Secret { .. } => "secret",
+                },
+            }),
+            consent: consent.map(|c| ConsentView {
+                url: Url::parse(&c.url).map_or_else(|_| c.url.clone(), |u| ctx.browser_link(&u)),
+                expires_at: c.expires_at,
+                delivery: c.delivery,
+                delivered_at: c.delivered_at,
+            }),
             vm: VmView {
                 name: request.vm.name.to_string(),
                 size: request.vm.size.to_string(),
                 location: request.vm.location.to_string(),
                 admin_username: request.vm.admin_username.to_string(),
                 subnet_id: request.vm.subnet_id.as_ref().map(ToString::to_string),
+                id: request.progress.vm.vm_id.clone(),
             },
             created_at: request.created_at,
             updated_at: request.updated_at,
             steps: request.steps.clone(),
-            history,
+            history: None,
             links: Links { self_: self_url },
         }
     }

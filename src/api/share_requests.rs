@@ -12,24 +12,15 @@ use tracing::{info, warn};
 use super::Problem;
 use crate::{
     context::AppContext,
-    domain::{Actor, EventContext, Origin, RequestId, ShareRequest, State as RequestState, Step},
-    intake::{self, IntakeError, MAX_DOCUMENT_BYTES},
+    domain::{Actor, HistoryEntry, Origin, RequestId, ShareRequest},
+    intake::{self, Admission, AdmitError, IntakeError, MAX_DOCUMENT_BYTES},
     invocation::InvocationId,
     status::StatusDocument,
-    steps::StepMessage,
-    store::{Created, StoreError},
+    store::StoreError,
 };
 
 const COLLECTION: &str = "/api/share-requests";
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-fn self_url(ctx: &AppContext, id: RequestId) -> String {
-    let path = format!("{COLLECTION}/{id}");
-    ctx.settings
-        .public_base_url
-        .join(&path)
-        .map_or(path, |u| u.to_string())
-}
 
 /// The `Idempotency-Key` header: 1-255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -51,7 +42,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     })
 }
 
-fn intake_problem(error: &IntakeError) -> Problem {
+/// The problem for a refused document (shared with nothing else: the queue records these).
+pub(crate) fn intake_problem(error: &IntakeError) -> Problem {
     let (status, slug, title) = match error {
         IntakeError::UnsupportedContentType(_) => (
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -105,14 +97,14 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, Inta
 fn accepted(
     ctx: &AppContext,
     request: &ShareRequest,
-    history: Vec<crate::domain::HistoryEntry>,
+    history: Vec<HistoryEntry>,
     replayed: bool,
 ) -> Response {
-    let url = self_url(ctx, request.id);
-    let document = StatusDocument::build(request, history, url.clone());
+    let document = StatusDocument::build(ctx, request, history);
+    let location = document.links.self_.clone();
     let mut response = (StatusCode::ACCEPTED, Json(document)).into_response();
     let headers = response.headers_mut();
-    if let Ok(location) = HeaderValue::from_str(&url) {
+    if let Ok(location) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, location);
     }
     headers.insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
@@ -120,6 +112,11 @@ fn accepted(
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
+}
+
+fn store_problem(error: &StoreError) -> Problem {
+    warn!(error = %error, "request store failure");
+    Problem::unavailable("the request store is unavailable; retry shortly").at(COLLECTION)
 }
 
 /// `POST /api/share-requests`: validate, store, queue the first step; 202 + Location.
@@ -137,84 +134,38 @@ pub async fn submit_share_request(
     let body = read_body(&headers, body)
         .await
         .map_err(|e| intake_problem(&e))?;
-    let accepted_doc = intake::parse(&body, &ctx.settings.catalog).map_err(|e| {
+    let document = intake::parse(&body, &ctx.settings.catalog).map_err(|e| {
         info!(error = %e, "share request refused");
         intake_problem(&e)
     })?;
 
-    let id = key
-        .as_deref()
-        .map_or_else(RequestId::new_random, RequestId::for_idempotency_key);
-    let event = EventContext {
-        at: ctx.clock.now(),
-        actor: Actor::Api,
-        invocation_id,
+    let origin = Origin::Http {
+        idempotency_key: key.clone(),
     };
-    let (request, first) = ShareRequest::submit(
-        id,
-        accepted_doc.submission,
-        Origin::Http {
-            idempotency_key: key.clone(),
-        },
-        accepted_doc.fingerprint,
-        &event,
-    );
-
-    let stored = match ctx
-        .store
-        .create(&request, std::slice::from_ref(&first))
+    let admission = intake::admit(&ctx, document, origin, key.as_deref(), Actor::Api, invocation_id)
         .await
-    {
-        Ok(Created::New(_)) => None,
-        Ok(Created::Existing(existing)) => Some(*existing),
-        Err(e) => return Err(store_problem(&e)),
-    };
-
-    let (request, replayed) = match stored {
-        None => {
-            info!(request_id = %request.id, "share request accepted");
-            (request, false)
-        }
-        Some(existing) if existing.request.fingerprint == request.fingerprint => {
-            info!(request_id = %existing.request.id, "idempotent replay of a share request");
-            (existing.request, true)
-        }
-        Some(_) => {
-            return Err(Problem::new(
+        .map_err(|e| match e {
+            AdmitError::KeyReused(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 "this Idempotency-Key was already used for a different share request",
             )
-            .at(COLLECTION));
-        }
-    };
-
-    // Queue the first step. On a replay this repairs a crash between the store write and the
-    // send; duplicate detection drops the message if it was already sent.
-    if request.state() == RequestState::Submitted {
-        let message = StepMessage::first(request.id, Step::IssueCredentials);
-        if let Err(e) = ctx.queue.send(&message, None).await {
-            warn!(request_id = %request.id, error = %e, "could not queue the first step");
-            return Err(Problem::unavailable(format!(
-                "the request {} was stored but its processing could not be queued; retry with the same Idempotency-Key",
-                request.id
-            ))
-            .at(COLLECTION));
-        }
-    }
-
+            .at(COLLECTION),
+            AdmitError::Store(e) => store_problem(&e),
+            AdmitError::Queue(_) | AdmitError::Publish(_) => {
+                warn!(error = %e, "could not queue or announce a stored request");
+                Problem::unavailable("the request was stored but could not be queued; retry with the same Idempotency-Key").at(COLLECTION)
+            }
+        })?;
+    let replayed = matches!(admission, Admission::Replay(_));
+    let request = admission.request();
     let history = ctx
         .store
         .history(request.id)
         .await
         .map_err(|e| store_problem(&e))?;
-    Ok(accepted(&ctx, &request, history, replayed))
-}
-
-fn store_problem(error: &StoreError) -> Problem {
-    warn!(error = %error, "request store failure");
-    Problem::unavailable("the request store is unavailable; retry shortly")
+    Ok(accepted(&ctx, request, history, replayed))
 }
 
 /// `GET /api/share-requests/{id}`: the status document.
@@ -231,7 +182,7 @@ pub async fn get_share_request(
         return Err(not_found());
     };
     let history = ctx.store.history(id).await.map_err(|e| store_problem(&e))?;
-    let document = StatusDocument::build(&stored.request, history, self_url(&ctx, id));
+    let document = StatusDocument::build(&ctx, &stored.request, history);
     let mut response = Json(document).into_response();
     response
         .headers_mut()

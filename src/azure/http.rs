@@ -61,7 +61,7 @@ pub enum Body {
     /// Bytes of a given content type.
     Raw {
         /// `Content-Type`.
-        content_type: &'static str,
+        content_type: String,
         /// The bytes.
         bytes: Bytes,
     },
@@ -108,9 +108,9 @@ impl ApiCall {
 
     /// Adds a body of another content type.
     #[must_use]
-    pub fn raw(mut self, content_type: &'static str, bytes: impl Into<Bytes>) -> Self {
+    pub fn raw(mut self, content_type: impl Into<String>, bytes: impl Into<Bytes>) -> Self {
         self.body = Some(Body::Raw {
-            content_type,
+            content_type: content_type.into(),
             bytes: bytes.into(),
         });
         self
@@ -277,7 +277,7 @@ impl HttpStack {
                     content_type,
                     bytes,
                 } => builder
-                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
                     .body(bytes.clone()),
             };
         } else if matches!(call.method, Method::POST | Method::PUT | Method::PATCH) {

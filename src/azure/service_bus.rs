@@ -144,10 +144,14 @@ impl Entity<'_> {
 pub struct Outgoing {
     /// The body (JSON text).
     pub body: String,
+    /// `Content-Type` (default `application/json`).
+    pub content_type: Option<String>,
     /// `MessageId`: repeats within the duplicate-detection window are dropped.
     pub message_id: String,
     /// `CorrelationId`.
     pub correlation_id: Option<String>,
+    /// `ReplyTo`.
+    pub reply_to: Option<String>,
     /// `Label` (Subject).
     pub subject: Option<String>,
     /// Visible from then on.
@@ -206,10 +210,16 @@ impl ServiceBusSender {
         message: &Outgoing,
     ) -> Result<(), AzureError> {
         let options = SendMessageOptions {
-            content_type: Some("application/json".to_owned()),
+            content_type: Some(
+                message
+                    .content_type
+                    .clone()
+                    .unwrap_or_else(|| "application/json".to_owned()),
+            ),
             broker_properties: Some(SettableBrokerProperties {
                 message_id: Some(message.message_id.clone()),
                 correlation_id: message.correlation_id.clone(),
+                reply_to: message.reply_to.clone(),
                 label: message.subject.clone(),
                 scheduled_enqueue_time_utc: message.scheduled,
                 ..SettableBrokerProperties::default()
@@ -280,6 +290,9 @@ impl ServiceBusSender {
         if let Some(s) = &message.subject {
             broker["Label"] = s.clone().into();
         }
+        if let Some(r) = &message.reply_to {
+            broker["ReplyTo"] = r.clone().into();
+        }
         if let Some(t) = message.scheduled {
             let text = t
                 .to_offset(time::UtcOffset::UTC)
@@ -304,7 +317,11 @@ impl ServiceBusSender {
                 call.headers.insert(name, value);
             }
         }
-        let call = call.raw("application/json", message.body.clone().into_bytes());
+        let content_type = message
+            .content_type
+            .clone()
+            .unwrap_or_else(|| "application/json".to_owned());
+        let call = call.raw(content_type, message.body.clone().into_bytes());
         self.http.send(&call).await.map(|_| ())
     }
 }
@@ -331,7 +348,7 @@ impl StepQueue for ServiceBusSender {
             correlation_id: Some(message.request_id.to_string()),
             subject: Some(message.step.queue().to_owned()),
             scheduled: not_before,
-            properties: BTreeMap::new(),
+            ..Outgoing::default()
         };
         Self::send(self, Entity::Queue(message.step.queue()), &outgoing)
             .await

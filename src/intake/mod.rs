@@ -2,11 +2,13 @@
 //! what is wrong with it. The HTTP API and the `share-requests` queue share this, so both
 //! accept exactly the same documents.
 
+mod admit;
 mod document;
 mod fingerprint;
 
 use crate::domain::{ImageCatalog, NotAllowed, Submission};
 
+pub use admit::{Admission, AdmitError, admit};
 pub use fingerprint::fingerprint;
 
 /// Largest accepted document. A valid one is well under 4 KiB (an RSA-4096 key is ~750 bytes).

@@ -1,12 +1,253 @@
-//! The `confirm_consent` step. Implemented by the pipeline issue; until then every invocation is a
-//! retryable error, so Service Bus keeps the message instead of losing it to a fake success.
+//! ConfirmConsent: is the app instantiated in the consumer's tenant (a token there works),
+//! and may it create the VM in the target resource group (the permissions API says so)?
+//! Until both, re-check with backoff up to the deadline, then expire.
 
-use super::{Outcome, StepContext, StepError, StepMessage};
+use std::time::Duration;
 
-pub(super) async fn run(_ctx: &StepContext, message: StepMessage) -> Result<Outcome, StepError> {
-    Err(StepError::Retryable(anyhow::anyhow!(
-        "step {} is not implemented yet (request {})",
-        message.step,
-        message.request_id
-    )))
+use super::{
+    Outcome, Run, StepError, already_done, notify, rechecks,
+    record::{self, Write},
+    schedule,
+};
+use crate::{
+    azure::{
+        AppCredential,
+        arm::{ArmIdentity, allows},
+        scopes,
+    },
+    domain::{AppRecord, CredentialRecord, Rechecks, ShareRequest, State, Step},
+};
+
+/// The actions the app needs on the target resource group.
+pub fn required_actions(request: &ShareRequest) -> Vec<&'static str> {
+    let mut actions = vec![
+        "Microsoft.Compute/virtualMachines/write",
+        "Microsoft.Compute/disks/write",
+        "Microsoft.Network/networkInterfaces/write",
+        "Microsoft.Network/networkInterfaces/join/action",
+    ];
+    if request.vm.subnet_id.is_none() {
+        actions.extend([
+            "Microsoft.Network/virtualNetworks/write",
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+            "Microsoft.Network/networkSecurityGroups/write",
+            "Microsoft.Network/networkSecurityGroups/join/action",
+        ]);
+    }
+    actions
+}
+
+/// AADSTS codes from the consumer's token endpoint that mean "not instantiated there yet"
+/// (reference §2.3), or a credential Entra has not replicated yet.
+const NOT_YET: [u32; 6] = [700016, 7000229, 65001, 7000215, 700213, 70021];
+
+/// The credential the share app signs in with.
+pub(super) async fn app_credential(
+    run: &Run<'_>,
+    app: &AppRecord,
+) -> Result<AppCredential, StepError> {
+    match &app.credential {
+        CredentialRecord::Federated { .. } => Ok(AppCredential::Federated),
+        CredentialRecord::Secret { vault_secret, .. } => {
+            let cloud = run.cloud()?;
+            let vault = cloud.key_vault.as_ref().ok_or_else(|| {
+                StepError::terminal("the app uses a client secret but no Key Vault is configured")
+            })?;
+            let secret = vault.get(vault_secret).await?.ok_or_else(|| {
+                StepError::terminal(format!(
+                    "the app's client secret '{vault_secret}' is missing from Key Vault"
+                ))
+            })?;
+            Ok(AppCredential::Secret(secret.value))
+        }
+    }
+}
+
+fn delay(attempt: u32) -> Duration {
+    schedule::backoff(attempt, Duration::from_secs(5), Duration::from_secs(300))
+}
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let started = ctx.clock.now();
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    match request.state() {
+        State::AwaitingConsent | State::AwaitingRoleGrant => {}
+        State::CreatingVm => return already_done(run, &request, Some(Step::CreateVm)).await,
+        State::Completed => return already_done(run, &request, None).await,
+        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        s => return Ok(Outcome::Stale(format!("the request is still {s}"))),
+    }
+    if let Some(stale) = rechecks::superseded(run, &request) {
+        return Ok(stale);
+    }
+    let (Some(app), Some(consent)) = (
+        request.progress.app.clone(),
+        request.progress.consent.clone(),
+    ) else {
+        return Err(StepError::Retryable(anyhow::anyhow!(
+            "waiting for consent without an app or a link"
+        )));
+    };
+
+    if started >= consent.expires_at {
+        return expire(run, &request).await;
+    }
+    let until_deadline = Duration::try_from(consent.expires_at - started).unwrap_or_default();
+    let next = |attempt: u32| delay(attempt).min(until_deadline + Duration::from_secs(1));
+
+    let cloud = run.cloud()?;
+    let credential = app_credential(run, &app).await?;
+    let tenant = request.consumer.tenant_id;
+    match cloud
+        .tokens
+        .app(&app.app_id, tenant, &credential, scopes::ARM)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if NOT_YET.iter().any(|c| e.has_aadsts(*c)) => {
+            let code = e.code().unwrap_or_default();
+            return rechecks::again(
+                run,
+                next(run.message.attempt + 1),
+                format!("consent in tenant {tenant} (AADSTS{code})"),
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+
+    let identity = ArmIdentity::App {
+        app_id: app.app_id.clone(),
+        credential,
+        tenant,
+        aux_tenant: None,
+    };
+    let group = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        request.consumer.subscription_id, request.consumer.resource_group
+    );
+    let (missing, why) = match cloud.arm.permissions(&identity, &group).await {
+        Ok(permissions) => {
+            let missing: Vec<String> = required_actions(&request)
+                .into_iter()
+                .filter(|a| !allows(&permissions, a))
+                .map(str::to_owned)
+                .collect();
+            let why = format!(
+                "Contributor for app {} on resource group {}",
+                app.app_id, request.consumer.resource_group
+            );
+            (missing, why)
+        }
+        // No role at all: ARM hides the group (403) or says it is not there.
+        Err(e) if e.has_code("AuthorizationFailed") || e.status() == Some(403) => (
+            required_actions(&request)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            format!(
+                "a role for app {} on resource group {}",
+                app.app_id, request.consumer.resource_group
+            ),
+        ),
+        Err(e) if e.has_code("ResourceGroupNotFound") => (
+            required_actions(&request)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            format!(
+                "resource group {} to exist in subscription {}",
+                request.consumer.resource_group, request.consumer.subscription_id
+            ),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+
+    let event = run.event();
+    if missing.is_empty() {
+        let (request, moved) = record::update(ctx, request.id, |r| {
+            if !matches!(r.state(), State::AwaitingConsent | State::AwaitingRoleGrant) {
+                return Ok(Write::Keep(false));
+            }
+            let mut entries = Vec::new();
+            if r.state() == State::AwaitingConsent {
+                entries.push(consent_confirmed(r, &event)?);
+            }
+            r.progress.access.role_confirmed_at.get_or_insert(event.at);
+            r.progress.access.missing_actions.clear();
+            r.progress.rechecks = Rechecks::default();
+            r.steps.ran(Step::ConfirmConsent, started);
+            r.steps.completed(Step::ConfirmConsent, event.at);
+            let detail = format!(
+                "Access confirmed: app {} may create the VM in {}/{}.",
+                app.app_id, r.consumer.subscription_id, r.consumer.resource_group
+            );
+            entries.push(r.transition(State::CreatingVm, "access-confirmed", detail, &event)?);
+            Ok(Write::Save(entries, true))
+        })
+        .await?;
+        if !moved {
+            return already_done(run, &request, Some(Step::CreateVm)).await;
+        }
+        schedule::now(ctx, &schedule::first(&request, Step::CreateVm)).await?;
+        return Ok(Outcome::Done);
+    }
+
+    // Consent is there, the role grant is not (yet): say so once, then keep checking.
+    if request.state() == State::AwaitingConsent
+        || request.progress.access.missing_actions != missing
+    {
+        record::update(ctx, request.id, |r| {
+            let mut entries = Vec::new();
+            if r.state() == State::AwaitingConsent {
+                entries.push(consent_confirmed(r, &event)?);
+            }
+            r.progress.access.missing_actions.clone_from(&missing);
+            Ok(Write::Save(entries, ()))
+        })
+        .await?;
+    }
+    rechecks::again(run, next(run.message.attempt + 1), why).await
+}
+
+fn consent_confirmed(
+    r: &mut ShareRequest,
+    event: &crate::domain::EventContext,
+) -> Result<crate::domain::HistoryEntry, StepError> {
+    r.progress
+        .access
+        .consent_confirmed_at
+        .get_or_insert(event.at);
+    let detail = format!(
+        "Consent confirmed: the app signs in to tenant {}. Waiting for Contributor on resource group {}.",
+        r.consumer.tenant_id, r.consumer.resource_group
+    );
+    Ok(r.transition(State::AwaitingRoleGrant, "consent-confirmed", detail, event)?)
+}
+
+/// The deadline passed: tell the admin, then stop.
+async fn expire(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
+    if let Err(e) = notify::expired(run, request).await {
+        // The expiry itself must not wait on a mailbox; the status says it all.
+        tracing::warn!(error = %e, "could not send the expiry notice");
+    }
+    let event = run.event();
+    let reason = match request.state() {
+        State::AwaitingConsent => "The consumer's admin did not consent before the deadline.",
+        _ => "The consumer's admin consented but did not grant the role before the deadline.",
+    };
+    record::update(run.ctx, request.id, |r| {
+        if !matches!(r.state(), State::AwaitingConsent | State::AwaitingRoleGrant) {
+            return Ok(Write::Keep(()));
+        }
+        r.failure = Some(reason.to_owned());
+        let entry = r.transition(State::Expired, "expired", reason, &event)?;
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    Ok(Outcome::Done)
 }

@@ -35,7 +35,12 @@ pub async fn invoke(
     let span = tracing::info_span!("step", step = %step, request_id = %request_id, attempt = message.attempt);
     let _entered = span.enter();
 
-    match super::run(step, &ctx, message).await {
+    let run = super::Run {
+        ctx: &ctx,
+        message,
+        invocation_id: invocation_id.clone(),
+    };
+    match super::run(step, &run).await {
         Ok(outcome) => {
             let line = match &outcome {
                 Outcome::Done => format!("{}: done for request {request_id}", step.function_name()),

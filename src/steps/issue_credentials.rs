@@ -1,12 +1,282 @@
-//! The `issue_credentials` step. Implemented by the pipeline issue; until then every invocation is a
-//! retryable error, so Service Bus keeps the message instead of losing it to a fake success.
+//! IssueCredentials: in the owner's tenant, upsert the multi-tenant share app (one per
+//! consumer tenant), its service principal, a credential, and Reader on the image definition.
 
-use super::{Outcome, StepContext, StepError, StepMessage};
+use std::{collections::BTreeMap, time::Duration};
 
-pub(super) async fn run(_ctx: &StepContext, message: StepMessage) -> Result<Outcome, StepError> {
-    Err(StepError::Retryable(anyhow::anyhow!(
-        "step {} is not implemented yet (request {})",
-        message.step,
-        message.request_id
+use serde_json::{Value, json};
+
+use super::{
+    Outcome, Run, StepError, already_done,
+    record::{self, Write},
+    schedule,
+};
+use crate::{
+    azure::{
+        AzureError,
+        arm::{ArmIdentity, roles},
+        graph::{Application, FederatedCredential},
+    },
+    config::CredentialMode,
+    domain::{AppRecord, CredentialRecord, Intent, ShareRequest, State, Step, TenantId},
+};
+
+/// The name of the federated credential trusting the Function App's identity.
+pub const FEDERATED_CREDENTIAL_NAME: &str = "imageshare-function-app";
+/// Microsoft Graph's app id and its delegated `User.Read` scope: the portal adds it to new
+/// apps, and it gives `/.default` admin consent something to grant.
+const GRAPH_APP_ID: &str = "00000003-0000-0000-c000-000000000000";
+const USER_READ: &str = "e1fe6dd8-ba31-4d61-89e7-88639da4683d";
+/// Replication re-checks before giving up (about 15 minutes with the backoff below).
+const MAX_REPLICATION_CHECKS: u32 = 20;
+
+/// The app's `uniqueName`: one app per consumer tenant.
+pub fn app_unique_name(consumer: TenantId) -> String {
+    format!("imageshare-{consumer}")
+}
+
+/// The Key Vault secret holding a consumer tenant's app secret.
+pub fn vault_secret_name(consumer: TenantId) -> String {
+    format!("imageshare-{consumer}")
+}
+
+fn app_body(request: &ShareRequest, callback: &str) -> Value {
+    json!({
+        "displayName": format!("imageshare for tenant {}", request.consumer.tenant_id),
+        "description": "Lets imageshare create VMs from shared gallery images in this tenant.",
+        "signInAudience": "AzureADMultipleOrgs",
+        "web": {"redirectUris": [callback]},
+        "requiredResourceAccess": [{
+            "resourceAppId": GRAPH_APP_ID,
+            "resourceAccess": [{"id": USER_READ, "type": "Scope"}]
+        }],
+        "tags": ["imageshare"],
+    })
+}
+
+/// Failures that need the operator to change the deployment: retrying cannot help.
+fn operator_must_fix(error: &AzureError, what: &str) -> Option<StepError> {
+    (error.status() == Some(403)).then(|| {
+        StepError::terminal(format!(
+            "The Function App's identity is not allowed to {what}: {error}. Grant it the missing permission and submit the request again."
+        ))
+    })
+}
+
+/// Re-sends this step after a replication delay, or gives up after many tries.
+async fn retry_later(run: &Run<'_>, why: &str) -> Result<Outcome, StepError> {
+    let attempt = run.message.attempt + 1;
+    if attempt > MAX_REPLICATION_CHECKS {
+        return Err(StepError::terminal(format!(
+            "{why}, and still not after {MAX_REPLICATION_CHECKS} checks"
+        )));
+    }
+    let mut next = run.message.clone();
+    next.attempt = attempt;
+    let delay = schedule::backoff(attempt, Duration::from_secs(2), Duration::from_secs(120));
+    schedule::later(run.ctx, &next, delay).await?;
+    Ok(Outcome::Waiting(format!(
+        "{why}; checking again in {}s",
+        delay.as_secs()
     )))
+}
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let started = ctx.clock.now();
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    match request.state() {
+        State::Submitted => {}
+        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        _ => return already_done(run, &request, Some(Step::SendConsentLink)).await,
+    }
+    let cloud = run.cloud()?;
+    let settings = &ctx.settings;
+
+    let unique_name = app_unique_name(request.consumer.tenant_id);
+    let callback = settings.consent_callback_url().to_string();
+    let app =
+        match cloud
+            .graph
+            .upsert_application(&unique_name, app_body(&request, &callback))
+            .await
+        {
+            Ok(app) => app,
+            Err(e) => return Err(operator_must_fix(
+                &e,
+                "create or update applications in Microsoft Graph (Application.ReadWrite.OwnedBy)",
+            )
+            .unwrap_or_else(|| e.into())),
+        };
+
+    let sp = match cloud.graph.upsert_service_principal(&app.app_id).await {
+        Ok(sp) => sp,
+        Err(e) if e.has_code("NoBackingApplicationObject") || e.status() == Some(404) => {
+            return retry_later(run, "the new app has not replicated in Entra yet").await;
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let credential = match settings.credential {
+        CredentialMode::Federated => {
+            let subject = cloud.operator_principal_id().await?;
+            let fic = FederatedCredential {
+                name: FEDERATED_CREDENTIAL_NAME.to_owned(),
+                issuer: format!(
+                    "https://login.microsoftonline.com/{}/v2.0",
+                    settings.owner_tenant
+                ),
+                subject,
+                audiences: vec!["api://AzureADTokenExchange".to_owned()],
+            };
+            cloud
+                .graph
+                .ensure_federated_credential(&app.id, &fic)
+                .await?;
+            CredentialRecord::Federated {
+                name: FEDERATED_CREDENTIAL_NAME.to_owned(),
+            }
+        }
+        CredentialMode::Secret => ensure_secret(run, &request, &app).await?,
+    };
+
+    let scope = request.image.image_definition_id().to_string();
+    let reader = match cloud
+        .arm
+        .assign_role(&ArmIdentity::Operator, &scope, roles::READER, &sp.id)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) if e.has_code("PrincipalNotFound") => {
+            return retry_later(
+                run,
+                "the app's service principal has not replicated to Resource Manager yet",
+            )
+            .await;
+        }
+        Err(e) => {
+            return Err(operator_must_fix(&e, &format!("assign roles on {scope}"))
+                .unwrap_or_else(|| e.into()));
+        }
+    };
+
+    let app_record = AppRecord {
+        unique_name,
+        object_id: app.id.clone(),
+        app_id: app.app_id.clone(),
+        service_principal_id: sp.id,
+        credential,
+        reader_assignment_id: reader,
+    };
+    let event = run.event();
+    let (request, done) = record::update(ctx, request.id, |r| {
+        if r.state() != State::Submitted {
+            return Ok(Write::Keep(false));
+        }
+        r.progress.app = Some(app_record.clone());
+        r.progress.password_intent = None;
+        r.steps.ran(Step::IssueCredentials, started);
+        r.steps.completed(Step::IssueCredentials, event.at);
+        let detail = format!(
+            "App {} ('{}') with its service principal, a {} credential and Reader on image definition '{}' are ready in the owner's tenant.",
+            app_record.app_id,
+            app_record.unique_name,
+            match app_record.credential { CredentialRecord::Federated { .. } => "federated", CredentialRecord::Secret { .. } => "client secret" },
+            r.image.image()
+        );
+        let entry = r.transition(State::CredentialsIssued, "credentials-issued", detail, &event).map_err(|e| StepError::Retryable(e.into()))?;
+        Ok(Write::Save(vec![entry], true))
+    })
+    .await?;
+    if !done {
+        return already_done(run, &request, Some(Step::SendConsentLink)).await;
+    }
+    schedule::now(ctx, &schedule::first(&request, Step::SendConsentLink)).await?;
+    Ok(Outcome::Done)
+}
+
+/// A client secret for the app, kept in Key Vault: reuse a valid one, or create one.
+///
+/// `addPassword` has no natural key, so the intent is recorded on the request before the
+/// call, and afterwards the app is reconciled: every imageshare secret but the one Key Vault
+/// holds is removed, so concurrent or crashed runs leave exactly one live secret.
+async fn ensure_secret(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    app: &Application,
+) -> Result<CredentialRecord, StepError> {
+    let ctx = run.ctx;
+    let cloud = run.cloud()?;
+    let vault = cloud
+        .key_vault
+        .as_ref()
+        .ok_or_else(|| StepError::terminal("client secrets are configured but no Key Vault is"))?;
+    let name = vault_secret_name(request.consumer.tenant_id);
+    let now = ctx.clock.now();
+    let live: Vec<&str> = app
+        .password_credentials
+        .iter()
+        .map(|p| p.key_id.as_str())
+        .collect();
+
+    if let Some(existing) = vault.get(&name).await? {
+        let key_id = existing.tags.get("keyId").cloned().unwrap_or_default();
+        let fresh = existing
+            .expires
+            .is_some_and(|e| e > now + time::Duration::days(1));
+        if fresh && live.contains(&key_id.as_str()) {
+            return Ok(CredentialRecord::Secret {
+                key_id,
+                vault_secret: name,
+                expires_at: existing.expires.unwrap_or(now),
+            });
+        }
+    }
+
+    let label = format!("imageshare-{}", request.id);
+    record::update(ctx, request.id, |r| {
+        r.progress.password_intent = Some(Intent {
+            at: now,
+            label: label.clone(),
+        });
+        Ok(Write::Save(Vec::new(), ()))
+    })
+    .await?;
+
+    let lifetime =
+        time::Duration::try_from(ctx.settings.secret_lifetime).unwrap_or(time::Duration::days(30));
+    let created = cloud
+        .graph
+        .add_password(&app.id, &label, now + lifetime)
+        .await?;
+    let tags = BTreeMap::from([
+        ("keyId".to_owned(), created.key_id.clone()),
+        ("appId".to_owned(), app.app_id.clone()),
+    ]);
+    vault
+        .set(&name, &created.secret, created.end, &tags)
+        .await?;
+    cloud.tokens.forget_app(&app.app_id);
+
+    // Reconcile: the secret Key Vault holds now wins; every other imageshare secret goes.
+    let winner = vault.get(&name).await?.ok_or_else(|| {
+        StepError::Retryable(anyhow::anyhow!("the secret just set is not in Key Vault"))
+    })?;
+    let keep = winner.tags.get("keyId").cloned().unwrap_or_default();
+    let current = cloud.graph.application_by_id(&app.id).await?;
+    for stale in current.password_credentials.iter().filter(|p| {
+        p.key_id != keep
+            && p.display_name
+                .as_deref()
+                .is_some_and(|d| d.starts_with("imageshare-"))
+    }) {
+        cloud.graph.remove_password(&app.id, &stale.key_id).await?;
+    }
+    Ok(CredentialRecord::Secret {
+        key_id: keep,
+        vault_secret: name,
+        expires_at: winner.expires.unwrap_or(created.end),
+    })
 }

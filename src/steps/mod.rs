@@ -1,9 +1,10 @@
 //! The pipeline steps, one module each (DESIGN §2-§3).
 //!
-//! A step is `run(ctx, message) -> Result<Outcome, StepError>`. Errors are retryable unless a
-//! step chooses otherwise: a retryable error makes the host abandon the message so Service Bus
-//! redelivers it; a terminal one is recorded on the request as `Failed` with its reason and the
-//! message is completed.
+//! A step is `run(&Run) -> Result<Outcome, StepError>`. Errors are retryable unless a step
+//! chooses otherwise: a retryable error makes the host abandon the message so Service Bus
+//! redelivers it; a terminal one is recorded on the request as `Failed` with its reason and
+//! the message is completed. Every step starts by reading the request: if its result is
+//! already recorded it re-sends its successor and stops (rule 1).
 
 mod confirm_consent;
 mod create_vm;
@@ -11,7 +12,11 @@ mod error;
 mod invoke;
 mod issue_credentials;
 mod message;
+pub mod notify;
 mod queue;
+mod rechecks;
+mod record;
+mod schedule;
 mod send_consent_link;
 
 pub use error::StepError;
@@ -19,7 +24,11 @@ pub use invoke::invoke;
 pub use message::StepMessage;
 pub use queue::{MemoryQueue, QueueError, SentMessage, StepQueue};
 
-use crate::{context::AppContext, domain::Step};
+use crate::{
+    cloud::Cloud,
+    context::AppContext,
+    domain::{Actor, EventContext, Step},
+};
 
 /// What a step run achieved.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,23 +39,68 @@ pub enum Outcome {
     AlreadyDone,
     /// Not yet possible (waiting for a person, for Azure); a re-check is scheduled.
     Waiting(String),
-    /// The message no longer applies (the request moved on or ended); nothing to do.
+    /// The message no longer applies (the request moved on, ended, or a newer re-check
+    /// superseded it); nothing to do.
     Stale(String),
 }
 
-/// What every step needs: the app's shared services.
-pub type StepContext = AppContext;
+/// One run of a step: the shared services, the message and the invocation.
+#[derive(Debug)]
+pub struct Run<'a> {
+    /// Shared services.
+    pub ctx: &'a AppContext,
+    /// The message being handled.
+    pub message: StepMessage,
+    /// The Functions invocation id, for history entries.
+    pub invocation_id: Option<String>,
+}
+
+impl Run<'_> {
+    /// Context for a history entry written now by the pipeline.
+    pub fn event(&self) -> EventContext {
+        EventContext {
+            at: self.ctx.clock.now(),
+            actor: Actor::Pipeline,
+            invocation_id: self.invocation_id.clone(),
+        }
+    }
+
+    /// The Azure clients.
+    pub fn cloud(&self) -> Result<&Cloud, StepError> {
+        self.ctx
+            .cloud
+            .as_deref()
+            .ok_or_else(|| StepError::Retryable(anyhow::anyhow!("no Azure clients are configured")))
+    }
+}
 
 /// Runs one step for one message.
-pub async fn run(
-    step: Step,
-    ctx: &StepContext,
-    message: StepMessage,
-) -> Result<Outcome, StepError> {
+pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
     match step {
-        Step::IssueCredentials => issue_credentials::run(ctx, message).await,
-        Step::SendConsentLink => send_consent_link::run(ctx, message).await,
-        Step::ConfirmConsent => confirm_consent::run(ctx, message).await,
-        Step::CreateVm => create_vm::run(ctx, message).await,
+        Step::IssueCredentials => issue_credentials::run(run).await,
+        Step::SendConsentLink => send_consent_link::run(run).await,
+        Step::ConfirmConsent => confirm_consent::run(run).await,
+        Step::CreateVm => create_vm::run(run).await,
     }
+}
+
+/// What a step that finds its work already done does: re-send its successor's first message
+/// (dropped as a duplicate if it was sent) and re-publish the events of the current state.
+async fn already_done(
+    run: &Run<'_>,
+    request: &crate::domain::ShareRequest,
+    successor: Option<Step>,
+) -> Result<Outcome, StepError> {
+    if let Some(next) = successor {
+        schedule::now(run.ctx, &schedule::first(request, next)).await?;
+    }
+    let history = run.ctx.store.history(request.id).await?;
+    let current: Vec<_> = history
+        .into_iter()
+        .filter(|e| e.state == request.state())
+        .collect();
+    crate::events::publish(run.ctx, request, &current)
+        .await
+        .map_err(|e| StepError::Retryable(e.into()))?;
+    Ok(Outcome::AlreadyDone)
 }

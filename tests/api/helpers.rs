@@ -7,6 +7,7 @@ use imageshare::{
     app::Application,
     config::{Env, Settings},
     context::{AppContext, SystemClock},
+    events::MemoryEvents,
     steps::MemoryQueue,
     store::MemoryStore,
 };
@@ -57,16 +58,19 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Arc<MemoryStore>,
     pub queue: Arc<MemoryQueue>,
+    pub events: Arc<MemoryEvents>,
 }
 
 /// The app without Azure clients: the HTTP API and the host protocol only.
 pub async fn spawn_app() -> TestApp {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::default());
+    let events = Arc::new(MemoryEvents::default());
     let ctx = AppContext {
         settings: Arc::new(settings()),
         store: store.clone(),
         queue: queue.clone(),
+        events: events.clone(),
         clock: Arc::new(SystemClock),
         cloud: None,
         transport: Transport::direct().unwrap(),
@@ -79,6 +83,7 @@ pub async fn spawn_app() -> TestApp {
         client: reqwest::Client::new(),
         store,
         queue,
+        events,
     }
 }
 

@@ -1,0 +1,145 @@
+//! Telling the consumer's admin what to do: by mail (Graph `sendMail` from the operator's
+//! mailbox), by webhook, or only in the status document. Links are made browsable here, at
+//! the edge (DESIGN §5).
+
+use reqwest::Method;
+use serde_json::json;
+use url::Url;
+
+use super::Run;
+use crate::{
+    azure::{ApiCall, AzureError, Service},
+    config::NotifySettings,
+    domain::{Delivery, ShareRequest},
+    status::role_grant,
+};
+
+/// The delivery configured.
+pub fn delivery(settings: &NotifySettings) -> Delivery {
+    match settings {
+        NotifySettings::Mail { .. } => Delivery::Mail,
+        NotifySettings::Webhook { .. } => Delivery::Webhook,
+        NotifySettings::StatusOnly => Delivery::Status,
+    }
+}
+
+/// Whether a failed delivery surely did not happen (so it can be tried again without risking
+/// a second mail). A timeout or a 500/502/504 may hide a delivery that did happen.
+pub fn surely_not_delivered(error: &AzureError) -> bool {
+    matches!(error.status(), Some(400..=499 | 503))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Sends the admin-consent link.
+pub async fn consent_link(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    link: &Url,
+    expires: &str,
+) -> Result<(), AzureError> {
+    let ctx = run.ctx;
+    let link = ctx.browser_link(link);
+    let (command, portal) = role_grant(request).unwrap_or_default();
+    match &ctx.settings.notify {
+        NotifySettings::StatusOnly => Ok(()),
+        NotifySettings::Mail { sender } => {
+            let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
+                service: Service::Graph,
+                detail: e.to_string(),
+            })?;
+            let html = format!(
+                "<p>An image owner wants to share the VM image <b>{image}</b> with your tenant <code>{tenant}</code> and create the VM <b>{vm}</b> in resource group <b>{rg}</b>.</p>\
+                 <p>1. As an administrator of your tenant, <a href=\"{link}\">review and accept the app's access</a> (the link works until {expires}).</p>\
+                 <p>2. Then give the app Contributor on the resource group: <a href=\"{portal}\">in the Azure portal</a>, or run<br><code>{command}</code></p>\
+                 <p>Nothing else is needed; imageshare creates the VM when both are done. Request {id}.</p>",
+                image = escape(&request.image_name),
+                tenant = request.consumer.tenant_id,
+                vm = escape(request.vm.name.as_str()),
+                rg = escape(request.consumer.resource_group.as_str()),
+                link = escape(&link),
+                expires = escape(expires),
+                portal = escape(&portal),
+                command = escape(&command),
+                id = request.id,
+            );
+            cloud
+                .graph
+                .send_mail(
+                    sender,
+                    request.consumer.admin_email.as_str(),
+                    "Action needed: approve a shared VM image",
+                    &html,
+                )
+                .await
+        }
+        NotifySettings::Webhook { url } => {
+            let body = json!({
+                "type": "imageshare.consent-link",
+                "requestId": request.id,
+                "consumerTenantId": request.consumer.tenant_id,
+                "adminEmail": request.consumer.admin_email,
+                "consentUrl": link,
+                "expiresAt": expires,
+                "roleGrant": {"role": "Contributor", "command": command, "portalUrl": portal},
+            });
+            post_webhook(run, url, body, &format!("{}:consent-link", request.id)).await
+        }
+    }
+}
+
+/// Tells the admin the request expired.
+pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureError> {
+    let ctx = run.ctx;
+    match &ctx.settings.notify {
+        NotifySettings::StatusOnly => Ok(()),
+        NotifySettings::Mail { sender } => {
+            let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
+                service: Service::Graph,
+                detail: e.to_string(),
+            })?;
+            let html = format!(
+                "<p>The request to share the VM image <b>{}</b> with your tenant <code>{}</code> expired before consent and the role grant were complete. Nothing will be created. Ask the image owner for a new request if you still need it. Request {}.</p>",
+                escape(&request.image_name),
+                request.consumer.tenant_id,
+                request.id
+            );
+            cloud
+                .graph
+                .send_mail(
+                    sender,
+                    request.consumer.admin_email.as_str(),
+                    "Shared VM image request expired",
+                    &html,
+                )
+                .await
+        }
+        NotifySettings::Webhook { url } => {
+            let body = json!({"type": "imageshare.expired", "requestId": request.id, "consumerTenantId": request.consumer.tenant_id});
+            post_webhook(run, url, body, &format!("{}:expired", request.id)).await
+        }
+    }
+}
+
+async fn post_webhook(
+    run: &Run<'_>,
+    url: &Url,
+    body: serde_json::Value,
+    key: &str,
+) -> Result<(), AzureError> {
+    let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
+        service: Service::Webhook,
+        detail: e.to_string(),
+    })?;
+    // The Idempotency-Key lets the receiver drop the repeats an at-least-once sender makes.
+    let call = ApiCall::new(Service::Webhook, Method::POST, url.clone())
+        .json(body)
+        .header("idempotency-key", key)
+        .idempotent(true);
+    cloud.http.send(&call).await.map(|_| ())
+}
