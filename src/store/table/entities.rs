@@ -8,7 +8,7 @@
 //!   the service's RowKey order is seq order.
 
 use serde_json::{Map, Value, json};
-use time::{OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339};
+use time::{OffsetDateTime, UtcOffset, macros::format_description};
 
 use crate::domain::{HistoryEntry, RequestId, ShareRequest};
 use crate::store::StoreError;
@@ -28,9 +28,13 @@ pub fn history_row(seq: u32) -> String {
     format!("{HISTORY_PREFIX}{seq:010}")
 }
 
+/// An `Edm.DateTime` value: UTC with seven fractional digits, the service's 100 ns precision
+/// (more digits are not part of its format). The exact instant stays in the JSON documents.
 fn datetime(at: OffsetDateTime) -> Result<String, StoreError> {
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:7]Z");
     at.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
+        .format(&format)
         .map_err(|e| StoreError::Corrupt(format!("a timestamp cannot be written: {e}")))
 }
 
@@ -164,8 +168,14 @@ mod tests {
         let e = object(record(&r).unwrap());
         assert_eq!(e["State"], "Submitted");
         assert_eq!(e["Active"], true);
-        assert_eq!(e["UpdatedAt"], "1970-01-01T00:00:00Z");
+        assert_eq!(e["UpdatedAt"], "1970-01-01T00:00:00.0000000Z");
         assert_eq!(parse_record(&e).unwrap(), r);
+    }
+
+    #[test]
+    fn datetimes_have_the_services_seven_fractional_digits_in_utc() {
+        let at = time::macros::datetime!(2025-03-04 06:06:07.123_456_789 +01:00);
+        assert_eq!(datetime(at).unwrap(), "2025-03-04T05:06:07.1234567Z");
     }
 
     #[test]
