@@ -176,6 +176,30 @@ async fn a_request_signed_with_the_wrong_key_is_refused_as_unavailable() {
     }
 }
 
+/// A missing table is a broken deployment, not a missing request: `get` must not say `None`.
+#[tokio::test]
+async fn a_missing_table_is_unavailable_rather_than_an_absent_request() {
+    let store = TableStore::from_connection_string(
+        &azurite::shared().connection_string(),
+        &unique_table(),
+        transport(),
+    )
+    .unwrap();
+    let (mut request, first) = new_request("no-table");
+    let read = store.get(request.id).await;
+    assert!(
+        matches!(&read, Err(StoreError::Unavailable(m)) if m.contains("TableNotFound")),
+        "{read:?}"
+    );
+    let entry = request.note("x", "y", &contract_ctx());
+    let etag = imageshare::store::ETag("W/\"datetime'2025-01-01T00%3A00%3A00.0000000Z'\"".into());
+    let update = store.update(&request, &etag, &[first, entry]).await;
+    assert!(
+        matches!(&update, Err(StoreError::Unavailable(_))),
+        "{update:?}"
+    );
+}
+
 #[tokio::test]
 async fn an_unreachable_service_is_unavailable() {
     // Bind then drop: nothing listens on this port any more.

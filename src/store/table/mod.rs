@@ -254,7 +254,7 @@ fn update_error(id: RequestId, e: ServiceError) -> StoreError {
         // Another writer already appended a history entry with our seq: it changed the
         // request since we read it, whatever the order the service checked things in.
         (409, "EntityAlreadyExists") => StoreError::Conflict,
-        (404, _) => StoreError::NotFound(id),
+        (404, "ResourceNotFound") => StoreError::NotFound(id),
         _ => e.into_store_error(),
     }
 }
