@@ -1,14 +1,18 @@
 //! Where share requests live: one record per request, changed by compare-and-swap, with an
 //! append-only history (DESIGN §2-§3).
 //!
-//! `memory` keeps everything in the process (the embedded local run and unit tests); the Table
-//! Storage implementation is the production one.
+//! `memory` keeps everything in the process (the embedded local run and unit tests); `table`,
+//! Azure Table Storage, is the production one. `contract` holds the properties both must have.
 
+#[doc(hidden)]
+pub mod contract;
 mod memory;
+pub mod table;
 
 use async_trait::async_trait;
 
 pub use memory::MemoryStore;
+pub use table::TableStore;
 
 use crate::domain::{HistoryEntry, RequestId, ShareRequest};
 
