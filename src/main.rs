@@ -5,15 +5,46 @@ use std::{process::ExitCode, sync::Arc};
 use azure_transport::Transport;
 use imageshare::{
     app::Application,
-    azure::{RetryPolicy, Tokens},
+    azure::{RetryPolicy, Tokens, scopes},
     cloud::Cloud,
     config::{Env, Settings, StoreSettings},
     context::{AppContext, SystemClock},
     events::TopicEvents,
-    store::{MemoryStore, RequestStore},
+    store::{
+        MemoryStore, RequestStore,
+        table::{BearerSource, TableStore, TokenError},
+    },
     telemetry,
 };
 use tracing::{error, info, warn};
+
+/// Storage tokens of the Function App's identity.
+struct OperatorStorageToken(Arc<Tokens>);
+
+#[async_trait::async_trait]
+impl BearerSource for OperatorStorageToken {
+    async fn token(&self) -> Result<String, TokenError> {
+        self.0
+            .operator(scopes::STORAGE)
+            .await
+            .map(|t| t.expose().to_owned())
+            .map_err(|e| TokenError(e.to_string()))
+    }
+}
+
+/// Creates the table if it is missing, without holding up start-up: the host wants its first
+/// `GET /` answered quickly. Until it exists, store calls fail retryably.
+fn ensure_table_in_background(store: TableStore) {
+    tokio::spawn(async move {
+        for attempt in 1..=10u64 {
+            match store.ensure_table().await {
+                Ok(()) => return,
+                Err(e) => warn!(error = %e, attempt, "could not ensure the requests table; retrying"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(attempt * 3)).await;
+        }
+    });
+}
 
 /// Builds the clients and the store from the settings. Nothing here calls Azure: the host
 /// gives a custom handler little time to answer its first `GET /`.
@@ -39,7 +70,17 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
             );
             Arc::new(MemoryStore::new())
         }
-        other => anyhow::bail!("store {other:?} is not available in this build"),
+        StoreSettings::TableConnectionString { connection_string, table } => {
+            let store = TableStore::from_connection_string(connection_string, table, transport.clone())?;
+            ensure_table_in_background(store.clone());
+            Arc::new(store)
+        }
+        StoreSettings::TableIdentity { endpoint, table } => {
+            let source = Arc::new(OperatorStorageToken(cloud.tokens.clone()));
+            let store = TableStore::with_bearer(endpoint.as_str(), table, source, transport.clone())?;
+            ensure_table_in_background(store.clone());
+            Arc::new(store)
+        }
     };
     let events = Arc::new(TopicEvents::new(
         cloud.service_bus.clone(),

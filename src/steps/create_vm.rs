@@ -324,44 +324,43 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     }
 
     let location = request.vm.location.as_str();
-    let subnet_id = match &request.vm.subnet_id {
-        Some(subnet) => subnet.to_string(),
-        None => {
-            let nsg = json!({"location": location, "tags": {"imageshare-request": request.id.to_string()}, "properties": {"securityRules": []}});
-            if let Some(outcome) = put_and_wait(
-                run,
-                &request,
-                &consumer,
-                &nsg_id,
-                api_versions::NETWORK,
-                nsg,
-            )
-            .await?
-            {
-                return Ok(outcome);
-            }
-            let vnet = json!({
-                "location": location,
-                "tags": {"imageshare-request": request.id.to_string()},
-                "properties": {
-                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
-                }
-            });
-            if let Some(outcome) = put_and_wait(
-                run,
-                &request,
-                &consumer,
-                &vnet_id,
-                api_versions::NETWORK,
-                vnet,
-            )
-            .await?
-            {
-                return Ok(outcome);
-            }
-            format!("{vnet_id}/subnets/default")
+    let subnet_id = if let Some(subnet) = &request.vm.subnet_id {
+        subnet.to_string()
+    } else {
+        let nsg = json!({"location": location, "tags": {"imageshare-request": request.id.to_string()}, "properties": {"securityRules": []}});
+        if let Some(outcome) = put_and_wait(
+            run,
+            &request,
+            &consumer,
+            &nsg_id,
+            api_versions::NETWORK,
+            nsg,
+        )
+        .await?
+        {
+            return Ok(outcome);
         }
+        let vnet = json!({
+            "location": location,
+            "tags": {"imageshare-request": request.id.to_string()},
+            "properties": {
+                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
+            }
+        });
+        if let Some(outcome) = put_and_wait(
+            run,
+            &request,
+            &consumer,
+            &vnet_id,
+            api_versions::NETWORK,
+            vnet,
+        )
+        .await?
+        {
+            return Ok(outcome);
+        }
+        format!("{vnet_id}/subnets/default")
     };
     let nic = json!({
         "location": location,

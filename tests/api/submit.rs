@@ -126,3 +126,25 @@ async fn different_requests_without_a_key_get_different_ids() {
         .unwrap();
     assert_ne!(a["id"], b["id"]);
 }
+
+#[tokio::test]
+async fn a_submission_is_announced_once_as_a_cloudevent_even_when_replayed() {
+    let app = spawn_app().await;
+    let first: Value = app
+        .submit(&valid_document(), Some("ticket-7"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.submit(&valid_document(), Some("ticket-7")).await;
+
+    let events = app.events.published();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(event["specversion"], "1.0");
+    assert_eq!(event["type"], "imageshare.request.submitted");
+    assert_eq!(event["subject"], first["id"]);
+    assert_eq!(event["id"], format!("{}:1", first["id"].as_str().unwrap()));
+    assert_eq!(event["data"]["state"], "Submitted");
+    assert!(event["data"].get("history").is_none());
+}
