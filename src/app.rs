@@ -15,6 +15,7 @@ use crate::{
     api::{self, Problem},
     context::AppContext,
     functions::Function,
+    intake,
     invocation::{InvocationId, invocation_span},
     steps,
 };
@@ -25,6 +26,7 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::SubmitShareRequest => post(api::submit_share_request),
         Function::GetShareRequest => get(api::get_share_request),
         Function::ConsentCallback => get(api::consent_callback),
+        Function::ReceiveShareRequest => post(intake::queue::receive),
         Function::Step(step) => post(
             move |state: State<AppContext>, id: InvocationId, body: axum::body::Bytes| {
                 steps::invoke(step, state, id, body)

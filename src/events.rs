@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 use crate::{
     azure::service_bus::{Entity, Outgoing, ServiceBusSender},
     context::AppContext,
-    domain::{HistoryEntry, Origin, ShareRequest},
-    status::StatusDocument,
+    domain::{HistoryEntry, Origin, RejectedRequest, RequestId, ShareRequest},
+    status::{RejectedDocument, StatusDocument},
 };
 
 /// A CloudEvents 1.0 event in structured JSON mode.
@@ -143,7 +143,30 @@ impl EventSink for MemoryEvents {
 
 /// The event for one history entry of `request`.
 pub fn event_for(ctx: &AppContext, request: &ShareRequest, entry: &HistoryEntry) -> CloudEvent {
-    let (correlationid, replyto) = match &request.origin {
+    let document =
+        serde_json::to_value(StatusDocument::for_event(ctx, request)).unwrap_or(Value::Null);
+    event(ctx, request.id, &request.origin, entry, document)
+}
+
+/// The event of a rejected submission.
+pub fn rejected_event(
+    ctx: &AppContext,
+    rejected: &RejectedRequest,
+    entry: &HistoryEntry,
+) -> CloudEvent {
+    let document =
+        serde_json::to_value(RejectedDocument::build(ctx, rejected, None)).unwrap_or(Value::Null);
+    event(ctx, rejected.id, &rejected.origin, entry, document)
+}
+
+fn event(
+    ctx: &AppContext,
+    id: RequestId,
+    origin: &Origin,
+    entry: &HistoryEntry,
+    data: Value,
+) -> CloudEvent {
+    let (correlationid, replyto) = match origin {
         Origin::Queue {
             correlation_id,
             reply_to,
@@ -151,26 +174,32 @@ pub fn event_for(ctx: &AppContext, request: &ShareRequest, entry: &HistoryEntry)
         } => (correlation_id.clone(), reply_to.clone()),
         Origin::Http { .. } => (None, None),
     };
-    let document = StatusDocument::for_event(ctx, request);
+    let base = &ctx.settings.public_base_url;
     CloudEvent {
         specversion: "1.0",
-        id: format!("{}:{}", request.id, entry.seq),
-        source: ctx
-            .settings
-            .public_base_url
+        id: format!("{id}:{}", entry.seq),
+        source: base
             .join("/api/share-requests")
-            .map_or_else(
-                |_| ctx.settings.public_base_url.to_string(),
-                |u| u.to_string(),
-            ),
+            .map_or_else(|_| base.to_string(), |u| u.to_string()),
         kind: format!("imageshare.request.{}", entry.event),
-        subject: request.id.to_string(),
+        subject: id.to_string(),
         time: entry.at,
         datacontenttype: "application/json",
         correlationid,
         replyto,
-        data: serde_json::to_value(document).unwrap_or(Value::Null),
+        data,
     }
+}
+
+/// Publishes the event of a rejected submission.
+pub async fn publish_rejected(
+    ctx: &AppContext,
+    rejected: &RejectedRequest,
+    entry: &HistoryEntry,
+) -> Result<(), PublishError> {
+    ctx.events
+        .publish(&rejected_event(ctx, rejected, entry))
+        .await
 }
 
 /// Publishes the events of `entries`, in order; stops at the first failure.

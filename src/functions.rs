@@ -35,6 +35,8 @@ pub enum Function {
     GetShareRequest,
     /// `GET /api/consent/callback`: Entra redirects the consumer admin here.
     ConsentCallback,
+    /// Share requests from automation, on the `share-requests` queue.
+    ReceiveShareRequest,
     /// A pipeline step on its queue.
     Step(Step),
 }
@@ -44,10 +46,11 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
+        Self::ReceiveShareRequest,
         Self::Step(Step::IssueCredentials),
         Self::Step(Step::SendConsentLink),
         Self::Step(Step::ConfirmConsent),
@@ -60,6 +63,7 @@ impl Function {
             Self::SubmitShareRequest => "SubmitShareRequest",
             Self::GetShareRequest => "GetShareRequest",
             Self::ConsentCallback => "ConsentCallback",
+            Self::ReceiveShareRequest => "ReceiveShareRequest",
             Self::Step(step) => step.function_name(),
         }
     }
@@ -81,6 +85,11 @@ impl Function {
                 methods: &["get"],
                 route: "consent/callback",
                 auth_level: "anonymous",
+            },
+            Self::ReceiveShareRequest => Trigger::Queue {
+                queue: "share-requests",
+                binding: QUEUE_BINDING,
+                encoding: BodyEncoding::Binary,
             },
             Self::Step(step) => Trigger::Queue {
                 queue: step.queue(),

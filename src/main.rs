@@ -39,7 +39,9 @@ fn ensure_table_in_background(store: TableStore) {
         for attempt in 1..=10u64 {
             match store.ensure_table().await {
                 Ok(()) => return,
-                Err(e) => warn!(error = %e, attempt, "could not ensure the requests table; retrying"),
+                Err(e) => {
+                    warn!(error = %e, attempt, "could not ensure the requests table; retrying")
+                }
             }
             tokio::time::sleep(std::time::Duration::from_secs(attempt * 3)).await;
         }
@@ -70,14 +72,19 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
             );
             Arc::new(MemoryStore::new())
         }
-        StoreSettings::TableConnectionString { connection_string, table } => {
-            let store = TableStore::from_connection_string(connection_string, table, transport.clone())?;
+        StoreSettings::TableConnectionString {
+            connection_string,
+            table,
+        } => {
+            let store =
+                TableStore::from_connection_string(connection_string, table, transport.clone())?;
             ensure_table_in_background(store.clone());
             Arc::new(store)
         }
         StoreSettings::TableIdentity { endpoint, table } => {
             let source = Arc::new(OperatorStorageToken(cloud.tokens.clone()));
-            let store = TableStore::with_bearer(endpoint.as_str(), table, source, transport.clone())?;
+            let store =
+                TableStore::with_bearer(endpoint.as_str(), table, source, transport.clone())?;
             ensure_table_in_background(store.clone());
             Arc::new(store)
         }

@@ -6,7 +6,10 @@ use url::Url;
 
 use crate::{
     context::AppContext,
-    domain::{HistoryEntry, RequestId, ShareRequest, State, StepTimes, Strategy},
+    domain::{
+        FieldIssue, HistoryEntry, Origin, RejectedRequest, RequestId, ShareRequest, State,
+        StepTimes, Strategy,
+    },
 };
 
 /// Something a person has to do for the request to go on.
@@ -279,6 +282,66 @@ impl StatusDocument {
             updated_at: request.updated_at,
             steps: request.steps.clone(),
             history: None,
+            links: Links { self_: self_url },
+        }
+    }
+}
+
+/// The status document of a rejected submission: why, field by field.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RejectedDocument {
+    /// The id its idempotency key gives.
+    pub id: RequestId,
+    /// Always `Rejected`.
+    pub state: State,
+    /// What happened, in a sentence.
+    pub summary: String,
+    /// Why.
+    pub failure: String,
+    /// Each problem, with a JSON Pointer into the submitted document.
+    pub errors: Vec<FieldIssue>,
+    /// The message's idempotency key (its `Idempotency-Key` property or MessageId).
+    pub idempotency_key: Option<String>,
+    /// When it was received.
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    /// Its one history entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<Vec<HistoryEntry>>,
+    /// Related URLs.
+    pub links: Links,
+}
+
+impl RejectedDocument {
+    /// The document of `rejected`.
+    pub fn build(
+        ctx: &AppContext,
+        rejected: &RejectedRequest,
+        history: Option<Vec<HistoryEntry>>,
+    ) -> Self {
+        let self_url = ctx
+            .settings
+            .public_base_url
+            .join(&format!("/api/share-requests/{}", rejected.id))
+            .map_or_else(
+                |_| format!("/api/share-requests/{}", rejected.id),
+                |u| u.to_string(),
+            );
+        Self {
+            id: rejected.id,
+            state: State::Rejected,
+            summary: summary(State::Rejected).to_owned(),
+            failure: rejected.reason.clone(),
+            errors: rejected.problems.clone(),
+            idempotency_key: match &rejected.origin {
+                Origin::Queue {
+                    idempotency_key, ..
+                } => Some(idempotency_key.clone()),
+                Origin::Http { idempotency_key } => idempotency_key.clone(),
+            },
+            received_at: rejected.received_at,
+            history,
             links: Links { self_: self_url },
         }
     }

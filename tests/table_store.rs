@@ -62,6 +62,8 @@ contract_tests!(
     history_comes_back_oldest_first,
     list_active_excludes_terminal_requests,
     list_active_returns_every_page_past_1000,
+    a_rejection_is_stored_once_with_its_history,
+    a_request_and_a_rejection_never_share_an_id,
 );
 
 #[tokio::test]

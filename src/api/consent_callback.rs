@@ -1,17 +1,308 @@
-//! `GET /api/consent/callback`: where Entra sends the consumer's admin after consent.
-//! Implemented by the pipeline issue.
+//! `GET /api/consent/callback`: where Entra sends the consumer's admin after the admin-consent
+//! page. The redirect proves nothing by itself (its `tenant` is never trusted, reference
+//! §2.1): it is recorded, a consent check is queued at once, and the admin is told exactly
+//! what is left to do.
 
-use axum::http::StatusCode;
+use std::collections::HashMap;
 
-use super::Problem;
+use axum::{
+    extract::{Query, State},
+    http::{HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use time::format_description::well_known::Rfc3339;
+use tracing::{info, warn};
 
-/// Not available yet: says so instead of pretending the consent was recorded.
-pub async fn consent_callback() -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not-implemented",
-        "Consent handling is not available yet",
-        "this deployment cannot record consent yet",
+use crate::{
+    consent_state,
+    context::AppContext,
+    domain::{Actor, CallbackRecord, EventContext, ShareRequest, State as RequestState, Step},
+    invocation::InvocationId,
+    status::role_grant,
+    steps::StepMessage,
+    store::{StoreError, Stored},
+};
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A small self-contained page.
+fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
+         code{{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}}</style></head>\
+         <body><h1>{t}</h1>{body_html}</body></html>",
+        t = escape(title)
+    );
+    let mut response = (status, Html(html)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn invalid_link() -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "This link is not valid",
+        "<p>It may have been copied incompletely. Open the link from the message you received, or ask the image owner for a new one.</p>",
     )
-    .at("/api/consent/callback")
+}
+
+/// What is left for the admin, as HTML.
+fn remaining(request: &ShareRequest) -> String {
+    if request.progress.access.role_confirmed_at.is_some()
+        || matches!(
+            request.state(),
+            RequestState::CreatingVm | RequestState::Completed
+        )
+    {
+        return "<p>Everything is in place: nothing is left for you to do. The VM is being created.</p>".to_owned();
+    }
+    let Some((command, portal)) = role_grant(request) else {
+        return String::new();
+    };
+    format!(
+        "<p>One thing is left: give the app <b>Contributor</b> on resource group <b>{rg}</b> in subscription <code>{sub}</code>.</p>\
+         <ul><li><a href=\"{portal}\">Open the resource group's access control in the Azure portal</a>, or</li>\
+         <li>run <code>{command}</code></li></ul>\
+         <p>Role changes can take up to 10 minutes to apply. imageshare checks on its own and creates the VM once access works; you can close this page.</p>",
+        rg = escape(request.consumer.resource_group.as_str()),
+        sub = request.consumer.subscription_id,
+        portal = escape(&portal),
+        command = escape(&command),
+    )
+}
+
+/// `GET /api/consent/callback?admin_consent=True&tenant=..&state=..` (or `error=..`).
+pub async fn consent_callback(
+    State(ctx): State<AppContext>,
+    InvocationId(invocation_id): InvocationId,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some((id, presented)) = query.get("state").and_then(|s| consent_state::parse(s)) else {
+        return invalid_link();
+    };
+    let stored = match ctx.store.get(id).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return invalid_link(),
+        Err(e) => return unavailable(&e),
+    };
+    let Some(consent) = stored.request.progress.consent.clone() else {
+        return invalid_link();
+    };
+    if !consent_state::matches(&consent.state_hash, &presented) {
+        warn!(request_id = %id, "consent callback with a state that does not match");
+        return invalid_link();
+    }
+    let now = ctx.clock.now();
+    if now > consent.expires_at && consent.state_used_at.is_none() {
+        return page(
+            StatusCode::GONE,
+            "This consent link has expired",
+            "<p>Ask the image owner for a new request.</p>",
+        );
+    }
+    let request = &stored.request;
+    if matches!(
+        request.state(),
+        RequestState::Failed | RequestState::Expired | RequestState::Rejected
+    ) {
+        let reason = request
+            .failure
+            .clone()
+            .unwrap_or_else(|| request.state().to_string());
+        return page(
+            StatusCode::OK,
+            "This request has ended",
+            &format!("<p>{}</p>", escape(&reason)),
+        );
+    }
+
+    let event = EventContext {
+        at: now,
+        actor: Actor::ConsumerAdmin,
+        invocation_id,
+    };
+    if let Some(error) = query.get("error") {
+        let description = query.get("error_description").cloned().unwrap_or_default();
+        let first_line = description.lines().next().unwrap_or("").to_owned();
+        if let Err(e) = record_decline(&ctx, &stored, error, &first_line, &event).await {
+            return unavailable(&e);
+        }
+        info!(request_id = %id, %error, "consumer admin did not consent");
+        let expires = consent.expires_at.format(&Rfc3339).unwrap_or_default();
+        return page(
+            StatusCode::OK,
+            "Consent was not given",
+            &format!(
+                "<p>Entra reported <code>{}</code>: {}</p><p>If this was a mistake, open the consent link again (it works until {}).</p>",
+                escape(error),
+                escape(&first_line),
+                escape(&expires)
+            ),
+        );
+    }
+    if !query
+        .get("admin_consent")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    {
+        return invalid_link();
+    }
+
+    match record_consent(&ctx, stored, query.get("tenant").cloned(), &event).await {
+        Ok(request) => page(
+            StatusCode::OK,
+            "Thank you: consent recorded",
+            &format!(
+                "<p>imageshare is checking the consent in your tenant <code>{}</code> now.</p>{}",
+                request.consumer.tenant_id,
+                remaining(&request)
+            ),
+        ),
+        Err(e) => unavailable(&e),
+    }
+}
+
+fn unavailable(error: &StoreError) -> Response {
+    warn!(error = %error, "consent callback could not reach the store");
+    page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Please try again",
+        "<p>imageshare could not record your answer just now. Reload this page in a minute.</p>",
+    )
+}
+
+async fn record_decline(
+    ctx: &AppContext,
+    stored: &Stored,
+    error: &str,
+    description: &str,
+    event: &EventContext,
+) -> Result<(), StoreError> {
+    let mut stored = stored.clone();
+    loop {
+        let request = &mut stored.request;
+        let Some(consent) = request.progress.consent.as_mut() else {
+            return Ok(());
+        };
+        consent.callback = Some(CallbackRecord {
+            at: event.at,
+            consented: false,
+            error: Some(format!("{error}: {description}")),
+            reported_tenant: None,
+        });
+        let entry = request.note(
+            "consent-declined",
+            format!("The consumer's admin did not consent: {error}: {description}"),
+            event,
+        );
+        match ctx
+            .store
+            .update(request, &stored.etag, std::slice::from_ref(&entry))
+            .await
+        {
+            Ok(_) => {
+                if let Err(e) = crate::events::publish(ctx, request, &[entry]).await {
+                    warn!(error = %e, "could not publish the consent-declined event");
+                }
+                return Ok(());
+            }
+            Err(StoreError::Conflict) => {
+                stored = ctx
+                    .store
+                    .get(request.id)
+                    .await?
+                    .ok_or(StoreError::NotFound(request.id))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Records the consent report (once) and queues an immediate consent check.
+async fn record_consent(
+    ctx: &AppContext,
+    mut stored: Stored,
+    reported_tenant: Option<String>,
+    event: &EventContext,
+) -> Result<ShareRequest, StoreError> {
+    loop {
+        let request = &mut stored.request;
+        let already = request
+            .progress
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.state_used_at.is_some());
+        // A number no scheduled re-check can have yet (they are at most latest + 1), so the
+        // check runs now instead of being dropped as a duplicate, and supersedes the chain.
+        let attempt = if already {
+            request.progress.rechecks.latest
+        } else {
+            request.progress.rechecks.latest + 2
+        };
+        if matches!(
+            request.state(),
+            RequestState::AwaitingConsent | RequestState::AwaitingRoleGrant
+        ) {
+            let message = StepMessage {
+                request_id: request.id,
+                step: Step::ConfirmConsent,
+                attempt,
+            };
+            if let Err(e) = ctx.queue.send(&message, None).await {
+                return Err(StoreError::Unavailable(e.to_string()));
+            }
+        }
+        if already {
+            return Ok(stored.request);
+        }
+        let Some(consent) = request.progress.consent.as_mut() else {
+            return Ok(stored.request);
+        };
+        consent.state_used_at = Some(event.at);
+        consent.callback = Some(CallbackRecord {
+            at: event.at,
+            consented: true,
+            error: None,
+            reported_tenant: reported_tenant.clone(),
+        });
+        request.progress.rechecks.latest = request.progress.rechecks.latest.max(attempt);
+        let claimed = reported_tenant.as_deref().unwrap_or("none");
+        let mismatch = if claimed.eq_ignore_ascii_case(&request.consumer.tenant_id.to_string()) {
+            ""
+        } else {
+            " It names a different tenant than the request's, so only the check in the request's tenant counts."
+        };
+        let entry = request.note(
+            "consent-reported",
+            format!("The consumer's admin reports consent (redirect names tenant {claimed}); imageshare verifies it in tenant {}.{mismatch}", request.consumer.tenant_id),
+            event,
+        );
+        match ctx
+            .store
+            .update(request, &stored.etag, std::slice::from_ref(&entry))
+            .await
+        {
+            Ok(_) => {
+                if let Err(e) = crate::events::publish(ctx, request, &[entry]).await {
+                    warn!(error = %e, "could not publish the consent-reported event");
+                }
+                return Ok(stored.request);
+            }
+            Err(StoreError::Conflict) => {
+                stored = ctx
+                    .store
+                    .get(stored.request.id)
+                    .await?
+                    .ok_or(StoreError::NotFound(stored.request.id))?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }

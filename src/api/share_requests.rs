@@ -15,7 +15,7 @@ use crate::{
     domain::{Actor, HistoryEntry, Origin, RequestId, ShareRequest},
     intake::{self, Admission, AdmitError, IntakeError, MAX_DOCUMENT_BYTES},
     invocation::InvocationId,
-    status::StatusDocument,
+    status::{RejectedDocument, StatusDocument},
     store::StoreError,
 };
 
@@ -179,7 +179,21 @@ pub async fn get_share_request(
         return Err(not_found());
     };
     let Some(stored) = ctx.store.get(id).await.map_err(|e| store_problem(&e))? else {
-        return Err(not_found());
+        let Some(rejected) = ctx
+            .store
+            .get_rejected(id)
+            .await
+            .map_err(|e| store_problem(&e))?
+        else {
+            return Err(not_found());
+        };
+        let history = ctx.store.history(id).await.map_err(|e| store_problem(&e))?;
+        let mut response =
+            Json(RejectedDocument::build(&ctx, &rejected, Some(history))).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok(response);
     };
     let history = ctx.store.history(id).await.map_err(|e| store_problem(&e))?;
     let document = StatusDocument::build(&ctx, &stored.request, history);

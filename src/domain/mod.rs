@@ -8,6 +8,7 @@ mod guid;
 mod history;
 mod image;
 mod progress;
+mod rejected;
 mod resource_id;
 mod share_request;
 mod ssh;
@@ -22,6 +23,7 @@ pub use progress::{
     AccessRecord, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery, Intent,
     Progress, Rechecks, VmRecord,
 };
+pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
 pub use share_request::{
     Consumer, EventContext, Origin, ShareRequest, Strategy, Submission, VmSpec,

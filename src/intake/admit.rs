@@ -83,7 +83,7 @@ pub async fn admit(
             info!(request_id = %id, "idempotent replay of a share request");
             Admission::Replay(existing.request)
         }
-        Created::Existing(_) => return Err(AdmitError::KeyReused(id)),
+        Created::Existing(_) | Created::Rejected => return Err(AdmitError::KeyReused(id)),
     };
     let request = admission.request();
     // On a replay this repairs a crash between the store write and the send or publish;

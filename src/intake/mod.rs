@@ -5,6 +5,7 @@
 mod admit;
 mod document;
 mod fingerprint;
+pub mod queue;
 
 use crate::domain::{ImageCatalog, NotAllowed, Submission};
 

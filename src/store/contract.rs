@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, HashSet};
 use futures::{StreamExt, stream};
 use time::{Duration, OffsetDateTime, macros::datetime};
 
-use super::{Created, RequestStore, StoreError, Stored};
+use super::{Created, RejectedCreated, RequestStore, StoreError, Stored};
 use crate::domain::{
-    Actor, AdminUsername, Consumer, EmailAddress, EventContext, HistoryEntry, ImageVersionId,
-    Location, Origin, RequestId, ResourceGroupName, ShareRequest, SshPublicKey, State, Strategy,
-    Submission, SubscriptionId, TenantId, VmName, VmSize, VmSpec,
+    Actor, AdminUsername, Consumer, EmailAddress, EventContext, FieldIssue, HistoryEntry,
+    ImageVersionId, Location, Origin, RejectedRequest, RequestId, ResourceGroupName, ShareRequest,
+    SshPublicKey, State, Strategy, Submission, SubscriptionId, TenantId, VmName, VmSize, VmSpec,
 };
 
 /// A valid submission (the values of the seeds' example request).
@@ -72,7 +72,9 @@ async fn created(store: &dyn RequestStore, fingerprint: &str) -> (ShareRequest, 
     let (request, first) = new_request(fingerprint);
     let etag = match store.create(&request, &[first]).await.expect("create") {
         Created::New(etag) => etag,
-        Created::Existing(_) => panic!("a request with a fresh id already existed"),
+        Created::Existing(_) | Created::Rejected => {
+            panic!("a request with a fresh id already existed")
+        }
     };
     let stored = Stored {
         request: request.clone(),
@@ -116,7 +118,9 @@ pub async fn creating_twice_returns_the_first_content_as_existing(store: &dyn Re
             assert_eq!(existing.request, first);
             assert_eq!(existing.etag, stored.etag);
         }
-        Created::New(_) => panic!("the second create replaced the first request"),
+        Created::New(_) | Created::Rejected => {
+            panic!("the second create replaced the first request")
+        }
     }
     assert_eq!(must_get(store, first.id).await.request.fingerprint, "first");
     assert_eq!(store.history(first.id).await.expect("history").len(), 1);
@@ -134,6 +138,7 @@ pub async fn concurrent_creates_of_one_request_store_it_once(store: &dyn Request
         match result.expect("create") {
             Created::New(_) => new += 1,
             Created::Existing(existing) => assert_eq!(existing.request, request),
+            Created::Rejected => panic!("a request read as a rejection"),
         }
     }
     assert_eq!(new, 1, "{new} creates claimed to be first");
@@ -352,6 +357,101 @@ pub async fn list_active_returns_every_page_past_1000(store: &dyn RequestStore) 
     );
 }
 
+fn rejection(id: RequestId) -> (RejectedRequest, HistoryEntry) {
+    let rejected = RejectedRequest {
+        id,
+        origin: Origin::Queue {
+            idempotency_key: format!("contract-{id}"),
+            reply_to: None,
+            correlation_id: None,
+        },
+        received_at: T0,
+        reason: "the document has 1 problem(s)".into(),
+        problems: vec![FieldIssue {
+            pointer: "#/vm/name".into(),
+            detail: "a VM name is 1 to 64 characters long".into(),
+        }],
+    };
+    let entry = HistoryEntry {
+        seq: 1,
+        at: T0,
+        event: "rejected".into(),
+        state: State::Rejected,
+        actor: Actor::Queue,
+        detail: rejected.reason.clone(),
+        invocation_id: None,
+    };
+    (rejected, entry)
+}
+
+/// A rejection is stored once; a second store of it returns the first; it has its history.
+pub async fn a_rejection_is_stored_once_with_its_history(store: &dyn RequestStore) {
+    let (rejected, entry) = rejection(RequestId::new_random());
+    assert!(matches!(
+        store
+            .create_rejected(&rejected, &entry)
+            .await
+            .expect("create"),
+        RejectedCreated::New
+    ));
+    let mut again = rejected.clone();
+    again.reason = "another reason".into();
+    match store
+        .create_rejected(&again, &entry)
+        .await
+        .expect("second create")
+    {
+        RejectedCreated::Existing(existing) => assert_eq!(*existing, rejected),
+        other => panic!("expected the first rejection back, got {other:?}"),
+    }
+    assert_eq!(
+        store.get_rejected(rejected.id).await.expect("get"),
+        Some(rejected.clone())
+    );
+    assert!(
+        store.get(rejected.id).await.expect("get").is_none(),
+        "a rejection reads as a request"
+    );
+    assert_eq!(
+        store.history(rejected.id).await.expect("history"),
+        vec![entry]
+    );
+    assert!(
+        store
+            .list_active()
+            .await
+            .expect("list")
+            .iter()
+            .all(|s| s.request.id != rejected.id)
+    );
+}
+
+/// One id is either a request or a rejection, whichever came first.
+pub async fn a_request_and_a_rejection_never_share_an_id(store: &dyn RequestStore) {
+    let (request, _) = created(store, "taken").await;
+    let (rejected, entry) = rejection(request.id);
+    assert!(matches!(
+        store
+            .create_rejected(&rejected, &entry)
+            .await
+            .expect("create"),
+        RejectedCreated::Taken
+    ));
+    assert!(store.get_rejected(request.id).await.expect("get").is_none());
+
+    let (other, first) = new_request("after-rejection");
+    let (rejected, entry) = rejection(other.id);
+    store
+        .create_rejected(&rejected, &entry)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create(&other, &[first]).await.expect("create"),
+        Created::Rejected
+    ));
+    assert!(store.get(other.id).await.expect("get").is_none());
+}
+
 /// Every property, in turn.
 pub async fn run_all(store: &dyn RequestStore) {
     create_then_get_returns_what_was_stored(store).await;
@@ -365,6 +465,8 @@ pub async fn run_all(store: &dyn RequestStore) {
     history_comes_back_oldest_first(store).await;
     list_active_excludes_terminal_requests(store).await;
     list_active_returns_every_page_past_1000(store).await;
+    a_rejection_is_stored_once_with_its_history(store).await;
+    a_request_and_a_rejection_never_share_an_id(store).await;
 }
 
 #[cfg(test)]
@@ -411,6 +513,16 @@ mod memory_store {
     #[tokio::test]
     async fn concurrent_creates_of_one_request_store_it_once() {
         super::concurrent_creates_of_one_request_store_it_once(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn a_rejection_is_stored_once_with_its_history() {
+        super::a_rejection_is_stored_once_with_its_history(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn a_request_and_a_rejection_never_share_an_id() {
+        super::a_request_and_a_rejection_never_share_an_id(&MemoryStore::new()).await;
     }
 
     #[tokio::test]

@@ -4,8 +4,8 @@ use std::{collections::HashMap, sync::Mutex};
 
 use async_trait::async_trait;
 
-use super::{Created, ETag, RequestStore, StoreError, Stored};
-use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 
 #[derive(Debug)]
 struct Entry {
@@ -18,6 +18,7 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     entries: Mutex<HashMap<RequestId, Entry>>,
+    rejected: Mutex<HashMap<RequestId, (RejectedRequest, Vec<HistoryEntry>)>>,
 }
 
 impl MemoryStore {
@@ -60,7 +61,14 @@ impl RequestStore for MemoryStore {
         request: &ShareRequest,
         history: &[HistoryEntry],
     ) -> Result<Created, StoreError> {
+        let rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut entries = self.lock()?;
+        if rejected.contains_key(&request.id) {
+            return Ok(Created::Rejected);
+        }
         if let Some(existing) = entries.get(&request.id) {
             return Ok(Created::Existing(Box::new(Stored {
                 request: existing.request.clone(),
@@ -105,11 +113,45 @@ impl RequestStore for MemoryStore {
     }
 
     async fn history(&self, id: RequestId) -> Result<Vec<HistoryEntry>, StoreError> {
-        Ok(self
-            .lock()?
+        if let Some(e) = self.lock()?.get(&id) {
+            return Ok(e.history.clone());
+        }
+        let rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(rejected
             .get(&id)
-            .map(|e| e.history.clone())
+            .map(|(_, h)| h.clone())
             .unwrap_or_default())
+    }
+
+    async fn create_rejected(
+        &self,
+        rejected: &RejectedRequest,
+        entry: &HistoryEntry,
+    ) -> Result<RejectedCreated, StoreError> {
+        // Same lock order as `create`.
+        let mut all = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.lock()?.contains_key(&rejected.id) {
+            return Ok(RejectedCreated::Taken);
+        }
+        if let Some((existing, _)) = all.get(&rejected.id) {
+            return Ok(RejectedCreated::Existing(Box::new(existing.clone())));
+        }
+        all.insert(rejected.id, (rejected.clone(), vec![entry.clone()]));
+        Ok(RejectedCreated::New)
+    }
+
+    async fn get_rejected(&self, id: RequestId) -> Result<Option<RejectedRequest>, StoreError> {
+        let rejected = self
+            .rejected
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(rejected.get(&id).map(|(r, _)| r.clone()))
     }
 
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {

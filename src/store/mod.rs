@@ -14,7 +14,7 @@ use async_trait::async_trait;
 pub use memory::MemoryStore;
 pub use table::TableStore;
 
-use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 
 /// An opaque version tag: an update succeeds only against the version it was read at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -36,6 +36,19 @@ pub enum Created {
     New(ETag),
     /// A request with that id already existed (an idempotent retry, or a reused key).
     Existing(Box<Stored>),
+    /// The id belongs to a rejected submission (its key was used for an invalid document).
+    Rejected,
+}
+
+/// What `create_rejected` found.
+#[derive(Clone, Debug)]
+pub enum RejectedCreated {
+    /// The rejection is now stored.
+    New,
+    /// This rejection was already stored (a redelivered message).
+    Existing(Box<RejectedRequest>),
+    /// The id belongs to a real request (its key was used for a valid document).
+    Taken,
 }
 
 /// Store failures. All are worth retrying except where noted.
@@ -79,6 +92,16 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
 
     /// A request's history, oldest first.
     async fn history(&self, id: RequestId) -> Result<Vec<HistoryEntry>, StoreError>;
+
+    /// Stores a rejected submission and its one history entry, unless the id is in use.
+    async fn create_rejected(
+        &self,
+        rejected: &RejectedRequest,
+        entry: &HistoryEntry,
+    ) -> Result<RejectedCreated, StoreError>;
+
+    /// Reads a rejected submission.
+    async fn get_rejected(&self, id: RequestId) -> Result<Option<RejectedRequest>, StoreError>;
 
     /// Requests not in a terminal state (for reconciliation).
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError>;

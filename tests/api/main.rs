@@ -8,4 +8,5 @@ mod helpers;
 mod layout;
 mod process;
 mod protocol;
+mod queue_intake;
 mod submit;

@@ -10,11 +10,13 @@
 use serde_json::{Map, Value, json};
 use time::{OffsetDateTime, UtcOffset, macros::format_description};
 
-use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 use crate::store::StoreError;
 
 /// The record's RowKey.
 pub const RECORD_ROW: &str = "request";
+/// The RowKey of a rejected submission's record (instead of `request`).
+pub const REJECTED_ROW: &str = "rejected";
 /// Every history RowKey starts with this.
 pub const HISTORY_PREFIX: &str = "history-";
 /// The first string after every `history-...` key (`.` follows `-` in ASCII).
@@ -67,6 +69,36 @@ pub fn record(request: &ShareRequest) -> Result<Value, StoreError> {
         "UpdatedAt@odata.type": "Edm.DateTime",
         "Document": document,
     }))
+}
+
+/// The record entity of a rejected submission.
+pub fn rejected(rejected: &RejectedRequest) -> Result<Value, StoreError> {
+    let document = checked_string(rejected.id, "Document", to_json(rejected)?)?;
+    Ok(json!({
+        "PartitionKey": rejected.id.to_string(),
+        "RowKey": REJECTED_ROW,
+        "State": "Rejected",
+        "Active": false,
+        "UpdatedAt": datetime(rejected.received_at)?,
+        "UpdatedAt@odata.type": "Edm.DateTime",
+        "Document": document,
+    }))
+}
+
+/// Reads a rejected submission's entity back.
+pub fn parse_rejected(entity: &Map<String, Value>) -> Result<RejectedRequest, StoreError> {
+    let partition = string(entity, "PartitionKey")?;
+    let rejected: RejectedRequest =
+        serde_json::from_str(string(entity, "Document")?).map_err(|e| {
+            StoreError::Corrupt(format!("rejected request {partition} does not parse: {e}"))
+        })?;
+    if rejected.id.to_string() != partition {
+        return Err(StoreError::Corrupt(format!(
+            "rejected request {partition} holds {}",
+            rejected.id
+        )));
+    }
+    Ok(rejected)
 }
 
 /// The entity of one history entry.

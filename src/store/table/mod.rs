@@ -29,10 +29,10 @@ use self::{
     batch::Operation,
     client::{Client, ServiceError, entity_etag},
     connection::ConnectionString,
-    entities::{HISTORY_END, HISTORY_PREFIX, RECORD_ROW},
+    entities::{HISTORY_END, HISTORY_PREFIX, RECORD_ROW, REJECTED_ROW},
 };
-use super::{Created, ETag, RequestStore, StoreError, Stored};
-use crate::domain::{HistoryEntry, RequestId, ShareRequest};
+use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 
 /// The table used when the configuration names none.
 pub const DEFAULT_TABLE: &str = "ShareRequests";
@@ -175,8 +175,12 @@ impl RequestStore for TableStore {
         match self.client.transact(&operations).await? {
             Ok(parts) => Ok(Created::New(record_etag(&parts)?)),
             Err((_, e)) if e.status == 409 && e.code == "EntityAlreadyExists" => {
-                match self.get(request.id).await? {
-                    Some(existing) => Ok(Created::Existing(Box::new(existing))),
+                if let Some(existing) = self.get(request.id).await? {
+                    return Ok(Created::Existing(Box::new(existing)));
+                }
+                // The first history row is taken by a rejected submission's.
+                match self.get_rejected(request.id).await? {
+                    Some(_) => Ok(Created::Rejected),
                     None => Err(StoreError::Corrupt(format!(
                         "request {} has history rows but no record",
                         request.id
@@ -231,6 +235,47 @@ impl RequestStore for TableStore {
         // even for a backend that does not.
         entries.sort_by_key(|e| e.seq);
         Ok(entries)
+    }
+
+    async fn create_rejected(
+        &self,
+        rejected: &RejectedRequest,
+        entry: &HistoryEntry,
+    ) -> Result<RejectedCreated, StoreError> {
+        // The shared first history row makes a rejection and a request with one id
+        // mutually exclusive in one transaction.
+        let mut operations = vec![Operation::Insert {
+            table: self.client.table_url()?,
+            entity: entities::rejected(rejected)?,
+        }];
+        operations.extend(self.history_operations(rejected.id, std::slice::from_ref(entry))?);
+        match self.client.transact(&operations).await? {
+            Ok(_) => Ok(RejectedCreated::New),
+            Err((_, e)) if e.status == 409 && e.code == "EntityAlreadyExists" => {
+                if self.get(rejected.id).await?.is_some() {
+                    return Ok(RejectedCreated::Taken);
+                }
+                match self.get_rejected(rejected.id).await? {
+                    Some(existing) => Ok(RejectedCreated::Existing(Box::new(existing))),
+                    None => Err(StoreError::Corrupt(format!(
+                        "request {} has history rows but no record",
+                        rejected.id
+                    ))),
+                }
+            }
+            Err((_, e)) => Err(e.into_store_error()),
+        }
+    }
+
+    async fn get_rejected(&self, id: RequestId) -> Result<Option<RejectedRequest>, StoreError> {
+        match self
+            .client
+            .get_entity(&id.to_string(), REJECTED_ROW)
+            .await?
+        {
+            Some((entity, _)) => entities::parse_rejected(&entity).map(Some),
+            None => Ok(None),
+        }
     }
 
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {

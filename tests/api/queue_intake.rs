@@ -1,0 +1,233 @@
+//! Share requests from the `share-requests` queue (`ReceiveShareRequest`).
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use imageshare::{
+    domain::{Origin, RequestId, Step},
+    store::RequestStore,
+};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, valid_document};
+
+fn fixture() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/invocations/ReceiveShareRequest.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The fixture's envelope with another body, MessageId, content type and properties.
+fn envelope(body: &[u8], message_id: &str, content_type: Option<&str>, properties: Value) -> Value {
+    let mut e = fixture();
+    e["Data"]["message"] = STANDARD.encode(body).into();
+    e["Metadata"]["MessageId"] = serde_json::to_string(message_id).unwrap().into();
+    match content_type {
+        Some(ct) => e["Metadata"]["ContentType"] = serde_json::to_string(ct).unwrap().into(),
+        None => {
+            e["Metadata"].as_object_mut().unwrap().remove("ContentType");
+        }
+    }
+    e["Metadata"]["ApplicationProperties"] = properties.clone();
+    e["Metadata"]["UserProperties"] = properties;
+    e
+}
+
+async fn deliver(app: &TestApp, envelope: &Value) -> (u16, Value) {
+    let response = app
+        .client
+        .post(format!("{}/ReceiveShareRequest", app.url))
+        .header(
+            "x-azure-functions-invocationid",
+            "2a7d3c1e-4b5f-4e6a-8d9c-0b1a2c3d4e5f",
+        )
+        .body(envelope.to_string())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_queued_request_starts_the_pipeline_keyed_by_its_idempotency_property() {
+    let app = spawn_app().await;
+
+    let (status, reply) = deliver(&app, &fixture()).await;
+
+    assert_eq!(status, 200, "{reply}");
+    let id = RequestId::for_idempotency_key("ticket-4711");
+    let stored = app
+        .store
+        .get(id)
+        .await
+        .unwrap()
+        .expect("the request is stored under its key");
+    assert_eq!(
+        stored.request.origin,
+        Origin::Queue {
+            idempotency_key: "ticket-4711".into(),
+            reply_to: Some("share-events".into()),
+            correlation_id: Some("change-CHG0031337".into()),
+        }
+    );
+    let sent = app.queue.sent();
+    assert_eq!(
+        (sent.len(), sent[0].message.step),
+        (1, Step::IssueCredentials)
+    );
+    let events = app.events.published();
+    let event = serde_json::to_value(&events[0]).unwrap();
+    assert_eq!(event["type"], "imageshare.request.submitted");
+    assert_eq!(event["correlationid"], "change-CHG0031337");
+    assert_eq!(event["replyto"], "share-events");
+}
+
+#[tokio::test]
+async fn the_same_message_delivered_twice_starts_one_request() {
+    let app = spawn_app().await;
+    let message = envelope(
+        valid_document().to_string().as_bytes(),
+        "msg-1",
+        Some("application/json"),
+        json!({}),
+    );
+
+    deliver(&app, &message).await;
+    let (status, _) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(app.store.len(), 1);
+    assert!(
+        app.store
+            .get(RequestId::for_idempotency_key("msg-1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(app.events.published().len(), 1);
+}
+
+#[tokio::test]
+async fn every_message_that_can_never_succeed_is_rejected_once_with_its_reasons() {
+    let app = spawn_app().await;
+    let with = |edit: fn(&mut Value)| {
+        let mut d = valid_document();
+        edit(&mut d);
+        d.to_string().into_bytes()
+    };
+    let cases: Vec<(&str, Vec<u8>, Option<&str>, &str)> = vec![
+        (
+            "malformed JSON",
+            b"{\"consumer\":".to_vec(),
+            Some("application/json"),
+            "#",
+        ),
+        ("empty body", Vec::new(), Some("application/json"), "#"),
+        ("a JSON array", b"[]".to_vec(), None, "#"),
+        (
+            "plain text",
+            b"share ubuntu with fabrikam".to_vec(),
+            Some("text/plain"),
+            "#",
+        ),
+        ("XML", b"<share/>".to_vec(), Some("application/xml"), "#"),
+        (
+            "bad tenant id",
+            with(|d| d["consumer"]["tenantId"] = "fabrikam".into()),
+            None,
+            "#/consumer/tenantId",
+        ),
+        (
+            "missing VM",
+            with(|d| {
+                d.as_object_mut().unwrap().remove("vm");
+            }),
+            Some("application/json"),
+            "#/vm",
+        ),
+        (
+            "unknown field",
+            with(|d| d["priority"] = "high".into()),
+            Some("application/json"),
+            "#/priority",
+        ),
+        (
+            "image not allowed",
+            with(|d| d["image"] = json!({"name": "windows-2022"})),
+            Some("application/json"),
+            "#/image/name",
+        ),
+        (
+            "bad SSH key",
+            with(|d| d["vm"]["sshPublicKey"] = "ssh-rsa AAAA".into()),
+            Some("application/json"),
+            "#/vm/sshPublicKey",
+        ),
+        (
+            "oversize",
+            with(|d| d["vm"]["name"] = "x".repeat(20_000).into()),
+            Some("application/json"),
+            "#",
+        ),
+        (
+            "VM size as a number",
+            with(|d| d["vm"]["size"] = 2.into()),
+            Some("application/json"),
+            "#/vm/size",
+        ),
+    ];
+    assert!(cases.len() >= 10);
+
+    for (i, (name, body, content_type, pointer)) in cases.into_iter().enumerate() {
+        let message_id = format!("bad-{i}");
+        let (status, reply) =
+            deliver(&app, &envelope(&body, &message_id, content_type, json!({}))).await;
+        assert_eq!(
+            status, 200,
+            "{name}: a hopeless message must be completed, not retried: {reply}"
+        );
+
+        let id = RequestId::for_idempotency_key(&message_id);
+        let response = app.get(&format!("/api/share-requests/{id}")).await;
+        assert_eq!(response.status(), 200, "{name}");
+        let document: Value = response.json().await.unwrap();
+        assert_eq!(document["state"], "Rejected", "{name}");
+        let pointers: Vec<&str> = document["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap())
+            .collect();
+        assert!(pointers.contains(&pointer), "{name}: {pointers:?}");
+        assert_eq!(document["history"][0]["event"], "rejected", "{name}");
+    }
+
+    assert!(app.store.is_empty(), "a rejected message became a request");
+    assert!(
+        app.queue.sent().is_empty(),
+        "a rejected message started the pipeline"
+    );
+    let rejected_events = app
+        .events
+        .published()
+        .iter()
+        .filter(|e| e.kind == "imageshare.request.rejected")
+        .count();
+    assert_eq!(rejected_events, 12);
+}
+
+#[tokio::test]
+async fn a_redelivered_rejection_is_recorded_and_announced_once() {
+    let app = spawn_app().await;
+    let message = envelope(
+        b"not json",
+        "bad-twice",
+        Some("application/json"),
+        json!({}),
+    );
+
+    deliver(&app, &message).await;
+    deliver(&app, &message).await;
+
+    assert_eq!(app.events.published().len(), 1);
+    let id = RequestId::for_idempotency_key("bad-twice");
+    assert_eq!(app.store.history(id).await.unwrap().len(), 1);
+}
