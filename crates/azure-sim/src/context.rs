@@ -82,6 +82,8 @@ pub struct TokenRequest {
     pub roles: Vec<String>,
     /// Managed identity resource id, for managed identity tokens.
     pub mi_resource_id: Option<String>,
+    /// Lifetime in seconds; the scenario's token lifetime when absent.
+    pub lifetime_seconds: Option<u32>,
 }
 
 /// The audience federated credentials expect of a managed identity assertion.
@@ -165,7 +167,12 @@ impl SimContext {
             aud: request.audience,
             iat: now,
             nbf: now,
-            exp: now + i64::from(self.scenario.token_lifetime_seconds),
+            exp: now
+                + i64::from(
+                    request
+                        .lifetime_seconds
+                        .unwrap_or(self.scenario.token_lifetime_seconds),
+                ),
             tid: request.tenant,
             sub: request.object_id.clone(),
             oid: request.object_id,
