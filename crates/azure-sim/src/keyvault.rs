@@ -357,22 +357,39 @@ impl HostService for KeyVault {
         .cloned() else {
             return forbidden(&claims, action, &secret_resource, &vault_name, &req);
         };
-        let rbac_header = (
-            "x-ms-keyvault-rbac-assignment-id",
-            uuid::Uuid::new_v5(
-                &uuid::Uuid::NAMESPACE_URL,
-                format!(
-                    "{}{}{}",
-                    assignment.scope, assignment.role, assignment.principal_id
-                )
-                .as_bytes(),
+        let assignment_id = uuid::Uuid::new_v5(
+            &uuid::Uuid::NAMESPACE_URL,
+            format!(
+                "{}{}{}",
+                assignment.scope, assignment.role, assignment.principal_id
             )
-            .to_string(),
-        );
+            .as_bytes(),
+        )
+        .to_string();
+        let mut response = operate(&ctx, &req, &vault_name, name, action, version);
+        if let Ok(value) = http::HeaderValue::from_str(&assignment_id) {
+            response
+                .headers_mut()
+                .insert("x-ms-keyvault-rbac-assignment-id", value);
+        }
+        response
+    }
+}
+
+/// Performs an authorized secret operation.
+fn operate(
+    ctx: &SimContext,
+    req: &HostRequest,
+    vault_name: &str,
+    name: &str,
+    action: Action,
+    version: Option<&str>,
+) -> Response {
+    {
         let now = ctx.now().unix_timestamp();
         let mut world = ctx.world();
-        let Some(vault) = world.vaults.get_mut(&vault_name) else {
-            return not_found(name, &req);
+        let Some(vault) = world.vaults.get_mut(vault_name) else {
+            return not_found(name, req);
         };
         let key = name.to_ascii_lowercase();
         match (action, version) {
@@ -384,7 +401,7 @@ impl HostService for KeyVault {
                         "BadParameter",
                         "Property 'value' is required.",
                         None,
-                        &req,
+                        req,
                     );
                 };
                 if vault.deleted.contains_key(&key) {
@@ -395,7 +412,7 @@ impl HostService for KeyVault {
                             "Secret {name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged."
                         ),
                         Some("ObjectIsDeletedButRecoverable"),
-                        &req,
+                        req,
                     );
                 }
                 let attrs = body.get("attributes");
@@ -422,19 +439,19 @@ impl HostService for KeyVault {
                     versions: vec![],
                 });
                 secret.versions.push(version.clone());
-                let out = bundle(&vault_name, &secret.name, &version, true);
-                answer(StatusCode::OK, &req, &[rbac_header], &out)
+                let out = bundle(vault_name, &secret.name, &version, true);
+                answer(StatusCode::OK, req, &[], &out)
             }
             (Action::Get, Some("$deleted")) => match vault.deleted.get(&key) {
                 Some(d) => {
                     let Some(latest) = d.secret.versions.last() else {
-                        return not_found(name, &req);
+                        return not_found(name, req);
                     };
                     answer(
                         StatusCode::OK,
-                        &req,
-                        &[rbac_header],
-                        &deleted_bundle(&vault_name, d, latest),
+                        req,
+                        &[],
+                        &deleted_bundle(vault_name, d, latest),
                     )
                 }
                 None => error(
@@ -442,12 +459,12 @@ impl HostService for KeyVault {
                     "SecretNotFound",
                     &format!("Deleted Secret not found: {name}"),
                     None,
-                    &req,
+                    req,
                 ),
             },
             (Action::Get, version) => {
                 let Some(secret) = vault.secrets.get(&key) else {
-                    return not_found(name, &req);
+                    return not_found(name, req);
                 };
                 let found = match version {
                     None => secret.versions.last(),
@@ -457,7 +474,7 @@ impl HostService for KeyVault {
                         .find(|x| x.version.eq_ignore_ascii_case(v)),
                 };
                 let Some(found) = found else {
-                    return not_found(&format!("{name}/{}", version.unwrap_or_default()), &req);
+                    return not_found(&format!("{name}/{}", version.unwrap_or_default()), req);
                 };
                 if !found.enabled {
                     return error(
@@ -465,30 +482,30 @@ impl HostService for KeyVault {
                         "Forbidden",
                         "Operation get is not allowed on a disabled secret.",
                         Some("SecretDisabled"),
-                        &req,
+                        req,
                     );
                 }
                 answer(
                     StatusCode::OK,
-                    &req,
-                    &[rbac_header],
-                    &bundle(&vault_name, &secret.name, found, true),
+                    req,
+                    &[],
+                    &bundle(vault_name, &secret.name, found, true),
                 )
             }
             (Action::Delete, _) => {
                 let Some(secret) = vault.secrets.remove(&key) else {
-                    return not_found(name, &req);
+                    return not_found(name, req);
                 };
                 let deleted = Deleted {
                     secret,
                     deleted: now,
                 };
                 let Some(latest) = deleted.secret.versions.last().cloned() else {
-                    return not_found(name, &req);
+                    return not_found(name, req);
                 };
-                let out = deleted_bundle(&vault_name, &deleted, &latest);
+                let out = deleted_bundle(vault_name, &deleted, &latest);
                 vault.deleted.insert(key, deleted);
-                answer(StatusCode::OK, &req, &[rbac_header], &out)
+                answer(StatusCode::OK, req, &[], &out)
             }
             (Action::Purge, _) => {
                 if vault.deleted.remove(&key).is_none() {
@@ -497,12 +514,11 @@ impl HostService for KeyVault {
                         "SecretNotFound",
                         &format!("Deleted Secret not found: {name}"),
                         None,
-                        &req,
+                        req,
                     );
                 }
-                let mut h = headers(&req);
+                let mut h = headers(req);
                 h.retain(|(k, _)| *k != "content-type");
-                h.push(rbac_header);
                 respond(StatusCode::NO_CONTENT, &h, Vec::<u8>::new())
             }
         }

@@ -109,9 +109,8 @@ fn redirect(location: &str) -> Response {
 }
 
 fn with_query(base: &str, pairs: &[(&str, Option<&str>)]) -> String {
-    let mut url = match url::Url::parse(base) {
-        Ok(u) => u,
-        Err(_) => return base.to_owned(),
+    let Ok(mut url) = url::Url::parse(base) else {
+        return base.to_owned();
     };
     {
         let mut q = url.query_pairs_mut();
@@ -399,7 +398,7 @@ fn sign_in(
     let session_id = uuid::Uuid::new_v4().to_string();
     let session = ConsentSession {
         tenant: checked.tenant_id.clone(),
-        user_upn: user.upn.clone(),
+        user_upn: user.upn,
         client_id: checked.app.app_id.clone(),
         redirect_uri: checked.redirect_uri.clone(),
         state: params.get("state").map(str::to_owned),

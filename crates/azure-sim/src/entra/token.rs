@@ -212,8 +212,8 @@ fn issue(
         vec![]
     };
     let (token, _) = ctx.issue_token(TokenRequest {
-        tenant: target.id.clone(),
-        object_id: sp.id.clone(),
+        tenant: target.id,
+        object_id: sp.id,
         app_id: client_id,
         audience: resource.to_owned(),
         roles,

@@ -384,21 +384,14 @@ fn add_password(call: &Call<'_>, key: &Key) -> Response {
         },
         None => (now, timefmt::graph_precise(now)),
     };
-    let (end, end_text) = match text("endDateTime") {
-        Some(t) => match timefmt::parse_iso(&t) {
-            Some(d) => (d, t),
-            None => {
-                return errors::bad_request(
-                    "Invalid value specified for property 'endDateTime'.",
-                    req,
-                    now,
-                );
-            }
-        },
-        None => {
-            let end = start + time::Duration::days(730);
-            (end, timefmt::graph_precise(end))
-        }
+    let default_end = start + time::Duration::days(730);
+    let end_text = text("endDateTime").unwrap_or_else(|| timefmt::graph_precise(default_end));
+    let Some(end) = timefmt::parse_iso(&end_text) else {
+        return errors::bad_request(
+            "Invalid value specified for property 'endDateTime'.",
+            req,
+            now,
+        );
     };
     if end <= start {
         return errors::bad_request("Key credential end date is invalid.", req, now);

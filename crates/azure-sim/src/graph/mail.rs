@@ -88,7 +88,7 @@ pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
     };
     world.directory.mail.push(Mail {
         tenant: sender.tenant.clone(),
-        from: sender.upn.clone(),
+        from: sender.upn,
         to,
         subject: text("/subject"),
         content_type: text("/body/contentType"),
