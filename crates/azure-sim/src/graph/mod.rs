@@ -2,6 +2,7 @@
 //! credentials), service principals, and sendMail.
 
 mod applications;
+mod credentials;
 pub mod errors;
 mod filter;
 mod mail;
