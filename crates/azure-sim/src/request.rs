@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 /// A buffered request for `https://{host}{path}?{query}`, as the simulator received it at
 /// `{sim}/{host}{path}?{query}`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostRequest {
     /// HTTP method.
     pub method: Method,
@@ -22,6 +22,18 @@ pub struct HostRequest {
     pub body: Bytes,
     /// The id this simulator gave the request (echoed in `x-ms-request-id` and error bodies).
     pub request_id: String,
+}
+
+impl std::fmt::Debug for HostRequest {
+    /// Headers, query and body can carry tokens and secrets: only the route is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRequest")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostRequest {

@@ -10,7 +10,7 @@ use crate::faults::Fault;
 pub mod demo;
 
 /// A whole simulated cloud.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Scenario {
     /// Entra tenants.
@@ -55,6 +55,27 @@ pub struct Scenario {
     /// Faults installed at start.
     #[serde(default)]
     pub faults: Vec<Fault>,
+}
+
+impl fmt::Debug for Scenario {
+    /// Everything but `identity_header`, which is a secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("tenants", &self.tenants)
+            .field("users", &self.users)
+            .field("applications", &self.applications)
+            .field("service_principals", &self.service_principals)
+            .field("managed_identities", &self.managed_identities)
+            .field("subscriptions", &self.subscriptions)
+            .field("role_assignments", &self.role_assignments)
+            .field("gallery_image_versions", &self.gallery_image_versions)
+            .field("key_vaults", &self.key_vaults)
+            .field("service_bus_namespaces", &self.service_bus_namespaces)
+            .field("replication", &self.replication)
+            .field("token_lifetime_seconds", &self.token_lifetime_seconds)
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
 }
 
 fn default_token_lifetime() -> u32 {
@@ -518,6 +539,18 @@ mod tests {
         let demo = Scenario::demo();
         let text = serde_json::to_string(&demo).unwrap();
         assert_eq!(Scenario::from_json(&text).unwrap(), demo);
+    }
+
+    #[test]
+    fn debug_output_never_shows_a_secret() {
+        let text = format!("{:?}", Scenario::demo());
+        for secret in [
+            demo::IDENTITY_HEADER,
+            demo::SAS_KEY,
+            demo::FABRIKAM_ADMIN_PASSWORD,
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked into Debug output");
+        }
     }
 
     #[test]

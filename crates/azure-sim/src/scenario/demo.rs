@@ -217,3 +217,62 @@ impl Scenario {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::Scenario;
+
+    /// The ids the handler's local run is configured with (`/work/notes/demo-ids.md`).
+    #[test]
+    fn the_demo_scenario_has_the_documented_ids() {
+        let text = serde_json::to_string(&Scenario::demo()).unwrap();
+        for id in [
+            "11111111-1111-4111-8111-111111111111",
+            "contoso.onmicrosoft.com",
+            "1a1a1a1a-1111-4111-8111-111111111111",
+            "Contoso Images",
+            "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-imageshare/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-imageshare",
+            "3c3c3c3c-3333-4333-8333-333333333333",
+            "3d3d3d3d-3333-4333-8333-333333333333",
+            "demo-identity-header",
+            "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0",
+            "kv-imageshare-demo",
+            "sb-imageshare-demo",
+            "RootManageSharedAccessKey",
+            "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0",
+            "share-requests",
+            "issue-credentials",
+            "send-consent-link",
+            "confirm-consent",
+            "create-vm",
+            "share-events",
+            "imageshare@contoso.onmicrosoft.com",
+            "5e5e5e5e-5555-4555-8555-555555555555",
+            "22222222-2222-4222-8222-222222222222",
+            "fabrikam.onmicrosoft.com",
+            "2b2b2b2b-2222-4222-8222-222222222222",
+            "Fabrikam Workloads",
+            "rg-fabrikam-vms",
+            "admin@fabrikam.onmicrosoft.com",
+            "4f4f4f4f-4444-4444-8444-444444444444",
+            "demo-admin-password",
+            "Global Administrator",
+        ] {
+            assert!(text.contains(id), "demo scenario lacks {id}");
+        }
+        let demo = Scenario::demo();
+        let mi = &demo.managed_identities[0];
+        assert_eq!(
+            mi.graph_permissions,
+            ["Application.ReadWrite.OwnedBy", "Mail.Send"]
+        );
+        let queues = &demo.service_bus_namespaces[0].queues;
+        assert!(queues.iter().all(|q| q.lock_duration == "PT30S"
+            && q.max_delivery_count == 10
+            && q.duplicate_detection_window.as_deref() == Some("PT10M")));
+        assert_eq!(
+            demo.service_bus_namespaces[0].topics[0].subscriptions[0].name,
+            "all"
+        );
+    }
+}
