@@ -34,6 +34,8 @@ pub struct World {
     pub namespaces: BTreeMap<String, Namespace>,
     /// Azure RBAC role assignments.
     pub role_assignments: Vec<RoleAssignmentSpec>,
+    /// Graph writes per application, for the scenario's throttling budget.
+    pub graph_usage: crate::graph::throttle::GraphUsage,
 }
 
 /// Shared simulator internals.
@@ -131,6 +133,7 @@ impl SimContext {
                 .map(|n| (n.name.to_ascii_lowercase(), Namespace::from_spec(n)))
                 .collect(),
             role_assignments: scenario.role_assignments.clone(),
+            graph_usage: crate::graph::throttle::GraphUsage::default(),
         };
         Self(Arc::new(SimInner {
             scenario,

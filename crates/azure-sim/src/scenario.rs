@@ -52,6 +52,9 @@ pub struct Scenario {
     /// Lifetime of issued access tokens, in seconds (Entra issues ~3599).
     #[serde(default = "default_token_lifetime")]
     pub token_lifetime_seconds: u32,
+    /// A per-application Microsoft Graph write budget; absent: Graph never throttles on its own.
+    #[serde(default)]
+    pub graph_throttling: Option<GraphThrottling>,
     /// Faults installed at start.
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -73,6 +76,7 @@ impl fmt::Debug for Scenario {
             .field("service_bus_namespaces", &self.service_bus_namespaces)
             .field("replication", &self.replication)
             .field("token_lifetime_seconds", &self.token_lifetime_seconds)
+            .field("graph_throttling", &self.graph_throttling)
             .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
@@ -99,6 +103,7 @@ impl Default for Scenario {
             service_bus_namespaces: vec![],
             replication: Replication::none(),
             token_lifetime_seconds: default_token_lifetime(),
+            graph_throttling: None,
             faults: vec![],
         }
     }
@@ -405,6 +410,17 @@ pub struct TopicSpec {
     pub subscriptions: Vec<EntitySpec>,
 }
 
+/// Graph's write budget per application and tenant: more writes than `writes` within
+/// `windowSeconds` get 429 with `Retry-After` (throttled requests count too, as Graph's do).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GraphThrottling {
+    /// Writes (POST, PATCH, DELETE) allowed per window.
+    pub writes: u32,
+    /// Window length in seconds.
+    pub window_seconds: u32,
+}
+
 /// Eventual-consistency windows, in seconds (zero: immediately consistent).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -575,6 +591,7 @@ mod tests {
         );
         assert_eq!(s.faults[0].retry_after, Some(3));
         assert_eq!(s.replication.new_secret_seconds, 5);
+        assert_eq!(s.graph_throttling.map(|t| t.writes), Some(3000));
     }
 
     #[test]

@@ -470,3 +470,59 @@ async fn filters_find_applications_and_service_principals_by_display_name() {
         "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals"
     );
 }
+
+#[tokio::test]
+async fn a_graph_write_budget_throttles_with_retry_after_and_throttle_headers() {
+    let mut scenario = demo_scenario();
+    scenario.graph_throttling = Some(azure_sim::scenario::GraphThrottling {
+        writes: 3,
+        window_seconds: 10,
+    });
+    let sim = Sim::start(scenario).await.unwrap();
+    let token = operator_token(&sim, GRAPH).await;
+    let upsert = |n: u32| {
+        let (sim, token) = (&sim, token.clone());
+        async move {
+            graph(
+                sim,
+                Method::PATCH,
+                &format!("/applications(uniqueName='t-{n}')"),
+                &token,
+                Some(json!({"displayName": format!("t-{n}")})),
+                &[("prefer", "create-if-missing")],
+            )
+            .await
+        }
+    };
+    for n in 0..3 {
+        assert_eq!(upsert(n).await.0, 201);
+    }
+    let (_, _, list) = graph(&sim, Method::GET, "/applications", &token, None, &[]).await;
+    assert_eq!(
+        list["value"].as_array().unwrap().len(),
+        3,
+        "reads are not part of the write budget"
+    );
+    let (status, headers, body) = upsert(3).await;
+    assert_eq!(status, 429);
+    assert_eq!(body["error"]["code"], "TooManyRequests");
+    assert!(
+        headers["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+            >= 1
+    );
+    assert_eq!(headers["x-ms-throttle-information"], "WriteLimitExceeded");
+    assert_eq!(
+        headers["x-ms-throttle-scope"].to_str().unwrap(),
+        format!(
+            "Tenant_Application/Write/{}/{}",
+            demo::OPERATOR_CLIENT_ID,
+            demo::CONTOSO_TENANT
+        )
+    );
+    sim.advance_clock(Duration::from_secs(11));
+    assert_eq!(upsert(3).await.0, 201, "the window has passed");
+}

@@ -38,7 +38,7 @@ impl HostService for Entra {
                 let id = ctx.world().directory.tenant(tenant).map(|t| t.id.clone());
                 match id {
                     Some(id) => discovery::openid_configuration(&req, &id),
-                    None => super::entra::errors::response(
+                    None => errors::response(
                         StatusCode::BAD_REQUEST,
                         "invalid_tenant",
                         90002,

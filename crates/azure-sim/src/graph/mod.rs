@@ -8,6 +8,7 @@ mod filter;
 mod mail;
 pub mod model;
 mod service_principals;
+pub mod throttle;
 
 use axum::response::Response;
 use http::StatusCode;
@@ -119,6 +120,9 @@ impl HostService for Graph {
             },
             now,
         };
+        if let Some(throttled) = throttle::check(&call, &claims.appid) {
+            return throttled;
+        }
         let rest = &segments[1..];
         let Some(first) = rest.first() else {
             return errors::bad_request("Resource not found for the segment ''.", &req, now);

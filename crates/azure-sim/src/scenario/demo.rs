@@ -213,6 +213,7 @@ impl Scenario {
                 new_service_principal_seconds: 5,
             },
             token_lifetime_seconds: default_token_lifetime(),
+            graph_throttling: None,
             faults: vec![],
         }
     }

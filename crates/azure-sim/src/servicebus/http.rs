@@ -241,7 +241,7 @@ impl ServiceBus {
                 }
             };
             match result {
-                Ok(Some(message)) => return delivered(&message, req, namespace, entity, mode, now),
+                Ok(Some(message)) => return delivered(&message, namespace, entity, mode, now),
                 Ok(None) => {}
                 Err(e) => return broker_error(&e, req, namespace, now, false),
             }
@@ -338,7 +338,6 @@ fn broker_error(
 
 fn delivered(
     message: &Message,
-    req: &HostRequest,
     namespace: &str,
     entity: &str,
     mode: ReceiveMode,
@@ -386,7 +385,6 @@ fn delivered(
             response.headers_mut().append(name, value);
         }
     }
-    let _ = req;
     response
 }
 
