@@ -158,6 +158,27 @@ pub fn plain(status: StatusCode, text: impl Into<String>) -> Response {
     )
 }
 
+/// Percent-decodes one path segment (`%20` -> space; `+` stays `+`, as in paths).
+pub fn decode_segment(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A fresh request id (a GUID, as every Azure front door uses).
 pub fn new_request_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -50,7 +50,7 @@ fn split<'a>(segments: &'a [&'a str]) -> Option<(Key, &'a [&'a str])> {
         .strip_prefix("applications(")
         .and_then(|s| s.strip_suffix(')'))
     {
-        let value = key_value(inner).to_owned();
+        let value = key_value(inner);
         let key = if inner.starts_with("uniqueName=") {
             Key::UniqueName(value)
         } else if inner.starts_with("appId=") {

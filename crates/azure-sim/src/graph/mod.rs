@@ -77,10 +77,12 @@ impl Call<'_> {
 #[derive(Debug, Default)]
 pub struct Graph;
 
-/// `x('y')` or `x(k='y')` -> `y` (Graph's key syntax), quotes optional.
-pub fn key_value(inner: &str) -> &str {
+/// `x('y')` or `x(k='y')` -> `y` (Graph's key syntax), quotes optional, percent-decoded.
+pub fn key_value(inner: &str) -> String {
     let v = inner.split_once('=').map_or(inner, |(_, v)| v);
-    v.trim_matches('\'')
+    crate::request::decode_segment(v)
+        .trim_matches('\'')
+        .to_owned()
 }
 
 #[async_trait::async_trait]
@@ -143,5 +145,15 @@ impl HostService for Graph {
                 now,
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_unquoted_and_percent_decoded() {
+        assert_eq!(super::key_value("uniqueName='share%20t2'"), "share t2");
+        assert_eq!(super::key_value("appId=%27abc%27"), "abc");
+        assert_eq!(super::key_value("'id'"), "id");
     }
 }

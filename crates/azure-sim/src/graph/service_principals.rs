@@ -42,7 +42,7 @@ fn split<'a>(segments: &'a [&'a str]) -> Option<(Key, &'a [&'a str])> {
         .strip_prefix("servicePrincipals(")
         .and_then(|s| s.strip_suffix(')'))
     {
-        let value = key_value(inner).to_owned();
+        let value = key_value(inner);
         let key = if inner.starts_with("appId=") {
             Key::AppId(value)
         } else {
