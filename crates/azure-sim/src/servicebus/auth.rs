@@ -6,6 +6,7 @@ use http::StatusCode;
 use time::OffsetDateTime;
 
 use super::{
+    broker::Namespace,
     http::error,
     sas::{self, SasError},
 };
@@ -121,7 +122,7 @@ pub(super) fn authorize(
                 }
             })
         })?;
-    let entity_id = entity_resource_id(&ns.resource_id, &req.path);
+    let entity_id = entity_resource_id(ns, &req.path);
     if rbac::find_assignment(
         &world.role_assignments,
         &claims.oid,
@@ -136,16 +137,16 @@ pub(super) fn authorize(
 }
 
 /// `{namespace id}/queues/{q}` or `/topics/{t}` for the addressed entity (RBAC scope).
-fn entity_resource_id(namespace_id: &str, path: &str) -> String {
+fn entity_resource_id(ns: &Namespace, path: &str) -> String {
     let first = path
         .trim_start_matches('/')
         .split('/')
         .next()
         .unwrap_or_default();
-    let kind = if path.contains("/subscriptions/") {
+    let kind = if ns.is_topic(first) {
         "topics"
     } else {
         "queues"
     };
-    format!("{namespace_id}/{kind}/{first}")
+    format!("{}/{kind}/{first}", ns.resource_id)
 }

@@ -270,6 +270,11 @@ impl Namespace {
         }
     }
 
+    /// True when `name` is a topic of this namespace.
+    pub fn is_topic(&self, name: &str) -> bool {
+        self.topics.contains_key(&key(name))
+    }
+
     /// True when `path` names a queue, subscription, dead-letter queue or topic.
     pub fn has_entity(&self, path: &str) -> bool {
         let k = key(path);
