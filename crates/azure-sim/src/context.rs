@@ -34,6 +34,8 @@ pub struct World {
     pub namespaces: BTreeMap<String, Namespace>,
     /// Azure RBAC role assignments.
     pub role_assignments: Vec<RoleAssignmentSpec>,
+    /// Graph writes per application, for the scenario's throttling budget.
+    pub graph_usage: crate::graph::throttle::GraphUsage,
 }
 
 /// Shared simulator internals.
@@ -82,6 +84,8 @@ pub struct TokenRequest {
     pub roles: Vec<String>,
     /// Managed identity resource id, for managed identity tokens.
     pub mi_resource_id: Option<String>,
+    /// Lifetime in seconds; the scenario's token lifetime when absent.
+    pub lifetime_seconds: Option<u32>,
 }
 
 /// The audience federated credentials expect of a managed identity assertion.
@@ -129,6 +133,7 @@ impl SimContext {
                 .map(|n| (n.name.to_ascii_lowercase(), Namespace::from_spec(n)))
                 .collect(),
             role_assignments: scenario.role_assignments.clone(),
+            graph_usage: crate::graph::throttle::GraphUsage::default(),
         };
         Self(Arc::new(SimInner {
             scenario,
@@ -165,7 +170,12 @@ impl SimContext {
             aud: request.audience,
             iat: now,
             nbf: now,
-            exp: now + i64::from(self.scenario.token_lifetime_seconds),
+            exp: now
+                + i64::from(
+                    request
+                        .lifetime_seconds
+                        .unwrap_or(self.scenario.token_lifetime_seconds),
+                ),
             tid: request.tenant,
             sub: request.object_id.clone(),
             oid: request.object_id,

@@ -279,6 +279,8 @@ pub struct Directory {
     pub mail: Vec<Mail>,
     /// Replication windows.
     pub replication: Replication,
+    /// Signed-in admins looking at a consent page.
+    pub consent_sessions: crate::entra::consent::ConsentSessions,
 }
 
 fn parse_end(text: Option<&str>, start: OffsetDateTime) -> (OffsetDateTime, String) {

@@ -150,7 +150,12 @@ impl SimBuilder {
 }
 
 fn builtin_services() -> Vec<Arc<dyn HostService>> {
-    vec![Arc::new(servicebus::ServiceBus)]
+    vec![
+        Arc::new(entra::Entra),
+        Arc::new(graph::Graph),
+        Arc::new(keyvault::KeyVault),
+        Arc::new(servicebus::ServiceBus),
+    ]
 }
 
 /// A running simulator. Dropping it stops the server.

@@ -9,6 +9,7 @@ use crate::secrets::SecretSighting;
 
 /// One request as the simulator saw it.
 #[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RequestRecord {
     /// When it arrived (simulated clock).
     #[serde(with = "time::serde::rfc3339")]

@@ -6,7 +6,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
 /// A buffered request for `https://{host}{path}?{query}`, as the simulator received it at
 /// `{sim}/{host}{path}?{query}`.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostRequest {
     /// HTTP method.
     pub method: Method,
@@ -22,6 +22,18 @@ pub struct HostRequest {
     pub body: Bytes,
     /// The id this simulator gave the request (echoed in `x-ms-request-id` and error bodies).
     pub request_id: String,
+}
+
+impl std::fmt::Debug for HostRequest {
+    /// Headers, query and body can carry tokens and secrets: only the route is shown.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostRequest")
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("path", &self.path)
+            .field("request_id", &self.request_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HostRequest {
@@ -144,6 +156,27 @@ pub fn plain(status: StatusCode, text: impl Into<String>) -> Response {
         &[("content-type", "text/plain; charset=utf-8".to_owned())],
         text.into(),
     )
+}
+
+/// Percent-decodes one path segment (`%20` -> space; `+` stays `+`, as in paths).
+pub fn decode_segment(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A fresh request id (a GUID, as every Azure front door uses).

@@ -103,6 +103,7 @@ impl Default for TokenSigner {
 }
 
 fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
+    // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(data);
     mac.finalize().into_bytes().to_vec()

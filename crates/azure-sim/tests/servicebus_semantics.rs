@@ -558,3 +558,55 @@ async fn an_entra_token_for_another_audience_is_refused() {
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("InvalidAudience"));
 }
+
+#[tokio::test]
+async fn an_entity_scoped_data_sender_may_send_to_its_topic_only() {
+    let mut s = Scenario::demo().with_replication(Replication::none());
+    let namespace_id = s.service_bus_namespaces[0].resource_id.clone();
+    s.role_assignments
+        .retain(|a| a.role != "Azure Service Bus Data Owner");
+    s.role_assignments
+        .push(azure_sim::scenario::RoleAssignmentSpec {
+            principal_id: demo::OPERATOR_PRINCIPAL_ID.into(),
+            role: "Azure Service Bus Data Sender".into(),
+            scope: format!("{namespace_id}/topics/{}", demo::TOPIC),
+        });
+    let sim = Sim::start(s).await.unwrap();
+    let token = managed_identity_token(&sim, "https://servicebus.azure.net").await;
+    let auth = format!("Bearer {token}");
+    let t = transport(&sim);
+    let to_topic = call(
+        &t,
+        Method::POST,
+        &sb_url("share-events/messages"),
+        &[("authorization", auth.as_str())],
+        "e",
+    )
+    .await;
+    assert_eq!(to_topic.status(), 201);
+    let to_queue = call(
+        &t,
+        Method::POST,
+        &sb_url("create-vm/messages"),
+        &[("authorization", auth.as_str())],
+        "q",
+    )
+    .await;
+    assert_eq!(to_queue.status(), 401);
+    let receive = call(
+        &t,
+        Method::POST,
+        &sb_url("share-events/subscriptions/all/messages/head?timeout=0"),
+        &[("authorization", auth.as_str())],
+        "",
+    )
+    .await;
+    assert_eq!(receive.status(), 401, "a sender cannot listen");
+    assert!(
+        receive
+            .text()
+            .await
+            .unwrap()
+            .contains("'Listen' claim(s) are required")
+    );
+}

@@ -96,6 +96,7 @@ fn issue(ctx: &SimContext, req: &HostRequest) -> Response {
         audience,
         roles,
         mi_resource_id: Some(identity.resource_id.clone()),
+        lifetime_seconds: None,
     });
     answer(
         StatusCode::OK,

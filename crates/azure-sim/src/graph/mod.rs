@@ -1,3 +1,159 @@
-//! Microsoft Graph v1.0 (`graph.microsoft.com`).
+//! Microsoft Graph v1.0 (`graph.microsoft.com`): applications (with passwords and federated
+//! credentials), service principals, and sendMail.
 
+mod applications;
+mod credentials;
+pub mod errors;
+mod filter;
+mod mail;
 pub mod model;
+mod service_principals;
+pub mod throttle;
+
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::{
+    context::SimContext,
+    request::{HostFamily, HostRequest, family},
+    service::HostService,
+};
+
+/// Graph's audiences: the URI and the well-known app id.
+pub const AUDIENCES: [&str; 2] = [
+    "https://graph.microsoft.com",
+    "00000003-0000-0000-c000-000000000000",
+];
+
+/// The authenticated caller of a Graph request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Tenant of the token (Graph acts in that tenant).
+    pub tenant: String,
+    /// Object id of the calling principal.
+    pub oid: String,
+    /// Granted application permissions.
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    /// True when any of `roles` was granted.
+    pub fn has_any(&self, roles: &[&str]) -> bool {
+        self.roles
+            .iter()
+            .any(|r| roles.iter().any(|x| x.eq_ignore_ascii_case(r)))
+    }
+}
+
+/// A request being served, with its caller.
+#[derive(Debug)]
+pub struct Call<'a> {
+    /// Shared state.
+    pub ctx: &'a SimContext,
+    /// The request.
+    pub req: &'a HostRequest,
+    /// Who is calling.
+    pub caller: Caller,
+    /// Simulated time of the call.
+    pub now: OffsetDateTime,
+}
+
+impl Call<'_> {
+    /// The body as a JSON object (empty body: empty object).
+    pub fn body(&self) -> Result<Map<String, Value>, Response> {
+        if self.req.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Map::new());
+        }
+        match serde_json::from_slice::<Value>(&self.req.body) {
+            Ok(Value::Object(map)) => Ok(map),
+            _ => Err(errors::unreadable_body(self.req, self.now)),
+        }
+    }
+}
+
+/// The simulated Microsoft Graph.
+#[derive(Debug, Default)]
+pub struct Graph;
+
+/// `x('y')` or `x(k='y')` -> `y` (Graph's key syntax), quotes optional, percent-decoded.
+pub fn key_value(inner: &str) -> String {
+    let v = inner.split_once('=').map_or(inner, |(_, v)| v);
+    crate::request::decode_segment(v)
+        .trim_matches('\'')
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl HostService for Graph {
+    fn name(&self) -> &'static str {
+        "graph"
+    }
+
+    fn serves(&self, host: &str) -> bool {
+        family(host) == HostFamily::Graph
+    }
+
+    async fn handle(&self, ctx: SimContext, req: HostRequest) -> Response {
+        let now = ctx.now();
+        let segments: Vec<&str> = req.segments();
+        if segments.first() != Some(&"v1.0") {
+            return errors::error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "Invalid version: azure-sim serves Microsoft Graph v1.0 only.",
+                None,
+                &req,
+                now,
+            );
+        }
+        let claims = match ctx.authenticate(&req, &AUDIENCES, None) {
+            Ok(c) => c,
+            Err(e) => return errors::unauthenticated(&e, &req, now),
+        };
+        let call = Call {
+            ctx: &ctx,
+            req: &req,
+            caller: Caller {
+                tenant: claims.tid,
+                oid: claims.oid,
+                roles: claims.roles,
+            },
+            now,
+        };
+        if let Some(throttled) = throttle::check(&call, &claims.appid) {
+            return throttled;
+        }
+        let rest = &segments[1..];
+        let Some(first) = rest.first() else {
+            return errors::bad_request("Resource not found for the segment ''.", &req, now);
+        };
+        if *first == "applications" || first.starts_with("applications(") {
+            applications::route(&call, rest)
+        } else if *first == "servicePrincipals" || first.starts_with("servicePrincipals(") {
+            service_principals::route(&call, rest)
+        } else if *first == "users" {
+            mail::route(&call, rest)
+        } else {
+            errors::error(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                &format!("Resource not found for the segment '{first}'."),
+                None,
+                &req,
+                now,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_unquoted_and_percent_decoded() {
+        assert_eq!(super::key_value("uniqueName='share%20t2'"), "share t2");
+        assert_eq!(super::key_value("appId=%27abc%27"), "abc");
+        assert_eq!(super::key_value("'id'"), "id");
+    }
+}

@@ -9,53 +9,22 @@ use http::{Method, StatusCode};
 use time::OffsetDateTime;
 
 use super::{
+    auth::{self, Right},
     broker::{BrokerError, Incoming, LockAction, Message, ReceiveMode},
-    sas::{self, SasError},
 };
 use crate::{
     context::SimContext,
-    rbac,
     request::{HostFamily, HostRequest, family, respond},
     service::HostService,
     timefmt,
-    tokens::AuthError,
 };
 
 /// The simulated Service Bus data plane.
 #[derive(Debug, Default)]
 pub struct ServiceBus;
 
-/// Entra audiences Service Bus accepts.
-const AUDIENCE: &str = "https://servicebus.azure.net";
 /// Service Bus answers a receive with no `timeout` after this long.
 const DEFAULT_TIMEOUT_SECONDS: i64 = 60;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Right {
-    Send,
-    Listen,
-}
-
-impl Right {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Send => "Send",
-            Self::Listen => "Listen",
-        }
-    }
-    fn data_roles(self) -> &'static [&'static str] {
-        match self {
-            Self::Send => &[
-                "Azure Service Bus Data Owner",
-                "Azure Service Bus Data Sender",
-            ],
-            Self::Listen => &[
-                "Azure Service Bus Data Owner",
-                "Azure Service Bus Data Receiver",
-            ],
-        }
-    }
-}
 
 enum Operation {
     Send { entity: String },
@@ -113,7 +82,12 @@ fn parse(method: &Method, path: &str) -> Option<Operation> {
 }
 
 /// Service Bus' error body: `<Error><Code>..</Code><Detail>..</Detail></Error>`.
-fn error(status: StatusCode, detail: &str, req: &HostRequest, now: OffsetDateTime) -> Response {
+pub(super) fn error(
+    status: StatusCode,
+    detail: &str,
+    req: &HostRequest,
+    now: OffsetDateTime,
+) -> Response {
     let body = format!(
         "<Error><Code>{}</Code><Detail>{} TrackingId:{}_G0, SystemTracker:{}:{}, Timestamp:{}</Detail></Error>",
         status.as_u16(),
@@ -188,99 +162,6 @@ fn is_custom_property(name: &str) -> bool {
 }
 
 impl ServiceBus {
-    fn authorize(
-        ctx: &SimContext,
-        req: &HostRequest,
-        namespace: &str,
-        right: Right,
-        now: OffsetDateTime,
-    ) -> Result<(), Response> {
-        let world = ctx.world();
-        let Some(ns) = world.namespaces.get(namespace) else {
-            return Err(error(
-                StatusCode::NOT_FOUND,
-                "The messaging namespace could not be found.",
-                req,
-                now,
-            ));
-        };
-        let target = format!("{}{}", req.host, req.path);
-        let unauthorized = |detail: String| error(StatusCode::UNAUTHORIZED, &detail, req, now);
-        let claim_missing = || {
-            unauthorized(format!(
-                "Unauthorized access. '{}' claim(s) are required to perform this operation. Resource: 'sb://{}'.",
-                right.as_str(),
-                target
-            ))
-        };
-        let Some(header) = req.header("authorization") else {
-            return Err(unauthorized(
-                "MissingToken: The authorization header was not found.".to_owned(),
-            ));
-        };
-        if header.starts_with("SharedAccessSignature") {
-            let token = sas::parse(header).map_err(|_| {
-                unauthorized("MalformedToken: The credentials contained in the authorization header are not in the SharedAccessSignature format.".to_owned())
-            })?;
-            return match sas::verify(&token, &ns.policies, &target, now.unix_timestamp()) {
-                Ok(policy) if sas::grants(policy, right.as_str()) => Ok(()),
-                Ok(_) => Err(claim_missing()),
-                Err(SasError::Expired(se)) => {
-                    let at = OffsetDateTime::from_unix_timestamp(se).unwrap_or(now);
-                    Err(unauthorized(format!(
-                        "ExpiredToken: The token is expired. Expiration time: '{}'.",
-                        timefmt::entra_timestamp(at)
-                    )))
-                }
-                Err(SasError::WrongAudience(sr)) => Err(unauthorized(format!(
-                    "InvalidAudience: The token audience '{sr}' does not match the resource."
-                ))),
-                Err(SasError::InvalidSignature | SasError::UnknownKeyName) => Err(unauthorized(
-                    "InvalidSignature: The token has an invalid signature.".to_owned(),
-                )),
-                Err(SasError::Malformed) => Err(unauthorized(
-                    "MalformedToken: The token is not in the SharedAccessSignature format."
-                        .to_owned(),
-                )),
-            };
-        }
-        let namespace_audience = format!("https://{}", req.host);
-        let claims = ctx
-            .authenticate(req, &[AUDIENCE, &namespace_audience], Some(&ns.tenant))
-            .map_err(|e| {
-                unauthorized(match e {
-                    AuthError::Expired { exp } => format!(
-                        "ExpiredToken: The token is expired. Expiration time: '{}'.",
-                        timefmt::entra_timestamp(OffsetDateTime::from_unix_timestamp(exp).unwrap_or(now))
-                    ),
-                    AuthError::WrongAudience { found } => {
-                        format!("InvalidAudience: The token audience '{found}' is not valid for this resource.")
-                    }
-                    AuthError::WrongTenant { found } => {
-                        format!("InvalidIssuer: Token issuer '{found}' is invalid.")
-                    }
-                    AuthError::Missing | AuthError::Malformed => {
-                        "MalformedToken: The token could not be parsed.".to_owned()
-                    }
-                    AuthError::BadSignature | AuthError::NotYetValid => {
-                        "InvalidSignature: The token has an invalid signature.".to_owned()
-                    }
-                })
-            })?;
-        let entity_id = entity_resource_id(&ns.resource_id, &req.path);
-        if rbac::find_assignment(
-            &world.role_assignments,
-            &claims.oid,
-            &entity_id,
-            right.data_roles(),
-        )
-        .is_none()
-        {
-            return Err(claim_missing());
-        }
-        Ok(())
-    }
-
     fn send(
         ctx: &SimContext,
         req: &HostRequest,
@@ -360,7 +241,7 @@ impl ServiceBus {
                 }
             };
             match result {
-                Ok(Some(message)) => return delivered(&message, req, namespace, entity, mode, now),
+                Ok(Some(message)) => return delivered(&message, namespace, entity, mode, now),
                 Ok(None) => {}
                 Err(e) => return broker_error(&e, req, namespace, now, false),
             }
@@ -413,21 +294,6 @@ impl ServiceBus {
     }
 }
 
-/// `{namespace id}/queues/{q}` or `/topics/{t}` for the addressed entity (RBAC scope).
-fn entity_resource_id(namespace_id: &str, path: &str) -> String {
-    let first = path
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let kind = if path.contains("/subscriptions/") {
-        "topics"
-    } else {
-        "queues"
-    };
-    format!("{namespace_id}/{kind}/{first}")
-}
-
 fn broker_error(
     e: &BrokerError,
     req: &HostRequest,
@@ -472,7 +338,6 @@ fn broker_error(
 
 fn delivered(
     message: &Message,
-    req: &HostRequest,
     namespace: &str,
     entity: &str,
     mode: ReceiveMode,
@@ -520,7 +385,6 @@ fn delivered(
             response.headers_mut().append(name, value);
         }
     }
-    let _ = req;
     response
 }
 
@@ -551,7 +415,7 @@ impl HostService for ServiceBus {
             Operation::Send { .. } => Right::Send,
             _ => Right::Listen,
         };
-        if let Err(response) = Self::authorize(&ctx, &req, &namespace, right, now) {
+        if let Err(response) = auth::authorize(&ctx, &req, &namespace, right, now) {
             return response;
         }
         match operation {

@@ -68,3 +68,178 @@ pub fn header(response: &reqwest::Response, name: &str) -> Option<String> {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }
+
+/// A managed identity token of the demo operator for `resource`, from the App Service endpoint.
+pub async fn operator_token(sim: &Sim, resource: &str) -> String {
+    let url = format!(
+        "{}?api-version=2019-08-01&resource={resource}&client_id={}",
+        sim.identity_endpoint(),
+        demo::OPERATOR_CLIENT_ID
+    );
+    let r = reqwest::Client::new()
+        .get(url)
+        .header("x-identity-header", demo::IDENTITY_HEADER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A Graph call with a bearer token: status, headers and JSON body (Null when empty).
+pub async fn graph(
+    sim: &Sim,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let t = transport(sim);
+    let mut b = t
+        .client()
+        .request(method, format!("https://graph.microsoft.com/v1.0{path}"))
+        .bearer_auth(token);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    if let Some(body) = body {
+        b = b.json(&body);
+    }
+    let r = t.execute(b.build().unwrap()).await.unwrap();
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    (status, h, json)
+}
+
+/// A client-credentials token request: status and JSON body.
+pub async fn token_request(
+    sim: &Sim,
+    tenant: &str,
+    form: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let t = transport(sim);
+    let req = t
+        .client()
+        .post(format!(
+            "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
+        ))
+        .form(form)
+        .build()
+        .unwrap();
+    let r = t.execute(req).await.unwrap();
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    (status, h, r.json().await.unwrap())
+}
+
+/// An application the operator created through Graph, with its home service principal and a secret.
+pub struct CreatedApp {
+    /// Object id.
+    pub id: String,
+    /// Client id.
+    pub app_id: String,
+    /// Secret text.
+    pub secret: String,
+}
+
+/// Upserts a multi-tenant app as the demo operator; adds a secret; optionally its home SP.
+pub async fn operator_creates_app(sim: &Sim, unique_name: &str, with_sp: bool) -> CreatedApp {
+    let token = operator_token(sim, "https://graph.microsoft.com").await;
+    let (status, _, app) = graph(
+        sim,
+        reqwest::Method::PATCH,
+        &format!("/applications(uniqueName='{unique_name}')"),
+        &token,
+        Some(serde_json::json!({
+            "displayName": unique_name,
+            "signInAudience": "AzureADMultipleOrgs",
+            "web": {"redirectUris": ["https://www.microsoft.com/", "http://localhost:7071/api/consent/callback"]},
+        })),
+        &[("prefer", "create-if-missing")],
+    )
+    .await;
+    assert_eq!(status, 201, "{app}");
+    let id = app["id"].as_str().unwrap().to_owned();
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    let (status, _, pw) = graph(
+        sim,
+        reqwest::Method::POST,
+        &format!("/applications/{id}/addPassword"),
+        &token,
+        Some(serde_json::json!({"passwordCredential": {"displayName": "test"}})),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{pw}");
+    if with_sp {
+        let (status, _, sp) = graph(
+            sim,
+            reqwest::Method::POST,
+            "/servicePrincipals",
+            &token,
+            Some(serde_json::json!({"appId": app_id})),
+            &[],
+        )
+        .await;
+        assert_eq!(status, 201, "{sp}");
+    }
+    CreatedApp {
+        id,
+        app_id,
+        secret: pw["secretText"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The claims of a JWT (unverified), for assertions.
+pub fn claims(token: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// An HTML form on a page: its action and fields (hidden inputs).
+pub fn form(html: &str, id: &str) -> (String, Vec<(String, String)>) {
+    let start = html
+        .find(&format!("<form id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no form {id} in {html}"));
+    let rest = &html[start..];
+    let end = rest.find("</form>").unwrap();
+    let form = &rest[..end];
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let i = tag.find(&key)? + key.len();
+        let j = tag[i..].find('"')? + i;
+        Some(unescape(&tag[i..j]))
+    };
+    let action = attr(form, "action").unwrap();
+    let mut fields = vec![];
+    for input in form.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap()];
+        if attr(tag, "type").as_deref() == Some("hidden") {
+            fields.push((
+                attr(tag, "name").unwrap(),
+                attr(tag, "value").unwrap_or_default(),
+            ));
+        }
+    }
+    (action, fields)
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}

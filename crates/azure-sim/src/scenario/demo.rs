@@ -1,0 +1,279 @@
+//! The built-in demo scenario (`Scenario::demo()`, `--scenario demo`): Contoso shares a
+//! gallery image with Fabrikam. The ids are fixed (the handler's local run is configured with
+//! them) and listed in the crate README.
+
+use super::{
+    EntitySpec, GalleryImageVersionSpec, KeyVaultSpec, ManagedIdentitySpec, NamespaceSpec,
+    Replication, ResourceGroupSpec, RoleAssignmentSpec, SasPolicySpec, Scenario, SubscriptionSpec,
+    TenantSpec, TopicSpec, UserSpec, default_token_lifetime,
+};
+
+/// Owner tenant (Contoso).
+pub const CONTOSO_TENANT: &str = "11111111-1111-4111-8111-111111111111";
+/// Contoso's verified domain.
+pub const CONTOSO_DOMAIN: &str = "contoso.onmicrosoft.com";
+/// Contoso's subscription.
+pub const CONTOSO_SUBSCRIPTION: &str = "1a1a1a1a-1111-4111-8111-111111111111";
+/// Operator managed identity resource id.
+pub const OPERATOR_RESOURCE_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-imageshare/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-imageshare";
+/// Operator managed identity client id.
+pub const OPERATOR_CLIENT_ID: &str = "3c3c3c3c-3333-4333-8333-333333333333";
+/// Operator managed identity principal (object) id.
+pub const OPERATOR_PRINCIPAL_ID: &str = "3d3d3d3d-3333-4333-8333-333333333333";
+/// `IDENTITY_HEADER` of the demo managed identity endpoint.
+pub const IDENTITY_HEADER: &str = "demo-identity-header";
+/// The gallery image version to share.
+pub const IMAGE_VERSION_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0";
+/// Key Vault name.
+pub const KEY_VAULT: &str = "kv-imageshare-demo";
+/// Service Bus namespace name.
+pub const SERVICE_BUS_NAMESPACE: &str = "sb-imageshare-demo";
+/// SAS policy name.
+pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
+/// SAS key (demo only).
+pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
+/// Queues.
+pub const QUEUES: [&str; 5] = [
+    "share-requests",
+    "issue-credentials",
+    "send-consent-link",
+    "confirm-consent",
+    "create-vm",
+];
+/// Topic and its subscription.
+pub const TOPIC: &str = "share-events";
+/// The topic's subscription.
+pub const TOPIC_SUBSCRIPTION: &str = "all";
+/// Sender of consent mails.
+pub const MAILBOX_UPN: &str = "imageshare@contoso.onmicrosoft.com";
+/// Its object id.
+pub const MAILBOX_ID: &str = "5e5e5e5e-5555-4555-8555-555555555555";
+/// Consumer tenant (Fabrikam).
+pub const FABRIKAM_TENANT: &str = "22222222-2222-4222-8222-222222222222";
+/// Fabrikam's verified domain.
+pub const FABRIKAM_DOMAIN: &str = "fabrikam.onmicrosoft.com";
+/// Fabrikam's subscription.
+pub const FABRIKAM_SUBSCRIPTION: &str = "2b2b2b2b-2222-4222-8222-222222222222";
+/// Fabrikam's resource group for VMs.
+pub const FABRIKAM_RESOURCE_GROUP: &str = "rg-fabrikam-vms";
+/// Fabrikam's admin.
+pub const FABRIKAM_ADMIN_UPN: &str = "admin@fabrikam.onmicrosoft.com";
+/// Its object id.
+pub const FABRIKAM_ADMIN_ID: &str = "4f4f4f4f-4444-4444-8444-444444444444";
+/// Its password (demo only).
+pub const FABRIKAM_ADMIN_PASSWORD: &str = "demo-admin-password";
+
+fn entity(name: &str) -> EntitySpec {
+    EntitySpec {
+        name: name.to_owned(),
+        lock_duration: "PT30S".to_owned(),
+        max_delivery_count: 10,
+        duplicate_detection_window: Some("PT10M".to_owned()),
+    }
+}
+
+impl Scenario {
+    /// The built-in demo: Contoso shares an image with Fabrikam (ids in [`demo`]).
+    pub fn demo() -> Self {
+        let contoso_sub = format!("/subscriptions/{CONTOSO_SUBSCRIPTION}");
+        let imageshare_rg = format!("{contoso_sub}/resourceGroups/rg-imageshare");
+        let vault_id = format!("{imageshare_rg}/providers/Microsoft.KeyVault/vaults/{KEY_VAULT}");
+        let namespace_id = format!(
+            "{imageshare_rg}/providers/Microsoft.ServiceBus/namespaces/{SERVICE_BUS_NAMESPACE}"
+        );
+        let images_rg = format!("{contoso_sub}/resourceGroups/rg-images");
+        let assign = |role: &str, scope: &str, principal: &str| RoleAssignmentSpec {
+            principal_id: principal.to_owned(),
+            role: role.to_owned(),
+            scope: scope.to_owned(),
+        };
+        Self {
+            tenants: vec![
+                TenantSpec {
+                    id: CONTOSO_TENANT.into(),
+                    domain: CONTOSO_DOMAIN.into(),
+                    display_name: "Contoso".into(),
+                },
+                TenantSpec {
+                    id: FABRIKAM_TENANT.into(),
+                    domain: FABRIKAM_DOMAIN.into(),
+                    display_name: "Fabrikam".into(),
+                },
+            ],
+            users: vec![
+                UserSpec {
+                    id: MAILBOX_ID.into(),
+                    tenant: CONTOSO_TENANT.into(),
+                    user_principal_name: MAILBOX_UPN.into(),
+                    display_name: "imageshare".into(),
+                    password: None,
+                    directory_roles: vec![],
+                },
+                UserSpec {
+                    id: FABRIKAM_ADMIN_ID.into(),
+                    tenant: FABRIKAM_TENANT.into(),
+                    user_principal_name: FABRIKAM_ADMIN_UPN.into(),
+                    display_name: "Fabrikam Admin".into(),
+                    password: Some(FABRIKAM_ADMIN_PASSWORD.into()),
+                    directory_roles: vec!["Global Administrator".into()],
+                },
+            ],
+            applications: vec![],
+            service_principals: vec![],
+            managed_identities: vec![ManagedIdentitySpec {
+                name: "id-imageshare".into(),
+                resource_id: OPERATOR_RESOURCE_ID.into(),
+                client_id: OPERATOR_CLIENT_ID.into(),
+                principal_id: OPERATOR_PRINCIPAL_ID.into(),
+                tenant: CONTOSO_TENANT.into(),
+                graph_permissions: vec!["Application.ReadWrite.OwnedBy".into(), "Mail.Send".into()],
+            }],
+            identity_header: IDENTITY_HEADER.into(),
+            subscriptions: vec![
+                SubscriptionSpec {
+                    id: CONTOSO_SUBSCRIPTION.into(),
+                    display_name: "Contoso Images".into(),
+                    tenant: CONTOSO_TENANT.into(),
+                    resource_groups: vec![
+                        ResourceGroupSpec {
+                            name: "rg-imageshare".into(),
+                            location: "eastus".into(),
+                        },
+                        ResourceGroupSpec {
+                            name: "rg-images".into(),
+                            location: "eastus".into(),
+                        },
+                    ],
+                },
+                SubscriptionSpec {
+                    id: FABRIKAM_SUBSCRIPTION.into(),
+                    display_name: "Fabrikam Workloads".into(),
+                    tenant: FABRIKAM_TENANT.into(),
+                    resource_groups: vec![ResourceGroupSpec {
+                        name: FABRIKAM_RESOURCE_GROUP.into(),
+                        location: "eastus".into(),
+                    }],
+                },
+            ],
+            role_assignments: vec![
+                assign(
+                    "Role Based Access Control Administrator",
+                    &images_rg,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign("Reader", &images_rg, OPERATOR_PRINCIPAL_ID),
+                assign(
+                    "Key Vault Secrets Officer",
+                    &vault_id,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign(
+                    "Azure Service Bus Data Owner",
+                    &namespace_id,
+                    OPERATOR_PRINCIPAL_ID,
+                ),
+                assign(
+                    "Owner",
+                    &format!("/subscriptions/{FABRIKAM_SUBSCRIPTION}"),
+                    FABRIKAM_ADMIN_ID,
+                ),
+            ],
+            gallery_image_versions: vec![GalleryImageVersionSpec {
+                id: IMAGE_VERSION_ID.into(),
+                location: "eastus".into(),
+                target_regions: vec!["East US".into(), "West Europe".into()],
+                os_type: "Linux".into(),
+                os_state: "Generalized".into(),
+            }],
+            key_vaults: vec![KeyVaultSpec {
+                name: KEY_VAULT.into(),
+                tenant: CONTOSO_TENANT.into(),
+                resource_id: vault_id,
+            }],
+            service_bus_namespaces: vec![NamespaceSpec {
+                name: SERVICE_BUS_NAMESPACE.into(),
+                tenant: CONTOSO_TENANT.into(),
+                resource_id: namespace_id,
+                sas_policies: vec![SasPolicySpec {
+                    name: SAS_POLICY.into(),
+                    primary_key: SAS_KEY.into(),
+                    secondary_key: None,
+                    rights: vec!["Manage".into(), "Send".into(), "Listen".into()],
+                }],
+                queues: QUEUES.iter().map(|q| entity(q)).collect(),
+                topics: vec![TopicSpec {
+                    name: TOPIC.into(),
+                    duplicate_detection_window: Some("PT10M".into()),
+                    subscriptions: vec![entity(TOPIC_SUBSCRIPTION)],
+                }],
+            }],
+            replication: Replication {
+                new_application_seconds: 2,
+                new_secret_seconds: 5,
+                new_service_principal_seconds: 5,
+            },
+            token_lifetime_seconds: default_token_lifetime(),
+            graph_throttling: None,
+            faults: vec![],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::Scenario;
+
+    /// The ids the handler's local run is configured with (`/work/notes/demo-ids.md`).
+    #[test]
+    fn the_demo_scenario_has_the_documented_ids() {
+        let text = serde_json::to_string(&Scenario::demo()).unwrap();
+        for id in [
+            "11111111-1111-4111-8111-111111111111",
+            "contoso.onmicrosoft.com",
+            "1a1a1a1a-1111-4111-8111-111111111111",
+            "Contoso Images",
+            "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-imageshare/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id-imageshare",
+            "3c3c3c3c-3333-4333-8333-333333333333",
+            "3d3d3d3d-3333-4333-8333-333333333333",
+            "demo-identity-header",
+            "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0",
+            "kv-imageshare-demo",
+            "sb-imageshare-demo",
+            "RootManageSharedAccessKey",
+            "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0",
+            "share-requests",
+            "issue-credentials",
+            "send-consent-link",
+            "confirm-consent",
+            "create-vm",
+            "share-events",
+            "imageshare@contoso.onmicrosoft.com",
+            "5e5e5e5e-5555-4555-8555-555555555555",
+            "22222222-2222-4222-8222-222222222222",
+            "fabrikam.onmicrosoft.com",
+            "2b2b2b2b-2222-4222-8222-222222222222",
+            "Fabrikam Workloads",
+            "rg-fabrikam-vms",
+            "admin@fabrikam.onmicrosoft.com",
+            "4f4f4f4f-4444-4444-8444-444444444444",
+            "demo-admin-password",
+            "Global Administrator",
+        ] {
+            assert!(text.contains(id), "demo scenario lacks {id}");
+        }
+        let demo = Scenario::demo();
+        let mi = &demo.managed_identities[0];
+        assert_eq!(
+            mi.graph_permissions,
+            ["Application.ReadWrite.OwnedBy", "Mail.Send"]
+        );
+        let queues = &demo.service_bus_namespaces[0].queues;
+        assert!(queues.iter().all(|q| q.lock_duration == "PT30S"
+            && q.max_delivery_count == 10
+            && q.duplicate_detection_window.as_deref() == Some("PT10M")));
+        assert_eq!(
+            demo.service_bus_namespaces[0].topics[0].subscriptions[0].name,
+            "all"
+        );
+    }
+}
