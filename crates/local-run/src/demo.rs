@@ -1,0 +1,254 @@
+//! `--demo`: submit the sample share request, follow it, play the consumer's admin (consent in
+//! the browser, then the role grant), and report how long each step took and how many Azure
+//! calls it made.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use azure_sim::scenario::demo;
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::{
+    browser::Browser,
+    stack::{Stack, demo_request},
+};
+
+/// What the demo measured.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The request id.
+    pub request_id: String,
+    /// The final status document.
+    pub status: Value,
+    /// Wall time from submission to the terminal state.
+    pub total: Duration,
+    /// Azure calls the simulator served, by host, sorted.
+    pub calls_by_host: Vec<(String, usize)>,
+    /// All Azure calls.
+    pub calls: usize,
+}
+
+impl Report {
+    /// A printable summary: per-step durations and call counts.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "request {}: {} in {:.1}s\n",
+            self.request_id,
+            self.status["state"],
+            self.total.as_secs_f64()
+        );
+        if let Some(steps) = self.status["steps"].as_object() {
+            for (step, times) in steps {
+                let seconds = duration_between(&times["startedAt"], &times["completedAt"])
+                    .map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
+                out.push_str(&format!(
+                    "  {step:<18} {seconds:>8}  runs {}\n",
+                    times["runs"]
+                ));
+            }
+        }
+        out.push_str(&format!("Azure calls: {}\n", self.calls));
+        for (host, n) in &self.calls_by_host {
+            out.push_str(&format!("  {host:<45} {n:>4}\n"));
+        }
+        out
+    }
+}
+
+fn duration_between(start: &Value, end: &Value) -> Option<Duration> {
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(v.as_str()?, &time::format_description::well_known::Rfc3339)
+            .ok()
+    };
+    Duration::try_from(parse(end)? - parse(start)?).ok()
+}
+
+/// The admin-consent link in the newest mail to the consumer's admin, as a person clicks it.
+pub fn consent_link_from_mail(stack: &Stack) -> Option<Url> {
+    let mails = stack.sim.outbox(demo::CONTOSO_TENANT);
+    let mail = mails.iter().rev().find(|m| {
+        m.to.iter()
+            .any(|t| t.eq_ignore_ascii_case(demo::FABRIKAM_ADMIN_UPN))
+    })?;
+    mail.content
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|href| href.replace("&amp;", "&"))
+        .find(|href| href.contains("adminconsent"))
+        .and_then(|href| Url::parse(&href).ok())
+}
+
+async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Value> {
+    let response = client
+        .get(location)
+        .send()
+        .await
+        .with_context(|| format!("GET {location}"))?;
+    response.json().await.context("reading the status document")
+}
+
+/// Plays the consumer admin in the browser: open the link, sign in, accept.
+pub async fn consent_in_browser(stack: &Stack, link: &Url) -> anyhow::Result<String> {
+    let browser = Browser::new(stack.transport.clone())?;
+    let signin = browser.open(link).await?;
+    let form = signin.form("signin")?;
+    let consent = browser
+        .submit(
+            &form,
+            &[
+                ("login", demo::FABRIKAM_ADMIN_UPN),
+                ("passwd", demo::FABRIKAM_ADMIN_PASSWORD),
+            ],
+        )
+        .await?;
+    let accept = consent.form("accept")?;
+    let redirect = browser.submit(&accept, &[]).await?;
+    let callback = browser.follow(&redirect).await?;
+    if !callback.status.is_success() {
+        bail!(
+            "the consent callback answered {}: {}",
+            callback.status,
+            callback.html
+        );
+    }
+    Ok(callback.html)
+}
+
+/// Plays the consumer admin granting the app Contributor on the resource group, as in the
+/// portal (the simulator acts with the admin's own rights).
+pub async fn grant_contributor(stack: &Stack, app_id: &str) -> anyhow::Result<()> {
+    let scope = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{}/_sim/role-assignments", stack.sim.url()))
+        .json(&json!({
+            "tenant": demo::FABRIKAM_TENANT,
+            "admin": demo::FABRIKAM_ADMIN_UPN,
+            "scope": scope,
+            "role": "Contributor",
+            "principal": {"appId": app_id}
+        }))
+        .send()
+        .await?;
+    if !response.status().is_success() {
+        bail!(
+            "the role grant was refused: {} {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+/// Runs the demo to a terminal state, or fails saying where it stopped.
+pub async fn run(
+    stack: &Stack,
+    timeout: Duration,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<Report> {
+    let client = reqwest::Client::new();
+    stack.sim.clear_requests();
+    let started = Instant::now();
+    let submitted = client
+        .post(format!("{}/api/share-requests", stack.base_url))
+        .header(
+            "Idempotency-Key",
+            format!("demo-{}", stack.sim.now().unix_timestamp()),
+        )
+        .json(&demo_request())
+        .send()
+        .await
+        .context("submitting the share request")?;
+    if submitted.status() != 202 {
+        bail!(
+            "the submission answered {}: {}",
+            submitted.status(),
+            submitted.text().await.unwrap_or_default()
+        );
+    }
+    let location = submitted
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| anyhow!("no Location"))?
+        .to_owned();
+    let first: Value = submitted.json().await?;
+    let request_id = first["id"].as_str().unwrap_or_default().to_owned();
+    progress(&format!("submitted request {request_id}"));
+
+    let mut last_state = String::new();
+    let mut consented = false;
+    let mut granted = false;
+    loop {
+        let document = status(&client, &location).await?;
+        let state = document["state"].as_str().unwrap_or_default().to_owned();
+        if state != last_state {
+            progress(&format!(
+                "{:>6.1}s  {state}: {}",
+                started.elapsed().as_secs_f64(),
+                document["summary"].as_str().unwrap_or_default()
+            ));
+            last_state.clone_from(&state);
+        }
+        match state.as_str() {
+            "Completed" => {
+                let records: Vec<_> = stack
+                    .sim
+                    .requests()
+                    .into_iter()
+                    .filter(|r| !r.host.starts_with("_sim"))
+                    .collect();
+                let mut by_host = std::collections::BTreeMap::<String, usize>::new();
+                for r in &records {
+                    *by_host.entry(r.host.clone()).or_default() += 1;
+                }
+                return Ok(Report {
+                    request_id,
+                    status: document,
+                    total: started.elapsed(),
+                    calls: records.len(),
+                    calls_by_host: by_host.into_iter().collect(),
+                });
+            }
+            "Failed" | "Expired" | "Rejected" => {
+                bail!(
+                    "the request ended {state}: {}",
+                    document["failure"].as_str().unwrap_or("no reason given")
+                );
+            }
+            "AwaitingConsent" if !consented => {
+                if let Some(link) = consent_link_from_mail(stack) {
+                    progress(
+                        "         the consumer's admin opens the link from the mail and accepts",
+                    );
+                    consent_in_browser(stack, &link).await?;
+                    consented = true;
+                }
+            }
+            "AwaitingRoleGrant" if !granted => {
+                let app_id = document["app"]["appId"]
+                    .as_str()
+                    .ok_or_else(|| anyhow!("no app id in the status"))?;
+                progress(
+                    "         the consumer's admin grants the app Contributor on the resource group",
+                );
+                grant_contributor(stack, app_id).await?;
+                granted = true;
+            }
+            _ => {}
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "stopped after {}s in state {state}: {}",
+                timeout.as_secs(),
+                document["summary"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -1,0 +1,174 @@
+//! `imageshare-local`: the one-command local run.
+//!
+//! ```text
+//! cargo run -p local-run -- [--demo] [--port 7071] [--sim-port 0]
+//! ```
+//! Builds the handler, starts azure-sim with the demo scenario, stages the function app and
+//! runs it under func-host on 127.0.0.1:7071, everything pointed at the simulator. Without
+//! `--demo` it runs until Ctrl-C; with `--demo` it drives one share request to a running VM
+//! and exits 0, or exits 1 saying where it stopped.
+
+use std::{
+    net::{Ipv4Addr, SocketAddr},
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use azure_sim::Scenario;
+use local_run::{
+    demo,
+    stack::{Stack, StackOptions, demo_request},
+};
+
+struct Args {
+    help: bool,
+    demo: bool,
+    port: u16,
+    sim_port: u16,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut args = Args {
+        help: false,
+        demo: false,
+        port: 7071,
+        sim_port: 0,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--demo" => args.demo = true,
+            "--port" => {
+                args.port = it
+                    .next()
+                    .context("--port needs a value")?
+                    .parse()
+                    .context("--port")?
+            }
+            "--sim-port" => {
+                args.sim_port = it
+                    .next()
+                    .context("--sim-port needs a value")?
+                    .parse()
+                    .context("--sim-port")?
+            }
+            "-h" | "--help" => args.help = true,
+            other => bail!("unknown argument '{other}' (try --help)"),
+        }
+    }
+    Ok(args)
+}
+
+/// The repository root: where host.json and functions/ are.
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the handler with the profile this binary was built with, and returns its path.
+fn build_handler() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = std::process::Command::new(cargo);
+    command.current_dir(repo_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "imageshare",
+        "--bin",
+        "handler",
+    ]);
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .context("running cargo build for the handler")?;
+    if !status.success() {
+        bail!("building the handler failed");
+    }
+    let dir = std::env::current_exe()?
+        .parent()
+        .context("no executable directory")?
+        .to_path_buf();
+    let handler = dir.join("handler");
+    if !handler.is_file() {
+        bail!("the handler was built but is not at {}", handler.display());
+    }
+    Ok(handler)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let handler = build_handler()?;
+    let app_dir = handler.with_file_name("imageshare-local-app");
+    let stack = Stack::start(StackOptions {
+        source_root: repo_root(),
+        handler_binary: handler,
+        app_dir,
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
+        sim_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.sim_port)),
+        scenario: Scenario::demo(),
+        extra_settings: Vec::new(),
+    })
+    .await?;
+    println!(
+        "imageshare is running at {} (functions: {})",
+        stack.base_url,
+        stack.host.functions().len()
+    );
+    println!(
+        "simulated Azure (tenants Contoso and Fabrikam) is at {}",
+        stack.sim.url()
+    );
+
+    if args.demo {
+        let outcome = demo::run(&stack, Duration::from_secs(600), |line| println!("{line}")).await;
+        let shutdown = stack.shutdown().await;
+        let report = outcome?;
+        println!("\n{}", report.render());
+        shutdown?;
+        return Ok(());
+    }
+
+    println!("\nsubmit a share request:");
+    println!(
+        "  curl -si -X POST {}/api/share-requests -H 'Content-Type: application/json' -d '{}'",
+        stack.base_url,
+        demo_request()
+    );
+    println!(
+        "then follow its Location; the consent mail lands in {}/_sim/outbox/contoso.onmicrosoft.com",
+        stack.sim.url()
+    );
+    println!("press Ctrl-C to stop");
+    tokio::signal::ctrl_c().await?;
+    stack.shutdown().await
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("imageshare-local: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.help {
+        println!("usage: imageshare-local [--demo] [--port 7071] [--sim-port 0]");
+        return ExitCode::SUCCESS;
+    }
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imageshare-local: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
