@@ -154,6 +154,8 @@ pub struct Settings {
     pub consent_deadline: Duration,
     /// A simulated cloud to send every Azure call to (local runs and tests only).
     pub simulated_cloud: Option<String>,
+    /// The longest pause before answering a failed step invocation (see `steps::invoke`).
+    pub redelivery_pause_cap: Duration,
 }
 
 /// The port the host picks: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy name.
@@ -198,6 +200,8 @@ pub const WEBHOOK_URL: &str = "IMAGESHARE_WEBHOOK_URL";
 pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
 /// A simulator base URL.
 pub const SIMULATED_CLOUD: &str = "IMAGESHARE_SIMULATED_CLOUD";
+/// Cap of the pause before a failed step invocation is answered, in seconds.
+pub const REDELIVERY_PAUSE_MAX_SECONDS: &str = "IMAGESHARE_REDELIVERY_PAUSE_MAX_SECONDS";
 
 fn required(env: &Env, name: &'static str, what: &str) -> Result<String, ConfigError> {
     env.var(name)
@@ -415,6 +419,12 @@ impl Settings {
             notify,
             consent_deadline,
             simulated_cloud: env.var(SIMULATED_CLOUD),
+            redelivery_pause_cap: Duration::from_secs(number(
+                env,
+                REDELIVERY_PAUSE_MAX_SECONDS,
+                30,
+                0..=300,
+            )?),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The adapter between the host and a step: envelope in, step run, reply out.
 
 use axum::{body::Bytes, extract::State, response::Response};
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 use super::{Outcome, StepError, StepMessage};
 use crate::{
@@ -21,7 +21,7 @@ pub async fn invoke(
     InvocationId(invocation_id): InvocationId,
     body: Bytes,
 ) -> Response {
-    let message = match decode(step, &body) {
+    let (message, delivery_count) = match decode(step, &body) {
         Ok(m) => m,
         Err(reason) => {
             // A message that cannot be read never will be: failing it lets Service Bus
@@ -31,12 +31,31 @@ pub async fn invoke(
                 .retry();
         }
     };
+    let span = tracing::info_span!("step", step = %step, request_id = %message.request_id, attempt = message.attempt);
+    run_step(step, &ctx, message, delivery_count, invocation_id)
+        .instrument(span)
+        .await
+}
+
+/// How long to hold a failed invocation before answering, so that the immediate redelivery
+/// Service Bus makes on abandon comes after a growing pause: 1, 2, 4, ... seconds by delivery
+/// count, capped. Ten deliveries then cover a few minutes of outage instead of milliseconds.
+fn redelivery_pause(delivery_count: Option<i64>, cap: std::time::Duration) -> std::time::Duration {
+    let n = u32::try_from(delivery_count.unwrap_or(1).clamp(1, 16)).unwrap_or(1);
+    std::time::Duration::from_secs(1u64 << (n - 1)).min(cap)
+}
+
+async fn run_step(
+    step: Step,
+    ctx: &AppContext,
+    message: StepMessage,
+    delivery_count: Option<i64>,
+    invocation_id: Option<String>,
+) -> Response {
     let request_id = message.request_id;
-    let span = tracing::info_span!("step", step = %step, request_id = %request_id, attempt = message.attempt);
-    let _entered = span.enter();
 
     let run = super::Run {
-        ctx: &ctx,
+        ctx,
         message,
         invocation_id: invocation_id.clone(),
     };
@@ -61,7 +80,13 @@ pub async fn invoke(
             InvocationReply::with_logs(vec![line]).done()
         }
         Err(StepError::Retryable(e)) => {
-            warn!(error = format!("{e:#}"), "step failed; it will be retried");
+            let pause = redelivery_pause(delivery_count, ctx.settings.redelivery_pause_cap);
+            warn!(
+                error = format!("{e:#}"),
+                pause_ms = pause.as_millis() as u64,
+                "step failed; it will be retried"
+            );
+            tokio::time::sleep(pause).await;
             InvocationReply::with_logs(vec![format!(
                 "{}: retryable failure for request {request_id}: {e:#}",
                 step.function_name()
@@ -74,7 +99,7 @@ pub async fn invoke(
                 actor: Actor::Pipeline,
                 invocation_id,
             };
-            match record_failure(&ctx, request_id, &reason, &event).await {
+            match record_failure(ctx, request_id, &reason, &event).await {
                 Ok(()) => {
                     warn!(%reason, "step failed for good; request marked Failed");
                     InvocationReply::with_logs(vec![format!(
@@ -94,7 +119,7 @@ pub async fn invoke(
 }
 
 /// Decodes the envelope into a step message meant for this step's queue.
-fn decode(step: Step, body: &[u8]) -> Result<StepMessage, String> {
+fn decode(step: Step, body: &[u8]) -> Result<(StepMessage, Option<i64>), String> {
     let envelope = InvocationRequest::from_slice(body).map_err(|e| e.to_string())?;
     let sb = ServiceBusMessage::decode(&envelope, QUEUE_BINDING, BodyEncoding::Binary)
         .map_err(|e| e.to_string())?;
@@ -108,7 +133,7 @@ fn decode(step: Step, body: &[u8]) -> Result<StepMessage, String> {
             step.queue()
         ));
     }
-    Ok(message)
+    Ok((message, sb.delivery_count))
 }
 
 /// Marks the request `Failed` with `reason`, re-reading on a concurrent change.
@@ -136,5 +161,23 @@ async fn record_failure(
             Err(StoreError::Conflict) => {}
             other => return other.map(|_| ()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::redelivery_pause;
+
+    #[test]
+    fn the_pause_before_a_redelivery_doubles_with_the_delivery_count_up_to_the_cap() {
+        let cap = Duration::from_secs(30);
+        let pauses: Vec<u64> = (1..=8)
+            .map(|n| redelivery_pause(Some(n), cap).as_secs())
+            .collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(redelivery_pause(None, cap), Duration::from_secs(1));
+        assert_eq!(redelivery_pause(Some(5), Duration::ZERO), Duration::ZERO);
     }
 }

@@ -41,6 +41,7 @@ pub fn settings_pairs() -> Vec<(&'static str, String)> {
         ),
         ("IMAGESHARE_STORE", "memory".into()),
         ("IMAGESHARE_NOTIFY", "status".into()),
+        ("IMAGESHARE_REDELIVERY_PAUSE_MAX_SECONDS", "0".into()),
     ]
 }
 
