@@ -1,0 +1,119 @@
+//! Azure misbehaving: throttling and outages, late replication, late RBAC, a consent that
+//! never comes, an image not replicated where the VM should go. Nothing stuck, nothing
+//! duplicated.
+
+use azure_sim::{Fault, Replication, Scenario, scenario::demo};
+
+use crate::{
+    happy_path::{assert_one_of_everything, complete},
+    harness::{Harness, document, is_terminal},
+};
+
+#[tokio::test]
+async fn bursts_of_429_and_503_on_graph_and_arm_are_ridden_out() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    h.sim
+        .add_fault(Fault::throttle("graph.microsoft.com", "/v1.0/applications*", 1).times(3));
+    h.sim
+        .add_fault(Fault::new("graph.microsoft.com", "/v1.0/servicePrincipals*", 503).times(3));
+    h.sim
+        .add_fault(Fault::throttle("management.azure.com", "*roleAssignments*", 1).times(3));
+    h.sim.add_fault(
+        Fault::new("management.azure.com", "*/virtualMachines/*", 503)
+            .method("PUT")
+            .times(3),
+    );
+
+    let (_, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    let faulted = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.fault.is_some())
+        .count();
+    assert_eq!(faulted, 12, "every injected fault was hit");
+    assert_one_of_everything(&h);
+    assert!(h.queue.dead_letters.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_secret_and_a_service_principal_that_replicate_late_are_waited_for() {
+    let replication = Replication {
+        new_application_seconds: 20,
+        new_secret_seconds: 30,
+        new_service_principal_seconds: 45,
+    };
+    let h = Harness::start(
+        Scenario::demo().with_replication(replication),
+        &[
+            ("IMAGESHARE_APP_CREDENTIAL", "secret"),
+            (
+                "IMAGESHARE_KEY_VAULT_URL",
+                "https://kv-imageshare-demo.vault.azure.net",
+            ),
+        ],
+    )
+    .await;
+
+    let (_, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    assert_one_of_everything(&h);
+}
+
+#[tokio::test]
+async fn a_consent_that_never_comes_ends_expired_with_a_notice() {
+    let h = Harness::start(
+        Scenario::demo(),
+        &[("IMAGESHARE_CONSENT_DEADLINE_HOURS", "1")],
+    )
+    .await;
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+
+    let done = h.run_until(id, is_terminal).await;
+
+    assert_eq!(done["state"], "Expired", "{done:#}");
+    assert!(
+        done["failure"]
+            .as_str()
+            .unwrap()
+            .contains("did not consent")
+    );
+    let notices = h
+        .sim
+        .outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| m.subject.contains("expired"))
+        .count();
+    assert_eq!(notices, 1);
+    // Nothing was created in the consumer's tenant.
+    let state = serde_json::to_value(h.sim.state()).unwrap();
+    assert!(
+        state["virtualMachines"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+}
+
+#[tokio::test]
+async fn an_image_not_replicated_to_the_vms_region_fails_with_that_reason() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let mut request = document();
+    request["vm"]["location"] = "japaneast".into();
+    let id = h.submit(&request).await;
+    h.until_state(id, "AwaitingConsent").await;
+    h.consent().await;
+    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
+    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
+        .await;
+
+    let done = h.run_until(id, is_terminal).await;
+
+    assert_eq!(done["state"], "Failed", "{done:#}");
+    let reason = done["failure"].as_str().unwrap();
+    assert!(reason.contains("not replicated to japaneast"), "{reason}");
+    assert!(reason.contains("East US"), "{reason}");
+}

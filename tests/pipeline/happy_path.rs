@@ -1,0 +1,218 @@
+//! One share request from submission to a running VM, with every step visible.
+
+use azure_sim::{Replication, Scenario, scenario::demo};
+use serde_json::Value;
+
+use crate::harness::{Harness, document};
+
+/// Counts what the simulator holds for the demo consumer, from its own records.
+pub struct Counts {
+    pub apps: usize,
+    pub service_principals_owner: usize,
+    pub service_principals_consumer: usize,
+    pub live_credentials: usize,
+    pub reader_assignments: usize,
+    pub vms: usize,
+    pub consent_mails: usize,
+}
+
+pub fn counts(h: &Harness) -> Counts {
+    let state = serde_json::to_value(h.sim.state()).unwrap();
+    let unique_name = format!("imageshare-{}", demo::FABRIKAM_TENANT);
+    let apps: Vec<&Value> = state["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["uniqueName"] == unique_name.as_str())
+        .collect();
+    let app_id = apps
+        .first()
+        .map(|a| a["appId"].clone())
+        .unwrap_or(Value::Null);
+    let sps = |tenant: &str| {
+        state["servicePrincipals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["appId"] == app_id && s["tenant"] == tenant)
+            .count()
+    };
+    let live_credentials = apps.first().map_or(0, |a| {
+        a["passwordCredentials"].as_array().map_or(0, Vec::len)
+            + a["federatedIdentityCredentials"]
+                .as_array()
+                .map_or(0, Vec::len)
+    });
+    let owner_sp: Vec<Value> = state["servicePrincipals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["appId"] == app_id && s["tenant"] == demo::CONTOSO_TENANT)
+        .map(|s| s["id"].clone())
+        .collect();
+    let reader_assignments = state["roleAssignments"].as_array().map_or(0, |all| {
+        all.iter()
+            .filter(|r| {
+                owner_sp.contains(&r["principalId"])
+                    && r["roleDefinitionId"]
+                        .as_str()
+                        .unwrap_or("")
+                        .ends_with("acdd72a7-3385-48ef-bd42-f606fba81ae7")
+            })
+            .count()
+    });
+    let vms = state["virtualMachines"].as_array().map_or(0, |all| {
+        all.iter().filter(|v| v["name"] == "vm-fabrikam-01").count()
+    });
+    let consent_mails = h
+        .sim
+        .outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| {
+            m.to.iter().any(|t| t == demo::FABRIKAM_ADMIN_UPN) && m.content.contains("adminconsent")
+        })
+        .count();
+    Counts {
+        apps: apps.len(),
+        service_principals_owner: sps(demo::CONTOSO_TENANT),
+        service_principals_consumer: sps(demo::FABRIKAM_TENANT),
+        live_credentials,
+        reader_assignments,
+        vms,
+        consent_mails,
+    }
+}
+
+/// Asserts the "exactly one of everything" outcome.
+pub fn assert_one_of_everything(h: &Harness) {
+    let c = counts(h);
+    assert_eq!(c.apps, 1, "apps per consumer tenant");
+    assert_eq!(
+        c.service_principals_owner, 1,
+        "service principals in the owner tenant"
+    );
+    assert_eq!(
+        c.service_principals_consumer, 1,
+        "service principals in the consumer tenant"
+    );
+    assert_eq!(c.live_credentials, 1, "live credentials");
+    assert_eq!(
+        c.reader_assignments, 1,
+        "Reader assignments on the image definition"
+    );
+    assert_eq!(c.vms, 1, "VMs");
+    assert_eq!(c.consent_mails, 1, "consent mails");
+}
+
+/// Runs the demo request to Completed, playing the admin; returns the final status.
+pub async fn complete(h: &Harness) -> (imageshare::domain::RequestId, Value) {
+    let id = h.submit(&document()).await;
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+    assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
+    let page = h.consent().await;
+    assert!(page.contains("Contributor"), "{page}");
+    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
+    assert_eq!(waiting["state"], "AwaitingRoleGrant", "{waiting:#}");
+    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
+        .await;
+    let done = h.until_state(id, "Completed").await;
+    (id, done)
+}
+
+#[tokio::test]
+async fn a_share_request_ends_with_a_vm_in_the_consumer_tenant_and_every_step_recorded() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+
+    let (id, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    assert!(
+        done["vm"]["id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/virtualMachines/vm-fabrikam-01")
+    );
+    for step in [
+        "issue-credentials",
+        "send-consent-link",
+        "confirm-consent",
+        "create-vm",
+    ] {
+        assert!(
+            done["steps"][step]["completedAt"].is_string(),
+            "{step} has no completion time: {done:#}"
+        );
+    }
+    let events: Vec<&str> = done["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "submitted",
+            "credentials-issued",
+            "consent-requested",
+            "consent-reported",
+            "consent-confirmed",
+            "access-confirmed",
+            "vm-creation-started",
+            "completed"
+        ]
+    );
+    assert_one_of_everything(&h);
+
+    // The events of the request tell the same story, in order.
+    let published: Vec<String> = h
+        .events
+        .published()
+        .iter()
+        .filter(|e| e.subject == id.to_string())
+        .map(|e| e.kind.clone())
+        .collect();
+    let expected: Vec<String> = events
+        .iter()
+        .map(|e| format!("imageshare.request.{e}"))
+        .collect();
+    assert_eq!(published, expected);
+}
+
+#[tokio::test]
+async fn the_vm_put_carried_the_owner_tenants_auxiliary_token() {
+    let h = Harness::start(Scenario::demo().with_replication(Replication::none()), &[]).await;
+    complete(&h).await;
+    let puts: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.host == "management.azure.com"
+                && r.path_and_query
+                    .contains("/virtualMachines/vm-fabrikam-01?")
+        })
+        .collect();
+    // The simulator refuses a cross-tenant image reference without the auxiliary token
+    // (LinkedAuthorizationFailed); a 201 proves it was there and valid.
+    assert!(puts.iter().any(|r| r.status == 201), "{puts:?}");
+}
+
+#[tokio::test]
+async fn a_client_secret_deployment_keeps_one_secret_in_key_vault_and_completes() {
+    let h = Harness::start(
+        Scenario::demo(),
+        &[
+            ("IMAGESHARE_APP_CREDENTIAL", "secret"),
+            (
+                "IMAGESHARE_KEY_VAULT_URL",
+                "https://kv-imageshare-demo.vault.azure.net",
+            ),
+        ],
+    )
+    .await;
+    let (_, done) = complete(&h).await;
+    assert_eq!(done["app"]["credential"], "secret");
+    assert_one_of_everything(&h);
+}

@@ -1,0 +1,11 @@
+//! The pipeline against simulated Azure, with the host's delivery played deterministically:
+//! messages delivered in order, twice, concurrently, after a crash, and time moved by the
+//! simulator's clock instead of waited for.
+
+// Tests may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod faults;
+mod happy_path;
+mod harness;
+mod idempotency;
