@@ -1,0 +1,11 @@
+//! End to end: the built `handler` under func-host, every Azure call to azure-sim, Service Bus
+//! doing the delivery. Slow-ish (real processes, real queues); the pipeline's corner cases are
+//! in `tests/pipeline`.
+
+// Tests may panic on unexpected values: that is how they fail.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod logs;
+mod queued;
+mod stack;
+mod web;
