@@ -22,16 +22,22 @@ pub const FIRST_CHECK: Duration = Duration::from_secs(30);
 
 /// The v2 admin-consent URL (reference §2.1): `/.default` asks for everything the app's
 /// registration lists.
-pub fn consent_url(request: &ShareRequest, app_id: &str, redirect_uri: &Url, state: &str) -> Url {
-    let mut url = Url::parse("https://login.microsoftonline.com/")
-        .unwrap_or_else(|_| unreachable!("a constant URL"));
-    url.set_path(&format!("{}/v2.0/adminconsent", request.consumer.tenant_id));
+pub fn consent_url(
+    request: &ShareRequest,
+    app_id: &str,
+    redirect_uri: &Url,
+    state: &str,
+) -> Result<Url, url::ParseError> {
+    let mut url = Url::parse(&format!(
+        "https://login.microsoftonline.com/{}/v2.0/adminconsent",
+        request.consumer.tenant_id
+    ))?;
     url.query_pairs_mut()
         .append_pair("client_id", app_id)
         .append_pair("scope", "https://graph.microsoft.com/.default")
         .append_pair("redirect_uri", redirect_uri.as_str())
         .append_pair("state", state);
-    url
+    Ok(url)
 }
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -72,7 +78,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             None => {
                 let state = consent_state::generate(r.id);
                 r.progress.consent = Some(ConsentRecord {
-                    url: consent_url(r, &app_id, &callback, &state.value).to_string(),
+                    url: consent_url(r, &app_id, &callback, &state.value)
+                        .map_err(|e| StepError::Retryable(e.into()))?
+                        .to_string(),
                     state_hash: state.hash,
                     expires_at: started + deadline,
                     delivery,

@@ -39,7 +39,11 @@ impl<'a> MakeWriter<'a> for MakeCapture {
 pub fn capture() {
     static INIT: OnceLock<()> = OnceLock::new();
     INIT.get_or_init(|| {
-        let _ = tracing_subscriber::fmt().with_env_filter("debug,hyper=info,reqwest=info,h2=info").with_writer(MakeCapture).with_ansi(false).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("debug,hyper=info,reqwest=info,h2=info")
+            .with_writer(MakeCapture)
+            .with_ansi(false)
+            .try_init();
     });
 }
 

@@ -17,7 +17,8 @@ impl Drop for Scratch {
 /// The stack with the demo scenario, on free ports.
 pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
     crate::logs::capture();
-    let scratch = Scratch(std::env::temp_dir().join(format!("imageshare-e2e-{}", uuid::Uuid::new_v4())));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("imageshare-e2e-{}", uuid::Uuid::new_v4())));
     let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let stack = Stack::start(StackOptions {
         source_root: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
@@ -26,7 +27,10 @@ pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
         listen: any,
         sim_listen: any,
         scenario: Scenario::demo(),
-        extra_settings: extra_settings.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        extra_settings: extra_settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
     })
     .await
     .unwrap();
