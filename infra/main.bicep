@@ -204,26 +204,22 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
 
 // The handler's settings (src/config.rs); the connection and identity settings are added by
 // the module. Only the settings of the chosen modes are set.
-var handlerSettings = union(
-  {
-    IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
-    IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId
-    IMAGESHARE_APP_CREDENTIAL: appCredential
-    IMAGESHARE_STORE: 'table'
-    IMAGESHARE_TABLE_NAME: names.table
-    IMAGESHARE_EVENTS_TOPIC: names.eventsTopic
-    IMAGESHARE_NOTIFY: notifyMode
-    IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
-  },
-  useKeyVault
-    ? {
-        IMAGESHARE_KEY_VAULT_URL: keyVaultUri
-        IMAGESHARE_SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
-      }
-    : {},
-  notifyMode == 'mail' ? { IMAGESHARE_MAIL_SENDER: mailSender } : {},
-  notifyMode == 'webhook' ? { IMAGESHARE_WEBHOOK_URL: webhookUrl } : {}
-)
+var keyVaultSettings = useKeyVault ? {
+  IMAGESHARE_KEY_VAULT_URL: keyVaultUri
+  IMAGESHARE_SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
+} : {}
+var mailSettings = notifyMode == 'mail' ? { IMAGESHARE_MAIL_SENDER: mailSender } : {}
+var webhookSettings = notifyMode == 'webhook' ? { IMAGESHARE_WEBHOOK_URL: webhookUrl } : {}
+var handlerSettings = union({
+  IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
+  IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId
+  IMAGESHARE_APP_CREDENTIAL: appCredential
+  IMAGESHARE_STORE: 'table'
+  IMAGESHARE_TABLE_NAME: names.table
+  IMAGESHARE_EVENTS_TOPIC: names.eventsTopic
+  IMAGESHARE_NOTIFY: notifyMode
+  IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
+}, keyVaultSettings, mailSettings, webhookSettings)
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'imageshare-function-app'

@@ -17,6 +17,8 @@ param softDeleteRetentionInDays int = 90
 
 var keyVaultSecretsOfficer = 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
 
+// enablePurgeProtection is left out rather than set to false: the API refuses false once it
+// has been true.
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -33,7 +35,6 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       softDeleteRetentionInDays: softDeleteRetentionInDays
       publicNetworkAccess: 'Enabled'
     },
-    // The API refuses false once it has been true, so "off" means leaving the property out.
     enablePurgeProtection ? { enablePurgeProtection: true } : {}
   )
 }

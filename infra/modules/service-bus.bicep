@@ -103,7 +103,7 @@ resource dataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
 }
 
 output name string = namespace.name
-@description('The namespace host name (no scheme, no port), for ServiceBusConnection__fullyQualifiedNamespace.')
-output fullyQualifiedNamespace string = split(split(split(namespace.properties.serviceBusEndpoint, '//')[1], '/')[0], ':')[0]
+@description('The namespace host name (serviceBusEndpoint is https://<host>:443/; no scheme, no port), for ServiceBusConnection__fullyQualifiedNamespace.')
+output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '/')[2], ':')[0]
 output eventsTopicName string = topic.name
 output eventsSubscriptionName string = topic::subscription.name
