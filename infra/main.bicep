@@ -69,6 +69,9 @@ param secretLifetimeDays int = 30
 @description('Grant the operator identity its Microsoft Graph app roles here. Needs a deployer who is Privileged Role Administrator or Global Administrator; set false to leave that step to one (docs/deploy.md).')
 param grantGraphAppRoles bool = true
 
+@description('With notifyMode mail, grant Graph Mail.Send in Entra ID (it covers every mailbox). Set false when Exchange Online RBAC for Applications grants Application Mail.Send scoped to the sender mailbox instead (docs/deploy.md).')
+param grantMailSendInEntra bool = true
+
 @description('Memory of each Flex Consumption instance, in MB.')
 @allowed([
   512
@@ -198,7 +201,7 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
   scope: rg
   params: {
     principalId: identity.outputs.principalId
-    grantMailSend: notifyMode == 'mail'
+    grantMailSend: notifyMode == 'mail' && grantMailSendInEntra
   }
 }
 
