@@ -1,0 +1,271 @@
+// imageshare in an image owner's subscription: the Function App (Rust custom handler on Flex
+// Consumption), its operator identity, the storage account, Service Bus, monitoring, optionally
+// Key Vault, and the identity's rights on the image gallery and in Microsoft Graph.
+//
+// Deploy with `azd up` (azure.yaml, main.parameters.json) or
+// `az deployment sub create --location <region> --template-file infra/main.bicep --parameters ...`.
+// See docs/deploy.md.
+
+targetScope = 'subscription'
+
+// ---------------------------------------------------------------------------------------------
+// Parameters
+// ---------------------------------------------------------------------------------------------
+
+@minLength(1)
+@maxLength(64)
+@description('Environment name (azd AZURE_ENV_NAME). Seeds the resource names and the resource group name.')
+param environmentName string
+
+@minLength(1)
+@description('Region of every resource. It must offer Flex Consumption: az functionapp list-flexconsumption-locations.')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Resource group to create (or reuse). Default: rg-<environmentName>.')
+param resourceGroupName string = ''
+
+@description('The images this deployment may share (IMAGESHARE_IMAGE_CATALOG): catalog name -> full image version resource id. Any other image is refused.')
+param imageCatalog { *: string }
+
+@description('Resource id of the resource group that holds the Azure Compute Gallery: /subscriptions/<subscription id>/resourceGroups/<name>. It may be in another subscription of this tenant; every image in imageCatalog must be inside it.')
+param galleryResourceGroupId string
+
+@description('How the consent link reaches the consumer\'s admin: mail (Graph sendMail from mailSender), webhook (POST to webhookUrl) or status (only in the request\'s status document).')
+@allowed([
+  'mail'
+  'webhook'
+  'status'
+])
+param notifyMode string = 'mail'
+
+@description('Mailbox (UPN or user id in this tenant) consent links are sent from. Required when notifyMode is mail.')
+param mailSender string = ''
+
+@description('Endpoint consent links are POSTed to. Required when notifyMode is webhook.')
+param webhookUrl string = ''
+
+@description('Hours the consumer\'s admin has to consent and grant the role before the request expires.')
+@minValue(1)
+@maxValue(2160)
+param consentDeadlineHours int = 168
+
+@description('How each share app authenticates: federated (a federated credential trusting the operator identity; no secret exists) or secret (a client secret kept in a Key Vault deployed for it).')
+@allowed([
+  'federated'
+  'secret'
+])
+param appCredential string = 'federated'
+
+@description('Lifetime of a share app\'s client secret, in days (appCredential = secret only).')
+@minValue(1)
+@maxValue(730)
+param secretLifetimeDays int = 30
+
+@description('Grant the operator identity its Microsoft Graph app roles here. Needs a deployer who is Privileged Role Administrator or Global Administrator; set false to leave that step to one (docs/deploy.md).')
+param grantGraphAppRoles bool = true
+
+@description('With notifyMode mail, grant Graph Mail.Send in Entra ID (it covers every mailbox). Set false when Exchange Online RBAC for Applications grants Application Mail.Send scoped to the sender mailbox instead (docs/deploy.md).')
+param grantMailSendInEntra bool = true
+
+@description('Memory of each Flex Consumption instance, in MB.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Most instances Flex Consumption scales the app to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+// ---------------------------------------------------------------------------------------------
+// Names
+// ---------------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+  application: 'imageshare'
+}
+var azdServiceName = 'imageshare'
+
+var names = {
+  resourceGroup: empty(resourceGroupName) ? 'rg-${environmentName}' : resourceGroupName
+  identity: 'id-imageshare-${resourceToken}'
+  logAnalytics: 'log-imageshare-${resourceToken}'
+  applicationInsights: 'appi-imageshare-${resourceToken}'
+  storage: 'stimgshare${resourceToken}'
+  serviceBus: 'sb-imageshare-${resourceToken}'
+  keyVault: 'kv-imgsh-${resourceToken}' // vault names are at most 24 characters
+  plan: 'plan-imageshare-${resourceToken}'
+  functionApp: 'func-imageshare-${resourceToken}'
+  deploymentContainer: 'app-package'
+  table: 'ShareRequests'
+  eventsTopic: 'share-events'
+}
+
+// /subscriptions/<id>/resourceGroups/<name>
+var galleryScope = split(galleryResourceGroupId, '/')
+var gallerySubscriptionId = galleryScope[2]
+var galleryResourceGroupName = galleryScope[4]
+
+var useKeyVault = appCredential == 'secret'
+// Known before the vault exists, so the settings need no output of a conditional module.
+var keyVaultUri = 'https://${names.keyVault}${environment().suffixes.keyvaultDns}/'
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  name: names.resourceGroup
+  location: location
+  tags: tags
+}
+
+module identity 'modules/identity.bicep' = {
+  name: 'imageshare-identity'
+  scope: rg
+  params: {
+    name: names.identity
+    location: location
+    tags: tags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'imageshare-monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'imageshare-storage'
+  scope: rg
+  params: {
+    name: names.storage
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    deploymentContainerName: names.deploymentContainer
+    tableName: names.table
+  }
+}
+
+module serviceBus 'modules/service-bus.bicep' = {
+  name: 'imageshare-service-bus'
+  scope: rg
+  params: {
+    name: names.serviceBus
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    eventsTopicName: names.eventsTopic
+  }
+}
+
+module keyVault 'modules/key-vault.bicep' = if (useKeyVault) {
+  name: 'imageshare-key-vault'
+  scope: rg
+  params: {
+    name: names.keyVault
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module galleryAccess 'modules/gallery-access.bicep' = {
+  name: 'imageshare-gallery-access-${resourceToken}'
+  scope: resourceGroup(gallerySubscriptionId, galleryResourceGroupName)
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
+  name: 'imageshare-graph-app-roles'
+  scope: rg
+  params: {
+    principalId: identity.outputs.principalId
+    grantMailSend: notifyMode == 'mail' && grantMailSendInEntra
+  }
+}
+
+// The handler's settings (src/config.rs); the connection and identity settings are added by
+// the module. Only the settings of the chosen modes are set.
+var keyVaultSettings = useKeyVault ? {
+  IMAGESHARE_KEY_VAULT_URL: keyVaultUri
+  IMAGESHARE_SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
+} : {}
+var mailSettings = notifyMode == 'mail' ? { IMAGESHARE_MAIL_SENDER: mailSender } : {}
+var webhookSettings = notifyMode == 'webhook' ? { IMAGESHARE_WEBHOOK_URL: webhookUrl } : {}
+var handlerSettings = union({
+  IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
+  IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId
+  IMAGESHARE_APP_CREDENTIAL: appCredential
+  IMAGESHARE_STORE: 'table'
+  IMAGESHARE_TABLE_NAME: names.table
+  IMAGESHARE_EVENTS_TOPIC: names.eventsTopic
+  IMAGESHARE_NOTIFY: notifyMode
+  IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
+}, keyVaultSettings, mailSettings, webhookSettings)
+
+module functionApp 'modules/function-app.bicep' = {
+  name: 'imageshare-function-app'
+  scope: rg
+  params: {
+    planName: names.plan
+    appName: names.functionApp
+    location: location
+    tags: tags
+    azdServiceName: azdServiceName
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerUrl: storage.outputs.deploymentContainerUrl
+    serviceBusNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    handlerSettings: handlerSettings
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The host starts as soon as the app has settings; give it its data-plane and gallery rights
+  // first (storage, Service Bus and monitoring are already implied by the outputs above).
+  dependsOn: [
+    keyVault
+    galleryAccess
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (azd stores them in the environment's .env)
+// ---------------------------------------------------------------------------------------------
+
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+@description('The app\'s base URL; the API is under /api.')
+output FUNCTION_APP_URL string = functionApp.outputs.url
+@description('Client id of the operator identity (IMAGESHARE_IDENTITY_CLIENT_ID).')
+output OPERATOR_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+@description('Object id of the operator identity\'s service principal: the principal of its role assignments and Graph app roles, and the subject its federated credentials trust.')
+output OPERATOR_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output SERVICE_BUS_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output SHARE_EVENTS_SUBSCRIPTION string = '${serviceBus.outputs.eventsTopicName}/subscriptions/${serviceBus.outputs.eventsSubscriptionName}'
+output KEY_VAULT_URI string = useKeyVault ? keyVaultUri : ''
+output GRAPH_APP_ROLES_GRANTED bool = grantGraphAppRoles

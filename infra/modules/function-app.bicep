@@ -1,0 +1,136 @@
+// The Function App on Flex Consumption: runtime `custom` (the Rust handler), the operator
+// identity attached, the package deployed from a blob container with that identity, and every
+// app setting the handler reads. No keys or connection strings anywhere in the settings.
+
+param planName string
+param appName string
+param location string
+param tags object
+@description('azd finds the app to deploy to by this tag (azure.yaml service name).')
+param azdServiceName string
+
+@description('Resource id of the operator identity.')
+param identityId string
+@description('Client id of the operator identity.')
+param identityClientId string
+
+param storageAccountName string
+@description('URL of the blob container the package is deployed to.')
+param deploymentContainerUrl string
+param serviceBusNamespace string
+param applicationInsightsConnectionString string
+
+@description('The handler\'s own settings (IMAGESHARE_*); the connection settings are added here.')
+param handlerSettings object
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true
+  }
+}
+
+resource site 'Microsoft.Web/sites@2024-04-01' = {
+  name: appName
+  location: location
+  tags: union(tags, { 'azd-service-name': azdServiceName })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    siteConfig: {
+      minTlsVersion: '1.2'
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: deploymentContainerUrl
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      // The Flex stack for custom handlers (Flex stacks API: runtime custom, version 1.0).
+      // FUNCTIONS_WORKER_RUNTIME is not set on Flex: this replaces it.
+      runtime: {
+        name: 'custom'
+        version: '1.0'
+      }
+    }
+  }
+}
+
+// Deployment goes through the Entra-authenticated publish endpoint (azd, az functionapp
+// deployment, func publish); nothing needs the legacy publishing user names and passwords.
+resource ftpCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmCredentials 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// A separate child resource, not siteConfig.appSettings, so the public URL can use the host
+// name the platform assigned to the site.
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: site
+  name: 'appsettings'
+  properties: union(handlerSettings, {
+    // Host storage with the operator identity (the handler reads the account name too, for its
+    // request table).
+    AzureWebJobsStorage__accountName: storageAccountName
+    AzureWebJobsStorage__credential: 'managedidentity'
+    AzureWebJobsStorage__clientId: identityClientId
+    // Service Bus triggers and the handler's sender, with the operator identity.
+    ServiceBusConnection__fullyQualifiedNamespace: serviceBusNamespace
+    ServiceBusConnection__credential: 'managedidentity'
+    ServiceBusConnection__clientId: identityClientId
+    // Telemetry with Entra authentication (the component has local auth disabled).
+    APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+    APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+    IMAGESHARE_PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
+    IMAGESHARE_IDENTITY_CLIENT_ID: identityClientId
+  })
+}
+
+output name string = site.name
+output url string = 'https://${site.properties.defaultHostName}'
