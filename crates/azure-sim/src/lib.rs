@@ -24,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod arm;
 pub mod clock;
 pub mod context;
 pub mod directory;
@@ -151,6 +152,7 @@ impl SimBuilder {
 
 fn builtin_services() -> Vec<Arc<dyn HostService>> {
     vec![
+        Arc::new(arm::Arm),
         Arc::new(entra::Entra),
         Arc::new(graph::Graph),
         Arc::new(keyvault::KeyVault),

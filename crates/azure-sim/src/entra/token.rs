@@ -219,6 +219,7 @@ fn issue(
         roles,
         mi_resource_id: None,
         lifetime_seconds: Some(lifetime),
+        upn: None,
     });
     let body = json!({
         "token_type": "Bearer",

@@ -79,6 +79,7 @@ fn sanitized_tenant_scenario() -> Scenario {
         principal_id: "e0e0e0e0-0000-4000-8000-000000000000".into(),
         role: "Key Vault Secrets Officer".into(),
         scope: "/subscriptions/s".into(),
+        ..RoleAssignmentSpec::default()
     });
     s
 }
