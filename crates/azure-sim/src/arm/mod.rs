@@ -3,6 +3,7 @@
 //! and subscription deployments, with ARM's authentication, authorization, linked
 //! (cross-tenant) authorization, api-versions, long-running operations, paging and throttling.
 
+pub mod admin;
 pub mod apiversions;
 pub mod auxiliary;
 pub mod compute;

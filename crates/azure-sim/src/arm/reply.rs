@@ -52,7 +52,8 @@ impl Reply {
 }
 
 /// An ARM error answer.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {message}")]
 pub struct ArmError {
     /// Status.
     pub status: StatusCode,
