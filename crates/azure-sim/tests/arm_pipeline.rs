@@ -397,7 +397,9 @@ async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them(
         arm_principal_seconds: demo::ARM_PRINCIPAL_SECONDS,
         ..Replication::none()
     };
-    let sim = Sim::start(Scenario::demo().with_replication(replication)).await.unwrap();
+    let sim = Sim::start(Scenario::demo().with_replication(replication))
+        .await
+        .unwrap();
     let operator = operator_token(&sim, "https://management.azure.com").await;
     let (app, contoso_sp) = share_app(&sim).await;
     let path = |id: uuid::Uuid| {

@@ -344,7 +344,7 @@ fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
     match ty.as_str() {
         "" => resources::route(call, world),
         "microsoft.authorization/roleassignments" => rbac::assignments::route(call, world),
-        "microsoft.authorization/roledefinitions" => resources::role_definitions(call),
+        "microsoft.authorization/roledefinitions" => resources::role_definitions(call, world),
         "microsoft.authorization/permissions" if *m == Method::GET && !item => {
             resources::permissions(call, world)
         }

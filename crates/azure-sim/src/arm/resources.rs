@@ -334,10 +334,17 @@ fn resource_group(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError>
 }
 
 /// `GET {scope}/providers/Microsoft.Authorization/roleDefinitions[/{id}]`.
-pub fn role_definitions(call: &Call<'_>) -> Result<Reply, ArmError> {
+pub fn role_definitions(call: &Call<'_>, world: &World) -> Result<Reply, ArmError> {
     if call.req.method != Method::GET {
         // Custom roles are not simulated.
         return Err(method_not_allowed(call));
+    }
+    if !call.path.scope.is_empty() {
+        call.authorize(
+            world,
+            "Microsoft.Authorization/roleDefinitions/read",
+            &call.path.scope,
+        )?;
     }
     let sub_scope = call
         .path
