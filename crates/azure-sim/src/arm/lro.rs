@@ -361,20 +361,35 @@ pub fn status_of(
         .query_param("monitor")
         .is_some_and(|m| m.eq_ignore_ascii_case("true"));
     let running = op.ended.is_none();
+    let quota = match op.style {
+        Style::Compute { .. } => Some(
+            "Microsoft.Compute/GetOperation3Min;14999,Microsoft.Compute/GetOperation30Min;29999",
+        ),
+        Style::Caps => Some(
+            "Microsoft.Compute/GetOperationStatus3Min;1199,Microsoft.Compute/GetOperationStatus30Min;4199",
+        ),
+        _ => None,
+    };
+    let with_quota = |r: Reply| match quota {
+        Some(q) => r.header("x-ms-ratelimit-remaining-resource", q),
+        None => r,
+    };
     if monitor || results {
         if running {
-            return Ok(Reply::empty(StatusCode::ACCEPTED)
-                .header("location", call.req.azure_url())
-                .header("retry-after", call.retry_after(10)));
+            return Ok(with_quota(
+                Reply::empty(StatusCode::ACCEPTED)
+                    .header("location", call.req.azure_url())
+                    .header("retry-after", call.retry_after(10)),
+            ));
         }
         if let Some(e) = &op.failure {
-            return Ok(Reply::ok(json!({"error": e})));
+            return Ok(with_quota(Reply::ok(json!({"error": e}))));
         }
-        return Ok(if results && op.style == Style::Network {
+        return Ok(with_quota(if results && op.style == Style::Network {
             Reply::empty(StatusCode::NO_CONTENT)
         } else {
             Reply::empty(StatusCode::OK)
-        });
+        }));
     }
     let mut reply = Reply::ok(op.status_body());
     if running {
@@ -388,11 +403,5 @@ pub fn status_of(
             reply = reply.header("retry-after", v.to_string());
         }
     }
-    if matches!(op.style, Style::Compute { .. } | Style::Caps) {
-        reply = reply.header(
-            "x-ms-ratelimit-remaining-resource",
-            "Microsoft.Compute/GetOperation3Min;14999,Microsoft.Compute/GetOperation30Min;29999",
-        );
-    }
-    Ok(reply)
+    Ok(with_quota(reply))
 }
