@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/scenario", get(scenario))
         .route("/clock", get(clock).post(move_clock))
         .route("/consent", axum::routing::post(consent))
+        .route("/role-assignments", axum::routing::post(role_assignment))
         .route("/outbox/{tenant}", get(outbox))
 }
 
@@ -120,6 +121,21 @@ async fn consent(State(s): State<AppState>, Json(c): Json<ConsentRequest>) -> Re
     match state::consent(&s.ctx, &c.tenant, &c.app_id, &c.admin) {
         Ok(sp) => (StatusCode::CREATED, Json(sp)).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn role_assignment(
+    State(s): State<AppState>,
+    Json(g): Json<crate::arm::admin::RoleGrant>,
+) -> Response {
+    match crate::arm::admin::grant(&s.ctx, &g) {
+        Ok(body) => (StatusCode::CREATED, Json(body)).into_response(),
+        Err(crate::arm::admin::GrantError::Admin(e)) => {
+            (StatusCode::BAD_REQUEST, e.to_string()).into_response()
+        }
+        Err(crate::arm::admin::GrantError::Arm(e)) => {
+            (e.status, Json(json!({"error": e.body()}))).into_response()
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use crate::{
     keyvault::Vault,
     record::Recorder,
     request::HostRequest,
-    scenario::{RoleAssignmentSpec, Scenario},
+    scenario::Scenario,
     secrets::{KnownSecrets, SecretKind},
     servicebus::broker::Namespace,
     tokens::{AuthError, Claims, TokenSigner, audience_matches, v1_issuer, v2_issuer},
@@ -32,8 +32,10 @@ pub struct World {
     pub vaults: BTreeMap<String, Vault>,
     /// Service Bus namespaces by lower-case name.
     pub namespaces: BTreeMap<String, Namespace>,
-    /// Azure RBAC role assignments.
-    pub role_assignments: Vec<RoleAssignmentSpec>,
+    /// Azure RBAC role assignments (Resource Manager and the data planes).
+    pub role_assignments: Vec<crate::arm::rbac::RoleAssignment>,
+    /// Resource Manager: resources, operations, budgets.
+    pub arm: crate::arm::ArmState,
     /// Graph writes per application, for the scenario's throttling budget.
     pub graph_usage: crate::graph::throttle::GraphUsage,
 }
@@ -86,6 +88,8 @@ pub struct TokenRequest {
     pub mi_resource_id: Option<String>,
     /// Lifetime in seconds; the scenario's token lifetime when absent.
     pub lifetime_seconds: Option<u32>,
+    /// The signed-in user's name, for delegated (user) tokens; absent: an app-only token.
+    pub upn: Option<String>,
 }
 
 /// The audience federated credentials expect of a managed identity assertion.
@@ -132,7 +136,8 @@ impl SimContext {
                 .iter()
                 .map(|n| (n.name.to_ascii_lowercase(), Namespace::from_spec(n)))
                 .collect(),
-            role_assignments: scenario.role_assignments.clone(),
+            role_assignments: crate::arm::rbac::assignments::from_scenario(&scenario, now),
+            arm: crate::arm::ArmState::from_scenario(&scenario, now),
             graph_usage: crate::graph::throttle::GraphUsage::default(),
         };
         Self(Arc::new(SimInner {
@@ -181,9 +186,14 @@ impl SimContext {
             oid: request.object_id,
             appid: request.app_id,
             roles: request.roles,
-            idtyp: "app".to_owned(),
+            idtyp: if request.upn.is_some() { "user" } else { "app" }.to_owned(),
             ver: if v2 { "2.0" } else { "1.0" }.to_owned(),
             xms_mirid: request.mi_resource_id,
+            scp: request
+                .upn
+                .as_ref()
+                .map(|_| "user_impersonation".to_owned()),
+            upn: request.upn,
             uti: uuid::Uuid::new_v4().simple().to_string(),
         };
         let token = self.signer.sign(&claims);

@@ -57,6 +57,20 @@ pub struct Fault {
     /// `Retry-After` header value, in seconds.
     #[serde(default)]
     pub retry_after: Option<u32>,
+    /// Resource Manager only, with no `status`: the request is served, but the long-running
+    /// operation it starts ends `Failed` with this error (the resource's provisioningState too).
+    #[serde(default)]
+    pub provisioning_error: Option<ProvisioningError>,
+}
+
+/// The error a failed long-running operation reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisioningError {
+    /// `error.code` (`OSProvisioningTimedOut`, `AllocationFailed`, ...).
+    pub code: String,
+    /// `error.message`.
+    pub message: String,
 }
 
 fn star() -> String {
@@ -78,7 +92,51 @@ impl Fault {
             seed: None,
             delay_ms: None,
             retry_after: None,
+            provisioning_error: None,
         }
+    }
+
+    /// A Resource Manager error with its own code and message (`{"error":{"code","message"}}`).
+    pub fn arm_error(path: &str, status: u16, code: &str, message: &str) -> Self {
+        Self::new("management.azure.com", path, status)
+            .body(&json!({"error": {"code": code, "message": message}}).to_string())
+    }
+
+    /// A VM PUT refused for regional vCPU quota, as Compute answers it (409 `QuotaExceeded`).
+    pub fn quota_exceeded(vm_path: &str, location: &str) -> Self {
+        Self::arm_error(
+            vm_path,
+            409,
+            "QuotaExceeded",
+            &format!(
+                "Operation could not be completed as it results in exceeding approved Total Regional Cores quota. Additional details - Deployment Model: Resource Manager, Location: {location}, Current Limit: 10, Current Usage: 10, Additional Required: 2, (Minimum) New Limit Required: 12. Submit a request for Quota increase at https://aka.ms/ProdportalCRP/#blade/Microsoft_Azure_Capacity/UsageAndQuota.ReactView/Parameters/ to this subscription by specifying parameters listed in the 'Details' section for deployment to succeed. Please read more about quota limits at https://docs.microsoft.com/en-us/azure/azure-supportability/regional-quota-requests"
+            ),
+        )
+        .method("PUT")
+    }
+
+    /// A VM PUT refused because the size is not offered there (409 `SkuNotAvailable`).
+    pub fn sku_not_available(vm_path: &str, size: &str, location: &str) -> Self {
+        Self::arm_error(
+            vm_path,
+            409,
+            "SkuNotAvailable",
+            &format!(
+                "The requested VM size for resource 'Following SKUs have failed for Capacity Restrictions: {size}' is currently not available in location '{location}'. Please try another size or deploy to a different location or different zone. See https://aka.ms/azureskunotavailable for details."
+            ),
+        )
+        .method("PUT")
+    }
+
+    /// The PUT is accepted, but its long-running operation ends `Failed` with `code`.
+    pub fn provisioning_failure(path: &str, code: &str, message: &str) -> Self {
+        let mut fault = Self::new("management.azure.com", path, 0).method("PUT");
+        fault.status = None;
+        fault.provisioning_error = Some(ProvisioningError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        });
+        fault
     }
 
     /// A 429 with `Retry-After` in the service's own error shape.

@@ -260,19 +260,12 @@ impl HostService for KeyVault {
             &claims.oid,
             &secret_resource,
             action.roles(),
+            ctx.now(),
         )
         .cloned() else {
             return forbidden(&claims, action, &secret_resource, &vault_name, &req);
         };
-        let assignment_id = uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_URL,
-            format!(
-                "{}{}{}",
-                assignment.scope, assignment.role, assignment.principal_id
-            )
-            .as_bytes(),
-        )
-        .to_string();
+        let assignment_id = assignment.name;
         let mut response = operate(&ctx, &req, &vault_name, name, action, version);
         if let Ok(value) = http::HeaderValue::from_str(&assignment_id) {
             response

@@ -24,6 +24,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod admin;
+pub mod arm;
 pub mod clock;
 pub mod context;
 pub mod directory;
@@ -45,6 +46,7 @@ pub mod tokens;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
+pub use arm::admin::{PrincipalRef, RoleGrant};
 pub use clock::ClockError;
 pub use context::{SimContext, TokenRequest};
 pub use directory::Mail;
@@ -77,6 +79,9 @@ pub enum SimError {
     /// An admin action was refused.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// Resource Manager refused an admin's action (as it would in the portal).
+    #[error(transparent)]
+    Arm(#[from] arm::ArmError),
 }
 
 /// Configures a simulator before it starts.
@@ -151,6 +156,7 @@ impl SimBuilder {
 
 fn builtin_services() -> Vec<Arc<dyn HostService>> {
     vec![
+        Arc::new(arm::Arm),
         Arc::new(entra::Entra),
         Arc::new(graph::Graph),
         Arc::new(keyvault::KeyVault),
@@ -263,6 +269,15 @@ impl Sim {
         Ok(state::consent(&self.ctx, tenant, app_id, admin)?)
     }
 
+    /// Acts as a tenant admin granting a role in the portal (authorized by the admin's own
+    /// roles); the ARM JSON of the assignment.
+    pub fn assign_role(&self, grant: &RoleGrant) -> Result<serde_json::Value, SimError> {
+        arm::admin::grant(&self.ctx, grant).map_err(|e| match e {
+            arm::admin::GrantError::Admin(a) => SimError::Admin(a),
+            arm::admin::GrantError::Arm(a) => SimError::Arm(a),
+        })
+    }
+
     /// Mail sent by users of `tenant` (id or domain).
     pub fn outbox(&self, tenant: &str) -> Vec<Mail> {
         state::outbox(&self.ctx, tenant)
@@ -278,7 +293,8 @@ impl Sim {
         !self.ctx.secrets.find_in(text).is_empty()
     }
 
-    /// Applications, service principals, credentials' metadata and queue counts.
+    /// Applications, service principals, credentials' metadata, queue counts, role
+    /// assignments and Resource Manager resources.
     pub fn state(&self) -> StateSnapshot {
         state::snapshot(&self.ctx)
     }

@@ -1,28 +1,22 @@
-//! Azure RBAC data-plane checks shared by the simulated services (and, later, ARM).
+//! Azure RBAC checks the data planes (Key Vault, Service Bus) share with Resource Manager:
+//! the same role assignments, the same scope inheritance, the same replication delay.
 
-use crate::scenario::RoleAssignmentSpec;
+use time::OffsetDateTime;
 
-/// True when `scope` covers `resource_id` (same id, or an ancestor at a `/` boundary).
-pub fn scope_covers(scope: &str, resource_id: &str) -> bool {
-    let scope = scope.trim_end_matches('/').to_ascii_lowercase();
-    let resource = resource_id.trim_end_matches('/').to_ascii_lowercase();
-    scope.is_empty()
-        || resource == scope
-        || resource
-            .strip_prefix(&scope)
-            .is_some_and(|rest| rest.starts_with('/'))
-}
+pub use crate::arm::rbac::{RoleAssignment, scope_covers};
 
-/// The first assignment giving `principal` one of `roles` on `resource_id`.
+/// The first effective assignment giving `principal` one of `roles` (by name) on `resource_id`.
 pub fn find_assignment<'a>(
-    assignments: &'a [RoleAssignmentSpec],
+    assignments: &'a [RoleAssignment],
     principal: &str,
     resource_id: &str,
     roles: &[&str],
-) -> Option<&'a RoleAssignmentSpec> {
+    now: OffsetDateTime,
+) -> Option<&'a RoleAssignment> {
     assignments.iter().find(|a| {
         a.principal_id.eq_ignore_ascii_case(principal)
-            && roles.iter().any(|r| r.eq_ignore_ascii_case(&a.role))
+            && a.is_effective(now)
+            && roles.iter().any(|r| r.eq_ignore_ascii_case(&a.role_name))
             && scope_covers(&a.scope, resource_id)
     })
 }

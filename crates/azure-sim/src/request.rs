@@ -22,6 +22,8 @@ pub struct HostRequest {
     pub body: Bytes,
     /// The id this simulator gave the request (echoed in `x-ms-request-id` and error bodies).
     pub request_id: String,
+    /// A fault that matched without answering (a delay, or a provisioning failure to inject).
+    pub fault: Option<crate::faults::Fault>,
 }
 
 impl std::fmt::Debug for HostRequest {

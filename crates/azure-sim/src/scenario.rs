@@ -7,7 +7,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::faults::Fault;
 
+pub mod arm;
 pub mod demo;
+
+pub use arm::{
+    ArmSettings, ArmThrottling, GalleryImageSpec, GalleryImageVersionSpec, GallerySpec,
+    ImageFeatureSpec, ManagedImageSpec, PlatformImageSpec, VmSizes,
+};
 
 /// A whole simulated cloud.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -34,12 +40,27 @@ pub struct Scenario {
     /// Subscriptions and their resource groups.
     #[serde(default)]
     pub subscriptions: Vec<SubscriptionSpec>,
-    /// Azure RBAC role assignments (data-plane roles on vaults and namespaces today; ARM later).
+    /// Azure RBAC role assignments (Resource Manager and the data planes of vaults and namespaces).
     #[serde(default)]
     pub role_assignments: Vec<RoleAssignmentSpec>,
-    /// Gallery image versions (served by the Resource Manager simulator, a later addition).
+    /// Compute galleries (absent ones are implied by their images and versions).
+    #[serde(default)]
+    pub galleries: Vec<GallerySpec>,
+    /// Gallery image definitions (absent ones are implied by their versions).
+    #[serde(default)]
+    pub gallery_images: Vec<GalleryImageSpec>,
+    /// Gallery image versions.
     #[serde(default)]
     pub gallery_image_versions: Vec<GalleryImageVersionSpec>,
+    /// Managed images (sources for image versions created while running).
+    #[serde(default)]
+    pub managed_images: Vec<ManagedImageSpec>,
+    /// Marketplace images a VM may name by publisher, offer and SKU.
+    #[serde(default)]
+    pub platform_images: Vec<PlatformImageSpec>,
+    /// Resource Manager pacing, paging and throttling.
+    #[serde(default)]
+    pub arm: ArmSettings,
     /// Key Vaults.
     #[serde(default)]
     pub key_vaults: Vec<KeyVaultSpec>,
@@ -71,7 +92,12 @@ impl fmt::Debug for Scenario {
             .field("managed_identities", &self.managed_identities)
             .field("subscriptions", &self.subscriptions)
             .field("role_assignments", &self.role_assignments)
+            .field("galleries", &self.galleries)
+            .field("gallery_images", &self.gallery_images)
             .field("gallery_image_versions", &self.gallery_image_versions)
+            .field("managed_images", &self.managed_images)
+            .field("platform_images", &self.platform_images)
+            .field("arm", &self.arm)
             .field("key_vaults", &self.key_vaults)
             .field("service_bus_namespaces", &self.service_bus_namespaces)
             .field("replication", &self.replication)
@@ -98,7 +124,12 @@ impl Default for Scenario {
             identity_header: String::new(),
             subscriptions: vec![],
             role_assignments: vec![],
+            galleries: vec![],
+            gallery_images: vec![],
             gallery_image_versions: vec![],
+            managed_images: vec![],
+            platform_images: vec![],
+            arm: ArmSettings::default(),
             key_vaults: vec![],
             service_bus_namespaces: vec![],
             replication: Replication::none(),
@@ -274,6 +305,9 @@ pub struct SubscriptionSpec {
     /// Resource groups.
     #[serde(default)]
     pub resource_groups: Vec<ResourceGroupSpec>,
+    /// VM sizes offered per region; empty: any size in any region.
+    #[serde(default)]
+    pub vm_sizes: VmSizes,
 }
 
 /// A resource group.
@@ -287,31 +321,21 @@ pub struct ResourceGroupSpec {
 }
 
 /// An Azure RBAC role assignment.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RoleAssignmentSpec {
     /// Principal object id.
     pub principal_id: String,
-    /// Built-in role name (`Key Vault Secrets Officer`, `Azure Service Bus Data Owner`, `Reader`).
+    /// Built-in role name (`Key Vault Secrets Officer`, `Reader`) or role definition GUID.
     pub role: String,
     /// ARM scope (`/subscriptions/.../resourceGroups/...`).
     pub scope: String,
-}
-
-/// A gallery image version (data for the Resource Manager simulator).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GalleryImageVersionSpec {
-    /// ARM resource id.
-    pub id: String,
-    /// Region of the gallery.
-    pub location: String,
-    /// Regions it is replicated to (display names, as ARM reports them).
-    pub target_regions: Vec<String>,
-    /// `Linux` or `Windows`.
-    pub os_type: String,
-    /// `Generalized` or `Specialized`.
-    pub os_state: String,
+    /// The assignment's name (a GUID); absent: derived from scope, role and principal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `User`, `ServicePrincipal`, `Group`; absent: looked up in the directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<String>,
 }
 
 /// A Key Vault (RBAC authorization model).
@@ -434,6 +458,13 @@ pub struct Replication {
     /// After a service principal is created, the token endpoint does not know it (AADSTS700016).
     #[serde(default)]
     pub new_service_principal_seconds: u32,
+    /// After a role assignment is created, authorization does not see it yet (403).
+    #[serde(default)]
+    pub role_assignment_seconds: u32,
+    /// After a principal is created, Resource Manager does not know it (400 PrincipalNotFound
+    /// when a role assignment names it without `principalType`).
+    #[serde(default)]
+    pub arm_principal_seconds: u32,
 }
 
 impl Replication {
@@ -542,7 +573,7 @@ impl Scenario {
                 )));
             }
         }
-        Ok(())
+        arm::validate(self)
     }
 }
 

@@ -99,6 +99,7 @@ pub async fn buffer(request: Request, host: String, path: String) -> Result<Host
         headers: parts.headers,
         body,
         request_id: new_request_id(),
+        fault: None,
     })
 }
 
@@ -117,6 +118,7 @@ where
     };
     let mut fired = None;
     let mut response = None;
+    let mut req = req;
     if let Some((id, fault)) = ctx.faults.pick(&method, &host, &path) {
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
@@ -124,6 +126,11 @@ where
         if let Some(r) = fault.response(&host, &req.request_id, ctx.now()) {
             fired = Some(id);
             response = Some(r);
+        } else {
+            if fault.provisioning_error.is_some() {
+                fired = Some(id);
+            }
+            req.fault = Some(fault);
         }
     }
     let response = match response {
@@ -163,14 +170,12 @@ async fn dispatch(State(state): State<AppState>, request: Request<Body>) -> Resp
         );
     }
     let Some(service) = state.services.iter().find(|s| s.serves(&host)).cloned() else {
-        let message = if host == "management.azure.com" {
-            format!("azure-sim: Azure Resource Manager ({host}) is not simulated by this build")
-        } else {
+        return plain(
+            StatusCode::NOT_FOUND,
             format!(
-                "azure-sim: unknown host '{host}'. Simulated: login.microsoftonline.com, graph.microsoft.com, {{vault}}.vault.azure.net, {{namespace}}.servicebus.windows.net"
-            )
-        };
-        return plain(StatusCode::NOT_FOUND, message);
+                "azure-sim: unknown host '{host}'. Simulated: login.microsoftonline.com, graph.microsoft.com, management.azure.com, {{vault}}.vault.azure.net, {{namespace}}.servicebus.windows.net"
+            ),
+        );
     };
     let path = format!("/{rest}");
     let req = match buffer(request, host, path).await {

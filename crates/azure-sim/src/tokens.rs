@@ -43,6 +43,12 @@ pub struct Claims {
     /// Resource id of the managed identity, for managed identity tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub xms_mirid: Option<String>,
+    /// Sign-in name, for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upn: Option<String>,
+    /// Delegated scopes (`user_impersonation`), for user tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scp: Option<String>,
     /// Unique token id.
     #[serde(default)]
     pub uti: String,
@@ -196,6 +202,8 @@ mod tests {
             idtyp: "app".into(),
             ver: "1.0".into(),
             xms_mirid: None,
+            upn: None,
+            scp: None,
             uti: "u".into(),
         }
     }

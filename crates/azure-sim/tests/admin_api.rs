@@ -207,6 +207,10 @@ async fn an_unknown_host_answers_404_with_a_clear_body() {
     let r = reqwest::get(format!("{}/management.azure.com/subscriptions", sim.url()))
         .await
         .unwrap();
-    assert_eq!(r.status(), 404);
-    assert!(r.text().await.unwrap().contains("Resource Manager"));
+    assert_eq!(
+        r.status(),
+        401,
+        "Resource Manager is simulated and wants a token"
+    );
+    assert!(r.text().await.unwrap().contains("AuthenticationFailed"));
 }

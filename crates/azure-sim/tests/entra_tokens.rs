@@ -244,6 +244,7 @@ fn slow_scenario() -> Scenario {
         new_application_seconds: 5,
         new_secret_seconds: 10,
         new_service_principal_seconds: 15,
+        ..Replication::none()
     })
 }
 

@@ -570,6 +570,7 @@ async fn an_entity_scoped_data_sender_may_send_to_its_topic_only() {
             principal_id: demo::OPERATOR_PRINCIPAL_ID.into(),
             role: "Azure Service Bus Data Sender".into(),
             scope: format!("{namespace_id}/topics/{}", demo::TOPIC),
+            ..Default::default()
         });
     let sim = Sim::start(s).await.unwrap();
     let token = managed_identity_token(&sim, "https://servicebus.azure.net").await;

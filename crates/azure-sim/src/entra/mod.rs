@@ -4,6 +4,7 @@ pub mod consent;
 mod discovery;
 pub mod errors;
 pub mod msi;
+pub mod password;
 mod token;
 
 use axum::response::Response;

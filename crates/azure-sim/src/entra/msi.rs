@@ -97,6 +97,7 @@ fn issue(ctx: &SimContext, req: &HostRequest) -> Response {
         roles,
         mi_resource_id: Some(identity.resource_id.clone()),
         lifetime_seconds: None,
+        upn: None,
     });
     answer(
         StatusCode::OK,

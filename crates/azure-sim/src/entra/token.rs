@@ -21,7 +21,12 @@ use crate::{
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
 /// A refusal: status, OAuth error, AADSTS code, message.
-struct Refusal(StatusCode, &'static str, u32, String);
+pub(super) struct Refusal(
+    pub(super) StatusCode,
+    pub(super) &'static str,
+    pub(super) u32,
+    pub(super) String,
+);
 
 fn invalid_client(code: u32, message: String) -> Refusal {
     Refusal(StatusCode::UNAUTHORIZED, "invalid_client", code, message)
@@ -49,7 +54,7 @@ pub fn token(ctx: &SimContext, req: &HostRequest, tenant: &str) -> Response {
     }
 }
 
-fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
     form.iter()
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.as_str())
@@ -96,12 +101,15 @@ fn issue(
         ));
     };
     let grant = form_value(&form, "grant_type").unwrap_or_default();
+    if grant == "password" {
+        return super::password::issue(ctx, req, &target, &form, now);
+    }
     if grant != "client_credentials" {
         return Err(Refusal(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type ''. azure-sim serves client_credentials only.".replace("''", &format!("'{grant}'")),
+            "The app requested an unsupported grant type ''. azure-sim serves client_credentials and password only.".replace("''", &format!("'{grant}'")),
         ));
     }
     let client_id = form_value(&form, "client_id")
@@ -219,6 +227,7 @@ fn issue(
         roles,
         mi_resource_id: None,
         lifetime_seconds: Some(lifetime),
+        upn: None,
     });
     let body = json!({
         "token_type": "Bearer",

@@ -77,6 +77,21 @@ impl Call<'_> {
 #[derive(Debug, Default)]
 pub struct Graph;
 
+/// What a signed-in user may do through a first-party client (the Azure CLI consents to
+/// `Directory.AccessAsUser.All`): what the user's directory roles allow. Every member reads
+/// the directory; application administrators (and Global Administrators) manage applications.
+pub fn delegated_roles(ctx: &SimContext, tenant: &str, user: &str) -> Vec<String> {
+    let world = ctx.world();
+    let Some(u) = world.directory.user(tenant, user) else {
+        return vec![];
+    };
+    let mut roles = vec!["Directory.Read.All".to_owned()];
+    if u.is_admin() {
+        roles.push("Application.ReadWrite.All".to_owned());
+    }
+    roles
+}
+
 /// `x('y')` or `x(k='y')` -> `y` (Graph's key syntax), quotes optional, percent-decoded.
 pub fn key_value(inner: &str) -> String {
     let v = inner.split_once('=').map_or(inner, |(_, v)| v);
@@ -112,13 +127,18 @@ impl HostService for Graph {
             Ok(c) => c,
             Err(e) => return errors::unauthenticated(&e, &req, now),
         };
+        let roles = if claims.upn.is_some() {
+            delegated_roles(&ctx, &claims.tid, &claims.oid)
+        } else {
+            claims.roles
+        };
         let call = Call {
             ctx: &ctx,
             req: &req,
             caller: Caller {
                 tenant: claims.tid,
                 oid: claims.oid,
-                roles: claims.roles,
+                roles,
             },
             now,
         };

@@ -3,9 +3,10 @@
 //! them) and listed in the crate README.
 
 use super::{
-    EntitySpec, GalleryImageVersionSpec, KeyVaultSpec, ManagedIdentitySpec, NamespaceSpec,
-    Replication, ResourceGroupSpec, RoleAssignmentSpec, SasPolicySpec, Scenario, SubscriptionSpec,
-    TenantSpec, TopicSpec, UserSpec, default_token_lifetime,
+    ArmSettings, EntitySpec, GalleryImageSpec, GalleryImageVersionSpec, GallerySpec,
+    ImageFeatureSpec, KeyVaultSpec, ManagedIdentitySpec, NamespaceSpec, Replication,
+    ResourceGroupSpec, RoleAssignmentSpec, SasPolicySpec, Scenario, SubscriptionSpec, TenantSpec,
+    TopicSpec, UserSpec, default_token_lifetime,
 };
 
 /// Owner tenant (Contoso).
@@ -22,6 +23,16 @@ pub const OPERATOR_CLIENT_ID: &str = "3c3c3c3c-3333-4333-8333-333333333333";
 pub const OPERATOR_PRINCIPAL_ID: &str = "3d3d3d3d-3333-4333-8333-333333333333";
 /// `IDENTITY_HEADER` of the demo managed identity endpoint.
 pub const IDENTITY_HEADER: &str = "demo-identity-header";
+/// Contoso's resource group holding the gallery.
+pub const IMAGES_RESOURCE_GROUP: &str = "rg-images";
+/// Contoso's resource group holding the Function App's identity.
+pub const IMAGESHARE_RESOURCE_GROUP: &str = "rg-imageshare";
+/// The gallery.
+pub const GALLERY_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery";
+/// The gallery's `identifier.uniqueName` (the name consumers of a direct share use).
+pub const GALLERY_UNIQUE_NAME: &str = "1a1a1a1a-1111-4111-8111-111111111111-CONTOSOGALLERY";
+/// The image definition.
+pub const IMAGE_DEFINITION_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened";
 /// The gallery image version to share.
 pub const IMAGE_VERSION_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0";
 /// Key Vault name.
@@ -62,6 +73,18 @@ pub const FABRIKAM_ADMIN_UPN: &str = "admin@fabrikam.onmicrosoft.com";
 pub const FABRIKAM_ADMIN_ID: &str = "4f4f4f4f-4444-4444-8444-444444444444";
 /// Its password (demo only).
 pub const FABRIKAM_ADMIN_PASSWORD: &str = "demo-admin-password";
+/// Contoso's admin.
+pub const CONTOSO_ADMIN_UPN: &str = "admin@contoso.onmicrosoft.com";
+/// Its object id.
+pub const CONTOSO_ADMIN_ID: &str = "6a6a6a6a-6666-4666-8666-666666666666";
+/// Its password (demo only).
+pub const CONTOSO_ADMIN_PASSWORD: &str = "demo-admin-password";
+/// VM sizes Fabrikam may use in eastus and westeurope.
+pub const FABRIKAM_VM_SIZES: [&str; 3] = ["Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5"];
+/// Seconds before a new role assignment takes effect.
+pub const ROLE_ASSIGNMENT_SECONDS: u32 = 10;
+/// Seconds before Resource Manager knows a new principal.
+pub const ARM_PRINCIPAL_SECONDS: u32 = 5;
 
 fn entity(name: &str) -> EntitySpec {
     EntitySpec {
@@ -86,7 +109,9 @@ impl Scenario {
             principal_id: principal.to_owned(),
             role: role.to_owned(),
             scope: scope.to_owned(),
+            ..RoleAssignmentSpec::default()
         };
+        let fabrikam_sizes = || FABRIKAM_VM_SIZES.iter().map(|s| (*s).to_owned()).collect();
         Self {
             tenants: vec![
                 TenantSpec {
@@ -117,6 +142,14 @@ impl Scenario {
                     password: Some(FABRIKAM_ADMIN_PASSWORD.into()),
                     directory_roles: vec!["Global Administrator".into()],
                 },
+                UserSpec {
+                    id: CONTOSO_ADMIN_ID.into(),
+                    tenant: CONTOSO_TENANT.into(),
+                    user_principal_name: CONTOSO_ADMIN_UPN.into(),
+                    display_name: "Contoso Admin".into(),
+                    password: Some(CONTOSO_ADMIN_PASSWORD.into()),
+                    directory_roles: vec!["Global Administrator".into()],
+                },
             ],
             applications: vec![],
             service_principals: vec![],
@@ -136,14 +169,15 @@ impl Scenario {
                     tenant: CONTOSO_TENANT.into(),
                     resource_groups: vec![
                         ResourceGroupSpec {
-                            name: "rg-imageshare".into(),
+                            name: IMAGESHARE_RESOURCE_GROUP.into(),
                             location: "eastus".into(),
                         },
                         ResourceGroupSpec {
-                            name: "rg-images".into(),
+                            name: IMAGES_RESOURCE_GROUP.into(),
                             location: "eastus".into(),
                         },
                     ],
+                    vm_sizes: Default::default(),
                 },
                 SubscriptionSpec {
                     id: FABRIKAM_SUBSCRIPTION.into(),
@@ -153,6 +187,12 @@ impl Scenario {
                         name: FABRIKAM_RESOURCE_GROUP.into(),
                         location: "eastus".into(),
                     }],
+                    vm_sizes: [
+                        ("eastus".to_owned(), fabrikam_sizes()),
+                        ("westeurope".to_owned(), fabrikam_sizes()),
+                    ]
+                    .into_iter()
+                    .collect(),
                 },
             ],
             role_assignments: vec![
@@ -177,14 +217,43 @@ impl Scenario {
                     &format!("/subscriptions/{FABRIKAM_SUBSCRIPTION}"),
                     FABRIKAM_ADMIN_ID,
                 ),
+                assign("Owner", &contoso_sub, CONTOSO_ADMIN_ID),
             ],
+            galleries: vec![GallerySpec {
+                id: GALLERY_ID.into(),
+                location: "eastus".into(),
+                unique_name: Some(GALLERY_UNIQUE_NAME.into()),
+                sharing_permissions: "Private".into(),
+                shared_with_subscriptions: vec![],
+                shared_with_tenants: vec![],
+            }],
+            gallery_images: vec![GalleryImageSpec {
+                id: IMAGE_DEFINITION_ID.into(),
+                location: None,
+                os_type: "Linux".into(),
+                os_state: "Generalized".into(),
+                hyper_v_generation: "V2".into(),
+                publisher: "Contoso".into(),
+                offer: "ubuntu-hardened".into(),
+                sku: "22_04".into(),
+                features: vec![ImageFeatureSpec {
+                    name: "SecurityType".into(),
+                    value: "TrustedLaunchSupported".into(),
+                }],
+                architecture: "x64".into(),
+            }],
             gallery_image_versions: vec![GalleryImageVersionSpec {
                 id: IMAGE_VERSION_ID.into(),
                 location: "eastus".into(),
                 target_regions: vec!["East US".into(), "West Europe".into()],
                 os_type: "Linux".into(),
                 os_state: "Generalized".into(),
+                os_disk_size_gb: Some(30),
+                data_disk_sizes_gb: vec![],
             }],
+            managed_images: vec![],
+            platform_images: vec![],
+            arm: ArmSettings::default(),
             key_vaults: vec![KeyVaultSpec {
                 name: KEY_VAULT.into(),
                 tenant: CONTOSO_TENANT.into(),
@@ -211,6 +280,8 @@ impl Scenario {
                 new_application_seconds: 2,
                 new_secret_seconds: 5,
                 new_service_principal_seconds: 5,
+                role_assignment_seconds: ROLE_ASSIGNMENT_SECONDS,
+                arm_principal_seconds: ARM_PRINCIPAL_SECONDS,
             },
             token_lifetime_seconds: default_token_lifetime(),
             graph_throttling: None,
@@ -258,6 +329,14 @@ mod tests {
             "4f4f4f4f-4444-4444-8444-444444444444",
             "demo-admin-password",
             "Global Administrator",
+            "admin@contoso.onmicrosoft.com",
+            "6a6a6a6a-6666-4666-8666-666666666666",
+            "1a1a1a1a-1111-4111-8111-111111111111-CONTOSOGALLERY",
+            "TrustedLaunchSupported",
+            "Standard_D2s_v5",
+            "Standard_D4s_v5",
+            "Standard_B2s",
+            "westeurope",
         ] {
             assert!(text.contains(id), "demo scenario lacks {id}");
         }

@@ -128,6 +128,7 @@ pub(super) fn authorize(
         &claims.oid,
         &entity_id,
         right.data_roles(),
+        now,
     )
     .is_none()
     {

@@ -243,3 +243,90 @@ fn unescape(s: &str) -> String {
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }
+
+/// Resource Manager's host.
+pub const ARM: &str = "https://management.azure.com";
+
+/// An ARM call through the transport: status, headers and JSON body (Null when empty).
+pub async fn arm(
+    sim: &Sim,
+    method: reqwest::Method,
+    path_and_query: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+    headers: &[(&str, &str)],
+) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
+    let url = if path_and_query.starts_with("https://") {
+        path_and_query.to_owned()
+    } else {
+        format!("{ARM}{path_and_query}")
+    };
+    let t = transport(sim);
+    let mut b = t.client().request(method, url).bearer_auth(token);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    if let Some(body) = body {
+        b = b.json(&body);
+    }
+    let r = t.execute(b.build().unwrap()).await.unwrap();
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, h, json)
+}
+
+/// A client-credentials token for `scope` (`https://management.azure.com/.default`).
+pub async fn app_token(sim: &Sim, tenant: &str, app_id: &str, secret: &str, scope: &str) -> String {
+    let (status, _, body) = token_request(
+        sim,
+        tenant,
+        &[
+            ("client_id", app_id),
+            ("client_secret", secret),
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The Azure CLI's public client id.
+pub const AZURE_CLI: &str = "04b07795-8ddb-461a-bbee-02f9e1bf7b46";
+
+/// A user's ARM token as `az login -u user -p password` gets it (password grant, CLI client).
+pub async fn user_arm_token(sim: &Sim, tenant: &str, upn: &str, password: &str) -> String {
+    let (status, _, body) = token_request(
+        sim,
+        tenant,
+        &[
+            ("client_id", AZURE_CLI),
+            ("grant_type", "password"),
+            ("username", upn),
+            ("password", password),
+            (
+                "scope",
+                "https://management.core.windows.net//.default offline_access openid profile",
+            ),
+            ("client_info", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A header as text, from a header map.
+pub fn hv(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}

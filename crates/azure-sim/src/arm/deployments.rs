@@ -1,0 +1,421 @@
+//! Template deployments at subscription (`/subscriptions/{s}/providers/Microsoft.Resources/deployments/{name}`,
+//! what `az deployment sub create` sends) or resource group scope: 201 `Accepted` with an
+//! `Azure-AsyncOperation` that reports `Running` then `Succeeded`/`Failed`. The template is
+//! validated first (400 `InvalidTemplate`); its resources are then deployed as the caller,
+//! each authorized as if the caller wrote it: Lighthouse registrations, role assignments and
+//! nested deployments into a resource group.
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::{
+    ArmError, Call, Reply, Resource, lighthouse, lro, method_not_allowed,
+    path::{self, key},
+    rbac::assignments::{self, NewAssignment},
+    reply::arm_time,
+    resources::{ensure_scope, page, resource_not_found},
+    template::{self, Scope, TemplateError},
+};
+use crate::context::World;
+
+const DEPLOYMENT: &str = "Microsoft.Resources/deployments";
+
+fn invalid_template(e: &TemplateError) -> ArmError {
+    ArmError::bad_request(
+        "InvalidTemplate",
+        format!("Deployment template validation failed: '{e}'."),
+    )
+}
+
+fn param_type(t: &str) -> String {
+    match t.to_ascii_lowercase().as_str() {
+        "string" => "String",
+        "securestring" => "SecureString",
+        "int" => "Int",
+        "bool" => "Bool",
+        "array" => "Array",
+        "object" => "Object",
+        "secureobject" => "SecureObject",
+        _ => "String",
+    }
+    .to_owned()
+}
+
+/// Parameter values (given or defaulted) and their `{type, value}` echo.
+fn parameters(
+    template: &Value,
+    given: &Value,
+    scope: &Scope,
+) -> Result<(Map<String, Value>, Value), TemplateError> {
+    let mut values = Map::new();
+    let mut echo = Map::new();
+    for (name, def) in template["parameters"].as_object().into_iter().flatten() {
+        let value = match given.get(name).and_then(|p| p.get("value")) {
+            Some(v) => v.clone(),
+            None => match def.get("defaultValue") {
+                Some(d) => template::evaluate(d, scope)?,
+                None => {
+                    return Err(TemplateError(format!(
+                        "The value for the template parameter '{name}' at line '1' and column '1' is not provided. Please see https://aka.ms/arm-create-parameter-file for usage details."
+                    )));
+                }
+            },
+        };
+        let ty = param_type(def["type"].as_str().unwrap_or("string"));
+        let shown = if ty.starts_with("Secure") {
+            json!({"type": ty})
+        } else {
+            json!({"type": ty, "value": value})
+        };
+        echo.insert(name.clone(), shown);
+        values.insert(name.clone(), value);
+    }
+    for name in given.as_object().into_iter().flatten().map(|(k, _)| k) {
+        if !values.contains_key(name) {
+            return Err(TemplateError(format!(
+                "The following parameters were supplied, but do not correspond to any parameters defined in the template: '{name}'."
+            )));
+        }
+    }
+    Ok((values, Value::Object(echo)))
+}
+
+/// A resource to deploy, evaluated.
+#[derive(Debug, Clone)]
+struct Planned {
+    kind: String,
+    id: String,
+    body: Value,
+    depends_on: Vec<String>,
+    /// For nested deployments: the resource group and the (already evaluated) inner resources.
+    nested: Option<(String, Vec<Self>)>,
+}
+
+const DEPLOYABLE: [&str; 4] = [
+    "microsoft.managedservices/registrationdefinitions",
+    "microsoft.managedservices/registrationassignments",
+    "microsoft.authorization/roleassignments",
+    "microsoft.resources/deployments",
+];
+
+fn plan(resources: &Value, scope: &Scope, at: &str) -> Result<Vec<Planned>, TemplateError> {
+    let mut out = vec![];
+    for raw in resources.as_array().into_iter().flatten() {
+        let kind = raw["type"].as_str().unwrap_or_default().to_owned();
+        if !DEPLOYABLE.contains(&kind.to_ascii_lowercase().as_str()) {
+            return Err(TemplateError(format!(
+                "The resource type '{kind}' is not deployable through azure-sim templates."
+            )));
+        }
+        let inner_scope = raw["properties"]["expressionEvaluationOptions"]["scope"]
+            .as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("inner"));
+        let mut shell = raw.clone();
+        let inner_template = shell
+            .get_mut("properties")
+            .and_then(|p| p.as_object_mut())
+            .and_then(|p| p.remove("template"));
+        let body = template::evaluate(&shell, scope)?;
+        let name = body["name"].as_str().unwrap_or_default().to_owned();
+        let depends_on = body["dependsOn"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str().map(str::to_owned))
+            .collect();
+        if kind.eq_ignore_ascii_case(DEPLOYMENT) {
+            let rg = body["resourceGroup"].as_str().map(str::to_owned).or_else(|| scope.resource_group.clone()).ok_or_else(|| TemplateError(format!("The nested deployment '{name}' needs a resourceGroup at subscription scope.")))?;
+            let inner = inner_template.unwrap_or(Value::Null);
+            let rg_at = format!("/subscriptions/{}/resourceGroups/{rg}", scope.subscription);
+            let nested = if inner_scope {
+                let mut s = Scope {
+                    resource_group: Some(rg.clone()),
+                    ..scope.clone()
+                };
+                s.variables = inner["variables"].as_object().cloned().unwrap_or_default();
+                let (values, _) = parameters(&inner, &body["properties"]["parameters"], &s)?;
+                s.parameters = values;
+                plan(&inner["resources"], &s, &rg_at)?
+            } else {
+                // Outer scope (the default): inner expressions see the parent's parameters,
+                // variables and scope functions.
+                plan(&inner["resources"], scope, &rg_at)?
+            };
+            let id = format!("{rg_at}/providers/{DEPLOYMENT}/{name}");
+            out.push(Planned {
+                kind,
+                id,
+                body,
+                depends_on,
+                nested: Some((rg, nested)),
+            });
+            continue;
+        }
+        let id = format!("{at}/providers/{kind}/{name}");
+        out.push(Planned {
+            kind,
+            id,
+            body,
+            depends_on,
+            nested: None,
+        });
+    }
+    Ok(out)
+}
+
+fn order(planned: Vec<Planned>) -> Vec<Planned> {
+    let mut left = planned;
+    let mut done: Vec<Planned> = vec![];
+    while !left.is_empty() {
+        let ready = left.iter().position(|p| {
+            p.depends_on.iter().all(|d| {
+                let waits_for = |q: &Planned| {
+                    key(&q.id) == key(d) || path::last_name(&q.id).eq_ignore_ascii_case(d)
+                };
+                !left.iter().any(|q| !std::ptr::eq(q, p) && waits_for(q))
+            })
+        });
+        done.push(left.remove(ready.unwrap_or(0)));
+    }
+    done
+}
+
+fn deploy(
+    call: &Call<'_>,
+    world: &mut World,
+    planned: Vec<Planned>,
+    outputs: &mut Vec<String>,
+) -> Result<(), ArmError> {
+    for p in order(planned) {
+        let props = p.body.get("properties").cloned().unwrap_or(Value::Null);
+        match p.kind.to_ascii_lowercase().as_str() {
+            "microsoft.managedservices/registrationdefinitions" => {
+                lighthouse::write_definition(call, world, &p.id, &props)?;
+            }
+            "microsoft.managedservices/registrationassignments" => {
+                lighthouse::write_assignment(call, world, &p.id, &props)?;
+                // The deployment waits for the assignment's own operation to finish.
+                lro::settle(world, &p.id, call.now);
+            }
+            "microsoft.authorization/roleassignments" => {
+                let scope = path::parent_of(&p.id);
+                let scope = p.body["scope"].as_str().map_or(scope, str::to_owned);
+                call.authorize(
+                    world,
+                    "Microsoft.Authorization/roleAssignments/write",
+                    &scope,
+                )?;
+                let tenant = call
+                    .subscription_tenant(&path::subscription_of(&scope).unwrap_or_default())
+                    .unwrap_or_default();
+                let text = |k: &str| props[k].as_str().map(str::to_owned);
+                assignments::create(
+                    world,
+                    &call.ctx.scenario,
+                    call.now,
+                    &tenant,
+                    &call.caller.object_id,
+                    NewAssignment {
+                        scope,
+                        name: path::last_name(&p.id).to_owned(),
+                        role_definition_id: text("roleDefinitionId").unwrap_or_default(),
+                        principal_id: text("principalId").unwrap_or_default(),
+                        principal_type: text("principalType"),
+                        description: text("description"),
+                        condition: text("condition"),
+                        condition_version: text("conditionVersion"),
+                    },
+                )?;
+            }
+            _ => {
+                let Some((rg, inner)) = p.nested else {
+                    continue;
+                };
+                let rg_id = format!(
+                    "/subscriptions/{}/resourceGroups/{rg}",
+                    path::subscription_of(&p.id).unwrap_or_default()
+                );
+                call.authorize(world, "Microsoft.Resources/deployments/write", &p.id)?;
+                ensure_scope(world, &rg_id)?;
+                deploy(call, world, inner, outputs)?;
+                let body = json!({
+                    "id": p.id, "name": path::last_name(&p.id), "type": DEPLOYMENT,
+                    "properties": {"mode": "Incremental", "provisioningState": "Succeeded", "timestamp": arm_time(call.now), "duration": "PT1S", "correlationId": call.req.request_id},
+                });
+                world
+                    .arm
+                    .insert(Resource::new(&p.id, DEPLOYMENT, body, call.now));
+            }
+        }
+        outputs.push(p.id);
+    }
+    Ok(())
+}
+
+fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> {
+    let scope_id = path::parent_of(id);
+    call.authorize(world, "Microsoft.Resources/deployments/write", id)?;
+    ensure_scope(world, &scope_id)?;
+    let body = call.body()?;
+    let sub = call.path.subscription.clone().unwrap_or_default();
+    let rg = call.path.resource_group.clone();
+    let location = body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if rg.is_none() && location.is_none() {
+        return Err(ArmError::bad_request(
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ));
+    }
+    let props = body.get("properties").cloned().unwrap_or(Value::Null);
+    let Some(template_json) = props.get("template").filter(|t| t.is_object()) else {
+        return Err(ArmError::bad_request(
+            "InvalidTemplate",
+            "Deployment template validation failed: 'The template is missing; templateLink is not simulated.'.",
+        ));
+    };
+    let given = props.get("parameters").cloned().unwrap_or(Value::Null);
+    let mut scope = Scope {
+        subscription: sub.clone(),
+        tenant: call.subscription_tenant(&sub).unwrap_or_default(),
+        resource_group: rg,
+        deployment: path::last_name(id).to_owned(),
+        ..Scope::default()
+    };
+    scope.variables = template_json["variables"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let (values, echo) =
+        parameters(template_json, &given, &scope).map_err(|e| invalid_template(&e))?;
+    scope.parameters = values;
+    let planned =
+        plan(&template_json["resources"], &scope, &scope_id).map_err(|e| invalid_template(&e))?;
+    let outputs_def = template_json["outputs"].clone();
+
+    let mut created = vec![];
+    let result = deploy(call, world, planned, &mut created);
+    let hash = uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        template_json.to_string().as_bytes(),
+    )
+    .as_u128()
+        % 10_u128.pow(19);
+    let mut base = json!({
+        "id": id,
+        "name": path::last_name(id),
+        "type": DEPLOYMENT,
+        "properties": {
+            "templateHash": hash.to_string(),
+            "parameters": echo,
+            "mode": props["mode"].as_str().unwrap_or("Incremental"),
+            "provisioningState": "Accepted",
+            "timestamp": arm_time(call.now),
+            "duration": "PT0.0009876S",
+            "correlationId": call.req.request_id,
+            "providers": [],
+            "dependencies": [],
+        },
+    });
+    if let Some(l) = &location {
+        base["location"] = json!(l);
+    }
+    let mut done = base.clone();
+    done["properties"]["duration"] = json!("PT2.5S");
+    let failure = match result {
+        Ok(()) => {
+            let mut outs = Map::new();
+            for (name, def) in outputs_def.as_object().into_iter().flatten() {
+                let value =
+                    template::evaluate(&def["value"], &scope).map_err(|e| invalid_template(&e))?;
+                outs.insert(name.clone(), json!({"type": param_type(def["type"].as_str().unwrap_or("string")), "value": value}));
+            }
+            done["properties"]["provisioningState"] = json!("Succeeded");
+            done["properties"]["outputs"] = Value::Object(outs);
+            done["properties"]["outputResources"] =
+                json!(created.iter().map(|i| json!({"id": i})).collect::<Vec<_>>());
+            None
+        }
+        Err(e) => {
+            let error = json!({
+                "code": "DeploymentFailed",
+                "message": "At least one resource deployment operation failed. Please list deployment operations for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+                "details": [e.body()],
+            });
+            done["properties"]["provisioningState"] = json!("Failed");
+            done["properties"]["error"] = error.clone();
+            Some(error)
+        }
+    };
+    let status = if world.arm.get(id).is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    world
+        .arm
+        .insert(Resource::new(id, DEPLOYMENT, base.clone(), call.now));
+    let failed = failure.is_some();
+    let mut op = lro::Operation::new(
+        call,
+        lro::Style::Deployment {
+            deployment: id.to_owned(),
+        },
+        location.as_deref().unwrap_or("eastus"),
+        Some(id),
+        1,
+    )
+    .failing(failure);
+    if failed {
+        op.failure_body = Some(done);
+    } else {
+        op.success_body = Some(done);
+    }
+    let urls = lro::start(world, op);
+    Ok(Reply::json(status, base).header("azure-asyncoperation", urls.async_operation))
+}
+
+/// Routes deployment calls.
+pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
+    let id = call.path.item_id();
+    match (call.path.is_item(), call.req.method.clone()) {
+        (false, Method::GET) => {
+            call.authorize(
+                world,
+                "Microsoft.Resources/deployments/read",
+                &call.path.scope,
+            )?;
+            ensure_scope(world, &call.path.scope)?;
+            let items = world
+                .arm
+                .children(&call.path.scope, DEPLOYMENT)
+                .into_iter()
+                .map(|r| r.body.clone())
+                .collect();
+            Ok(Reply::ok(page(call, items)))
+        }
+        (true, Method::GET) => {
+            call.authorize(world, "Microsoft.Resources/deployments/read", &id)?;
+            ensure_scope(world, &call.path.scope)?;
+            lro::observe_resource(world, &id, call.now);
+            let r = world.arm.get(&id).ok_or_else(|| {
+                ArmError::not_found(
+                    "DeploymentNotFound",
+                    format!("Deployment '{}' could not be found.", path::last_name(&id)),
+                )
+            })?;
+            Ok(Reply::ok(r.body.clone()))
+        }
+        (true, Method::PUT) => put(call, world, &id),
+        (true, Method::DELETE) => {
+            call.authorize(world, "Microsoft.Resources/deployments/delete", &id)?;
+            if world.arm.remove(&id).is_none() {
+                return Err(resource_not_found(&id));
+            }
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(method_not_allowed(call)),
+    }
+}

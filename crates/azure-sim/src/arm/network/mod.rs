@@ -1,0 +1,509 @@
+//! Microsoft.Network: virtual networks (with inline or child subnets), public IPs, NSGs and
+//! NICs. PUT answers 201 with `Azure-AsyncOperation` (Network style: `{"status":...}` only);
+//! VNets, NSGs and public IPs start `Updating`, NICs are `Succeeded` at once (as recorded).
+//! Referencing a subnet, NSG or public IP needs its `join/action`. DELETE answers 202 and
+//! refuses resources still in use, with Network's messages.
+
+pub mod bodies;
+
+use http::{Method, StatusCode};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    arm::{
+        ArmError, Call, Reply, Resource, lro, method_not_allowed,
+        path::{self, key},
+        rbac::linked,
+        resources::{ensure_scope, page, resource_not_found},
+    },
+    context::World,
+};
+
+const VNET: &str = "Microsoft.Network/virtualNetworks";
+const SUBNET: &str = "Microsoft.Network/virtualNetworks/subnets";
+const NSG: &str = "Microsoft.Network/networkSecurityGroups";
+const PIP: &str = "Microsoft.Network/publicIPAddresses";
+const NIC: &str = "Microsoft.Network/networkInterfaces";
+
+fn kind_of(types: &[String]) -> Option<&'static str> {
+    let t: Vec<String> = types.iter().map(|t| t.to_ascii_lowercase()).collect();
+    match t.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["virtualnetworks"] => Some(VNET),
+        ["virtualnetworks", "subnets"] => Some(SUBNET),
+        ["networksecuritygroups"] => Some(NSG),
+        ["publicipaddresses"] => Some(PIP),
+        ["networkinterfaces"] => Some(NIC),
+        _ => None,
+    }
+}
+
+/// Routes network calls.
+pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
+    let Some(p) = &call.path.provider else {
+        return Err(method_not_allowed(call));
+    };
+    let Some(kind) = kind_of(&p.types) else {
+        return Err(ArmError::bad_request(
+            "InvalidResourceType",
+            format!(
+                "The resource type '{}' could not be found in the namespace 'Microsoft.Network' for api version '{}'.",
+                p.types.join("/"),
+                call.api_version
+            ),
+        ));
+    };
+    let id = call.path.item_id();
+    match (call.path.is_item(), call.req.method.clone()) {
+        (false, Method::GET) => {
+            call.authorize(world, &format!("{kind}/read"), &id)?;
+            ensure_scope(world, &id)?;
+            let items = world
+                .arm
+                .children(&id, kind)
+                .into_iter()
+                .map(|r| decorate(world, r))
+                .collect();
+            Ok(Reply::ok(page(call, items)))
+        }
+        (true, Method::GET) => {
+            call.authorize(world, &format!("{kind}/read"), &id)?;
+            ensure_scope(world, &path::parent_of(&id))?;
+            lro::observe_resource(world, &id, call.now);
+            let r = world.arm.get(&id).ok_or_else(|| resource_not_found(&id))?;
+            let body = decorate(world, r);
+            let etag = body["etag"].as_str().unwrap_or_default().to_owned();
+            Ok(Reply::ok(body).header("etag", etag))
+        }
+        (true, Method::PUT) => {
+            call.authorize(world, &format!("{kind}/write"), &id)?;
+            let parent = path::parent_of(&id);
+            ensure_scope(world, &parent)?;
+            if kind == SUBNET && world.arm.get(&parent).is_none() {
+                return Err(resource_not_found(&parent));
+            }
+            put(call, world, kind, &id)
+        }
+        (true, Method::DELETE) => {
+            call.authorize(world, &format!("{kind}/delete"), &id)?;
+            ensure_scope(world, &path::parent_of(&id))?;
+            delete(call, world, kind, &id)
+        }
+        _ => Err(method_not_allowed(call)),
+    }
+}
+
+/// NICs' ip configurations that use a subnet, NSG or public IP.
+fn users_of(world: &World, target: &str) -> Vec<String> {
+    let t = key(target);
+    let mut out = vec![];
+    for r in world.arm.resources.values() {
+        if r.kind == NIC {
+            let p = &r.body["properties"];
+            if p["networkSecurityGroup"]["id"]
+                .as_str()
+                .is_some_and(|n| key(n) == t)
+            {
+                out.push(r.id.clone());
+            }
+            for c in p["ipConfigurations"].as_array().into_iter().flatten() {
+                let cp = &c["properties"];
+                if [&cp["subnet"]["id"], &cp["publicIPAddress"]["id"]]
+                    .iter()
+                    .any(|v| v.as_str().is_some_and(|v| key(v) == t))
+                {
+                    out.push(c["id"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        } else if r.kind == SUBNET
+            && r.body["properties"]["networkSecurityGroup"]["id"]
+                .as_str()
+                .is_some_and(|n| key(n) == t)
+        {
+            out.push(r.id.clone());
+        }
+    }
+    out
+}
+
+/// A resource as GET shows it: subnets inside VNets, ip configurations inside subnets.
+fn decorate(world: &World, r: &Resource) -> Value {
+    let mut body = r.body.clone();
+    match r.kind.as_str() {
+        VNET => {
+            let mut subnets: Vec<&Resource> = world.arm.children(&r.id, SUBNET);
+            subnets.sort_by_key(|s| (s.created_at, s.id.clone()));
+            body["properties"]["subnets"] = json!(
+                subnets
+                    .into_iter()
+                    .map(|s| decorate(world, s))
+                    .collect::<Vec<_>>()
+            );
+        }
+        SUBNET => {
+            let users: Vec<Value> = users_of(world, &r.id)
+                .into_iter()
+                .map(|u| json!({"id": u}))
+                .collect();
+            if !users.is_empty() {
+                body["properties"]["ipConfigurations"] = json!(users);
+            }
+        }
+        _ => {}
+    }
+    body
+}
+
+fn reference_missing(referenced: &str, by: &str) -> ArmError {
+    ArmError::bad_request(
+        "InvalidResourceReference",
+        format!(
+            "Resource {referenced} referenced by resource {by} was not found. Please make sure that the referenced resource exists, and that both resources are in the same region."
+        ),
+    )
+}
+
+fn put(
+    call: &Call<'_>,
+    world: &mut World,
+    kind: &'static str,
+    id: &str,
+) -> Result<Reply, ArmError> {
+    let body = call.body()?;
+    let write = format!("{kind}/write");
+    let existing = world.arm.get(id).cloned();
+    let location = body
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| {
+            existing
+                .as_ref()
+                .and_then(|e| e.location().map(str::to_owned))
+        })
+        .or_else(|| {
+            world
+                .arm
+                .get(&path::parent_of(id))
+                .and_then(|p| p.location().map(str::to_owned))
+        });
+    let Some(location) = location else {
+        return Err(ArmError::bad_request(
+            "LocationRequired",
+            "The location property is required for this definition.",
+        ));
+    };
+    let state = if kind == NIC { "Succeeded" } else { "Updating" };
+    let props = body.get("properties").cloned().unwrap_or(Value::Null);
+    let new_defaults = call.api_version.as_str() >= "2023-02-01";
+    let (out, polls) = match kind {
+        NSG => (
+            bodies::nsg(id, &location, &props, body.get("tags"), state),
+            call.ctx.scenario.arm.network_provisioning_polls,
+        ),
+        PIP => (
+            bodies::public_ip(id, &location, &body, state),
+            call.ctx.scenario.arm.network_provisioning_polls,
+        ),
+        SUBNET => {
+            if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
+                linked::check(
+                    call,
+                    world,
+                    &write,
+                    id,
+                    "Microsoft.Network/networkSecurityGroups/join/action",
+                    nsg,
+                )?;
+                world
+                    .arm
+                    .get(nsg)
+                    .ok_or_else(|| reference_missing(nsg, id))?;
+            }
+            (bodies::subnet(id, &props, state, new_defaults), 0)
+        }
+        VNET => {
+            let given: Vec<Value> = props["subnets"].as_array().cloned().unwrap_or_default();
+            for s in &given {
+                if let Some(nsg) = s["properties"]["networkSecurityGroup"]["id"].as_str() {
+                    linked::check(
+                        call,
+                        world,
+                        &write,
+                        id,
+                        "Microsoft.Network/networkSecurityGroups/join/action",
+                        nsg,
+                    )?;
+                    world
+                        .arm
+                        .get(nsg)
+                        .ok_or_else(|| reference_missing(nsg, id))?;
+                }
+            }
+            let names: Vec<String> = given
+                .iter()
+                .filter_map(|s| s["name"].as_str().map(str::to_ascii_lowercase))
+                .collect();
+            for old in world.arm.children(id, SUBNET) {
+                if !names.contains(&path::last_name(&old.id).to_ascii_lowercase())
+                    && !users_of(world, &old.id).is_empty()
+                {
+                    return Err(subnet_in_use(world, &old.id));
+                }
+            }
+            let stale: Vec<String> = world
+                .arm
+                .children(id, SUBNET)
+                .into_iter()
+                .map(|s| s.id.clone())
+                .filter(|s| !names.contains(&path::last_name(s).to_ascii_lowercase()))
+                .collect();
+            for s in stale {
+                world.arm.remove(&s);
+            }
+            let mut out = bodies::vnet(id, &location, &body, state);
+            let mut listed = vec![];
+            for (i, s) in given.iter().enumerate() {
+                let name = s["name"].as_str().unwrap_or("default");
+                let sid = format!("{id}/subnets/{name}");
+                let sub_body = bodies::subnet(&sid, &s["properties"], "Succeeded", new_defaults);
+                listed.push(bodies::subnet(&sid, &s["properties"], state, new_defaults));
+                let created =
+                    call.now + time::Duration::microseconds(i64::try_from(i).unwrap_or(0));
+                world
+                    .arm
+                    .insert(Resource::new(&sid, SUBNET, sub_body, created));
+            }
+            out["properties"]["subnets"] = json!(listed);
+            (out, call.ctx.scenario.arm.network_provisioning_polls)
+        }
+        _ => (nic_put(call, world, id, &location, &body)?, 0),
+    };
+    let mut stored = out.clone();
+    if kind == VNET {
+        stored["properties"]["subnets"] = json!([]);
+    }
+    if kind == NIC
+        && let Some(vm) = existing
+            .as_ref()
+            .and_then(|e| e.body["properties"]["virtualMachine"].as_object())
+    {
+        stored["properties"]["virtualMachine"] = Value::Object(vm.clone());
+    }
+    let created_at = existing.as_ref().map_or(call.now, |e| e.created_at);
+    world
+        .arm
+        .insert(Resource::new(id, kind, stored, created_at));
+    let failure = call
+        .fault()
+        .and_then(|f| f.provisioning_error.as_ref())
+        .map(|e| json!({"code": e.code, "message": e.message}));
+    let op =
+        lro::Operation::new(call, lro::Style::Network, &location, Some(id), polls).failing(failure);
+    let op_id = op.id.clone();
+    let urls = lro::start(world, op);
+    let status = if existing.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let mut reply = Reply::json(status, out)
+        .header("azure-asyncoperation", urls.async_operation)
+        .header("x-ms-request-id", op_id);
+    if matches!(kind, VNET | NIC) {
+        reply = reply.header("azure-asyncnotification", "Enabled");
+    }
+    if kind != NIC {
+        reply = reply.header("retry-after", call.retry_after(3));
+    }
+    Ok(reply)
+}
+
+fn nic_put(
+    call: &Call<'_>,
+    world: &mut World,
+    id: &str,
+    location: &str,
+    body: &Map<String, Value>,
+) -> Result<Value, ArmError> {
+    let write = "Microsoft.Network/networkInterfaces/write";
+    let props = body.get("properties").cloned().unwrap_or(Value::Null);
+    let configs: Vec<Value> = props["ipConfigurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if configs.is_empty() {
+        return Err(ArmError::bad_request(
+            "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
+            format!("Network interface {id} must have one or more IP configurations."),
+        ));
+    }
+    let mut links: Vec<(&str, String)> = vec![];
+    for c in &configs {
+        let p = &c["properties"];
+        let Some(subnet) = p["subnet"]["id"].as_str() else {
+            return Err(ArmError::bad_request(
+                "InvalidRequestFormat",
+                "Cannot parse the request: subnet is required in an IP configuration.",
+            ));
+        };
+        links.push((
+            "Microsoft.Network/virtualNetworks/subnets/join/action",
+            subnet.to_owned(),
+        ));
+        if let Some(pip) = p["publicIPAddress"]["id"].as_str() {
+            links.push((
+                "Microsoft.Network/publicIPAddresses/join/action",
+                pip.to_owned(),
+            ));
+        }
+    }
+    if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
+        links.push((
+            "Microsoft.Network/networkSecurityGroups/join/action",
+            nsg.to_owned(),
+        ));
+    }
+    for (action, linked_id) in &links {
+        linked::check(call, world, write, id, action, linked_id)?;
+    }
+    for (_, linked_id) in &links {
+        world
+            .arm
+            .get(linked_id)
+            .ok_or_else(|| reference_missing(linked_id, id))?;
+    }
+    let existing_addresses: Vec<String> = world
+        .arm
+        .get(id)
+        .map(|e| {
+            e.body["properties"]["ipConfigurations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    c["properties"]["privateIPAddress"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut addresses = vec![];
+    for (i, c) in configs.iter().enumerate() {
+        if let Some(a) = existing_addresses.get(i) {
+            addresses.push(a.clone());
+            continue;
+        }
+        let subnet = c["properties"]["subnet"]["id"].as_str().unwrap_or_default();
+        let Some(s) = world.arm.get_mut(subnet) else {
+            continue;
+        };
+        let n = u32::try_from(s.internal["allocated"].as_u64().unwrap_or(0)).unwrap_or(0);
+        s.internal = json!({"allocated": n + 1});
+        let prefix = s.body["properties"]["addressPrefix"]
+            .as_str()
+            .unwrap_or("10.0.0.0/24")
+            .to_owned();
+        addresses.push(bodies::address_in(&prefix, n).unwrap_or_default());
+    }
+    Ok(bodies::nic(id, location, body, &addresses))
+}
+
+fn subnet_in_use(world: &World, subnet: &str) -> ArmError {
+    ArmError::bad_request(
+        "InUseSubnetCannotBeDeleted",
+        format!(
+            "Subnet {} is in use by {} and cannot be deleted. In order to delete the subnet, delete all the resources within the subnet. See aka.ms/deletesubnet.",
+            path::last_name(subnet),
+            users_of(world, subnet).join(",")
+        ),
+    )
+}
+
+fn delete(call: &Call<'_>, world: &mut World, kind: &str, id: &str) -> Result<Reply, ArmError> {
+    let Some(r) = world.arm.get(id).cloned() else {
+        return Ok(Reply::empty(StatusCode::NO_CONTENT));
+    };
+    match kind {
+        NIC => {
+            if let Some(vm) = r.body["properties"]["virtualMachine"]["id"].as_str() {
+                return Err(ArmError::bad_request(
+                    "NicInUse",
+                    format!(
+                        "Network Interface {id} is used by existing resource {vm}. In order to delete the network interface, it must be dissociated from the resource. To learn more, see aka.ms/deletenic."
+                    ),
+                ));
+            }
+        }
+        SUBNET if !users_of(world, id).is_empty() => return Err(subnet_in_use(world, id)),
+        VNET => {
+            if let Some(s) = world
+                .arm
+                .children(id, SUBNET)
+                .into_iter()
+                .find(|s| !users_of(world, &s.id).is_empty())
+            {
+                return Err(subnet_in_use(world, &s.id));
+            }
+        }
+        NSG if !users_of(world, id).is_empty() => {
+            return Err(ArmError::bad_request(
+                "InUseNetworkSecurityGroupCannotBeDeleted",
+                format!(
+                    "Network security group {id} cannot be deleted because it is in use by the following resources: {}. In order to delete the Network security group, remove the association with the resource(s). To learn how to do this, see aka.ms/deletensg.",
+                    users_of(world, id).join(",")
+                ),
+            ));
+        }
+        PIP if !users_of(world, id).is_empty() => {
+            return Err(ArmError::bad_request(
+                "PublicIPAddressInUse",
+                format!(
+                    "Public IP address {id} can not be deleted since it is still allocated to resource {}. In order to delete the public IP, disassociate/detach the Public IP address from the resource.  To learn how to do this, see aka.ms/deletepublicip.",
+                    users_of(world, id).join(",")
+                ),
+            ));
+        }
+        _ => {}
+    }
+    lro::settle(world, id, call.now);
+    world.arm.remove(id);
+    let location = r
+        .location()
+        .map(str::to_owned)
+        .or_else(|| {
+            world
+                .arm
+                .get(&path::parent_of(id))
+                .and_then(|p| p.location().map(str::to_owned))
+        })
+        .unwrap_or_else(|| "eastus".into());
+    let op = lro::Operation::new(call, lro::Style::Network, &location, None, 0);
+    let urls = lro::start(world, op);
+    Ok(Reply::empty(StatusCode::ACCEPTED)
+        .header("azure-asyncoperation", urls.async_operation)
+        .header("location", urls.location)
+        .header("retry-after", call.retry_after(10)))
+}
+
+/// Records (or clears) the VM a NIC is attached to; an attached NIC gets a MAC address.
+pub fn attach_nic(world: &mut World, nic: &str, vm: Option<&str>) {
+    let Some(r) = world.arm.get_mut(nic) else {
+        return;
+    };
+    match vm {
+        Some(vm) => {
+            r.body["properties"]["virtualMachine"] = json!({"id": vm});
+            let b = uuid::Uuid::new_v4().into_bytes();
+            r.body["properties"]["macAddress"] =
+                json!(format!("00-22-48-{:02X}-{:02X}-{:02X}", b[0], b[1], b[2]));
+            r.body["properties"]["primary"] = json!(true);
+        }
+        None => {
+            if let Some(p) = r.body["properties"].as_object_mut() {
+                p.remove("virtualMachine");
+                p.remove("primary");
+            }
+        }
+    }
+}

@@ -1,0 +1,256 @@
+//! ARM answers: the JSON body, the error envelope `{"error":{"code","message","target"?,"details"?}}`,
+//! and the headers every ARM response carries (as recorded).
+
+use axum::response::Response;
+use http::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use crate::request::{HostRequest, respond};
+
+/// A successful (or accepted) answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// JSON body; `None`: empty body.
+    pub body: Option<Value>,
+    /// Extra headers (LRO headers, resource rate limits).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    /// A JSON answer.
+    pub fn json(status: StatusCode, body: Value) -> Self {
+        Self {
+            status,
+            body: Some(body),
+            headers: vec![],
+        }
+    }
+
+    /// 200 with a JSON body.
+    pub fn ok(body: Value) -> Self {
+        Self::json(StatusCode::OK, body)
+    }
+
+    /// An empty answer.
+    pub fn empty(status: StatusCode) -> Self {
+        Self {
+            status,
+            body: None,
+            headers: vec![],
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+/// An ARM error answer.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status} {code}: {message}")]
+pub struct ArmError {
+    /// Status.
+    pub status: StatusCode,
+    /// `error.code`.
+    pub code: String,
+    /// `error.message`.
+    pub message: String,
+    /// `error.target`.
+    pub target: Option<String>,
+    /// `error.details`.
+    pub details: Option<Value>,
+    /// Extra headers (`WWW-Authenticate`, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl ArmError {
+    /// An error with a code and a message.
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            target: None,
+            details: None,
+            headers: vec![],
+        }
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 404 with a code.
+    pub fn not_found(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// Sets `error.target`.
+    #[must_use]
+    pub fn target(mut self, target: &str) -> Self {
+        self.target = Some(target.to_owned());
+        self
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// The `{"code","message",...}` object.
+    pub fn body(&self) -> Value {
+        let mut e = json!({"code": self.code, "message": self.message});
+        if let Some(o) = e.as_object_mut() {
+            if let Some(t) = &self.target {
+                o.insert("target".into(), json!(t));
+            }
+            if let Some(d) = &self.details {
+                o.insert("details".into(), d.clone());
+            }
+        }
+        e
+    }
+}
+
+/// The request rate class ARM reports remaining budget for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// GET.
+    Reads,
+    /// PUT, PATCH, POST.
+    Writes,
+    /// DELETE.
+    Deletes,
+}
+
+impl RateClass {
+    /// `reads`, `writes`, `deletes`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Self::Reads => "reads",
+            Self::Writes => "writes",
+            Self::Deletes => "deletes",
+        }
+    }
+}
+
+fn routing_id(now: OffsetDateTime, correlation: &str) -> String {
+    format!(
+        "EASTUS:{:04}{:02}{:02}T{:02}{:02}{:02}Z:{correlation}",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// The headers on every ARM answer.
+pub fn standard_headers(
+    req: &HostRequest,
+    now: OffsetDateTime,
+    remaining: Option<(RateClass, u32)>,
+) -> Vec<(&'static str, String)> {
+    let correlation = req
+        .header("x-ms-correlation-request-id")
+        .map_or_else(|| req.request_id.clone(), str::to_owned);
+    let mut h = vec![
+        ("cache-control", "no-cache".to_owned()),
+        ("pragma", "no-cache".to_owned()),
+        ("expires", "-1".to_owned()),
+        (
+            "strict-transport-security",
+            "max-age=31536000; includeSubDomains".to_owned(),
+        ),
+        ("x-content-type-options", "nosniff".to_owned()),
+        ("x-ms-request-id", req.request_id.clone()),
+        ("x-ms-correlation-request-id", correlation.clone()),
+        ("x-ms-routing-request-id", routing_id(now, &correlation)),
+    ];
+    if let Some((class, n)) = remaining {
+        let name = match class {
+            RateClass::Reads => "x-ms-ratelimit-remaining-subscription-reads",
+            RateClass::Writes => "x-ms-ratelimit-remaining-subscription-writes",
+            RateClass::Deletes => "x-ms-ratelimit-remaining-subscription-deletes",
+        };
+        h.push((name, n.to_string()));
+    }
+    h
+}
+
+/// Assembles a response; headers the handler set replace the standard ones of the same name.
+pub fn assemble(
+    status: StatusCode,
+    body: Option<&Value>,
+    standard: Vec<(&'static str, String)>,
+    extra: &[(&'static str, String)],
+) -> Response {
+    let mut headers: Vec<(&str, String)> = standard
+        .into_iter()
+        .filter(|(n, _)| !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(n)))
+        .collect();
+    headers.extend(extra.iter().cloned());
+    if let Some(v) = body {
+        headers.push(("content-type", "application/json; charset=utf-8".to_owned()));
+        respond(status, &headers, v.to_string())
+    } else {
+        respond(status, &headers, "")
+    }
+}
+
+/// An error as a response.
+pub fn error_response(
+    e: &ArmError,
+    req: &HostRequest,
+    now: OffsetDateTime,
+    remaining: Option<(RateClass, u32)>,
+) -> Response {
+    assemble(
+        e.status,
+        Some(&json!({"error": e.body()})),
+        standard_headers(req, now, remaining),
+        &e.headers,
+    )
+}
+
+/// Compute's timestamps: `2022-06-07T12:28:18.7432489+00:00` (trailing zeros of the fraction dropped).
+pub fn compute_time(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    let fraction = format!("{:07}", t.nanosecond() / 100);
+    let fraction = fraction.trim_end_matches('0');
+    let base = crate::timefmt::graph_seconds(t);
+    let base = base.trim_end_matches('Z');
+    if fraction.is_empty() {
+        format!("{base}+00:00")
+    } else {
+        format!("{base}.{fraction}+00:00")
+    }
+}
+
+/// ARM's `2022-05-07T06:56:51.7166966Z` form.
+pub fn arm_time(t: OffsetDateTime) -> String {
+    crate::timefmt::graph_precise(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compute_times_use_an_offset_and_drop_trailing_zeros() {
+        let t = time::macros::datetime!(2021-10-27 02:22:41.2522380 UTC);
+        assert_eq!(compute_time(t), "2021-10-27T02:22:41.252238+00:00");
+        let t = time::macros::datetime!(2022-06-07 12:28:18.7432489 UTC);
+        assert_eq!(compute_time(t), "2022-06-07T12:28:18.7432489+00:00");
+    }
+}

@@ -1,0 +1,823 @@
+//! The exact Resource Manager calls the imageshare pipeline makes, in order: the operator
+//! grants Reader on the image definition, the share app checks its permissions in the
+//! consumer's resource group, reads the image, builds the network and creates the VM with
+//! the owner tenant's auxiliary token, polls it and reads it back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use azure_sim::{PrincipalRef, Replication, RoleGrant, Scenario, Sim, scenario::demo};
+use common::{ARM, app_token, arm, hv, operator_creates_app, operator_token};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const MGMT_SCOPE: &str = "https://management.azure.com/.default";
+const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+
+fn rg() -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    )
+}
+
+fn reader_on_image(principal: &str) -> Value {
+    json!({"properties": {
+        "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{READER}", demo::CONTOSO_SUBSCRIPTION),
+        "principalId": principal,
+        "principalType": "ServicePrincipal",
+    }})
+}
+
+/// The share app's service principal in Contoso, after the operator created app, secret and SP.
+async fn share_app(sim: &Sim) -> (common::CreatedApp, String) {
+    let app = operator_creates_app(sim, "share-fabrikam", true).await;
+    let sp = sim
+        .state()
+        .service_principals
+        .into_iter()
+        .find(|s| s.app_id == app.app_id && s.tenant == demo::CONTOSO_TENANT)
+        .unwrap();
+    (app, sp.id)
+}
+
+fn contributor_for(app_id: &str) -> RoleGrant {
+    RoleGrant {
+        tenant: demo::FABRIKAM_TENANT.into(),
+        admin: demo::FABRIKAM_ADMIN_UPN.into(),
+        scope: rg(),
+        role: "Contributor".into(),
+        principal: PrincipalRef::App {
+            app_id: app_id.into(),
+        },
+        principal_type: None,
+    }
+}
+
+fn nsg_body() -> Value {
+    json!({"location": "eastus", "properties": {"securityRules": [{"name": "ssh", "properties": {
+        "protocol": "Tcp", "sourcePortRange": "*", "destinationPortRange": "22",
+        "sourceAddressPrefix": "*", "destinationAddressPrefix": "*", "access": "Allow",
+        "priority": 1000, "direction": "Inbound"}}]}})
+}
+
+fn vm_body(nic: &str) -> Value {
+    json!({"location": "eastus", "properties": {
+        "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+        "storageProfile": {
+            "imageReference": {"id": demo::IMAGE_VERSION_ID},
+            "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "Standard_LRS"}}},
+        "osProfile": {"computerName": "vm1", "adminUsername": "azureuser", "linuxConfiguration": {
+            "disablePasswordAuthentication": true,
+            "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-rsa AAAAB3NzaC1yc2E test"}]}}},
+        "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": true}}]}}})
+}
+
+#[tokio::test]
+async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token() {
+    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
+        .await
+        .unwrap();
+    let (app, contoso_sp) = share_app(&sim).await;
+    sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
+        .unwrap();
+
+    // Operator (managed identity, Contoso): Reader on the image definition for the share app.
+    let operator = operator_token(&sim, "https://management.azure.com").await;
+    let assignment = uuid::Uuid::new_v4();
+    let path = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/{assignment}?api-version=2022-04-01",
+        demo::IMAGE_DEFINITION_ID
+    );
+    let (status, headers, body) = arm(
+        &sim,
+        Method::PUT,
+        &path,
+        &operator,
+        Some(reader_on_image(&contoso_sp)),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["properties"]["scope"], demo::IMAGE_DEFINITION_ID);
+    assert_eq!(
+        body["properties"]["createdBy"],
+        Value::Null,
+        "null in the PUT answer, as recorded"
+    );
+    assert_eq!(body["properties"]["updatedBy"], demo::OPERATOR_PRINCIPAL_ID);
+    assert!(hv(&headers, "x-ms-ratelimit-remaining-subscription-writes").is_some());
+    assert!(
+        hv(&headers, "azure-asyncoperation").is_none(),
+        "role assignments are synchronous"
+    );
+    let (status, _, _) = arm(
+        &sim,
+        Method::PUT,
+        &path,
+        &operator,
+        Some(reader_on_image(&contoso_sp)),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "the same assignment again is 200");
+
+    // Fabrikam's admin gives the app Contributor on the VM resource group (portal).
+    sim.assign_role(&contributor_for(&app.app_id)).unwrap();
+
+    let contoso = app_token(
+        &sim,
+        demo::CONTOSO_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+    let fabrikam = app_token(
+        &sim,
+        demo::FABRIKAM_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+
+    let (status, _, perms) = arm(
+        &sim,
+        Method::GET,
+        &format!(
+            "{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01",
+            rg()
+        ),
+        &fabrikam,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{perms}");
+    assert_eq!(perms["value"][0]["actions"], json!(["*"]));
+    assert!(
+        perms["value"][0]["notActions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("Microsoft.Authorization/*/Write"))
+    );
+
+    let (status, headers, version) = arm(
+        &sim,
+        Method::GET,
+        &format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID),
+        &contoso,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{version}");
+    let regions: Vec<&str> = version["properties"]["publishingProfile"]["targetRegions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(regions, ["East US", "West Europe"]);
+    assert_eq!(
+        version["properties"]["storageProfile"]["osDiskImage"]["sizeInGB"],
+        30
+    );
+    assert!(
+        hv(&headers, "x-ms-ratelimit-remaining-resource")
+            .unwrap()
+            .contains("GetGalleryImageVersion3Min")
+    );
+    let (status, _, image) = arm(
+        &sim,
+        Method::GET,
+        &format!("{}?api-version=2024-03-03", demo::IMAGE_DEFINITION_ID),
+        &contoso,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{image}");
+    assert_eq!(image["properties"]["osType"], "Linux");
+    assert_eq!(image["properties"]["osState"], "Generalized");
+    assert_eq!(image["properties"]["hyperVGeneration"], "V2");
+    assert_eq!(
+        image["properties"]["features"][0],
+        json!({"name": "SecurityType", "value": "TrustedLaunchSupported"})
+    );
+
+    let net = format!("{}/providers/Microsoft.Network", rg());
+    let (status, headers, nsg) = arm(
+        &sim,
+        Method::PUT,
+        &format!("{net}/networkSecurityGroups/nsg1?api-version=2024-05-01"),
+        &fabrikam,
+        Some(nsg_body()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{nsg}");
+    assert_eq!(nsg["properties"]["provisioningState"], "Updating");
+    assert_eq!(
+        nsg["properties"]["defaultSecurityRules"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+    assert!(
+        hv(&headers, "azure-asyncoperation")
+            .unwrap()
+            .contains("/providers/Microsoft.Network/locations/eastus/operations/")
+    );
+    let nsg_id = nsg["id"].as_str().unwrap().to_owned();
+    let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+        "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]}});
+    let (status, _, vnet) = arm(
+        &sim,
+        Method::PUT,
+        &format!("{net}/virtualNetworks/vnet1?api-version=2024-05-01"),
+        &fabrikam,
+        Some(vnet),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{vnet}");
+    let subnet = vnet["properties"]["subnets"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        vnet["properties"]["subnets"][0]["properties"]["networkSecurityGroup"]["id"],
+        nsg_id
+    );
+    let nic = json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}], "networkSecurityGroup": {"id": nsg_id}}});
+    let (status, _, nic) = arm(
+        &sim,
+        Method::PUT,
+        &format!("{net}/networkInterfaces/nic1?api-version=2024-05-01"),
+        &fabrikam,
+        Some(nic),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201, "{nic}");
+    assert_eq!(
+        nic["properties"]["provisioningState"], "Succeeded",
+        "NICs are ready at once, as recorded"
+    );
+    assert_eq!(
+        nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
+        "10.0.0.4"
+    );
+    let nic_id = nic["id"].as_str().unwrap().to_owned();
+
+    let vm_path = format!(
+        "{}/providers/Microsoft.Compute/virtualMachines/vm1?api-version=2024-07-01",
+        rg()
+    );
+    let aux = format!("Bearer {contoso}");
+    let (status, headers, vm) = arm(
+        &sim,
+        Method::PUT,
+        &vm_path,
+        &fabrikam,
+        Some(vm_body(&nic_id)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(status, 201, "{vm}");
+    assert_eq!(vm["properties"]["provisioningState"], "Creating");
+    assert_eq!(
+        vm["properties"]["storageProfile"]["imageReference"]["exactVersion"],
+        "1.0.0"
+    );
+    assert!(vm["properties"]["osProfile"].get("adminPassword").is_none());
+    assert_eq!(hv(&headers, "retry-after").as_deref(), Some("10"));
+    let poll = hv(&headers, "azure-asyncoperation").unwrap();
+    assert!(
+        poll.starts_with(&format!(
+            "{ARM}/subscriptions/{}/providers/Microsoft.Compute/locations/eastus/operations/",
+            demo::FABRIKAM_SUBSCRIPTION
+        )),
+        "{poll}"
+    );
+    assert!(
+        poll.contains("?p=") && poll.ends_with("&api-version=2024-07-01"),
+        "{poll}"
+    );
+    let op_name = poll
+        .split('?')
+        .next()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(hv(&headers, "x-ms-request-id").unwrap(), op_name);
+
+    let mut statuses = vec![];
+    for n in 0..10 {
+        let (status, headers, s) = arm(&sim, Method::GET, &poll, &fabrikam, None, &[]).await;
+        assert_eq!(status, 200, "{s}");
+        assert_eq!(s["name"], op_name.as_str());
+        assert!(s["startTime"].as_str().unwrap().ends_with("+00:00"));
+        if n == 0 {
+            assert_eq!(
+                hv(&headers, "retry-after").as_deref(),
+                Some("50"),
+                "the first poll says 50, as recorded"
+            );
+        }
+        statuses.push(s["status"].as_str().unwrap().to_owned());
+        if s["status"] != "InProgress" {
+            assert!(s["endTime"].is_string());
+            break;
+        }
+    }
+    assert_eq!(
+        statuses,
+        ["InProgress", "InProgress", "InProgress", "Succeeded"]
+    );
+    let (status, _, vm) = arm(&sim, Method::GET, &vm_path, &fabrikam, None, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(vm["properties"]["provisioningState"], "Succeeded");
+    assert!(
+        vm["properties"]["storageProfile"]["osDisk"]["managedDisk"]["id"]
+            .as_str()
+            .unwrap()
+            .contains("/providers/Microsoft.Compute/disks/vm1_OsDisk_1_")
+    );
+    assert_eq!(
+        vm["properties"]["osProfile"]["linuxConfiguration"]["disablePasswordAuthentication"],
+        true
+    );
+
+    let state = sim.state();
+    assert_eq!(
+        state
+            .resources_of_type("Microsoft.Compute/virtualMachines")
+            .len(),
+        1
+    );
+    assert_eq!(
+        state
+            .resources_of_type("Microsoft.Network/networkInterfaces")
+            .len(),
+        1
+    );
+    assert_eq!(
+        state
+            .resources_of_type("Microsoft.Network/virtualNetworks")
+            .len(),
+        1
+    );
+    let (status, _, nic_now) = arm(
+        &sim,
+        Method::GET,
+        &format!("{nic_id}?api-version=2024-05-01"),
+        &fabrikam,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(nic_now["properties"]["virtualMachine"]["id"], vm["id"]);
+}
+
+#[tokio::test]
+async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them() {
+    // Only Resource Manager's windows: Entra's are exercised elsewhere.
+    let replication = Replication {
+        role_assignment_seconds: demo::ROLE_ASSIGNMENT_SECONDS,
+        arm_principal_seconds: demo::ARM_PRINCIPAL_SECONDS,
+        ..Replication::none()
+    };
+    let sim = Sim::start(Scenario::demo().with_replication(replication))
+        .await
+        .unwrap();
+    let operator = operator_token(&sim, "https://management.azure.com").await;
+    let (app, contoso_sp) = share_app(&sim).await;
+    let path = |id: uuid::Uuid| {
+        format!(
+            "{}/providers/Microsoft.Authorization/roleAssignments/{id}?api-version=2022-04-01",
+            demo::IMAGE_DEFINITION_ID
+        )
+    };
+    let mut without_type = reader_on_image(&contoso_sp);
+    without_type["properties"]
+        .as_object_mut()
+        .unwrap()
+        .remove("principalType");
+    let (status, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &path(uuid::Uuid::new_v4()),
+        &operator,
+        Some(without_type.clone()),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "PrincipalNotFound");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&contoso_sp.replace('-', "")) && message.contains("principalType"),
+        "{message}"
+    );
+
+    let (status, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &path(uuid::Uuid::new_v4()),
+        &operator,
+        Some(reader_on_image(&contoso_sp)),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status, 201,
+        "with principalType the assignment is created at once: {body}"
+    );
+    let (status, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &path(uuid::Uuid::new_v4()),
+        &operator,
+        Some(reader_on_image(&contoso_sp)),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        status, 409,
+        "same principal, role and scope under another name"
+    );
+    assert_eq!(body["error"]["code"], "RoleAssignmentExists");
+
+    sim.advance_clock(Duration::from_secs(u64::from(
+        demo::ROLE_ASSIGNMENT_SECONDS.max(demo::ARM_PRINCIPAL_SECONDS),
+    )));
+    let contoso = app_token(
+        &sim,
+        demo::CONTOSO_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+    let version = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
+    let (status, _, _) = arm(&sim, Method::GET, &version, &contoso, None, &[]).await;
+    assert_eq!(status, 200, "effective once replicated");
+
+    // A fresh assignment is visible at once but only authorizes after the window.
+    sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
+        .unwrap();
+    sim.advance_clock(Duration::from_secs(10));
+    let fabrikam = app_token(
+        &sim,
+        demo::FABRIKAM_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+    let perms = format!(
+        "{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01",
+        rg()
+    );
+    let (status, _, body) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    assert_eq!(
+        status, 403,
+        "no role in the consumer's resource group yet: {body}"
+    );
+    assert_eq!(body["error"]["code"], "AuthorizationFailed");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("'Microsoft.Authorization/permissions/read'"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!(
+            "/subscriptions/{}/resourcegroups/{}",
+            demo::FABRIKAM_SUBSCRIPTION,
+            demo::FABRIKAM_RESOURCE_GROUP
+        )),
+        "{message}"
+    );
+    sim.assign_role(&contributor_for(&app.app_id)).unwrap();
+    assert!(
+        !sim.state()
+            .role_assignments
+            .iter()
+            .find(|a| a.role_name == "Contributor")
+            .unwrap()
+            .effective
+    );
+    let (status, _, _) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    assert_eq!(status, 403, "still replicating");
+    sim.advance_clock(Duration::from_secs(u64::from(
+        demo::ROLE_ASSIGNMENT_SECONDS,
+    )));
+    let (status, _, body) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// Everything before the VM PUT: the app shared, granted, a NIC built. (Fabrikam token, aux header, NIC id)
+async fn ready_for_a_vm(sim: &Sim) -> (String, String, String) {
+    let (app, contoso_sp) = share_app(sim).await;
+    sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
+        .unwrap();
+    let operator = operator_token(sim, "https://management.azure.com").await;
+    let path = format!(
+        "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
+        demo::IMAGE_DEFINITION_ID,
+        uuid::Uuid::new_v4()
+    );
+    let (status, _, _) = arm(
+        sim,
+        Method::PUT,
+        &path,
+        &operator,
+        Some(reader_on_image(&contoso_sp)),
+        &[],
+    )
+    .await;
+    assert_eq!(status, 201);
+    sim.assign_role(&contributor_for(&app.app_id)).unwrap();
+    let contoso = app_token(
+        sim,
+        demo::CONTOSO_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+    let fabrikam = app_token(
+        sim,
+        demo::FABRIKAM_TENANT,
+        &app.app_id,
+        &app.secret,
+        MGMT_SCOPE,
+    )
+    .await;
+    let net = format!("{}/providers/Microsoft.Network", rg());
+    let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}});
+    let (s, _, vnet) = arm(
+        sim,
+        Method::PUT,
+        &format!("{net}/virtualNetworks/v?api-version=2024-05-01"),
+        &fabrikam,
+        Some(vnet),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{vnet}");
+    let nic = json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ip", "properties": {"subnet": {"id": vnet["properties"]["subnets"][0]["id"]}}}]}});
+    let (s, _, nic) = arm(
+        sim,
+        Method::PUT,
+        &format!("{net}/networkInterfaces/n?api-version=2024-05-01"),
+        &fabrikam,
+        Some(nic),
+        &[],
+    )
+    .await;
+    assert_eq!(s, 201, "{nic}");
+    (
+        fabrikam,
+        format!("Bearer {contoso}"),
+        nic["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn vm(name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Compute/virtualMachines/{name}",
+        rg()
+    )
+}
+
+#[tokio::test]
+async fn faults_inject_throttling_and_quota_refusals_on_vm_creation() {
+    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
+        .await
+        .unwrap();
+    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let put = format!("{}?api-version=2024-07-01", vm("a"));
+    let throttle = sim.add_fault(
+        azure_sim::Fault::throttle("management.azure.com", &vm("*"), 7)
+            .method("PUT")
+            .times(2),
+    );
+    for _ in 0..2 {
+        let (s, h, body) = arm(
+            &sim,
+            Method::PUT,
+            &put,
+            &token,
+            Some(vm_body(&nic)),
+            &[("x-ms-authorization-auxiliary", &aux)],
+        )
+        .await;
+        assert_eq!(s, 429, "{body}");
+        assert_eq!(hv(&h, "retry-after").as_deref(), Some("7"));
+        assert_eq!(body["error"]["code"], "TooManyRequests");
+    }
+    sim.remove_fault(throttle);
+    sim.add_fault(azure_sim::Fault::new("management.azure.com", &vm("a"), 503).times(1));
+    let (s, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &put,
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 503);
+    assert_eq!(body["error"]["code"], "ServiceUnavailable");
+    sim.add_fault(azure_sim::Fault::quota_exceeded(&vm("a"), "eastus").times(1));
+    let (s, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &put,
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_eq!(body["error"]["code"], "QuotaExceeded");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Location: eastus")
+    );
+    sim.add_fault(
+        azure_sim::Fault::sku_not_available(&vm("a"), "Standard_D2s_v5", "eastus").times(1),
+    );
+    let (s, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &put,
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 409);
+    assert_eq!(body["error"]["code"], "SkuNotAvailable");
+    let (s, _, body) = arm(
+        &sim,
+        Method::PUT,
+        &put,
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 201, "the faults are spent: {body}");
+    assert_eq!(
+        sim.state()
+            .resources_of_type("Microsoft.Compute/virtualMachines")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_size_the_region_does_not_offer_is_refused_with_sku_not_available() {
+    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
+        .await
+        .unwrap();
+    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let mut body = vm_body(&nic);
+    body["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_M128s");
+    let (s, _, answer) = arm(
+        &sim,
+        Method::PUT,
+        &format!("{}?api-version=2024-07-01", vm("big")),
+        &token,
+        Some(body),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "SkuNotAvailable");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Standard_M128s")
+    );
+}
+
+#[tokio::test]
+async fn a_provisioning_fault_lets_the_put_succeed_and_the_operation_end_failed() {
+    let mut scenario = Scenario::demo().with_replication(Replication::none());
+    scenario.arm.vm_provisioning_polls = 1;
+    scenario.arm.retry_after_seconds = Some(0);
+    let sim = Sim::start(scenario).await.unwrap();
+    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    sim.add_fault(azure_sim::Fault::provisioning_failure(
+        &vm("a"),
+        "OSProvisioningTimedOut",
+        "OS Provisioning for VM 'a' did not finish in the allotted time.",
+    ));
+    let (s, h, body) = arm(
+        &sim,
+        Method::PUT,
+        &format!("{}?api-version=2024-07-01", vm("a")),
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 201, "{body}");
+    assert_eq!(
+        hv(&h, "retry-after").as_deref(),
+        Some("0"),
+        "the scenario's Retry-After override"
+    );
+    let poll = hv(&h, "azure-asyncoperation").unwrap();
+    let (_, _, first) = arm(&sim, Method::GET, &poll, &token, None, &[]).await;
+    assert_eq!(
+        first["status"], "InProgress",
+        "one InProgress poll, as configured"
+    );
+    let (_, _, last) = arm(&sim, Method::GET, &poll, &token, None, &[]).await;
+    assert_eq!(last["status"], "Failed");
+    assert_eq!(last["error"]["code"], "OSProvisioningTimedOut");
+    let (_, _, vm_now) = arm(
+        &sim,
+        Method::GET,
+        &format!("{}?api-version=2024-07-01", vm("a")),
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(vm_now["properties"]["provisioningState"], "Failed");
+    assert!(
+        sim.requests()
+            .iter()
+            .any(|r| r.fault.is_some() && r.method == "PUT" && r.status == 201)
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_vm_then_its_network_leaves_nothing_behind() {
+    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
+        .await
+        .unwrap();
+    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let vm_url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, _, _) = arm(
+        &sim,
+        Method::PUT,
+        &vm_url,
+        &token,
+        Some(vm_body(&nic)),
+        &[("x-ms-authorization-auxiliary", &aux)],
+    )
+    .await;
+    assert_eq!(s, 201);
+    let nic_url = format!("{nic}?api-version=2024-05-01");
+    let (s, _, body) = arm(&sim, Method::DELETE, &nic_url, &token, None, &[]).await;
+    assert_eq!(s, 400, "the NIC is still attached: {body}");
+    assert_eq!(body["error"]["code"], "NicInUse");
+    let (s, h, _) = arm(&sim, Method::DELETE, &vm_url, &token, None, &[]).await;
+    assert_eq!(s, 202);
+    let monitor = hv(&h, "location").unwrap();
+    assert!(monitor.contains("monitor=true"));
+    let (s, _, done) = arm(&sim, Method::GET, &monitor, &token, None, &[]).await;
+    assert_eq!((s, done), (200, Value::Null));
+    let (s, _, _) = arm(&sim, Method::GET, &vm_url, &token, None, &[]).await;
+    assert_eq!(s, 404);
+    let (s, h, _) = arm(&sim, Method::DELETE, &nic_url, &token, None, &[]).await;
+    assert_eq!(s, 202);
+    assert!(hv(&h, "location").unwrap().contains("/operationResults/"));
+    let vnet_url = format!(
+        "{}/providers/Microsoft.Network/virtualNetworks/v?api-version=2024-05-01",
+        rg()
+    );
+    let (s, _, _) = arm(&sim, Method::DELETE, &vnet_url, &token, None, &[]).await;
+    assert_eq!(s, 202);
+    let state = sim.state();
+    for kind in [
+        "Microsoft.Compute/virtualMachines",
+        "Microsoft.Network/networkInterfaces",
+        "Microsoft.Network/virtualNetworks",
+        "Microsoft.Network/virtualNetworks/subnets",
+    ] {
+        assert!(
+            state.resources_of_type(kind).is_empty(),
+            "{kind} left behind"
+        );
+    }
+}
