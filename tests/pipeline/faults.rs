@@ -44,6 +44,8 @@ async fn a_secret_and_a_service_principal_that_replicate_late_are_waited_for() {
         new_application_seconds: 20,
         new_secret_seconds: 30,
         new_service_principal_seconds: 45,
+        arm_principal_seconds: 30,
+        ..Replication::none()
     };
     let h = Harness::start(
         Scenario::demo().with_replication(replication),
@@ -116,4 +118,39 @@ async fn an_image_not_replicated_to_the_vms_region_fails_with_that_reason() {
     let reason = done["failure"].as_str().unwrap();
     assert!(reason.contains("not replicated to japaneast"), "{reason}");
     assert!(reason.contains("East US"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_role_grant_that_takes_effect_minutes_later_is_waited_for() {
+    let replication = Replication {
+        role_assignment_seconds: 8 * 60,
+        ..Replication::none()
+    };
+    let h = Harness::start(Scenario::demo().with_replication(replication), &[]).await;
+
+    let (_, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    let steps = &done["steps"]["confirm-consent"];
+    assert!(steps["runs"].as_u64().unwrap() >= 1, "{done:#}");
+    // Resource Manager kept refusing until the grant took effect, and nothing failed.
+    let checks: Vec<u16> = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.host == "management.azure.com" && r.path_and_query.contains("/permissions"))
+        .map(|r| r.status)
+        .collect();
+    assert!(
+        checks.len() >= 3,
+        "the grant was not waited for: {checks:?}"
+    );
+    assert_eq!(checks.last(), Some(&200), "{checks:?}");
+    assert!(
+        checks[..checks.len() - 1]
+            .iter()
+            .all(|s| *s == 403 || *s == 200),
+        "{checks:?}"
+    );
+    assert_one_of_everything(&h);
 }

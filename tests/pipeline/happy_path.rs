@@ -17,53 +17,44 @@ pub struct Counts {
 }
 
 pub fn counts(h: &Harness) -> Counts {
-    let state = serde_json::to_value(h.sim.state()).unwrap();
+    let state = h.sim.state();
     let unique_name = format!("imageshare-{}", demo::FABRIKAM_TENANT);
-    let apps: Vec<&Value> = state["applications"]
-        .as_array()
-        .unwrap()
+    let apps: Vec<_> = state
+        .applications
         .iter()
-        .filter(|a| a["uniqueName"] == unique_name.as_str())
+        .filter(|a| a.unique_name.as_deref() == Some(unique_name.as_str()))
         .collect();
-    let app_id = apps
-        .first()
-        .map(|a| a["appId"].clone())
-        .unwrap_or(Value::Null);
+    let app_id = apps.first().map(|a| a.app_id.clone()).unwrap_or_default();
     let sps = |tenant: &str| {
-        state["servicePrincipals"]
-            .as_array()
-            .unwrap()
+        state
+            .service_principals
             .iter()
-            .filter(|s| s["appId"] == app_id && s["tenant"] == tenant)
+            .filter(|s| s.app_id == app_id && s.tenant == tenant)
             .count()
     };
     let live_credentials = apps.first().map_or(0, |a| {
-        a["passwordCredentials"].as_array().map_or(0, Vec::len)
-            + a["federatedIdentityCredentials"]
-                .as_array()
-                .map_or(0, Vec::len)
+        a.password_credentials.len() + a.federated_identity_credentials.len()
     });
-    let owner_sp: Vec<Value> = state["servicePrincipals"]
-        .as_array()
-        .unwrap()
+    let owner_sps: Vec<&str> = state
+        .service_principals
         .iter()
-        .filter(|s| s["appId"] == app_id && s["tenant"] == demo::CONTOSO_TENANT)
-        .map(|s| s["id"].clone())
+        .filter(|s| s.app_id == app_id && s.tenant == demo::CONTOSO_TENANT)
+        .map(|s| s.id.as_str())
         .collect();
-    let reader_assignments = state["roleAssignments"].as_array().map_or(0, |all| {
-        all.iter()
-            .filter(|r| {
-                owner_sp.contains(&r["principalId"])
-                    && r["roleDefinitionId"]
-                        .as_str()
-                        .unwrap_or("")
-                        .ends_with("acdd72a7-3385-48ef-bd42-f606fba81ae7")
-            })
-            .count()
-    });
-    let vms = state["virtualMachines"].as_array().map_or(0, |all| {
-        all.iter().filter(|v| v["name"] == "vm-fabrikam-01").count()
-    });
+    let reader_assignments = state
+        .role_assignments
+        .iter()
+        .filter(|r| {
+            owner_sps.contains(&r.principal_id.as_str())
+                && r.role_definition_id
+                    .ends_with("acdd72a7-3385-48ef-bd42-f606fba81ae7")
+        })
+        .count();
+    let vms = state
+        .resources_of_type("Microsoft.Compute/virtualMachines")
+        .iter()
+        .filter(|v| v.id.ends_with("/virtualMachines/vm-fabrikam-01"))
+        .count();
     let consent_mails = h
         .sim
         .outbox(demo::CONTOSO_TENANT)
