@@ -62,7 +62,7 @@ async fn nic(sim: &Sim, token: &str) -> String {
     nic["id"].as_str().unwrap().to_owned()
 }
 
-fn vm(image: Value, nic: &str, location: &str) -> Value {
+fn vm(image: &Value, nic: &str, location: &str) -> Value {
     json!({"location": location, "properties": {
         "hardwareProfile": {"vmSize": "Standard_B2s"},
         "storageProfile": {"imageReference": image},
@@ -225,7 +225,7 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
             "{rg}/providers/Microsoft.Compute/virtualMachines/wrongfield?api-version=2024-07-01"
         ),
         &consumer,
-        Some(vm(json!({"id": shared_id()}), &nic, "eastus")),
+        Some(vm(&json!({"id": shared_id()}), &nic, "eastus")),
         &[],
     )
     .await;
@@ -240,7 +240,7 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
         &format!("{rg}/providers/Microsoft.Compute/virtualMachines/far?api-version=2024-07-01"),
         &consumer,
         Some(vm(
-            json!({"sharedGalleryImageId": shared_id()}),
+            &json!({"sharedGalleryImageId": shared_id()}),
             &nic,
             "japaneast",
         )),
@@ -266,7 +266,7 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
         &vm_url,
         &consumer,
         Some(vm(
-            json!({"sharedGalleryImageId": shared_id()}),
+            &json!({"sharedGalleryImageId": shared_id()}),
             &nic,
             "eastus",
         )),
@@ -309,7 +309,7 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
         &format!("{rg}/providers/Microsoft.Compute/virtualMachines/late?api-version=2024-07-01"),
         &consumer,
         Some(vm(
-            json!({"sharedGalleryImageId": shared_id()}),
+            &json!({"sharedGalleryImageId": shared_id()}),
             &nic,
             "eastus",
         )),
