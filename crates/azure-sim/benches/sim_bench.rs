@@ -1,5 +1,6 @@
-//! Throughput and footprint of the simulator binary: token requests and Graph upserts per
-//! second it sustains on this machine, and its resident memory idle and after load.
+//! Throughput and footprint of the simulator binary: token requests, Graph upserts and
+//! Resource Manager reads (authorization evaluated on each) per second it sustains on this
+//! machine, and its resident memory idle and after load.
 //!
 //! `cargo bench -p azure-sim --bench sim_bench` (optionally `-- REQUESTS CONCURRENCY`).
 //! Figures only: nothing here asserts a speed.
@@ -71,8 +72,15 @@ async fn main() {
     let requests: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5000);
     let concurrency: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(16);
 
+    // The demo, with ARM's per-principal read budget lifted so the load measures serving.
+    let mut scenario = azure_sim::Scenario::demo();
+    scenario.arm.throttling.reads = u32::MAX;
+    let scenario_file =
+        std::env::temp_dir().join(format!("azure-sim-bench-{}.json", std::process::id()));
+    std::fs::write(&scenario_file, serde_json::to_string(&scenario).unwrap()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_azure-sim"))
-        .args(["--listen", "127.0.0.1:0", "--scenario", "demo"])
+        .args(["--listen", "127.0.0.1:0", "--scenario"])
+        .arg(&scenario_file)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
@@ -199,13 +207,41 @@ async fn main() {
         elapsed.as_secs_f64(),
         requests as f64 / elapsed.as_secs_f64()
     );
+    let mi: Value = http
+        .get(format!("{base}/_identity/msi/token?api-version=2019-08-01&resource=https://management.azure.com&client_id=3c3c3c3c-3333-4333-8333-333333333333"))
+        .header("x-identity-header", "demo-identity-header")
+        .send().await.unwrap().json().await.unwrap();
+    let arm_token = mi["access_token"].as_str().unwrap().to_owned();
+    let version = format!(
+        "{base}/management.azure.com{}?api-version=2024-03-03",
+        azure_sim::scenario::demo::IMAGE_VERSION_ID
+    );
+    let c3 = http.clone();
+    let (elapsed, ok) = run_load(requests, concurrency, move |_| {
+        let (c, u, t) = (c3.clone(), version.clone(), arm_token.clone());
+        async move {
+            c.get(u)
+                .bearer_auth(t)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    })
+    .await;
+    println!(
+        "arm reads:       {requests} in {:.2} s, {ok} ok, {:.0} req/s (concurrency {concurrency})",
+        elapsed.as_secs_f64(),
+        requests as f64 / elapsed.as_secs_f64()
+    );
     let loaded = rss_kib(pid);
     println!(
         "resident memory: idle {:.1} MiB, after {} requests {:.1} MiB (every request and token is kept for inspection)",
         idle as f64 / 1024.0,
-        requests * 2 + 8,
+        requests * 3 + 10,
         loaded as f64 / 1024.0
     );
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_file(&scenario_file);
 }

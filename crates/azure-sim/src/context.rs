@@ -1,5 +1,5 @@
-//! The state every simulated service shares, and the machinery they (and later services
-//! such as Resource Manager) build on: clock, token validation, secrets, request log, faults.
+//! The state every simulated service shares, and the machinery they build on: clock, token
+//! validation, secrets, request log, faults, the directory, RBAC and Resource Manager's state.
 
 use std::{
     collections::BTreeMap,

@@ -1,6 +1,6 @@
 //! `azure-sim`: a simulator of the Azure services imageshare calls — Entra ID,
-//! Microsoft Graph, Key Vault and Service Bus REST — behaving like Azure on those calls,
-//! checked against real recordings (`tests/recordings/`).
+//! Microsoft Graph, Key Vault, Service Bus REST and Azure Resource Manager — behaving like
+//! Azure on those calls, checked against real recordings (`tests/recordings/`).
 //!
 //! `http://{sim}/{azure-host}/{path}` serves what `https://{azure-host}/{path}` names;
 //! `crates/azure-transport` routes real URLs there. The admin API lives under `/_sim/`,
@@ -16,9 +16,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Resource Manager arrives later as another [`HostService`], registered with
-//! [`SimBuilder::service`]; it reuses [`SimContext::authenticate`] (token validation),
-//! [`SimContext::issue_token`], the request log, faults, the clock and [`rbac`].
+//! Every host is a [`HostService`]; more can be added with [`SimBuilder::service`]. They share
+//! [`SimContext::authenticate`] (token validation), [`SimContext::issue_token`], the request
+//! log, faults, the clock and Azure RBAC ([`rbac`], [`arm::rbac`]).
 
 // Handlers return early with a ready axum `Response` as their error; boxing it buys nothing.
 #![allow(clippy::result_large_err)]

@@ -623,6 +623,25 @@ mod tests {
         assert_eq!(s.faults[0].retry_after, Some(3));
         assert_eq!(s.replication.new_secret_seconds, 5);
         assert_eq!(s.graph_throttling.map(|t| t.writes), Some(3000));
+        assert_eq!(s.replication.role_assignment_seconds, 10);
+        assert_eq!(s.galleries[0].shared_with_subscriptions.len(), 1);
+        assert_eq!(s.arm.retry_after_seconds, Some(1));
+        assert_eq!(s.subscriptions[1].vm_sizes["eastus"].len(), 2);
+        assert!(s.faults[1].provisioning_error.is_some());
+    }
+
+    #[test]
+    fn a_role_the_simulator_does_not_know_is_refused() {
+        let mut s = Scenario::demo();
+        s.role_assignments[0].role = "Reeder".into();
+        assert!(matches!(s.validate(), Err(ScenarioError::Invalid(m)) if m.contains("Reeder")));
+    }
+
+    #[test]
+    fn a_gallery_outside_the_declared_resource_groups_is_refused() {
+        let mut s = Scenario::demo();
+        s.galleries[0].id = s.galleries[0].id.replace("rg-images", "rg-missing");
+        assert!(matches!(s.validate(), Err(ScenarioError::Invalid(_))));
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The extension point: each simulated Azure host is a [`HostService`]. Resource Manager
-//! (`management.azure.com`) plugs in here later through [`crate::SimBuilder::service`].
+//! The extension point: each simulated Azure host is a [`HostService`]; more can be added
+//! through [`crate::SimBuilder::service`].
 
 use axum::response::Response;
 

@@ -518,3 +518,91 @@ async fn the_managed_identity_endpoint_answers_the_app_service_shape() {
     assert_eq!(c["oid"], demo::OPERATOR_PRINCIPAL_ID);
     assert_eq!(c["xms_mirid"], demo::OPERATOR_RESOURCE_ID);
 }
+
+fn password_form<'a>(client: &'a str, user: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("client_id", client),
+        ("grant_type", "password"),
+        ("username", user),
+        ("password", password),
+        (
+            "scope",
+            "https://management.core.windows.net//.default offline_access openid profile",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn a_scenario_user_signs_in_with_a_password_through_the_azure_cli_client() {
+    let sim = start_demo().await;
+    let (status, headers, body) = token_request(
+        &sim,
+        demo::FABRIKAM_DOMAIN,
+        &password_form(
+            AZURE_CLI,
+            demo::FABRIKAM_ADMIN_UPN,
+            demo::FABRIKAM_ADMIN_PASSWORD,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store, no-cache");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["refresh_token"].is_string() && body["id_token"].is_string());
+    let c = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(c["aud"], "https://management.core.windows.net/");
+    assert_eq!(c["tid"], demo::FABRIKAM_TENANT);
+    assert_eq!(c["oid"], demo::FABRIKAM_ADMIN_ID);
+    assert_eq!(c["upn"], demo::FABRIKAM_ADMIN_UPN);
+    assert_eq!(c["idtyp"], "user");
+    assert_eq!(c["scp"], "user_impersonation");
+    assert!(sim.contains_known_secret(body["refresh_token"].as_str().unwrap()));
+}
+
+#[tokio::test]
+async fn wrong_passwords_unknown_users_and_confidential_clients_are_refused() {
+    let sim = start_demo().await;
+    let (status, _, body) = token_request(
+        &sim,
+        demo::FABRIKAM_TENANT,
+        &password_form(AZURE_CLI, demo::FABRIKAM_ADMIN_UPN, "wrong"),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant"))
+    );
+    assert_eq!(body["error_codes"][0], 50126);
+    let (status, _, body) = token_request(
+        &sim,
+        demo::CONTOSO_TENANT,
+        &password_form(
+            AZURE_CLI,
+            demo::FABRIKAM_ADMIN_UPN,
+            demo::FABRIKAM_ADMIN_PASSWORD,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(50034)),
+        "a Fabrikam user in Contoso"
+    );
+    let app = operator_creates_app(&sim, "confidential", true).await;
+    let (status, _, body) = token_request(
+        &sim,
+        demo::CONTOSO_TENANT,
+        &password_form(
+            &app.app_id,
+            demo::CONTOSO_ADMIN_UPN,
+            demo::CONTOSO_ADMIN_PASSWORD,
+        ),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client")),
+        "{body}"
+    );
+    assert_eq!(body["error_codes"][0], 7_000_218);
+}

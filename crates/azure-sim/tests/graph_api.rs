@@ -526,3 +526,38 @@ async fn a_graph_write_budget_throttles_with_retry_after_and_throttle_headers() 
     sim.advance_clock(Duration::from_secs(11));
     assert_eq!(upsert(3).await.0, 201, "the window has passed");
 }
+
+#[tokio::test]
+async fn an_application_is_read_by_its_unique_name_as_get_mg_application_by_unique_name_does() {
+    let sim = start_demo().await;
+    let token = operator_token(&sim, GRAPH).await;
+    let created = operator_creates_app(&sim, "share-by-name", false).await;
+    let (status, _, app) = graph(
+        &sim,
+        Method::GET,
+        "/applications(uniqueName='share-by-name')",
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 200, "{app}");
+    assert_eq!(app["id"], created.id.as_str());
+    assert_eq!(app["appId"], created.app_id.as_str());
+    assert_eq!(app["uniqueName"], "share-by-name");
+    assert!(
+        app["passwordCredentials"][0]["secretText"].is_null(),
+        "reads never return secrets"
+    );
+    let (status, _, missing) = graph(
+        &sim,
+        Method::GET,
+        "/applications(uniqueName='no-such-app')",
+        &token,
+        None,
+        &[],
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
+}

@@ -387,7 +387,11 @@ pub fn role_definitions(call: &Call<'_>, world: &World) -> Result<Reply, ArmErro
 /// there gets 403 `AuthorizationFailed` rather than an empty list.
 pub fn permissions(call: &Call<'_>, world: &World) -> Result<Reply, ArmError> {
     let scope = call.path.scope.clone();
-    call.authorize(world, "Microsoft.Authorization/permissions/read", &scope)?;
+    call.authorize(
+        world,
+        "Microsoft.Authorization/permissions/read",
+        &format!("{scope}/providers/Microsoft.Authorization/permissions"),
+    )?;
     ensure_scope(world, &scope)?;
     let items = evaluate::permissions(world, call.now, call.caller.principal(), &scope);
     Ok(Reply::ok(page(call, items)))

@@ -251,5 +251,13 @@ pub(super) fn validate(scenario: &super::Scenario) -> Result<(), super::Scenario
             )));
         }
     }
+    for a in &scenario.role_assignments {
+        if crate::arm::rbac::roles::resolve(&a.role).is_none() {
+            return Err(super::ScenarioError::Invalid(format!(
+                "role assignment for '{}' names unknown role '{}'",
+                a.principal_id, a.role
+            )));
+        }
+    }
     Ok(())
 }

@@ -301,7 +301,12 @@ pub fn address_in(prefix: &str, n: u32) -> Option<String> {
     let [a, b, c, d] = octets.as_slice() else {
         return None;
     };
-    let value = (a << 24 | b << 16 | c << 8 | d) + 4 + n;
+    if [a, b, c, d].iter().any(|o| **o > 255) {
+        return None;
+    }
+    let value = (a << 24 | b << 16 | c << 8 | d)
+        .checked_add(4)?
+        .checked_add(n)?;
     Some(format!(
         "{}.{}.{}.{}",
         value >> 24,

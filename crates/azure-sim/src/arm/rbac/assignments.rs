@@ -273,13 +273,11 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
         }
         return list(call, world, &scope);
     };
+    // ARM authorizes (and names in its refusals) the assignment's full id.
+    let id = call.path.item_id();
     match call.req.method {
         Method::PUT => {
-            call.authorize(
-                world,
-                "Microsoft.Authorization/roleAssignments/write",
-                &scope,
-            )?;
+            call.authorize(world, "Microsoft.Authorization/roleAssignments/write", &id)?;
             ensure_scope(world, &scope)?;
             let body = call.body()?;
             let props = body.get("properties").cloned().unwrap_or(Value::Null);
@@ -325,11 +323,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
             Ok(Reply::json(status, body))
         }
         Method::GET => {
-            call.authorize(
-                world,
-                "Microsoft.Authorization/roleAssignments/read",
-                &scope,
-            )?;
+            call.authorize(world, "Microsoft.Authorization/roleAssignments/read", &id)?;
             world
                 .role_assignments
                 .iter()
@@ -338,11 +332,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
                 .ok_or_else(|| not_found(&name))
         }
         Method::DELETE => {
-            call.authorize(
-                world,
-                "Microsoft.Authorization/roleAssignments/delete",
-                &scope,
-            )?;
+            call.authorize(world, "Microsoft.Authorization/roleAssignments/delete", &id)?;
             let Some(i) = world
                 .role_assignments
                 .iter()
