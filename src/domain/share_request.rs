@@ -183,6 +183,7 @@ impl ShareRequest {
             request.consumer.subscription_id,
             request.consumer.resource_group
         );
+        request.steps.queued(super::Step::IssueCredentials, ctx.at);
         let entry = request.append("submitted", detail, ctx);
         (request, entry)
     }

@@ -151,7 +151,7 @@ impl fmt::Display for Step {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepTime {
-    /// First time the step ran for this request.
+    /// When the step's first message was queued.
     #[serde(
         with = "time::serde::rfc3339::option",
         default,
@@ -165,7 +165,8 @@ pub struct StepTime {
         skip_serializing_if = "Option::is_none"
     )]
     pub completed_at: Option<OffsetDateTime>,
-    /// How many times the step ran (re-checks and redeliveries included).
+    /// How many runs recorded something (re-checks included; runs that changed nothing and
+    /// redeliveries are not counted).
     #[serde(default)]
     pub runs: u32,
 }
@@ -175,11 +176,14 @@ pub struct StepTime {
 pub struct StepTimes(BTreeMap<Step, StepTime>);
 
 impl StepTimes {
-    /// Records that `step` ran at `at`.
-    pub fn ran(&mut self, step: Step, at: OffsetDateTime) {
-        let t = self.0.entry(step).or_default();
-        t.started_at.get_or_insert(at);
-        t.runs += 1;
+    /// Records that `step`'s work began at `at` (its first message was queued).
+    pub fn queued(&mut self, step: Step, at: OffsetDateTime) {
+        self.0.entry(step).or_default().started_at.get_or_insert(at);
+    }
+
+    /// Counts one run of `step` that recorded something (a result or a re-check).
+    pub fn ran(&mut self, step: Step) {
+        self.0.entry(step).or_default().runs += 1;
     }
 
     /// Records that `step` finished at `at` (the first time only: re-runs keep the original).
@@ -263,9 +267,11 @@ mod tests {
         let mut times = StepTimes::default();
         let t0 = OffsetDateTime::UNIX_EPOCH;
         let t1 = t0 + time::Duration::seconds(5);
-        times.ran(Step::CreateVm, t0);
+        times.queued(Step::CreateVm, t0);
+        times.ran(Step::CreateVm);
         times.completed(Step::CreateVm, t0);
-        times.ran(Step::CreateVm, t1);
+        times.queued(Step::CreateVm, t1);
+        times.ran(Step::CreateVm);
         times.completed(Step::CreateVm, t1);
         let got = times.get(Step::CreateVm).unwrap();
         assert_eq!(

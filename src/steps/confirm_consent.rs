@@ -63,8 +63,16 @@ pub(super) async fn app_credential(
     }
 }
 
+/// Re-check cadence: 5 s, then growing by half each time up to 5 minutes. A person acts in
+/// seconds to hours and a role grant takes up to 10 minutes to apply, so early checks are
+/// frequent and later ones cheap.
 fn delay(attempt: u32) -> Duration {
-    schedule::backoff(attempt, Duration::from_secs(5), Duration::from_secs(300))
+    schedule::backoff(
+        attempt,
+        Duration::from_secs(5),
+        1.5,
+        Duration::from_secs(300),
+    )
 }
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -180,8 +188,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             r.progress.access.role_confirmed_at.get_or_insert(event.at);
             r.progress.access.missing_actions.clear();
             r.progress.rechecks = Rechecks::default();
-            r.steps.ran(Step::ConfirmConsent, started);
+            r.steps.ran(Step::ConfirmConsent);
             r.steps.completed(Step::ConfirmConsent, event.at);
+            r.steps.queued(Step::CreateVm, event.at);
             let detail = format!(
                 "Access confirmed: app {} may create the VM in {}/{}.",
                 app.app_id, r.consumer.subscription_id, r.consumer.resource_group

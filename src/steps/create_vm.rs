@@ -503,14 +503,13 @@ async fn finish(
         }
     }
     let event = run.event();
-    let created = request.steps.get(Step::CreateVm).and_then(|t| t.started_at);
     record::update(run.ctx, request.id, |r| {
         if r.state() != State::CreatingVm {
             return Ok(Write::Keep(()));
         }
         r.progress.vm.operation_url = None;
         r.progress.vm.vm_id = Some(vm_id.to_owned());
-        r.steps.ran(Step::CreateVm, created.unwrap_or(event.at));
+        r.steps.ran(Step::CreateVm);
         r.steps.completed(Step::CreateVm, event.at);
         let entry = r.transition(
             State::Completed,

@@ -72,7 +72,12 @@ async fn retry_later(run: &Run<'_>, why: &str) -> Result<Outcome, StepError> {
     }
     let mut next = run.message.clone();
     next.attempt = attempt;
-    let delay = schedule::backoff(attempt, Duration::from_secs(2), Duration::from_secs(120));
+    let delay = schedule::backoff(
+        attempt,
+        Duration::from_secs(2),
+        2.0,
+        Duration::from_secs(120),
+    );
     schedule::later(run.ctx, &next, delay).await?;
     Ok(Outcome::Waiting(format!(
         "{why}; checking again in {}s",
@@ -82,7 +87,6 @@ async fn retry_later(run: &Run<'_>, why: &str) -> Result<Outcome, StepError> {
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
-    let started = ctx.clock.now();
     let Some(stored) = record::load(ctx, run.message.request_id).await? else {
         return Ok(Outcome::Stale("no such request".into()));
     };
@@ -177,8 +181,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         }
         r.progress.app = Some(app_record.clone());
         r.progress.password_intent = None;
-        r.steps.ran(Step::IssueCredentials, started);
+        r.steps.ran(Step::IssueCredentials);
         r.steps.completed(Step::IssueCredentials, event.at);
+        r.steps.queued(Step::SendConsentLink, event.at);
         let detail = format!(
             "App {} ('{}') with its service principal, a {} credential and Reader on image definition '{}' are ready in the owner's tenant.",
             app_record.app_id,

@@ -38,6 +38,7 @@ pub(super) async fn again(
         checks.latest = checks.latest.max(next.attempt);
         checks.last_checked_at = Some(now);
         checks.waiting_for = Some(waiting_for.clone());
+        r.steps.ran(next.step);
         Ok(Write::Save(Vec::new(), ()))
     })
     .await?;

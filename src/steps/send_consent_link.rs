@@ -159,8 +159,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             latest: 0,
             ..Rechecks::default()
         };
-        r.steps.ran(Step::SendConsentLink, started);
+        r.steps.ran(Step::SendConsentLink);
         r.steps.completed(Step::SendConsentLink, event.at);
+        r.steps.queued(Step::ConfirmConsent, event.at);
         let entry = r.transition(
             State::AwaitingConsent,
             "consent-requested",

@@ -14,6 +14,14 @@ impl Drop for Scratch {
     }
 }
 
+/// The demo scenario with Resource Manager asking for 1 s between polls instead of the
+/// recorded 10-50 s: the handler honours `Retry-After`, and these tests run in real time.
+fn fast_demo() -> Scenario {
+    let mut scenario = Scenario::demo();
+    scenario.arm.retry_after_seconds = Some(1);
+    scenario
+}
+
 /// The stack with the demo scenario, on free ports.
 pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
     crate::logs::capture();
@@ -26,7 +34,7 @@ pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
         app_dir: scratch.0.join("app"),
         listen: any,
         sim_listen: any,
-        scenario: Scenario::demo(),
+        scenario: fast_demo(),
         extra_settings: extra_settings
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

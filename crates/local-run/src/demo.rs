@@ -27,6 +27,27 @@ pub struct Report {
     pub calls_by_host: Vec<(String, usize)>,
     /// All Azure calls.
     pub calls: usize,
+    /// Azure calls by method, host and path with ids folded (`{id}`), sorted.
+    pub calls_by_operation: Vec<(String, usize)>,
+}
+
+/// `GET management.azure.com/subscriptions/{id}/...`: ids and query strings folded, so that
+/// calls of one kind count together.
+fn operation(method: &str, host: &str, path_and_query: &str) -> String {
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let folded: Vec<String> = path
+        .split('/')
+        .map(|segment| {
+            let guid = segment.len() == 36 && segment.chars().filter(|c| *c == '-').count() == 4;
+            let opaque = segment.len() > 24 && !segment.contains('.');
+            if guid || opaque || segment.contains('(') {
+                "{id}".to_owned()
+            } else {
+                segment.to_owned()
+            }
+        })
+        .collect();
+    format!("{method} {host}{}", folded.join("/"))
 }
 
 impl Report {
@@ -39,7 +60,13 @@ impl Report {
             self.total.as_secs_f64()
         );
         if let Some(steps) = self.status["steps"].as_object() {
-            for (step, times) in steps {
+            let order = [
+                "issue-credentials",
+                "send-consent-link",
+                "confirm-consent",
+                "create-vm",
+            ];
+            for (step, times) in order.iter().filter_map(|s| steps.get(*s).map(|t| (*s, t))) {
                 let seconds = duration_between(&times["startedAt"], &times["completedAt"])
                     .map_or_else(|| "-".to_owned(), |d| format!("{:.1}s", d.as_secs_f64()));
                 out.push_str(&format!(
@@ -51,6 +78,10 @@ impl Report {
         out.push_str(&format!("Azure calls: {}\n", self.calls));
         for (host, n) in &self.calls_by_host {
             out.push_str(&format!("  {host:<45} {n:>4}\n"));
+        }
+        out.push_str("by operation:\n");
+        for (operation, n) in &self.calls_by_operation {
+            out.push_str(&format!("  {n:>4}  {operation}\n"));
         }
         out
     }
@@ -204,8 +235,12 @@ pub async fn run(
                     .filter(|r| !r.host.starts_with("_sim"))
                     .collect();
                 let mut by_host = std::collections::BTreeMap::<String, usize>::new();
+                let mut by_operation = std::collections::BTreeMap::<String, usize>::new();
                 for r in &records {
                     *by_host.entry(r.host.clone()).or_default() += 1;
+                    *by_operation
+                        .entry(operation(&r.method, &r.host, &r.path_and_query))
+                        .or_default() += 1;
                 }
                 return Ok(Report {
                     request_id,
@@ -213,6 +248,7 @@ pub async fn run(
                     total: started.elapsed(),
                     calls: records.len(),
                     calls_by_host: by_host.into_iter().collect(),
+                    calls_by_operation: by_operation.into_iter().collect(),
                 });
             }
             "Failed" | "Expired" | "Rejected" => {
