@@ -215,6 +215,29 @@ async fn queued_requests_end_in_events_one_completed_the_malformed_rejected_once
         );
     }
 
+    // Every share-requests message was delivered once: none was abandoned (an abandon is a
+    // PUT on the message's lock URI) and every lock ended in a complete (DELETE).
+    let log = stack.sim.requests();
+    let on_queue = |method: &str| {
+        log.iter()
+            .filter(|r| {
+                r.method == method
+                    && r.path_and_query.starts_with("/share-requests/messages/")
+                    && !r.path_and_query.contains("/head")
+            })
+            .count()
+    };
+    assert_eq!(
+        on_queue("PUT"),
+        0,
+        "a share-requests message was abandoned and redelivered"
+    );
+    assert_eq!(
+        on_queue("DELETE"),
+        1 + bad.len(),
+        "one completion per distinct message"
+    );
+
     // Nothing dead-lettered, nothing left.
     let state = serde_json::to_value(stack.sim.state()).unwrap();
     let counts: BTreeMap<String, Value> = state["queues"]

@@ -39,11 +39,13 @@ fn operation(method: &str, host: &str, path_and_query: &str) -> String {
         .split('/')
         .map(|segment| {
             let guid = segment.len() == 36 && segment.chars().filter(|c| *c == '-').count() == 4;
-            let opaque = segment.len() > 24 && !segment.contains('.');
-            if guid || opaque || segment.contains('(') {
-                "{id}".to_owned()
-            } else {
-                segment.to_owned()
+            let token = segment.len() > 20
+                && segment.chars().any(|c| c.is_ascii_digit())
+                && !segment.contains('.');
+            match segment.split_once('(') {
+                Some((name, _)) => format!("{name}({{key}})"),
+                None if guid || token => "{id}".to_owned(),
+                None => segment.to_owned(),
             }
         })
         .collect();
