@@ -69,7 +69,7 @@ pub enum CredentialMode {
 }
 
 /// How the consent link reaches the consumer's admin.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum NotifySettings {
     /// Graph `sendMail` from this mailbox (user id or UPN in the owner's tenant).
     Mail {
@@ -83,6 +83,20 @@ pub enum NotifySettings {
     },
     /// Only in the status document.
     StatusOnly,
+}
+
+impl std::fmt::Debug for NotifySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Mail { sender } => f.debug_struct("Mail").field("sender", sender).finish(),
+            // Webhook URLs often carry their own credential (a signature in the query).
+            Self::Webhook { url } => f
+                .debug_struct("Webhook")
+                .field("host", &url.host_str().unwrap_or(""))
+                .finish_non_exhaustive(),
+            Self::StatusOnly => f.write_str("StatusOnly"),
+        }
+    }
 }
 
 /// Where requests are stored.
@@ -532,6 +546,23 @@ pub(crate) mod tests {
             let err = with(extra, without).unwrap_err();
             assert_eq!(err.name, expected, "{extra:?} without {without:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_webhook_urls_query_never_appears_in_debug_output() {
+        let s = with(
+            &[
+                (NOTIFY, "webhook"),
+                (WEBHOOK_URL, "https://hooks.example.com/x?sig=c2VjcmV0"),
+            ],
+            &[],
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(
+            shown.contains("hooks.example.com") && !shown.contains("c2VjcmV0"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -256,29 +256,6 @@ impl ShareRequest {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::domain::ssh::tests::ED25519;
-
-    pub(crate) fn submission() -> Submission {
-        Submission {
-            strategy: Strategy::AppConsent,
-            consumer: Consumer {
-                tenant_id: TenantId::parse("22222222-2222-4222-8222-222222222222").unwrap(),
-                subscription_id: SubscriptionId::parse("2b2b2b2b-2222-4222-8222-222222222222").unwrap(),
-                resource_group: ResourceGroupName::parse("rg-fabrikam-vms").unwrap(),
-                admin_email: EmailAddress::parse("admin@fabrikam.onmicrosoft.com").unwrap(),
-            },
-            image: ImageVersionId::parse("/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0").unwrap(),
-            image_name: "ubuntu-hardened".into(),
-            vm: VmSpec {
-                name: VmName::parse("vm-fabrikam-01").unwrap(),
-                size: VmSize::parse("Standard_D2s_v5").unwrap(),
-                location: Location::parse("eastus").unwrap(),
-                admin_username: AdminUsername::parse("azureuser").unwrap(),
-                ssh_public_key: SshPublicKey::parse(ED25519).unwrap(),
-                subnet_id: None,
-            },
-        }
-    }
 
     fn ctx() -> EventContext {
         EventContext {
@@ -291,7 +268,7 @@ pub(crate) mod tests {
     fn submitted() -> ShareRequest {
         ShareRequest::submit(
             RequestId::new_random(),
-            submission(),
+            crate::store::contract::submission(),
             Origin::Http {
                 idempotency_key: None,
             },

@@ -150,17 +150,22 @@ async fn queued_requests_end_in_events_one_completed_the_malformed_rejected_once
                 && event["type"] == "imageshare.request.consent-requested"
                 && !consented
             {
-                let link = play::consent_link_from_mail(&stack).unwrap();
-                play::consent_in_browser(&stack, &link).await.unwrap();
+                let link = play::consent_link_from_mail(&stack.sim).unwrap();
+                play::consent_in_browser(&stack.transport, &link)
+                    .await
+                    .unwrap();
                 consented = true;
             }
             if subject == valid_id
                 && event["type"] == "imageshare.request.consent-confirmed"
                 && !granted
             {
-                play::grant_contributor(&stack, event["data"]["app"]["appId"].as_str().unwrap())
-                    .await
-                    .unwrap();
+                play::grant_contributor(
+                    &stack.sim,
+                    event["data"]["app"]["appId"].as_str().unwrap(),
+                )
+                .await
+                .unwrap();
                 granted = true;
             }
             story.entry(subject).or_default().push(event);

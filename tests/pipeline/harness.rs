@@ -440,65 +440,17 @@ impl Harness {
 
     /// The consumer admin: opens the link from the mail, signs in, accepts; our callback page.
     pub async fn consent(&self) -> String {
-        let link = self.consent_link();
-        let browser = local_run::browser::Browser::new(self.transport.clone()).unwrap();
-        let signin = browser.open(&link).await.unwrap();
-        let consent = browser
-            .submit(
-                &signin.form("signin").unwrap(),
-                &[
-                    ("login", demo::FABRIKAM_ADMIN_UPN),
-                    ("passwd", demo::FABRIKAM_ADMIN_PASSWORD),
-                ],
-            )
+        let link = local_run::demo::consent_link_from_mail(&self.sim).expect("a consent mail");
+        local_run::demo::consent_in_browser(&self.transport, &link)
             .await
-            .unwrap();
-        let redirect = browser
-            .submit(&consent.form("accept").unwrap(), &[])
-            .await
-            .unwrap();
-        let callback = browser.follow(&redirect).await.unwrap();
-        assert_eq!(callback.status, 200, "{}", callback.html);
-        callback.html
-    }
-
-    /// The admin-consent link in the newest mail to the consumer's admin.
-    pub fn consent_link(&self) -> url::Url {
-        let mails = self.sim.outbox(demo::CONTOSO_TENANT);
-        let mail = mails
-            .iter()
-            .rev()
-            .find(|m| m.to.iter().any(|t| t == demo::FABRIKAM_ADMIN_UPN))
-            .expect("a consent mail");
-        let href = mail
-            .content
-            .split("href=\"")
-            .skip(1)
-            .filter_map(|r| r.split('"').next())
-            .find(|h| h.contains("adminconsent"))
-            .unwrap();
-        url::Url::parse(&href.replace("&amp;", "&")).unwrap()
+            .unwrap()
     }
 
     /// The consumer admin grants the app Contributor on the target resource group.
     pub async fn grant_contributor(&self, app_id: &str) {
-        let scope = format!(
-            "/subscriptions/{}/resourceGroups/{}",
-            demo::FABRIKAM_SUBSCRIPTION,
-            demo::FABRIKAM_RESOURCE_GROUP
-        );
-        let response = self
-            .client
-            .post(format!("{}/_sim/role-assignments", self.sim.url()))
-            .json(&json!({"tenant": demo::FABRIKAM_TENANT, "admin": demo::FABRIKAM_ADMIN_UPN, "scope": scope, "role": "Contributor", "principal": {"appId": app_id}}))
-            .send()
+        local_run::demo::grant_contributor(&self.sim, app_id)
             .await
             .unwrap();
-        assert!(
-            response.status().is_success(),
-            "{}",
-            response.text().await.unwrap()
-        );
     }
 }
 

@@ -5,7 +5,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
-use azure_sim::scenario::demo;
+use azure_sim::{Sim, scenario::demo};
+use azure_transport::Transport;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -98,8 +99,8 @@ fn duration_between(start: &Value, end: &Value) -> Option<Duration> {
 }
 
 /// The admin-consent link in the newest mail to the consumer's admin, as a person clicks it.
-pub fn consent_link_from_mail(stack: &Stack) -> Option<Url> {
-    let mails = stack.sim.outbox(demo::CONTOSO_TENANT);
+pub fn consent_link_from_mail(sim: &Sim) -> Option<Url> {
+    let mails = sim.outbox(demo::CONTOSO_TENANT);
     let mail = mails.iter().rev().find(|m| {
         m.to.iter()
             .any(|t| t.eq_ignore_ascii_case(demo::FABRIKAM_ADMIN_UPN))
@@ -123,8 +124,8 @@ async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Valu
 }
 
 /// Plays the consumer admin in the browser: open the link, sign in, accept.
-pub async fn consent_in_browser(stack: &Stack, link: &Url) -> anyhow::Result<String> {
-    let browser = Browser::new(stack.transport.clone())?;
+pub async fn consent_in_browser(transport: &Transport, link: &Url) -> anyhow::Result<String> {
+    let browser = Browser::new(transport.clone())?;
     let signin = browser.open(link).await?;
     let form = signin.form("signin")?;
     let consent = browser
@@ -151,14 +152,14 @@ pub async fn consent_in_browser(stack: &Stack, link: &Url) -> anyhow::Result<Str
 
 /// Plays the consumer admin granting the app Contributor on the resource group, as in the
 /// portal (the simulator acts with the admin's own rights).
-pub async fn grant_contributor(stack: &Stack, app_id: &str) -> anyhow::Result<()> {
+pub async fn grant_contributor(sim: &Sim, app_id: &str) -> anyhow::Result<()> {
     let scope = format!(
         "/subscriptions/{}/resourceGroups/{}",
         demo::FABRIKAM_SUBSCRIPTION,
         demo::FABRIKAM_RESOURCE_GROUP
     );
     let response = reqwest::Client::new()
-        .post(format!("{}/_sim/role-assignments", stack.sim.url()))
+        .post(format!("{}/_sim/role-assignments", sim.url()))
         .json(&json!({
             "tenant": demo::FABRIKAM_TENANT,
             "admin": demo::FABRIKAM_ADMIN_UPN,
@@ -260,11 +261,11 @@ pub async fn run(
                 );
             }
             "AwaitingConsent" if !consented => {
-                if let Some(link) = consent_link_from_mail(stack) {
+                if let Some(link) = consent_link_from_mail(&stack.sim) {
                     progress(
                         "         the consumer's admin opens the link from the mail and accepts",
                     );
-                    consent_in_browser(stack, &link).await?;
+                    consent_in_browser(&stack.transport, &link).await?;
                     consented = true;
                 }
             }
@@ -275,7 +276,7 @@ pub async fn run(
                 progress(
                     "         the consumer's admin grants the app Contributor on the resource group",
                 );
-                grant_contributor(stack, app_id).await?;
+                grant_contributor(&stack.sim, app_id).await?;
                 granted = true;
             }
             _ => {}
