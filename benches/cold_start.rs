@@ -60,6 +60,30 @@ fn main() {
             .env_clear()
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
             .env("IMAGESHARE_IMAGE_CATALOG", CATALOG)
+            // A complete deployment's settings; nothing is called at start-up.
+            .env(
+                "IMAGESHARE_PUBLIC_BASE_URL",
+                "https://func-imageshare.azurewebsites.net",
+            )
+            .env(
+                "IMAGESHARE_OWNER_TENANT_ID",
+                "11111111-1111-4111-8111-111111111111",
+            )
+            .env(
+                "IMAGESHARE_IDENTITY_CLIENT_ID",
+                "3c3c3c3c-3333-4333-8333-333333333333",
+            )
+            .env(
+                "ServiceBusConnection__fullyQualifiedNamespace",
+                "sb-imageshare.servicebus.windows.net",
+            )
+            .env("AzureWebJobsStorage__accountName", "stimageshare")
+            .env(
+                "IMAGESHARE_MAIL_SENDER",
+                "imageshare@contoso.onmicrosoft.com",
+            )
+            .env("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token")
+            .env("IDENTITY_HEADER", "unused")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
