@@ -40,6 +40,9 @@ pub struct StatusDocument {
     pub summary: String,
     /// What a person must do next, if anything.
     pub next_action: Option<NextAction>,
+    /// What the last re-check was waiting for, while a step waits (consent, a role grant, the VM).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
     /// Why it failed or expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -245,6 +248,12 @@ impl StatusDocument {
             state: request.state(),
             summary: summary(request.state()).to_owned(),
             next_action: next_action(ctx, request),
+            waiting_for: request
+                .progress
+                .rechecks
+                .waiting_for
+                .clone()
+                .filter(|_| !request.state().is_terminal()),
             failure: request.failure.clone(),
             strategy: request.strategy,
             consumer: ConsumerView {
