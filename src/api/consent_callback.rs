@@ -3,7 +3,7 @@
 //! §2.1): it is recorded, a consent check is queued at once, and the admin is told exactly
 //! what is left to do.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, convert::Infallible};
 
 use axum::{
     extract::{Query, State},
@@ -16,11 +16,14 @@ use tracing::{info, warn};
 use crate::{
     consent_state,
     context::AppContext,
-    domain::{Actor, CallbackRecord, EventContext, ShareRequest, State as RequestState, Step},
+    domain::{
+        Actor, CallbackRecord, EventContext, HistoryEntry, RequestId, ShareRequest,
+        State as RequestState, Step,
+    },
     invocation::InvocationId,
     status::role_grant,
     steps::StepMessage,
-    store::{StoreError, Stored},
+    store::{self, Change, ChangeError, StoreError},
 };
 
 fn escape(text: &str) -> String {
@@ -132,7 +135,7 @@ pub async fn consent_callback(
     if let Some(error) = query.get("error") {
         let description = query.get("error_description").cloned().unwrap_or_default();
         let first_line = description.lines().next().unwrap_or("").to_owned();
-        if let Err(e) = record_decline(&ctx, &stored, error, &first_line, &event).await {
+        if let Err(e) = record_decline(&ctx, id, error, &first_line, &event).await {
             return unavailable(&e);
         }
         info!(request_id = %id, %error, "consumer admin did not consent");
@@ -155,7 +158,7 @@ pub async fn consent_callback(
         return invalid_link();
     }
 
-    match record_consent(&ctx, stored, query.get("tenant").cloned(), &event).await {
+    match record_consent(&ctx, &stored.request, query.get("tenant").cloned(), &event).await {
         Ok(request) => page(
             StatusCode::OK,
             "Thank you: consent recorded",
@@ -180,16 +183,14 @@ fn unavailable(error: &StoreError) -> Response {
 
 async fn record_decline(
     ctx: &AppContext,
-    stored: &Stored,
+    id: RequestId,
     error: &str,
     description: &str,
     event: &EventContext,
 ) -> Result<(), StoreError> {
-    let mut stored = stored.clone();
-    loop {
-        let request = &mut stored.request;
+    let applied = store::change(ctx.store.as_ref(), id, |request| {
         let Some(consent) = request.progress.consent.as_mut() else {
-            return Ok(());
+            return Ok::<_, Infallible>(Change::Keep(()));
         };
         consent.callback = Some(CallbackRecord {
             at: event.at,
@@ -197,74 +198,60 @@ async fn record_decline(
             error: Some(format!("{error}: {description}")),
             reported_tenant: None,
         });
-        let entry = request.note(
-            "consent-declined",
-            format!("The consumer's admin did not consent: {error}: {description}"),
-            event,
-        );
-        match ctx
-            .store
-            .update(request, &stored.etag, std::slice::from_ref(&entry))
-            .await
-        {
-            Ok(_) => {
-                if let Err(e) = crate::events::publish(ctx, request, &[entry]).await {
-                    warn!(error = %e, "could not publish the consent-declined event");
-                }
-                return Ok(());
-            }
-            Err(StoreError::Conflict) => {
-                stored = ctx
-                    .store
-                    .get(request.id)
-                    .await?
-                    .ok_or(StoreError::NotFound(request.id))?;
-            }
-            Err(e) => return Err(e),
-        }
-    }
+        let detail = format!("The consumer's admin did not consent: {error}: {description}");
+        Ok(Change::Save(
+            vec![request.note("consent-declined", detail, event)],
+            (),
+        ))
+    })
+    .await
+    .map_err(store_error)?;
+    announce(ctx, &applied.request, &applied.entries).await;
+    Ok(())
 }
 
 /// Records the consent report (once) and queues an immediate consent check.
 async fn record_consent(
     ctx: &AppContext,
-    mut stored: Stored,
+    request: &ShareRequest,
     reported_tenant: Option<String>,
     event: &EventContext,
 ) -> Result<ShareRequest, StoreError> {
-    loop {
-        let request = &mut stored.request;
-        let already = request
-            .progress
-            .consent
-            .as_ref()
-            .is_some_and(|c| c.state_used_at.is_some());
-        // A number no scheduled re-check can have yet (they are at most latest + 1), so the
-        // check runs now instead of being dropped as a duplicate, and supersedes the chain.
-        let attempt = if already {
-            request.progress.rechecks.latest
-        } else {
-            request.progress.rechecks.latest + 2
+    let already = request
+        .progress
+        .consent
+        .as_ref()
+        .is_some_and(|c| c.state_used_at.is_some());
+    // A number no scheduled re-check can have yet (they are at most latest + 1), so the
+    // check runs now instead of being dropped as a duplicate, and supersedes the chain. Sent
+    // before it is recorded: a message newer than the record still runs.
+    let latest = request.progress.rechecks.latest;
+    let attempt = if already { latest } else { latest + 2 };
+    if matches!(
+        request.state(),
+        RequestState::AwaitingConsent | RequestState::AwaitingRoleGrant
+    ) {
+        let message = StepMessage {
+            request_id: request.id,
+            step: Step::ConfirmConsent,
+            attempt,
         };
-        if matches!(
-            request.state(),
-            RequestState::AwaitingConsent | RequestState::AwaitingRoleGrant
-        ) {
-            let message = StepMessage {
-                request_id: request.id,
-                step: Step::ConfirmConsent,
-                attempt,
-            };
-            if let Err(e) = ctx.queue.send(&message, None).await {
-                return Err(StoreError::Unavailable(e.to_string()));
-            }
-        }
-        if already {
-            return Ok(stored.request);
-        }
+        ctx.queue
+            .send(&message, None)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    }
+    if already {
+        return Ok(request.clone());
+    }
+    let applied = store::change(ctx.store.as_ref(), request.id, |request| {
+        let consumer = request.consumer.tenant_id;
         let Some(consent) = request.progress.consent.as_mut() else {
-            return Ok(stored.request);
+            return Ok::<_, Infallible>(Change::Keep(()));
         };
+        if consent.state_used_at.is_some() {
+            return Ok(Change::Keep(()));
+        }
         consent.state_used_at = Some(event.at);
         consent.callback = Some(CallbackRecord {
             at: event.at,
@@ -274,35 +261,33 @@ async fn record_consent(
         });
         request.progress.rechecks.latest = request.progress.rechecks.latest.max(attempt);
         let claimed = reported_tenant.as_deref().unwrap_or("none");
-        let mismatch = if claimed.eq_ignore_ascii_case(&request.consumer.tenant_id.to_string()) {
+        let mismatch = if claimed.eq_ignore_ascii_case(&consumer.to_string()) {
             ""
         } else {
             " It names a different tenant than the request's, so only the check in the request's tenant counts."
         };
-        let entry = request.note(
-            "consent-reported",
-            format!("The consumer's admin reports consent (redirect names tenant {claimed}); imageshare verifies it in tenant {}.{mismatch}", request.consumer.tenant_id),
-            event,
+        let detail = format!(
+            "The consumer's admin reports consent (redirect names tenant {claimed}); imageshare verifies it in tenant {consumer}.{mismatch}"
         );
-        match ctx
-            .store
-            .update(request, &stored.etag, std::slice::from_ref(&entry))
-            .await
-        {
-            Ok(_) => {
-                if let Err(e) = crate::events::publish(ctx, request, &[entry]).await {
-                    warn!(error = %e, "could not publish the consent-reported event");
-                }
-                return Ok(stored.request);
-            }
-            Err(StoreError::Conflict) => {
-                stored = ctx
-                    .store
-                    .get(stored.request.id)
-                    .await?
-                    .ok_or(StoreError::NotFound(stored.request.id))?;
-            }
-            Err(e) => return Err(e),
-        }
+        Ok(Change::Save(vec![request.note("consent-reported", detail, event)], ()))
+    })
+    .await
+    .map_err(store_error)?;
+    announce(ctx, &applied.request, &applied.entries).await;
+    Ok(applied.request)
+}
+
+fn store_error(error: ChangeError<Infallible>) -> StoreError {
+    match error {
+        ChangeError::Store(e) => e,
+        ChangeError::Refused(never) => match never {},
+    }
+}
+
+/// Publishes what the callback wrote. A failure is logged, not repaired: the admin's page
+/// must not fail over an event, and the next step's events follow anyway.
+async fn announce(ctx: &AppContext, request: &ShareRequest, entries: &[HistoryEntry]) {
+    if let Err(e) = crate::events::publish(ctx, request, entries).await {
+        warn!(error = %e, "could not publish the consent callback's event");
     }
 }

@@ -11,7 +11,6 @@ use crate::{
     invocation::{
         BodyEncoding, InvocationId, InvocationReply, InvocationRequest, ServiceBusMessage,
     },
-    store::StoreError,
 };
 
 /// Handles `POST /{FunctionName}` for a step's queue trigger.
@@ -136,32 +135,23 @@ fn decode(step: Step, body: &[u8]) -> Result<(StepMessage, Option<i64>), String>
     Ok((message, sb.delivery_count))
 }
 
-/// Marks the request `Failed` with `reason`, re-reading on a concurrent change.
+/// Marks the request `Failed` with `reason` (and announces it), re-reading on a concurrent
+/// change; a request that already ended is left as it is.
 async fn record_failure(
     ctx: &AppContext,
     id: crate::domain::RequestId,
     reason: &str,
     event: &EventContext,
-) -> Result<(), StoreError> {
-    loop {
-        let Some(mut stored) = ctx.store.get(id).await? else {
-            return Err(StoreError::NotFound(id));
-        };
-        if stored.request.state().is_terminal() {
-            return Ok(());
+) -> Result<(), StepError> {
+    super::record::update(ctx, id, |r| {
+        if r.state().is_terminal() {
+            return Ok(super::record::Write::Keep(()));
         }
-        let Ok(entry) = stored.request.fail(reason, event) else {
-            return Ok(());
-        };
-        match ctx
-            .store
-            .update(&stored.request, &stored.etag, &[entry])
-            .await
-        {
-            Err(StoreError::Conflict) => {}
-            other => return other.map(|_| ()),
-        }
-    }
+        let entry = r.fail(reason, event)?;
+        Ok(super::record::Write::Save(vec![entry], ()))
+    })
+    .await
+    .map(|_| ())
 }
 
 #[cfg(test)]

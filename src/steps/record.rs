@@ -1,65 +1,38 @@
-//! Reading and writing the request from a step: compare-and-swap with re-read on conflict
-//! (DESIGN §3 rule 3).
+//! Reading and writing the request from a step: the store's compare-and-swap change, then
+//! the events of what was written.
 
 use super::StepError;
 use crate::{
     context::AppContext,
-    domain::{HistoryEntry, RequestId, ShareRequest},
-    store::{StoreError, Stored},
+    domain::{RequestId, ShareRequest},
+    store::{self, Change, ChangeError, Stored},
 };
 
-/// What a change decided.
-pub(super) enum Write<T> {
-    /// Write the request with these new history entries (possibly none), then return `T`.
-    Save(Vec<HistoryEntry>, T),
-    /// Nothing to write; return `T`.
-    Keep(T),
-}
+/// What a change decided (the store's [`Change`]).
+pub(super) use store::Change as Write;
 
 /// The request, or `None` when it does not exist.
 pub(super) async fn load(ctx: &AppContext, id: RequestId) -> Result<Option<Stored>, StepError> {
     Ok(ctx.store.get(id).await?)
 }
 
-/// Applies `change` to the current version of the request and writes it; if someone else
-/// wrote first, re-reads and applies `change` again to what is there now.
+/// Applies `change` to the current version of the request and writes it (re-applying it on a
+/// concurrent change), then publishes the events of the entries written.
 pub(super) async fn update<T>(
     ctx: &AppContext,
     id: RequestId,
-    mut change: impl FnMut(&mut ShareRequest) -> Result<Write<T>, StepError>,
+    change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
 ) -> Result<(ShareRequest, T), StepError> {
-    // Bounded: a request has few writers; endless conflicts mean something else is wrong.
-    for _ in 0..20 {
-        let Some(mut stored) = load(ctx, id).await? else {
-            return Err(StepError::Retryable(anyhow::anyhow!(
-                "request {id} vanished"
-            )));
-        };
-        match change(&mut stored.request)? {
-            Write::Keep(value) => return Ok((stored.request, value)),
-            Write::Save(entries, value) => {
-                match ctx
-                    .store
-                    .update(&stored.request, &stored.etag, &entries)
-                    .await
-                {
-                    Ok(_) => {
-                        // Published after the write: a failure here fails the step, whose
-                        // re-run finds the change recorded and publishes again.
-                        crate::events::publish(ctx, &stored.request, &entries)
-                            .await
-                            .map_err(|e| StepError::Retryable(e.into()))?;
-                        return Ok((stored.request, value));
-                    }
-                    Err(StoreError::Conflict) => {
-                        tracing::debug!(request_id = %id, "concurrent update; re-reading");
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-    }
-    Err(StepError::Retryable(anyhow::anyhow!(
-        "request {id} kept changing under us"
-    )))
+    let applied = store::change(ctx.store.as_ref(), id, change)
+        .await
+        .map_err(|e| match e {
+            ChangeError::Refused(e) => e,
+            ChangeError::Store(e) => e.into(),
+        })?;
+    // Published after the write: a failure here fails the step, whose re-run finds the
+    // change recorded and publishes again (the event id makes the repeat a duplicate).
+    crate::events::publish(ctx, &applied.request, &applied.entries)
+        .await
+        .map_err(|e| StepError::Retryable(e.into()))?;
+    Ok((applied.request, applied.value))
 }

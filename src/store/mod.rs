@@ -4,6 +4,7 @@
 //! `memory` keeps everything in the process (the embedded local run and unit tests); `table`,
 //! Azure Table Storage, is the production one. `contract` holds the properties both must have.
 
+mod change;
 #[doc(hidden)]
 pub mod contract;
 mod memory;
@@ -11,6 +12,7 @@ pub mod table;
 
 use async_trait::async_trait;
 
+pub use change::{Applied, Change, ChangeError, change};
 pub use memory::MemoryStore;
 pub use table::TableStore;
 

@@ -118,6 +118,12 @@ async fn an_image_not_replicated_to_the_vms_region_fails_with_that_reason() {
     let reason = done["failure"].as_str().unwrap();
     assert!(reason.contains("not replicated to japaneast"), "{reason}");
     assert!(reason.contains("East US"), "{reason}");
+    let announced = h
+        .events
+        .published()
+        .iter()
+        .any(|e| e.subject == id.to_string() && e.kind == "imageshare.request.failed");
+    assert!(announced, "the failure was not published as an event");
 }
 
 #[tokio::test]
