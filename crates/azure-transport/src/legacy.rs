@@ -15,13 +15,18 @@ pub(crate) struct LegacyClient(pub(crate) Transport);
 #[async_trait::async_trait]
 impl HttpClient for LegacyClient {
     async fn execute_request(&self, request: &Request) -> azure_core_legacy::Result<Response> {
-        let method = reqwest::Method::from_bytes(request.method().as_ref().as_bytes())
-            .map_err(|e| Error::full(ErrorKind::DataConversion, e, "unsupported HTTP method"))?;
         // `url` 2.x is shared by both crates, so the URL type is the same.
-        let mut builder = self.0.client().request(method, request.url().clone());
-        for (name, value) in request.headers().iter() {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
+        let builder = self
+            .0
+            .builder(
+                request.method().as_ref(),
+                request.url().clone(),
+                request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
+            .map_err(|e| Error::message(ErrorKind::DataConversion, e))?;
         let built = match request.body().clone() {
             Body::Bytes(bytes) => builder.body(bytes).build(),
             Body::SeekableStream(stream) => {
@@ -39,16 +44,8 @@ impl HttpClient for LegacyClient {
         let status = StatusCode::try_from(response.status().as_u16())
             .map_err(|_| Error::message(ErrorKind::DataConversion, "invalid HTTP status code"))?;
         let headers = Headers::from(
-            response
-                .headers()
-                .iter()
-                .filter_map(|(k, v)| {
-                    let value = v.to_str().ok()?;
-                    Some((
-                        HeaderName::from(k.as_str().to_owned()),
-                        HeaderValue::from(value.to_owned()),
-                    ))
-                })
+            crate::text_headers(response.headers())
+                .map(|(k, v)| (HeaderName::from(k), HeaderValue::from(v)))
                 .collect::<std::collections::HashMap<_, _>>(),
         );
         let body = Box::pin(

@@ -134,6 +134,22 @@ impl Transport {
         self.client.execute(request).await
     }
 
+    /// A request builder from the parts both `azure_core` versions' requests have.
+    fn builder<'a>(
+        &self,
+        method: &str,
+        url: Url,
+        headers: impl Iterator<Item = (&'a str, &'a str)>,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())
+            .map_err(|_| format!("unsupported HTTP method '{method}'"))?;
+        Ok(
+            headers.fold(self.client.request(method, url), |b, (name, value)| {
+                b.header(name, value)
+            }),
+        )
+    }
+
     /// This transport as an `azure_core` 1.x client (for `azure_identity` credentials).
     pub fn for_azure_core(&self) -> Arc<dyn azure_core::http::HttpClient> {
         Arc::new(modern::ModernClient(self.clone()))
@@ -143,6 +159,13 @@ impl Transport {
     pub fn for_azure_core_legacy(&self) -> Arc<dyn azure_core_legacy::HttpClient> {
         Arc::new(legacy::LegacyClient(self.clone()))
     }
+}
+
+/// A response's headers as owned text pairs; values that are not text are dropped, as both
+/// `azure_core` versions' own reqwest clients do.
+fn text_headers(map: &reqwest::header::HeaderMap) -> impl Iterator<Item = (String, String)> + '_ {
+    map.iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
 }
 
 #[cfg(test)]

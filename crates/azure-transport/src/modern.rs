@@ -18,12 +18,17 @@ pub(crate) struct ModernClient(pub(crate) Transport);
 #[async_trait::async_trait]
 impl HttpClient for ModernClient {
     async fn execute_request(&self, request: &Request) -> azure_core::Result<AsyncRawResponse> {
-        let method = reqwest::Method::from_bytes(request.method().as_str().as_bytes())
-            .map_err(|e| Error::with_error(ErrorKind::DataConversion, e, "unsupported method"))?;
-        let mut builder = self.0.client().request(method, request.url().clone());
-        for (name, value) in request.headers().iter() {
-            builder = builder.header(name.as_str(), value.as_str());
-        }
+        let builder = self
+            .0
+            .builder(
+                request.method().as_str(),
+                request.url().clone(),
+                request
+                    .headers()
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+            )
+            .map_err(|e| Error::with_message(ErrorKind::DataConversion, e))?;
         let built = match request.body().clone() {
             Body::Bytes(bytes) => builder.body(bytes).build(),
             Body::SeekableStream(stream) => {
@@ -43,16 +48,8 @@ impl HttpClient for ModernClient {
 
         let status = response.status().as_u16().into();
         let headers = Headers::from(
-            response
-                .headers()
-                .iter()
-                .filter_map(|(k, v)| {
-                    let value = v.to_str().ok()?;
-                    Some((
-                        HeaderName::from(k.as_str().to_owned()),
-                        HeaderValue::from(value.to_owned()),
-                    ))
-                })
+            crate::text_headers(response.headers())
+                .map(|(k, v)| (HeaderName::from(k), HeaderValue::from(v)))
                 .collect::<std::collections::HashMap<_, _>>(),
         );
         let body = Box::pin(
