@@ -29,6 +29,14 @@ pub fn surely_not_delivered(error: &AzureError) -> bool {
     matches!(error.status(), Some(400..=499 | 503))
 }
 
+/// The Azure clients, as the error of the service that could not be reached without them.
+fn cloud<'a>(run: &'a Run<'_>, service: Service) -> Result<&'a crate::cloud::Cloud, AzureError> {
+    run.cloud().map_err(|e| AzureError::Unexpected {
+        service,
+        detail: e.to_string(),
+    })
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -49,10 +57,7 @@ pub async fn consent_link(
     match &ctx.settings.notify {
         NotifySettings::StatusOnly => Ok(()),
         NotifySettings::Mail { sender } => {
-            let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
-                service: Service::Graph,
-                detail: e.to_string(),
-            })?;
+            let cloud = cloud(run, Service::Graph)?;
             let html = format!(
                 "<p>An image owner wants to share the VM image <b>{image}</b> with your tenant <code>{tenant}</code> and create the VM <b>{vm}</b> in resource group <b>{rg}</b>.</p>\
                  <p>1. As an administrator of your tenant, <a href=\"{link}\">review and accept the app's access</a> (the link works until {expires}).</p>\
@@ -99,10 +104,7 @@ pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
     match &ctx.settings.notify {
         NotifySettings::StatusOnly => Ok(()),
         NotifySettings::Mail { sender } => {
-            let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
-                service: Service::Graph,
-                detail: e.to_string(),
-            })?;
+            let cloud = cloud(run, Service::Graph)?;
             let html = format!(
                 "<p>The request to share the VM image <b>{}</b> with your tenant <code>{}</code> expired before consent and the role grant were complete. Nothing will be created. Ask the image owner for a new request if you still need it. Request {}.</p>",
                 escape(&request.image_name),
@@ -132,10 +134,7 @@ async fn post_webhook(
     body: serde_json::Value,
     key: &str,
 ) -> Result<(), AzureError> {
-    let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
-        service: Service::Webhook,
-        detail: e.to_string(),
-    })?;
+    let cloud = cloud(run, Service::Webhook)?;
     // The Idempotency-Key lets the receiver drop the repeats an at-least-once sender makes.
     let call = ApiCall::new(Service::Webhook, Method::POST, url.clone())
         .json(body)

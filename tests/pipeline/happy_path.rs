@@ -207,3 +207,67 @@ async fn a_client_secret_deployment_keeps_one_secret_in_key_vault_and_completes(
     assert_eq!(done["app"]["credential"], "secret");
     assert_one_of_everything(&h);
 }
+
+/// A webhook receiver that keeps what it is sent.
+async fn webhook() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+) {
+    use axum::{Json, Router, http::HeaderMap, routing::post};
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    let app = Router::new().route(
+        "/hooks/imageshare",
+        post(move |headers: HeaderMap, Json(body): Json<Value>| {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            sink.lock().unwrap().push((key, body));
+            async { "ok" }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/imageshare", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, received)
+}
+
+#[tokio::test]
+async fn a_webhook_deployment_posts_the_consent_link_once_and_the_admin_can_use_it() {
+    let (url, received) = webhook().await;
+    let h = Harness::start(
+        Scenario::demo(),
+        &[
+            ("IMAGESHARE_NOTIFY", "webhook"),
+            ("IMAGESHARE_WEBHOOK_URL", &url),
+        ],
+    )
+    .await;
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+
+    let posts = received.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let (key, body) = &posts[0];
+    assert_eq!(key.as_deref(), Some(format!("{id}:consent-link").as_str()));
+    assert_eq!(body["type"], "imageshare.consent-link");
+    assert_eq!(body["adminEmail"], demo::FABRIKAM_ADMIN_UPN);
+    assert!(
+        body["roleGrant"]["command"]
+            .as_str()
+            .unwrap()
+            .starts_with("az role assignment create")
+    );
+    assert!(
+        h.sim.outbox(demo::CONTOSO_TENANT).is_empty(),
+        "a webhook deployment sent mail"
+    );
+
+    let link = url::Url::parse(body["consentUrl"].as_str().unwrap()).unwrap();
+    local_run::demo::consent_in_browser(&h.transport, &link)
+        .await
+        .unwrap();
+    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
+    assert_eq!(waiting["state"], "AwaitingRoleGrant", "{waiting:#}");
+}
