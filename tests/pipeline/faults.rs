@@ -160,3 +160,64 @@ async fn a_role_grant_that_takes_effect_minutes_later_is_waited_for() {
     );
     assert_one_of_everything(&h);
 }
+
+/// Runs the demo request to a terminal state with `fault` on the VM and returns the status.
+async fn with_vm_fault(fault: Fault) -> serde_json::Value {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    h.sim.add_fault(fault);
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+    h.consent().await;
+    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
+    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
+        .await;
+    h.run_until(id, is_terminal).await
+}
+
+const VM_PATH: &str = "*/virtualMachines/vm-fabrikam-01";
+
+#[tokio::test]
+async fn a_vm_over_the_consumers_quota_fails_saying_so() {
+    let done = with_vm_fault(Fault::quota_exceeded(VM_PATH, "eastus")).await;
+    assert_eq!(done["state"], "Failed", "{done:#}");
+    assert!(
+        done["failure"].as_str().unwrap().contains("quota"),
+        "{done:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_vm_size_not_offered_in_the_region_fails_saying_so() {
+    let done = with_vm_fault(Fault::sku_not_available(
+        VM_PATH,
+        "Standard_D2s_v5",
+        "eastus",
+    ))
+    .await;
+    assert_eq!(done["state"], "Failed", "{done:#}");
+    assert!(
+        done["failure"]
+            .as_str()
+            .unwrap()
+            .contains("Size Standard_D2s_v5 is not available in eastus"),
+        "{done:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_vm_whose_provisioning_fails_ends_failed_with_azures_reason() {
+    let done = with_vm_fault(Fault::provisioning_failure(
+        VM_PATH,
+        "OSProvisioningTimedOut",
+        "OS Provisioning for VM 'vm-fabrikam-01' did not finish in the allotted time.",
+    ))
+    .await;
+    assert_eq!(done["state"], "Failed", "{done:#}");
+    assert!(
+        done["failure"]
+            .as_str()
+            .unwrap()
+            .contains("OSProvisioningTimedOut"),
+        "{done:#}"
+    );
+}

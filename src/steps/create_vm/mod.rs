@@ -6,6 +6,14 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+mod image;
+mod network;
+mod verdict;
+
+use image::{image_facts, vm_body};
+use network::put_and_wait;
+use verdict::{Verdict, azure_verdict, classify_operation, verdict};
+
 use super::{
     Outcome, Run, StepError, already_done,
     confirm_consent::app_credential,
@@ -13,16 +21,10 @@ use super::{
     record::{self, Write},
 };
 use crate::{
-    azure::{
-        AzureError,
-        arm::{ArmIdentity, Operation, Started, api_versions},
-    },
+    azure::arm::{ArmIdentity, Operation, api_versions},
     domain::{Location, ShareRequest, State, Step},
 };
 
-/// How long a role just granted may still be refused before we call it a real refusal
-/// (RBAC changes "can take up to 10 minutes").
-const RBAC_GRACE: Duration = Duration::from_secs(15 * 60);
 /// Inline wait for quick network operations before handing over to a re-check.
 const INLINE_BUDGET: Duration = Duration::from_secs(30);
 /// Re-check interval while the VM provisions.
@@ -41,193 +43,6 @@ fn ids(request: &ShareRequest) -> (String, String, String, String, String) {
         format!("{group}/providers/Microsoft.Network/networkSecurityGroups/{name}-nsg"),
         group,
     )
-}
-
-/// What the image definition says about the OS.
-struct ImageFacts {
-    regions: Vec<String>,
-    specialized: bool,
-    trusted_launch: bool,
-    linux: bool,
-}
-
-async fn image_facts(
-    run: &Run<'_>,
-    request: &ShareRequest,
-    identity: &ArmIdentity,
-) -> Result<ImageFacts, AzureError> {
-    let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
-        service: crate::azure::Service::ResourceManager,
-        detail: e.to_string(),
-    })?;
-    let version = cloud
-        .arm
-        .get(identity, &request.image.to_string(), api_versions::GALLERY)
-        .await?
-        .unwrap_or(Value::Null);
-    let definition = cloud
-        .arm
-        .get(
-            identity,
-            &request.image.image_definition_id().to_string(),
-            api_versions::GALLERY,
-        )
-        .await?
-        .unwrap_or(Value::Null);
-    let regions = version
-        .pointer("/properties/publishingProfile/targetRegions")
-        .and_then(Value::as_array)
-        .map(|rs| {
-            rs.iter()
-                .filter_map(|r| r.get("name")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let features = definition
-        .pointer("/properties/features")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let trusted_launch = features.iter().any(|f| {
-        f.get("name").and_then(Value::as_str) == Some("SecurityType")
-            && f.get("value").and_then(Value::as_str) == Some("TrustedLaunch")
-    });
-    Ok(ImageFacts {
-        regions,
-        specialized: definition
-            .pointer("/properties/osState")
-            .and_then(Value::as_str)
-            == Some("Specialized"),
-        trusted_launch,
-        linux: definition
-            .pointer("/properties/osType")
-            .and_then(Value::as_str)
-            .is_none_or(|t| t.eq_ignore_ascii_case("Linux")),
-    })
-}
-
-fn vm_body(request: &ShareRequest, nic: &str, image: &ImageFacts) -> Value {
-    let user = request.vm.admin_username.as_str();
-    let mut properties = json!({
-        "hardwareProfile": {"vmSize": request.vm.size.as_str()},
-        "storageProfile": {
-            "imageReference": {"id": request.image.to_string()},
-            "osDisk": {"createOption": "FromImage", "deleteOption": "Delete", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}
-        },
-        "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": true, "deleteOption": "Delete"}}]},
-    });
-    // A specialized image keeps its own OS profile: ARM refuses one.
-    if !image.specialized {
-        properties["osProfile"] = json!({
-            "computerName": request.vm.name.as_str(),
-            "adminUsername": user,
-            "linuxConfiguration": {
-                "disablePasswordAuthentication": true,
-                "ssh": {"publicKeys": [{"path": format!("/home/{user}/.ssh/authorized_keys"), "keyData": request.vm.ssh_public_key.as_str()}]}
-            }
-        });
-    }
-    if image.trusted_launch {
-        properties["securityProfile"] = json!({"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": true, "vTpmEnabled": true}});
-    }
-    json!({
-        "location": request.vm.location.as_str(),
-        "tags": {"imageshare-request": request.id.to_string()},
-        "properties": properties,
-    })
-}
-
-/// What to do about a failed VM creation: stop for good, or try again later.
-enum Verdict {
-    Terminal(String),
-    Later(Duration, String),
-}
-
-fn classify(
-    run: &Run<'_>,
-    request: &ShareRequest,
-    code: &str,
-    message: &str,
-    status: Option<u16>,
-    retry_after: Option<Duration>,
-) -> Verdict {
-    let lower = code.to_ascii_lowercase();
-    let vm = &request.vm;
-    match lower.as_str() {
-        "galleryimagenotfound" => Verdict::Terminal(format!(
-            "The image is not available in {}: {message}",
-            vm.location
-        )),
-        "skunotavailable" | "vmsizenotsupported" => Verdict::Terminal(format!(
-            "Size {} is not available in {}: {message}",
-            vm.size, vm.location
-        )),
-        "operationnotallowed" | "quotaexceeded"
-            if lower == "quotaexceeded" || message.to_ascii_lowercase().contains("quota") =>
-        {
-            Verdict::Terminal(format!(
-                "The consumer subscription's quota does not allow this VM: {message}"
-            ))
-        }
-        "linkedauthorizationfailed" | "authorizationfailed" => {
-            let since = request
-                .progress
-                .access
-                .role_confirmed_at
-                .unwrap_or(request.updated_at);
-            if run.ctx.clock.now() - since < RBAC_GRACE {
-                Verdict::Later(
-                    Duration::from_secs(60),
-                    format!("role assignments to take effect ({code})"),
-                )
-            } else {
-                Verdict::Terminal(format!("Azure refused the VM creation: {code}: {message}"))
-            }
-        }
-        _ if status == Some(429) => Verdict::Later(
-            retry_after.unwrap_or(Duration::from_secs(30)),
-            "Resource Manager throttling".into(),
-        ),
-        _ if status.is_none_or(|s| s >= 500) => Verdict::Later(
-            Duration::from_secs(30),
-            format!("Resource Manager to recover ({code})"),
-        ),
-        _ if status.is_some_and(|s| (400..500).contains(&s)) => {
-            Verdict::Terminal(format!("Azure refused the VM: {code}: {message}"))
-        }
-        _ => Verdict::Later(Duration::from_secs(30), format!("{code}: {message}")),
-    }
-}
-
-async fn verdict(
-    run: &Run<'_>,
-    request: &ShareRequest,
-    verdict: Verdict,
-) -> Result<Outcome, StepError> {
-    match verdict {
-        Verdict::Terminal(reason) => Err(StepError::terminal(reason)),
-        Verdict::Later(delay, why) => rechecks::again(run, delay, why).await,
-    }
-    .map(|o| {
-        tracing::debug!(request_id = %request.id, outcome = ?o, "VM creation deferred");
-        o
-    })
-}
-
-fn azure_verdict(run: &Run<'_>, request: &ShareRequest, e: &AzureError) -> Verdict {
-    match e {
-        AzureError::Api {
-            code,
-            message,
-            status,
-            retry_after,
-            ..
-        } => classify(run, request, code, message, Some(*status), *retry_after),
-        AzureError::Token { .. } if !e.is_retryable() => {
-            Verdict::Later(Duration::from_secs(60), format!("a token for the app: {e}"))
-        }
-        other => Verdict::Later(Duration::from_secs(30), other.to_string()),
-    }
 }
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -274,7 +89,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             }
             Ok(Operation::Succeeded) => finish(run, &request, &consumer, &vm_id).await,
             Ok(Operation::Failed { code, message }) => {
-                let v = classify(run, &request, &code, &message, None, None);
+                let v = classify_operation(run, &request, &code, &message);
                 if matches!(v, Verdict::Later(..)) {
                     // Start over with a fresh PUT next time.
                     record::update(ctx, request.id, |r| {
@@ -428,46 +243,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         "the VM to finish provisioning".into(),
     )
     .await
-}
-
-/// PUTs a network resource and waits briefly; `Some(outcome)` when the step must stop here.
-async fn put_and_wait(
-    run: &Run<'_>,
-    request: &ShareRequest,
-    who: &ArmIdentity,
-    id: &str,
-    api_version: &str,
-    body: Value,
-) -> Result<Option<Outcome>, StepError> {
-    let cloud = run.cloud()?;
-    let started: Started = match cloud.arm.put(who, id, api_version, body).await {
-        Ok(s) => s,
-        Err(e) => {
-            return verdict(run, request, azure_verdict(run, request, &e))
-                .await
-                .map(Some);
-        }
-    };
-    match cloud.arm.wait(who, &started, INLINE_BUDGET).await {
-        Ok(Operation::Succeeded) => Ok(None),
-        Ok(Operation::Running(_)) => rechecks::again(
-            run,
-            Duration::from_secs(10),
-            format!("{id} to be provisioned"),
-        )
-        .await
-        .map(Some),
-        Ok(Operation::Failed { code, message }) => verdict(
-            run,
-            request,
-            classify(run, request, &code, &message, None, None),
-        )
-        .await
-        .map(Some),
-        Err(e) => verdict(run, request, azure_verdict(run, request, &e))
-            .await
-            .map(Some),
-    }
 }
 
 /// The operation finished: confirm the VM, then complete the request.

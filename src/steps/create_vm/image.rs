@@ -1,0 +1,106 @@
+//! What the image says about itself (regions, OS, security type), and the VM body it calls for.
+
+use serde_json::{Value, json};
+
+use super::super::Run;
+use crate::{
+    azure::{
+        AzureError, Service,
+        arm::{ArmIdentity, api_versions},
+    },
+    domain::ShareRequest,
+};
+
+/// What the image definition says about the OS.
+pub(super) struct ImageFacts {
+    pub(super) regions: Vec<String>,
+    pub(super) specialized: bool,
+    pub(super) trusted_launch: bool,
+    pub(super) linux: bool,
+}
+
+pub(super) async fn image_facts(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    identity: &ArmIdentity,
+) -> Result<ImageFacts, AzureError> {
+    let cloud = run.cloud().map_err(|e| AzureError::Unexpected {
+        service: Service::ResourceManager,
+        detail: e.to_string(),
+    })?;
+    let version = cloud
+        .arm
+        .get(identity, &request.image.to_string(), api_versions::GALLERY)
+        .await?
+        .unwrap_or(Value::Null);
+    let definition = cloud
+        .arm
+        .get(
+            identity,
+            &request.image.image_definition_id().to_string(),
+            api_versions::GALLERY,
+        )
+        .await?
+        .unwrap_or(Value::Null);
+    let regions = version
+        .pointer("/properties/publishingProfile/targetRegions")
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .filter_map(|r| r.get("name")?.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let features = definition
+        .pointer("/properties/features")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let trusted_launch = features.iter().any(|f| {
+        f.get("name").and_then(Value::as_str) == Some("SecurityType")
+            && f.get("value").and_then(Value::as_str) == Some("TrustedLaunch")
+    });
+    Ok(ImageFacts {
+        regions,
+        specialized: definition
+            .pointer("/properties/osState")
+            .and_then(Value::as_str)
+            == Some("Specialized"),
+        trusted_launch,
+        linux: definition
+            .pointer("/properties/osType")
+            .and_then(Value::as_str)
+            .is_none_or(|t| t.eq_ignore_ascii_case("Linux")),
+    })
+}
+
+pub(super) fn vm_body(request: &ShareRequest, nic: &str, image: &ImageFacts) -> Value {
+    let user = request.vm.admin_username.as_str();
+    let mut properties = json!({
+        "hardwareProfile": {"vmSize": request.vm.size.as_str()},
+        "storageProfile": {
+            "imageReference": {"id": request.image.to_string()},
+            "osDisk": {"createOption": "FromImage", "deleteOption": "Delete", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}
+        },
+        "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": true, "deleteOption": "Delete"}}]},
+    });
+    // A specialized image keeps its own OS profile: ARM refuses one.
+    if !image.specialized {
+        properties["osProfile"] = json!({
+            "computerName": request.vm.name.as_str(),
+            "adminUsername": user,
+            "linuxConfiguration": {
+                "disablePasswordAuthentication": true,
+                "ssh": {"publicKeys": [{"path": format!("/home/{user}/.ssh/authorized_keys"), "keyData": request.vm.ssh_public_key.as_str()}]}
+            }
+        });
+    }
+    if image.trusted_launch {
+        properties["securityProfile"] = json!({"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": true, "vTpmEnabled": true}});
+    }
+    json!({
+        "location": request.vm.location.as_str(),
+        "tags": {"imageshare-request": request.id.to_string()},
+        "properties": properties,
+    })
+}
