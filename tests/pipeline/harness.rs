@@ -43,8 +43,8 @@ impl Clock for SimClock {
 /// reads the endpoint from the process environment, which tests do not touch).
 #[derive(Debug)]
 pub struct SimManagedIdentity {
-    endpoint: String,
-    client: reqwest::Client,
+    pub endpoint: String,
+    pub client: reqwest::Client,
 }
 
 #[async_trait]
