@@ -1,0 +1,158 @@
+//! JSON APIs called with a bearer token: Resource Manager and Microsoft Graph.
+
+use azure_sim::Sim;
+use reqwest::{Method, header::HeaderMap};
+use serde_json::Value;
+
+use super::{arm::ARM, transport};
+
+/// Microsoft Graph v1.0's base URL.
+const GRAPH_V1: &str = "https://graph.microsoft.com/v1.0";
+
+/// What a JSON call answers: status, headers and body (Null when empty).
+pub type Answer = (u16, HeaderMap, Value);
+
+/// `method` on `base` + `path` (or on `path` when it is a whole URL, as pollers are) with a
+/// bearer token, through the transport.
+async fn bearer(
+    sim: &Sim,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let url = if path.starts_with("https://") {
+        path.to_owned()
+    } else {
+        format!("{base}{path}")
+    };
+    let t = transport(sim);
+    let mut b = t.client().request(method, url).bearer_auth(token);
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    if let Some(body) = body {
+        b = b.json(&body);
+    }
+    let r = t.execute(b.build().unwrap()).await.unwrap();
+    let status = r.status().as_u16();
+    let h = r.headers().clone();
+    let text = r.text().await.unwrap();
+    let json = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (status, h, json)
+}
+
+/// An ARM call through the transport: status, headers and JSON body (Null when empty).
+pub async fn arm(
+    sim: &Sim,
+    method: Method,
+    path_and_query: &str,
+    token: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    bearer(sim, ARM, method, path_and_query, token, body, headers).await
+}
+
+/// A Graph call with a bearer token: status, headers and JSON body (Null when empty).
+pub async fn graph(
+    sim: &Sim,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    bearer(sim, GRAPH_V1, method, path, token, body, headers).await
+}
+
+/// One principal calling Resource Manager or Microsoft Graph with its bearer token.
+#[derive(Debug, Clone)]
+pub struct Api<'a> {
+    sim: &'a Sim,
+    base: &'static str,
+    /// The bearer token.
+    pub token: String,
+}
+
+impl<'a> Api<'a> {
+    /// Resource Manager as the holder of `token`.
+    pub fn arm(sim: &'a Sim, token: impl Into<String>) -> Self {
+        Self {
+            sim,
+            base: ARM,
+            token: token.into(),
+        }
+    }
+
+    /// Microsoft Graph v1.0 as the holder of `token`.
+    pub fn graph(sim: &'a Sim, token: impl Into<String>) -> Self {
+        Self {
+            sim,
+            base: GRAPH_V1,
+            token: token.into(),
+        }
+    }
+
+    /// `method path` with an optional JSON body and extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
+        bearer(
+            self.sim,
+            self.base,
+            method,
+            path,
+            &self.token,
+            body,
+            headers,
+        )
+        .await
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Method::GET, path, None, &[]).await
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Answer {
+        self.send(Method::DELETE, path, None, &[]).await
+    }
+
+    /// `PUT path` with a JSON body.
+    pub async fn put(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::PUT, path, Some(body), &[]).await
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::POST, path, Some(body), &[]).await
+    }
+
+    /// `PATCH path` with a JSON body.
+    pub async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.send(Method::PATCH, path, Some(body), &[]).await
+    }
+
+    /// Graph's upsert: `PATCH path` with `Prefer: create-if-missing`.
+    pub async fn upsert(&self, path: &str, body: Value) -> Answer {
+        self.send(
+            Method::PATCH,
+            path,
+            Some(body),
+            &[("prefer", "create-if-missing")],
+        )
+        .await
+    }
+}
