@@ -12,24 +12,21 @@ const GRAPH_V1: &str = "https://graph.microsoft.com/v1.0";
 /// What a JSON call answers: status, headers and body (Null when empty).
 pub type Answer = (u16, HeaderMap, Value);
 
-/// `method` on `base` + `path` (or on `path` when it is a whole URL, as pollers are) with a
-/// bearer token, through the transport.
-async fn bearer(
+/// `method url` through the transport, with a bearer token when given, a JSON body when given
+/// and extra headers.
+pub async fn json_call(
     sim: &Sim,
-    base: &str,
     method: Method,
-    path: &str,
-    token: &str,
+    url: &str,
+    token: Option<&str>,
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> Answer {
-    let url = if path.starts_with("https://") {
-        path.to_owned()
-    } else {
-        format!("{base}{path}")
-    };
     let t = transport(sim);
-    let mut b = t.client().request(method, url).bearer_auth(token);
+    let mut b = t.client().request(method, url);
+    if let Some(token) = token {
+        b = b.bearer_auth(token);
+    }
     for (k, v) in headers {
         b = b.header(*k, *v);
     }
@@ -46,6 +43,25 @@ async fn bearer(
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
     };
     (status, h, json)
+}
+
+/// `method` on `base` + `path` (or on `path` when it is a whole URL, as pollers are) with a
+/// bearer token.
+async fn bearer(
+    sim: &Sim,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
+    let url = if path.starts_with("https://") {
+        path.to_owned()
+    } else {
+        format!("{base}{path}")
+    };
+    json_call(sim, method, &url, Some(token), body, headers).await
 }
 
 /// An ARM call through the transport: status, headers and JSON body (Null when empty).
@@ -72,32 +88,34 @@ pub async fn graph(
     bearer(sim, GRAPH_V1, method, path, token, body, headers).await
 }
 
-/// One principal calling Resource Manager or Microsoft Graph with its bearer token.
+/// One principal calling a JSON API (Resource Manager, Microsoft Graph, a Key Vault) with its
+/// bearer token.
 #[derive(Debug, Clone)]
 pub struct Api<'a> {
     sim: &'a Sim,
-    base: &'static str,
+    base: String,
     /// The bearer token.
     pub token: String,
 }
 
 impl<'a> Api<'a> {
-    /// Resource Manager as the holder of `token`.
-    pub fn arm(sim: &'a Sim, token: impl Into<String>) -> Self {
+    /// The API at `base` (`https://host` or `https://host/version`) as the holder of `token`.
+    pub fn new(sim: &'a Sim, base: impl Into<String>, token: impl Into<String>) -> Self {
         Self {
             sim,
-            base: ARM,
+            base: base.into(),
             token: token.into(),
         }
     }
 
+    /// Resource Manager as the holder of `token`.
+    pub fn arm(sim: &'a Sim, token: impl Into<String>) -> Self {
+        Self::new(sim, ARM, token)
+    }
+
     /// Microsoft Graph v1.0 as the holder of `token`.
     pub fn graph(sim: &'a Sim, token: impl Into<String>) -> Self {
-        Self {
-            sim,
-            base: GRAPH_V1,
-            token: token.into(),
-        }
+        Self::new(sim, GRAPH_V1, token)
     }
 
     /// `method path` with an optional JSON body and extra headers.
@@ -110,7 +128,7 @@ impl<'a> Api<'a> {
     ) -> Answer {
         bearer(
             self.sim,
-            self.base,
+            &self.base,
             method,
             path,
             &self.token,
