@@ -1,4 +1,4 @@
-//! JSON APIs called with a bearer token: Resource Manager and Microsoft Graph.
+//! JSON APIs called with a bearer token: Resource Manager, Microsoft Graph, Key Vault.
 
 use azure_sim::Sim;
 use reqwest::{Method, header::HeaderMap};
@@ -45,25 +45,6 @@ pub async fn json_call(
     (status, h, json)
 }
 
-/// `method` on `base` + `path` (or on `path` when it is a whole URL, as pollers are) with a
-/// bearer token.
-async fn bearer(
-    sim: &Sim,
-    base: &str,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> Answer {
-    let url = if path.starts_with("https://") {
-        path.to_owned()
-    } else {
-        format!("{base}{path}")
-    };
-    json_call(sim, method, &url, Some(token), body, headers).await
-}
-
 /// An ARM call through the transport: status, headers and JSON body (Null when empty).
 pub async fn arm(
     sim: &Sim,
@@ -73,19 +54,9 @@ pub async fn arm(
     body: Option<Value>,
     headers: &[(&str, &str)],
 ) -> Answer {
-    bearer(sim, ARM, method, path_and_query, token, body, headers).await
-}
-
-/// A Graph call with a bearer token: status, headers and JSON body (Null when empty).
-pub async fn graph(
-    sim: &Sim,
-    method: Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-    headers: &[(&str, &str)],
-) -> Answer {
-    bearer(sim, GRAPH_V1, method, path, token, body, headers).await
+    Api::arm(sim, token)
+        .send(method, path_and_query, body, headers)
+        .await
 }
 
 /// One principal calling a JSON API (Resource Manager, Microsoft Graph, a Key Vault) with its
@@ -118,7 +89,8 @@ impl<'a> Api<'a> {
         Self::new(sim, GRAPH_V1, token)
     }
 
-    /// `method path` with an optional JSON body and extra headers.
+    /// `method path` (or `method` on `path` when it is a whole URL, as pollers are) with an
+    /// optional JSON body and extra headers.
     pub async fn send(
         &self,
         method: Method,
@@ -126,16 +98,12 @@ impl<'a> Api<'a> {
         body: Option<Value>,
         headers: &[(&str, &str)],
     ) -> Answer {
-        bearer(
-            self.sim,
-            &self.base,
-            method,
-            path,
-            &self.token,
-            body,
-            headers,
-        )
-        .await
+        let url = if path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        json_call(self.sim, method, &url, Some(&self.token), body, headers).await
     }
 
     /// `GET path`.

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::{
-    api::{Answer, Api, graph},
+    api::{Answer, Api},
     transport,
 };
 

@@ -9,7 +9,7 @@ mod servicebus;
 use azure_sim::{Replication, Scenario, Sim};
 use azure_transport::Transport;
 
-pub use api::{Answer, Api, arm, graph, json_call};
+pub use api::{Answer, Api, arm, json_call};
 pub use arm::{
     ARM, ARM_SCOPE, READER, arm_as_contoso_admin, arm_as_fabrikam_admin, arm_as_operator,
     assignment_body, fabrikam_rg, images_rg, role_assignment, vnet_and_nic,
