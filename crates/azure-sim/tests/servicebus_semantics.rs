@@ -65,6 +65,11 @@ fn sas_for(sim: &Sim, scope: &str, key: &str, policy: &str) -> String {
     sas(scope, key, policy, sim.now().unix_timestamp() + 600)
 }
 
+/// `Bearer {the operator's managed identity token for resource}`.
+async fn operator_bearer(sim: &Sim, resource: &str) -> String {
+    format!("Bearer {}", operator_token(sim, resource).await)
+}
+
 fn broker_properties(response: &reqwest::Response) -> serde_json::Value {
     serde_json::from_str(&header(response, "brokerproperties").expect("BrokerProperties")).unwrap()
 }
@@ -419,8 +424,7 @@ async fn a_listen_only_policy_cannot_send() {
 #[tokio::test]
 async fn an_entra_token_of_a_data_owner_may_send_and_receive() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, "https://servicebus.azure.net").await;
-    let auth = format!("Bearer {token}");
+    let auth = operator_bearer(&sim, "https://servicebus.azure.net").await;
     let sent = send_as(&sim, &auth, "create-vm", "via entra").await;
     assert_eq!(sent.status(), 201);
     let got = peek_as(&sim, &auth, "create-vm", 0).await;
@@ -430,8 +434,7 @@ async fn an_entra_token_of_a_data_owner_may_send_and_receive() {
 #[tokio::test]
 async fn an_entra_token_for_another_audience_is_refused() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let auth = format!("Bearer {token}");
+    let auth = operator_bearer(&sim, "https://graph.microsoft.com").await;
     let r = send_as(&sim, &auth, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("InvalidAudience"));
@@ -451,8 +454,7 @@ async fn an_entity_scoped_data_sender_may_send_to_its_topic_only() {
             ..Default::default()
         });
     let sim = Sim::start(s).await.unwrap();
-    let token = operator_token(&sim, "https://servicebus.azure.net").await;
-    let auth = format!("Bearer {token}");
+    let auth = operator_bearer(&sim, "https://servicebus.azure.net").await;
     let to_topic = send_as(&sim, &auth, "share-events", "e").await;
     assert_eq!(to_topic.status(), 201);
     let to_queue = send_as(&sim, &auth, "create-vm", "q").await;
