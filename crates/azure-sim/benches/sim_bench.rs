@@ -63,6 +63,33 @@ where
     )
 }
 
+/// The demo operator's managed identity token for `resource`, from the App Service endpoint.
+async fn operator_token(http: &reqwest::Client, base: &str, resource: &str) -> String {
+    let mi: Value = http
+        .get(format!("{base}/_identity/msi/token?api-version=2019-08-01&resource={resource}&client_id=3c3c3c3c-3333-4333-8333-333333333333"))
+        .header("x-identity-header", "demo-identity-header")
+        .send().await.unwrap().json().await.unwrap();
+    mi["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Moves the simulated clock on by `seconds`.
+async fn advance_clock(http: &reqwest::Client, base: &str, seconds: u32) {
+    http.post(format!("{base}/_sim/clock"))
+        .json(&json!({"advanceSeconds": seconds}))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// One line of figures for a load run.
+fn report(label: &str, requests: usize, concurrency: usize, elapsed: Duration, ok: usize) {
+    println!(
+        "{label:<17}{requests} in {:.2} s, {ok} ok, {:.0} req/s (concurrency {concurrency})",
+        elapsed.as_secs_f64(),
+        requests as f64 / elapsed.as_secs_f64()
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
@@ -99,11 +126,7 @@ async fn main() {
     let idle = rss_kib(pid);
 
     let http = reqwest::Client::new();
-    let mi: Value = http
-        .get(format!("{base}/_identity/msi/token?api-version=2019-08-01&resource=https://graph.microsoft.com&client_id=3c3c3c3c-3333-4333-8333-333333333333"))
-        .header("x-identity-header", "demo-identity-header")
-        .send().await.unwrap().json().await.unwrap();
-    let graph_token = mi["access_token"].as_str().unwrap().to_owned();
+    let graph_token = operator_token(&http, &base, "https://graph.microsoft.com").await;
     let graph = format!("{base}/graph.microsoft.com/v1.0");
     let app: Value = http
         .patch(format!("{graph}/applications(uniqueName='bench-app')"))
@@ -132,22 +155,14 @@ async fn main() {
         .unwrap();
     let secret = pw["secretText"].as_str().unwrap().to_owned();
     // The demo scenario's replication windows: skip them on the simulated clock.
-    http.post(format!("{base}/_sim/clock"))
-        .json(&json!({"advanceSeconds": 10}))
-        .send()
-        .await
-        .unwrap();
+    advance_clock(&http, &base, 10).await;
     http.post(format!("{graph}/servicePrincipals"))
         .bearer_auth(&graph_token)
         .json(&json!({"appId": app_id}))
         .send()
         .await
         .unwrap();
-    http.post(format!("{base}/_sim/clock"))
-        .json(&json!({"advanceSeconds": 10}))
-        .send()
-        .await
-        .unwrap();
+    advance_clock(&http, &base, 10).await;
 
     let token_url = format!("{base}/login.microsoftonline.com/{CONTOSO}/oauth2/v2.0/token");
     let (form_client, form_url) = (http.clone(), token_url.clone());
@@ -174,18 +189,10 @@ async fn main() {
         }
     })
     .await;
-    println!(
-        "token requests:  {requests} in {:.2} s, {ok} ok, {:.0} req/s (concurrency {concurrency})",
-        elapsed.as_secs_f64(),
-        requests as f64 / elapsed.as_secs_f64()
-    );
+    report("token requests:", requests, concurrency, elapsed, ok);
 
     // A fresh operator token: the earlier one may be close to expiry after the clock moved.
-    let mi: Value = http
-        .get(format!("{base}/_identity/msi/token?api-version=2019-08-01&resource=https://graph.microsoft.com&client_id=3c3c3c3c-3333-4333-8333-333333333333"))
-        .header("x-identity-header", "demo-identity-header")
-        .send().await.unwrap().json().await.unwrap();
-    let graph_token = mi["access_token"].as_str().unwrap().to_owned();
+    let graph_token = operator_token(&http, &base, "https://graph.microsoft.com").await;
     let (c2, g2) = (http.clone(), graph.clone());
     let (elapsed, ok) = run_load(requests, concurrency, move |i| {
         let (c, g, t) = (c2.clone(), g2.clone(), graph_token.clone());
@@ -202,16 +209,8 @@ async fn main() {
         }
     })
     .await;
-    println!(
-        "graph upserts:   {requests} in {:.2} s, {ok} ok, {:.0} req/s (concurrency {concurrency})",
-        elapsed.as_secs_f64(),
-        requests as f64 / elapsed.as_secs_f64()
-    );
-    let mi: Value = http
-        .get(format!("{base}/_identity/msi/token?api-version=2019-08-01&resource=https://management.azure.com&client_id=3c3c3c3c-3333-4333-8333-333333333333"))
-        .header("x-identity-header", "demo-identity-header")
-        .send().await.unwrap().json().await.unwrap();
-    let arm_token = mi["access_token"].as_str().unwrap().to_owned();
+    report("graph upserts:", requests, concurrency, elapsed, ok);
+    let arm_token = operator_token(&http, &base, "https://management.azure.com").await;
     let version = format!(
         "{base}/management.azure.com{}?api-version=2024-03-03",
         azure_sim::scenario::demo::IMAGE_VERSION_ID
@@ -229,11 +228,7 @@ async fn main() {
         }
     })
     .await;
-    println!(
-        "arm reads:       {requests} in {:.2} s, {ok} ok, {:.0} req/s (concurrency {concurrency})",
-        elapsed.as_secs_f64(),
-        requests as f64 / elapsed.as_secs_f64()
-    );
+    report("arm reads:", requests, concurrency, elapsed, ok);
     let loaded = rss_kib(pid);
     println!(
         "resident memory: idle {:.1} MiB, after {} requests {:.1} MiB (every request and token is kept for inspection)",

@@ -9,11 +9,18 @@ use crate::faults::Fault;
 
 pub mod arm;
 pub mod demo;
+pub mod entra;
+pub mod servicebus;
 
 pub use arm::{
     ArmSettings, ArmThrottling, GalleryImageSpec, GalleryImageVersionSpec, GallerySpec,
     ImageFeatureSpec, ManagedImageSpec, PlatformImageSpec, VmSizes,
 };
+pub use entra::{
+    ApplicationSpec, FederatedCredentialSpec, ManagedIdentitySpec, PasswordCredentialSpec,
+    ServicePrincipalSpec, TenantSpec, UserSpec,
+};
+pub use servicebus::{EntitySpec, NamespaceSpec, SasPolicySpec, TopicSpec};
 
 /// A whole simulated cloud.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
@@ -140,158 +147,6 @@ impl Default for Scenario {
     }
 }
 
-/// An Entra tenant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TenantSpec {
-    /// Tenant id (GUID).
-    pub id: String,
-    /// Verified domain (`contoso.onmicrosoft.com`).
-    pub domain: String,
-    /// Display name (`Contoso`).
-    pub display_name: String,
-}
-
-/// A user.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UserSpec {
-    /// Object id.
-    pub id: String,
-    /// Home tenant id.
-    pub tenant: String,
-    /// Sign-in name.
-    pub user_principal_name: String,
-    /// Display name.
-    #[serde(default)]
-    pub display_name: String,
-    /// Password for the simulated sign-in page (absent: cannot sign in).
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Entra directory roles (`Global Administrator`, `Cloud Application Administrator`, ...).
-    #[serde(default)]
-    pub directory_roles: Vec<String>,
-}
-
-impl fmt::Debug for UserSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserSpec")
-            .field("id", &self.id)
-            .field("tenant", &self.tenant)
-            .field("user_principal_name", &self.user_principal_name)
-            .field("directory_roles", &self.directory_roles)
-            .finish_non_exhaustive()
-    }
-}
-
-/// An application registration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApplicationSpec {
-    /// Object id.
-    pub id: String,
-    /// Client (application) id.
-    pub app_id: String,
-    /// Home tenant id.
-    pub tenant: String,
-    /// Display name.
-    pub display_name: String,
-    /// Alternate key for upserts.
-    #[serde(default)]
-    pub unique_name: Option<String>,
-    /// `AzureADMyOrg`, `AzureADMultipleOrgs`, ...
-    #[serde(default = "default_audience")]
-    pub sign_in_audience: String,
-    /// Web redirect URIs.
-    #[serde(default)]
-    pub redirect_uris: Vec<String>,
-    /// Object ids of owners.
-    #[serde(default)]
-    pub owners: Vec<String>,
-    /// Client secrets.
-    #[serde(default)]
-    pub password_credentials: Vec<PasswordCredentialSpec>,
-    /// Federated identity credentials.
-    #[serde(default)]
-    pub federated_identity_credentials: Vec<FederatedCredentialSpec>,
-}
-
-fn default_audience() -> String {
-    "AzureADMultipleOrgs".to_owned()
-}
-
-/// A client secret.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PasswordCredentialSpec {
-    /// Credential id.
-    pub key_id: String,
-    /// The secret value.
-    pub secret_text: String,
-    /// Display name.
-    #[serde(default)]
-    pub display_name: Option<String>,
-    /// RFC 3339 expiry (absent: two years from start).
-    #[serde(default)]
-    pub end_date_time: Option<String>,
-}
-
-impl fmt::Debug for PasswordCredentialSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PasswordCredentialSpec")
-            .field("key_id", &self.key_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A federated identity credential.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FederatedCredentialSpec {
-    /// Unique name on the app.
-    pub name: String,
-    /// Expected `iss` of the assertion.
-    pub issuer: String,
-    /// Expected `sub` of the assertion.
-    pub subject: String,
-    /// Expected `aud` values.
-    pub audiences: Vec<String>,
-}
-
-/// A service principal (an application's instance in a tenant).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ServicePrincipalSpec {
-    /// Object id.
-    pub id: String,
-    /// The application's client id.
-    pub app_id: String,
-    /// Tenant the principal lives in.
-    pub tenant: String,
-    /// Microsoft Graph application permissions granted (`Application.ReadWrite.OwnedBy`).
-    #[serde(default)]
-    pub graph_permissions: Vec<String>,
-}
-
-/// A user-assigned managed identity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ManagedIdentitySpec {
-    /// Resource name.
-    pub name: String,
-    /// ARM resource id.
-    pub resource_id: String,
-    /// Client id.
-    pub client_id: String,
-    /// Principal (object) id.
-    pub principal_id: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Microsoft Graph application permissions granted.
-    #[serde(default)]
-    pub graph_permissions: Vec<String>,
-}
-
 /// A subscription.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -348,90 +203,6 @@ pub struct KeyVaultSpec {
     pub tenant: String,
     /// ARM resource id (the scope role assignments name).
     pub resource_id: String,
-}
-
-/// A Service Bus namespace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NamespaceSpec {
-    /// Namespace name (the host label).
-    pub name: String,
-    /// Tenant whose tokens the namespace accepts.
-    pub tenant: String,
-    /// ARM resource id (the scope role assignments name).
-    pub resource_id: String,
-    /// Shared access policies.
-    #[serde(default)]
-    pub sas_policies: Vec<SasPolicySpec>,
-    /// Queues.
-    #[serde(default)]
-    pub queues: Vec<EntitySpec>,
-    /// Topics.
-    #[serde(default)]
-    pub topics: Vec<TopicSpec>,
-}
-
-/// A shared access policy.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SasPolicySpec {
-    /// Key name (`RootManageSharedAccessKey`).
-    pub name: String,
-    /// Primary key (the base64 text is the HMAC key, used as its UTF-8 bytes).
-    pub primary_key: String,
-    /// Secondary key.
-    #[serde(default)]
-    pub secondary_key: Option<String>,
-    /// `Manage`, `Send`, `Listen`.
-    pub rights: Vec<String>,
-}
-
-impl fmt::Debug for SasPolicySpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SasPolicySpec")
-            .field("name", &self.name)
-            .field("rights", &self.rights)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A queue or a topic subscription.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EntitySpec {
-    /// Name.
-    pub name: String,
-    /// ISO 8601 lock duration (`PT30S`; Service Bus default `PT1M`).
-    #[serde(default = "default_lock")]
-    pub lock_duration: String,
-    /// Deliveries before dead-lettering (default 10).
-    #[serde(default = "default_max_delivery")]
-    pub max_delivery_count: u32,
-    /// ISO 8601 duplicate-detection window; absent: no duplicate detection.
-    #[serde(default)]
-    pub duplicate_detection_window: Option<String>,
-}
-
-fn default_lock() -> String {
-    "PT1M".to_owned()
-}
-
-fn default_max_delivery() -> u32 {
-    10
-}
-
-/// A topic and its subscriptions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TopicSpec {
-    /// Name.
-    pub name: String,
-    /// ISO 8601 duplicate-detection window of the topic.
-    #[serde(default)]
-    pub duplicate_detection_window: Option<String>,
-    /// Subscriptions (each gets a copy of every message).
-    #[serde(default)]
-    pub subscriptions: Vec<EntitySpec>,
 }
 
 /// Graph's write budget per application and tenant: more writes than `writes` within

@@ -7,11 +7,12 @@ mod common;
 
 use azure_sim::{SecretKind, scenario::demo};
 use common::*;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn admin(
     sim: &azure_sim::Sim,
-    method: reqwest::Method,
+    method: Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
@@ -33,19 +34,16 @@ async fn the_request_log_flags_where_a_known_secret_appeared() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "logged", true).await;
     sim.clear_requests();
-    let (status, _, _) = token_request(
+    let (status, _, _) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
+        &app.app_id,
+        &app.secret,
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 200);
-    let (_, log) = admin(&sim, reqwest::Method::GET, "/requests", None).await;
+    let (_, log) = admin(&sim, Method::GET, "/requests", None).await;
     let entries = log.as_array().unwrap();
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
@@ -67,7 +65,7 @@ async fn the_request_log_flags_where_a_known_secret_appeared() {
 async fn known_secrets_include_sas_keys_the_identity_header_and_issued_tokens() {
     let sim = start_demo().await;
     let token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (_, secrets) = admin(&sim, reqwest::Method::GET, "/known-secrets", None).await;
+    let (_, secrets) = admin(&sim, Method::GET, "/known-secrets", None).await;
     let has = |kind: &str, value: &str| {
         secrets
             .as_array()
@@ -90,20 +88,13 @@ async fn known_secrets_include_sas_keys_the_identity_header_and_issued_tokens() 
 #[tokio::test]
 async fn faults_are_added_listed_and_cleared_over_http() {
     let sim = start_demo().await;
-    let (status, added) = admin(&sim, reqwest::Method::POST, "/faults", Some(json!({
+    let (status, added) = admin(&sim, Method::POST, "/faults", Some(json!({
         "host": "*.servicebus.windows.net", "path": "/create-vm/messages", "method": "POST", "status": 503, "count": 1}))).await;
     assert_eq!(status, 201);
-    let (_, list) = admin(&sim, reqwest::Method::GET, "/faults", None).await;
+    let (_, list) = admin(&sim, Method::GET, "/faults", None).await;
     assert_eq!(list[0]["id"], added["id"]);
-    let auth = demo_sas(&sim);
-    let r = call(
-        &transport(&sim),
-        reqwest::Method::POST,
-        &sb_url("create-vm/messages"),
-        &[("authorization", auth.as_str())],
-        "x",
-    )
-    .await;
+    let url = sb_url("create-vm/messages");
+    let r = authorized(&sim, Method::POST, &url, &demo_sas(&sim), "x").await;
     assert_eq!(r.status(), 503);
     assert!(
         r.text()
@@ -112,7 +103,7 @@ async fn faults_are_added_listed_and_cleared_over_http() {
             .starts_with("<Error><Code>503</Code>"),
         "the fault speaks Service Bus"
     );
-    let (status, _) = admin(&sim, reqwest::Method::DELETE, "/faults", None).await;
+    let (status, _) = admin(&sim, Method::DELETE, "/faults", None).await;
     assert_eq!(status, 204);
     assert!(sim.faults().is_empty());
 }
@@ -123,7 +114,7 @@ async fn the_clock_moves_forward_only() {
     let before = sim.now();
     let (status, _) = admin(
         &sim,
-        reqwest::Method::POST,
+        Method::POST,
         "/clock",
         Some(json!({"advanceSeconds": 600})),
     )
@@ -132,7 +123,7 @@ async fn the_clock_moves_forward_only() {
     assert!(sim.now() - before >= time::Duration::seconds(600));
     let (status, _) = admin(
         &sim,
-        reqwest::Method::POST,
+        Method::POST,
         "/clock",
         Some(json!({"offsetSeconds": 10})),
     )
@@ -147,7 +138,7 @@ async fn consent_state_scenario_and_outbox_are_readable() {
     let app = operator_creates_app(&sim, "admin-consent", true).await;
     let (status, sp) = admin(
         &sim,
-        reqwest::Method::POST,
+        Method::POST,
         "/consent",
         Some(json!({
         "tenant": demo::FABRIKAM_DOMAIN, "appId": app.app_id, "admin": demo::FABRIKAM_ADMIN_UPN})),
@@ -155,7 +146,7 @@ async fn consent_state_scenario_and_outbox_are_readable() {
     .await;
     assert_eq!(status, 201);
     assert_eq!(sp["tenant"], demo::FABRIKAM_TENANT);
-    let (_, state) = admin(&sim, reqwest::Method::GET, "/state", None).await;
+    let (_, state) = admin(&sim, Method::GET, "/state", None).await;
     assert!(
         state["servicePrincipals"]
             .as_array()
@@ -176,17 +167,17 @@ async fn consent_state_scenario_and_outbox_are_readable() {
             .iter()
             .any(|q| q["path"] == "share-events/subscriptions/all/$DeadLetterQueue")
     );
-    let (_, scenario) = admin(&sim, reqwest::Method::GET, "/scenario", None).await;
+    let (_, scenario) = admin(&sim, Method::GET, "/scenario", None).await;
     assert_eq!(scenario["tenants"][0]["id"], demo::CONTOSO_TENANT);
     let (_, outbox) = admin(
         &sim,
-        reqwest::Method::GET,
+        Method::GET,
         &format!("/outbox/{}", demo::CONTOSO_TENANT),
         None,
     )
     .await;
     assert_eq!(outbox, json!([]));
-    let (status, _) = admin(&sim, reqwest::Method::POST, "/consent", Some(json!({
+    let (status, _) = admin(&sim, Method::POST, "/consent", Some(json!({
         "tenant": demo::FABRIKAM_TENANT, "appId": app.app_id, "admin": "nobody@fabrikam.onmicrosoft.com"}))).await;
     assert_eq!(status, 400);
 }

@@ -5,33 +5,26 @@
 
 mod common;
 
-use azure_sim::{PrincipalRef, Replication, RoleGrant, Scenario, Sim, scenario::demo};
-use common::{arm, hv, operator_token, transport, user_arm_token};
-use reqwest::Method;
+use azure_sim::{PrincipalRef, RoleGrant, Sim, scenario::demo};
+use common::{
+    Api, READER, arm_as_contoso_admin, arm_as_operator, assignment_body, demo_scenario, hv,
+    images_rg, operator_token, role_assignment, start_demo, transport,
+};
 use serde_json::{Value, json};
 
-fn images_rg() -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::CONTOSO_SUBSCRIPTION,
-        demo::IMAGES_RESOURCE_GROUP
-    )
+/// `error.code` of an ARM error body.
+fn code(body: &Value) -> Option<&str> {
+    body["error"]["code"].as_str()
 }
 
-async fn start(scenario: Scenario) -> (Sim, String) {
-    let sim = Sim::start(scenario).await.unwrap();
-    let token = operator_token(&sim, "https://management.azure.com").await;
-    (sim, token)
-}
-
-fn demo() -> Scenario {
-    Scenario::demo().with_replication(Replication::none())
-}
+const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 
 #[tokio::test]
 async fn calls_without_a_usable_token_get_arms_401_answers() {
-    let (sim, operator) = start(demo()).await;
-    let url = format!("{}{}?api-version=2024-03-03", common::ARM, demo::GALLERY_ID);
+    let sim = start_demo().await;
+    let operator = arm_as_operator(&sim).await;
+    let gallery = format!("{}?api-version=2024-03-03", demo::GALLERY_ID);
+    let url = format!("{}{gallery}", common::ARM);
     let t = transport(&sim);
     let r = t
         .execute(t.client().get(&url).build().unwrap())
@@ -47,38 +40,18 @@ async fn calls_without_a_usable_token_get_arms_401_answers() {
     assert_eq!(body["error"]["code"], "AuthenticationFailed");
 
     let graph = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-03-03", demo::GALLERY_ID),
-        &graph,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, body) = Api::arm(&sim, graph).get(&gallery).await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "InvalidAuthenticationTokenAudience");
 
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-03-03", demo::GALLERY_ID),
-        "not.a.token",
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, body) = Api::arm(&sim, "not.a.token").get(&gallery).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status, code(&body)),
         (401, Some("InvalidAuthenticationToken"))
     );
 
-    let fabrikam_rg = format!(
-        "/subscriptions/{}/resourceGroups/{}?api-version=2024-03-01",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
-    let (status, headers, body) = arm(&sim, Method::GET, &fabrikam_rg, &operator, None, &[]).await;
+    let fabrikam_rg = format!("{}?api-version=2024-03-01", common::fabrikam_rg());
+    let (status, headers, body) = operator.get(&fabrikam_rg).await;
     assert_eq!(status, 401, "a Contoso token in Fabrikam's subscription");
     assert_eq!(body["error"]["code"], "InvalidAuthenticationTokenTenant");
     assert!(
@@ -95,73 +68,54 @@ async fn calls_without_a_usable_token_get_arms_401_answers() {
         demo::FABRIKAM_TENANT
     )));
 
-    let (status, _, body) = arm(&sim, Method::GET, "/subscriptions/99999999-9999-4999-8999-999999999999/resourceGroups/x?api-version=2024-03-01", &operator, None, &[]).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("SubscriptionNotFound"))
-    );
+    let (status, _, body) = operator.get("/subscriptions/99999999-9999-4999-8999-999999999999/resourceGroups/x?api-version=2024-03-01").await;
+    assert_eq!((status, code(&body)), (404, Some("SubscriptionNotFound")));
 }
 
 #[tokio::test]
 async fn api_version_is_required_well_formed_and_served_by_the_provider() {
-    let (sim, operator) = start(demo()).await;
-    let (status, _, body) = arm(&sim, Method::GET, demo::GALLERY_ID, &operator, None, &[]).await;
+    let sim = start_demo().await;
+    let operator = arm_as_operator(&sim).await;
+    let (status, _, body) = operator.get(demo::GALLERY_ID).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "MissingApiVersionParameter");
     assert_eq!(
         body["error"]["message"],
         "The api-version query parameter (?api-version=) is required for all requests."
     );
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=latest", demo::GALLERY_ID),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("InvalidApiVersionParameter"))
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2099-01-01", demo::GALLERY_ID),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("NoRegisteredProviderFound"))
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("2025-03-03"),
-        "lists the supported versions"
-    );
+    for (version, refusal, listed) in [
+        ("latest", "InvalidApiVersionParameter", None),
+        (
+            "2099-01-01",
+            "NoRegisteredProviderFound",
+            Some("2025-03-03"),
+        ),
+    ] {
+        let url = format!("{}?api-version={version}", demo::GALLERY_ID);
+        let (status, _, body) = operator.get(&url).await;
+        assert_eq!((status, code(&body)), (400, Some(refusal)), "{version}");
+        if let Some(supported) = listed {
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(supported),
+                "lists the supported versions"
+            );
+        }
+    }
 }
 
 #[tokio::test]
 async fn ids_match_case_insensitively_and_unknown_body_fields_are_tolerated() {
-    let (sim, operator) = start(demo()).await;
+    let sim = start_demo().await;
+    let operator = arm_as_operator(&sim).await;
     let shouting = demo::IMAGE_VERSION_ID
         .to_ascii_uppercase()
         .replace("/SUBSCRIPTIONS/", "/subscriptions/");
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!("{shouting}?api-version=2024-03-03"),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .get(&format!("{shouting}?api-version=2024-03-03"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["id"],
@@ -169,240 +123,134 @@ async fn ids_match_case_insensitively_and_unknown_body_fields_are_tolerated() {
         "the id keeps the casing it was created with"
     );
 
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
+    let owner = arm_as_contoso_admin(&sim).await;
     let rg = format!(
         "/subscriptions/{}/resourcegroups/rg-new?api-version=2024-03-01",
         demo::CONTOSO_SUBSCRIPTION
     );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &rg,
-        &owner,
-        Some(json!({"location": "eastus", "managedBy": null, "aFieldFromTheFuture": {"x": 1}})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = owner
+        .put(
+            &rg,
+            json!({"location": "eastus", "managedBy": null, "aFieldFromTheFuture": {"x": 1}}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
-    let (status, _, _) = arm(
-        &sim,
-        Method::PUT,
-        &rg,
-        &owner,
-        Some(json!({"location": "eastus"})),
-        &[],
-    )
-    .await;
+    let (status, _, _) = owner.put(&rg, json!({"location": "eastus"})).await;
     assert_eq!(status, 200, "an existing resource group is updated");
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &rg,
-        &owner,
-        Some(json!({"location": "westeurope"})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = owner.put(&rg, json!({"location": "westeurope"})).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status, code(&body)),
         (409, Some("InvalidResourceGroupLocation"))
     );
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (status, _, body) = owner
+        .get(&format!(
             "/subscriptions/{}/resourceGroups/missing?api-version=2024-03-01",
             demo::CONTOSO_SUBSCRIPTION
-        ),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("ResourceGroupNotFound"))
-    );
+        ))
+        .await;
+    assert_eq!((status, code(&body)), (404, Some("ResourceGroupNotFound")));
 }
-
-fn assignment(role: &str, principal: &str, principal_type: Option<&str>) -> Value {
-    let mut p = json!({
-        "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{role}", demo::CONTOSO_SUBSCRIPTION),
-        "principalId": principal,
-    });
-    if let Some(t) = principal_type {
-        p["principalType"] = json!(t);
-    }
-    json!({"properties": p})
-}
-
-const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
-const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
 
 #[tokio::test]
 async fn role_assignment_names_are_immutable_and_triples_unique() {
-    let (sim, operator) = start(demo()).await;
+    let sim = start_demo().await;
+    let operator = arm_as_operator(&sim).await;
     let name = uuid::Uuid::new_v4();
-    let url = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01",
-        images_rg()
-    );
-    let (status, _, created) = arm(
-        &sim,
-        Method::PUT,
-        &url,
-        &operator,
-        Some(assignment(READER, demo::MAILBOX_ID, Some("User"))),
-        &[],
-    )
-    .await;
+    let url = role_assignment(&images_rg(), name);
+    let (status, _, created) = operator
+        .put(
+            &url,
+            assignment_body(READER, demo::MAILBOX_ID, Some("User")),
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &url,
-        &operator,
-        Some(assignment(READER, demo::CONTOSO_ADMIN_ID, Some("User"))),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .put(
+            &url,
+            assignment_body(READER, demo::CONTOSO_ADMIN_ID, Some("User")),
+        )
+        .await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
+        (status, code(&body)),
         (400, Some("RoleAssignmentUpdateNotPermitted"))
     );
     assert_eq!(
         body["error"]["message"],
         "Tenant ID, application ID, principal ID, and scope are not allowed to be updated."
     );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &url,
-        &operator,
-        Some(assignment(READER, demo::MAILBOX_ID, Some("User"))),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .put(
+            &url,
+            assignment_body(READER, demo::MAILBOX_ID, Some("User")),
+        )
+        .await;
     assert_eq!(status, 200, "the same assignment: {body}");
-    let other = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
-        images_rg(),
-        uuid::Uuid::new_v4()
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &other,
-        &operator,
-        Some(assignment(READER, demo::MAILBOX_ID, None)),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (409, Some("RoleAssignmentExists"))
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &other,
-        &operator,
-        Some(assignment(
-            READER,
-            demo::CONTOSO_ADMIN_ID,
-            Some("ServicePrincipal"),
-        )),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("UnmatchedPrincipalType"))
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &other,
-        &operator,
-        Some(assignment(
-            "11111111-2222-3333-4444-555555555555",
-            demo::CONTOSO_ADMIN_ID,
-            None,
-        )),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("RoleDefinitionDoesNotExist"))
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &other,
-        &operator,
-        Some(assignment(
-            READER,
-            "99999999-9999-4999-8999-999999999999",
-            None,
-        )),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("PrincipalNotFound")),
-        "an unknown principal without principalType"
-    );
 
-    let (status, _, read) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
+    // Under another name: refusals for the triple, the principal's type, the role and the principal.
+    let other = role_assignment(&images_rg(), uuid::Uuid::new_v4());
+    for (body, refusal, why) in [
+        (
+            assignment_body(READER, demo::MAILBOX_ID, None),
+            (409, Some("RoleAssignmentExists")),
+            "the same principal, role and scope",
+        ),
+        (
+            assignment_body(READER, demo::CONTOSO_ADMIN_ID, Some("ServicePrincipal")),
+            (400, Some("UnmatchedPrincipalType")),
+            "a user said to be a service principal",
+        ),
+        (
+            assignment_body(
+                "11111111-2222-3333-4444-555555555555",
+                demo::CONTOSO_ADMIN_ID,
+                None,
+            ),
+            (400, Some("RoleDefinitionDoesNotExist")),
+            "an unknown role",
+        ),
+        (
+            assignment_body(READER, "99999999-9999-4999-8999-999999999999", None),
+            (400, Some("PrincipalNotFound")),
+            "an unknown principal without principalType",
+        ),
+    ] {
+        let (status, _, body) = operator.put(&other, body).await;
+        assert_eq!((status, code(&body)), refusal, "{why}");
+    }
+
+    let (status, _, read) = operator.get(&url).await;
     assert_eq!(status, 200);
     assert_eq!(
         read["properties"]["createdBy"],
         demo::OPERATOR_PRINCIPAL_ID,
         "filled in on reads"
     );
-    let (status, _, deleted) = arm(&sim, Method::DELETE, &url, &operator, None, &[]).await;
+    let (status, _, deleted) = operator.delete(&url).await;
     assert_eq!(status, 200);
     assert_eq!(deleted["name"], name.to_string());
-    let (status, _, body) = arm(&sim, Method::DELETE, &url, &operator, None, &[]).await;
+    let (status, _, body) = operator.delete(&url).await;
     assert_eq!((status, body), (204, Value::Null));
-    let (status, _, body) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (404, Some("RoleAssignmentNotFound"))
-    );
+    let (status, _, body) = operator.get(&url).await;
+    assert_eq!((status, code(&body)), (404, Some("RoleAssignmentNotFound")));
 }
 
 #[tokio::test]
 async fn contributor_cannot_assign_roles_and_is_told_so_in_arms_words() {
-    let mut scenario = demo();
+    let mut scenario = demo_scenario();
     for a in &mut scenario.role_assignments {
         if a.role == "Role Based Access Control Administrator" {
             a.role = "Contributor".into();
         }
     }
-    let (sim, operator) = start(scenario).await;
+    let sim = Sim::start(scenario).await.unwrap();
+    let operator = arm_as_operator(&sim).await;
     let name = uuid::Uuid::new_v4();
-    let url = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments/{name}?api-version=2022-04-01",
-        images_rg()
-    );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &url,
-        &operator,
-        Some(assignment(READER, demo::MAILBOX_ID, Some("User"))),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .put(
+            &role_assignment(&images_rg(), name),
+            assignment_body(READER, demo::MAILBOX_ID, Some("User")),
+        )
+        .await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "AuthorizationFailed");
     assert_eq!(
@@ -415,70 +263,44 @@ async fn contributor_cannot_assign_roles_and_is_told_so_in_arms_words() {
             demo::IMAGES_RESOURCE_GROUP
         )
     );
-    let (status, _, _) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator
+        .get(&format!(
+            "{}?api-version=2024-03-03",
+            demo::IMAGE_VERSION_ID
+        ))
+        .await;
     assert_eq!(status, 200, "Contributor still reads");
 }
 
 #[tokio::test]
 async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
-    let mut scenario = demo();
+    let mut scenario = demo_scenario();
     scenario.arm.page_size = 2;
-    let (sim, operator) = start(scenario).await;
+    let sim = Sim::start(scenario).await.unwrap();
+    let operator = arm_as_operator(&sim).await;
     // Reader on rg-images (from the demo) covers the gallery, the image and the version below it.
     for id in [
         demo::GALLERY_ID,
         demo::IMAGE_DEFINITION_ID,
         demo::IMAGE_VERSION_ID,
     ] {
-        let (status, _, _) = arm(
-            &sim,
-            Method::GET,
-            &format!("{id}?api-version=2024-03-03"),
-            &operator,
-            None,
-            &[],
-        )
-        .await;
+        let (status, _, _) = operator.get(&format!("{id}?api-version=2024-03-03")).await;
         assert_eq!(status, 200, "{id}");
     }
-    let (status, _, body) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (status, _, body) = operator
+        .get(&format!(
             "/subscriptions/{}/resourceGroups/{}?api-version=2024-03-01",
             demo::CONTOSO_SUBSCRIPTION,
             demo::IMAGESHARE_RESOURCE_GROUP
-        ),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 403, "not in a sibling resource group: {body}");
 
     for principal in [demo::MAILBOX_ID, demo::CONTOSO_ADMIN_ID] {
-        let url = format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
-            demo::IMAGE_DEFINITION_ID,
-            uuid::Uuid::new_v4()
-        );
-        let (status, _, _) = arm(
-            &sim,
-            Method::PUT,
-            &url,
-            &operator,
-            Some(assignment(READER, principal, Some("User"))),
-            &[],
-        )
-        .await;
+        let url = role_assignment(demo::IMAGE_DEFINITION_ID, uuid::Uuid::new_v4());
+        let (status, _, _) = operator
+            .put(&url, assignment_body(READER, principal, Some("User")))
+            .await;
         assert_eq!(status, 201);
     }
     let list = format!(
@@ -489,7 +311,7 @@ async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
     let mut next = Some(list.clone());
     let mut pages = 0;
     while let Some(url) = next {
-        let (status, _, page) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
+        let (status, _, page) = operator.get(&url).await;
         assert_eq!(status, 200, "{page}");
         pages += 1;
         seen.extend(
@@ -507,15 +329,7 @@ async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
         5,
         "the Contoso admin's Owner above, the operator's two at the resource group, two below it: {seen:?}"
     );
-    let (_, _, at) = arm(
-        &sim,
-        Method::GET,
-        &format!("{list}&$filter=atScope()"),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, at) = operator.get(&format!("{list}&$filter=atScope()")).await;
     assert!(
         at["value"]
             .as_array()
@@ -523,15 +337,12 @@ async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
             .iter()
             .all(|a| a["properties"]["scope"] == images_rg())
     );
-    let (_, _, mine) = arm(
-        &sim,
-        Method::GET,
-        &format!("{list}&$filter=principalId%20eq%20'{}'", demo::MAILBOX_ID),
-        &operator,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, mine) = operator
+        .get(&format!(
+            "{list}&$filter=principalId%20eq%20'{}'",
+            demo::MAILBOX_ID
+        ))
+        .await;
     assert_eq!(mine["value"].as_array().unwrap().len(), 1);
     assert_eq!(
         sim.state()
@@ -542,7 +353,7 @@ async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
         2
     );
 
-    let (_, _, defs) = arm(&sim, Method::GET, &format!("{}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=roleName%20eq%20'Role%20Based%20Access%20Control%20Administrator'", images_rg()), &operator, None, &[]).await;
+    let (_, _, defs) = operator.get(&format!("{}/providers/Microsoft.Authorization/roleDefinitions?api-version=2022-04-01&$filter=roleName%20eq%20'Role%20Based%20Access%20Control%20Administrator'", images_rg())).await;
     assert_eq!(
         defs["value"][0]["name"],
         "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
@@ -555,66 +366,50 @@ async fn roles_are_inherited_downwards_and_lists_filter_and_page() {
 
 #[tokio::test]
 async fn a_principal_over_its_read_budget_is_throttled_with_retry_after() {
-    let mut scenario = demo();
+    let mut scenario = demo_scenario();
     scenario.arm.throttling.reads = 3;
     scenario.arm.throttling.window_seconds = 60;
-    let (sim, operator) = start(scenario).await;
+    let sim = Sim::start(scenario).await.unwrap();
+    let operator = arm_as_operator(&sim).await;
     let url = format!("{}?api-version=2024-03-03", demo::GALLERY_ID);
     let mut remaining = vec![];
     for _ in 0..3 {
-        let (status, headers, _) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
+        let (status, headers, _) = operator.get(&url).await;
         assert_eq!(status, 200);
         remaining.push(hv(&headers, "x-ms-ratelimit-remaining-subscription-reads").unwrap());
     }
     assert_eq!(remaining, ["2", "1", "0"]);
-    let (status, headers, body) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
+    let (status, headers, body) = operator.get(&url).await;
     assert_eq!(status, 429);
     assert_eq!(body["error"]["code"], "SubscriptionRequestsThrottled");
     let wait: u64 = hv(&headers, "retry-after").unwrap().parse().unwrap();
     assert!((1..=60).contains(&wait));
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
-    let (status, _, _) = arm(&sim, Method::GET, &url, &owner, None, &[]).await;
+    let owner = arm_as_contoso_admin(&sim).await;
+    let (status, _, _) = owner.get(&url).await;
     assert_eq!(status, 200, "budgets are per principal");
-    let (status, headers, _) = arm(
-        &sim,
-        Method::PUT,
-        &format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
-            images_rg(),
-            uuid::Uuid::new_v4()
-        ),
-        &operator,
-        Some(assignment(READER, demo::MAILBOX_ID, Some("User"))),
-        &[],
-    )
-    .await;
+    let (status, headers, _) = operator
+        .put(
+            &role_assignment(&images_rg(), uuid::Uuid::new_v4()),
+            assignment_body(READER, demo::MAILBOX_ID, Some("User")),
+        )
+        .await;
     assert_eq!(status, 201, "writes have their own budget");
     assert_eq!(
         hv(&headers, "x-ms-ratelimit-remaining-subscription-writes").as_deref(),
         Some("1199")
     );
     sim.advance_clock(std::time::Duration::from_secs(61));
-    let (status, _, _) = arm(&sim, Method::GET, &url, &operator, None, &[]).await;
+    let (status, _, _) = operator.get(&url).await;
     assert_eq!(status, 200, "the window has passed");
 }
 
 #[tokio::test]
 async fn an_admin_grants_roles_through_the_admin_api_as_its_own_roles_allow() {
-    let (sim, _) = start(demo()).await;
+    let sim = start_demo().await;
     let app = common::operator_creates_app(&sim, "granted", true).await;
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
+    let rg = common::fabrikam_rg();
     let client = reqwest::Client::new();
     let post = |body: Value| {
         client

@@ -9,27 +9,34 @@ mod common;
 use std::time::Duration;
 
 use azure_sim::{PrincipalRef, Replication, RoleGrant, Scenario, Sim, scenario::demo};
-use common::{ARM, app_token, arm, hv, operator_creates_app, operator_token};
+use common::{
+    ARM, ARM_SCOPE, Answer, Api, READER, app_token, arm_as_operator, assignment_body,
+    fabrikam_rg as rg, hv, operator_creates_app, role_assignment, start_demo, vnet_and_nic,
+};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const MGMT_SCOPE: &str = "https://management.azure.com/.default";
-const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
+fn reader_on_image(principal: &str) -> Value {
+    assignment_body(READER, principal, Some("ServicePrincipal"))
+}
 
-fn rg() -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
+/// The share app's Resource Manager token in `tenant`, as a caller.
+async fn share_app_in<'a>(sim: &'a Sim, app: &common::CreatedApp, tenant: &str) -> Api<'a> {
+    Api::arm(
+        sim,
+        app_token(sim, tenant, &app.app_id, &app.secret, ARM_SCOPE).await,
     )
 }
 
-fn reader_on_image(principal: &str) -> Value {
-    json!({"properties": {
-        "roleDefinitionId": format!("/subscriptions/{}/providers/Microsoft.Authorization/roleDefinitions/{READER}", demo::CONTOSO_SUBSCRIPTION),
-        "principalId": principal,
-        "principalType": "ServicePrincipal",
-    }})
+/// PUT of a VM with the image owner's token as `x-ms-authorization-auxiliary`.
+async fn put_vm(arm: &Api<'_>, url: &str, body: Value, aux: &str) -> Answer {
+    arm.send(
+        Method::PUT,
+        url,
+        Some(body),
+        &[("x-ms-authorization-auxiliary", aux)],
+    )
+    .await
 }
 
 /// The share app's service principal in Contoso, after the operator created app, secret and SP.
@@ -78,29 +85,15 @@ fn vm_body(nic: &str) -> Value {
 
 #[tokio::test]
 async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
+    let sim = start_demo().await;
     let (app, contoso_sp) = share_app(&sim).await;
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
 
     // Operator (managed identity, Contoso): Reader on the image definition for the share app.
-    let operator = operator_token(&sim, "https://management.azure.com").await;
-    let assignment = uuid::Uuid::new_v4();
-    let path = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments/{assignment}?api-version=2022-04-01",
-        demo::IMAGE_DEFINITION_ID
-    );
-    let (status, headers, body) = arm(
-        &sim,
-        Method::PUT,
-        &path,
-        &operator,
-        Some(reader_on_image(&contoso_sp)),
-        &[],
-    )
-    .await;
+    let operator = arm_as_operator(&sim).await;
+    let path = role_assignment(demo::IMAGE_DEFINITION_ID, uuid::Uuid::new_v4());
+    let (status, headers, body) = operator.put(&path, reader_on_image(&contoso_sp)).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["properties"]["scope"], demo::IMAGE_DEFINITION_ID);
     assert_eq!(
@@ -114,49 +107,21 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
         hv(&headers, "azure-asyncoperation").is_none(),
         "role assignments are synchronous"
     );
-    let (status, _, _) = arm(
-        &sim,
-        Method::PUT,
-        &path,
-        &operator,
-        Some(reader_on_image(&contoso_sp)),
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator.put(&path, reader_on_image(&contoso_sp)).await;
     assert_eq!(status, 200, "the same assignment again is 200");
 
     // Fabrikam's admin gives the app Contributor on the VM resource group (portal).
     sim.assign_role(&contributor_for(&app.app_id)).unwrap();
 
-    let contoso = app_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
-    let fabrikam = app_token(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
+    let contoso = share_app_in(&sim, &app, demo::CONTOSO_TENANT).await;
+    let fabrikam = share_app_in(&sim, &app, demo::FABRIKAM_TENANT).await;
 
-    let (status, _, perms) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (status, _, perms) = fabrikam
+        .get(&format!(
             "{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01",
             rg()
-        ),
-        &fabrikam,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 200, "{perms}");
     assert_eq!(perms["value"][0]["actions"], json!(["*"]));
     assert!(
@@ -166,15 +131,12 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
             .contains(&json!("Microsoft.Authorization/*/Write"))
     );
 
-    let (status, headers, version) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID),
-        &contoso,
-        None,
-        &[],
-    )
-    .await;
+    let (status, headers, version) = contoso
+        .get(&format!(
+            "{}?api-version=2024-03-03",
+            demo::IMAGE_VERSION_ID
+        ))
+        .await;
     assert_eq!(status, 200, "{version}");
     let regions: Vec<&str> = version["properties"]["publishingProfile"]["targetRegions"]
         .as_array()
@@ -192,15 +154,12 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
             .unwrap()
             .contains("GetGalleryImageVersion3Min")
     );
-    let (status, _, image) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-03-03", demo::IMAGE_DEFINITION_ID),
-        &contoso,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, image) = contoso
+        .get(&format!(
+            "{}?api-version=2024-03-03",
+            demo::IMAGE_DEFINITION_ID
+        ))
+        .await;
     assert_eq!(status, 200, "{image}");
     assert_eq!(image["properties"]["osType"], "Linux");
     assert_eq!(image["properties"]["osState"], "Generalized");
@@ -211,15 +170,12 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
     );
 
     let net = format!("{}/providers/Microsoft.Network", rg());
-    let (status, headers, nsg) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{net}/networkSecurityGroups/nsg1?api-version=2024-05-01"),
-        &fabrikam,
-        Some(nsg_body()),
-        &[],
-    )
-    .await;
+    let (status, headers, nsg) = fabrikam
+        .put(
+            &format!("{net}/networkSecurityGroups/nsg1?api-version=2024-05-01"),
+            nsg_body(),
+        )
+        .await;
     assert_eq!(status, 201, "{nsg}");
     assert_eq!(nsg["properties"]["provisioningState"], "Updating");
     assert_eq!(
@@ -237,15 +193,12 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
     let nsg_id = nsg["id"].as_str().unwrap().to_owned();
     let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
         "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]}});
-    let (status, _, vnet) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{net}/virtualNetworks/vnet1?api-version=2024-05-01"),
-        &fabrikam,
-        Some(vnet),
-        &[],
-    )
-    .await;
+    let (status, _, vnet) = fabrikam
+        .put(
+            &format!("{net}/virtualNetworks/vnet1?api-version=2024-05-01"),
+            vnet,
+        )
+        .await;
     assert_eq!(status, 201, "{vnet}");
     let subnet = vnet["properties"]["subnets"][0]["id"]
         .as_str()
@@ -256,15 +209,12 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
         nsg_id
     );
     let nic = json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}], "networkSecurityGroup": {"id": nsg_id}}});
-    let (status, _, nic) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{net}/networkInterfaces/nic1?api-version=2024-05-01"),
-        &fabrikam,
-        Some(nic),
-        &[],
-    )
-    .await;
+    let (status, _, nic) = fabrikam
+        .put(
+            &format!("{net}/networkInterfaces/nic1?api-version=2024-05-01"),
+            nic,
+        )
+        .await;
     assert_eq!(status, 201, "{nic}");
     assert_eq!(
         nic["properties"]["provisioningState"], "Succeeded",
@@ -276,20 +226,9 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
     );
     let nic_id = nic["id"].as_str().unwrap().to_owned();
 
-    let vm_path = format!(
-        "{}/providers/Microsoft.Compute/virtualMachines/vm1?api-version=2024-07-01",
-        rg()
-    );
-    let aux = format!("Bearer {contoso}");
-    let (status, headers, vm) = arm(
-        &sim,
-        Method::PUT,
-        &vm_path,
-        &fabrikam,
-        Some(vm_body(&nic_id)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let vm_path = format!("{}?api-version=2024-07-01", vm("vm1"));
+    let aux = format!("Bearer {}", contoso.token);
+    let (status, headers, vm) = put_vm(&fabrikam, &vm_path, vm_body(&nic_id), &aux).await;
     assert_eq!(status, 201, "{vm}");
     assert_eq!(vm["properties"]["provisioningState"], "Creating");
     assert_eq!(
@@ -322,7 +261,7 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
 
     let mut statuses = vec![];
     for n in 0..10 {
-        let (status, headers, s) = arm(&sim, Method::GET, &poll, &fabrikam, None, &[]).await;
+        let (status, headers, s) = fabrikam.get(&poll).await;
         assert_eq!(status, 200, "{s}");
         assert_eq!(s["name"], op_name.as_str());
         assert!(s["startTime"].as_str().unwrap().ends_with("+00:00"));
@@ -343,7 +282,7 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
         statuses,
         ["InProgress", "InProgress", "InProgress", "Succeeded"]
     );
-    let (status, _, vm) = arm(&sim, Method::GET, &vm_path, &fabrikam, None, &[]).await;
+    let (status, _, vm) = fabrikam.get(&vm_path).await;
     assert_eq!(status, 200);
     assert_eq!(vm["properties"]["provisioningState"], "Succeeded");
     assert!(
@@ -358,33 +297,16 @@ async fn the_pipeline_shares_the_image_and_creates_a_vm_with_an_auxiliary_token(
     );
 
     let state = sim.state();
-    assert_eq!(
-        state
-            .resources_of_type("Microsoft.Compute/virtualMachines")
-            .len(),
-        1
-    );
-    assert_eq!(
-        state
-            .resources_of_type("Microsoft.Network/networkInterfaces")
-            .len(),
-        1
-    );
-    assert_eq!(
-        state
-            .resources_of_type("Microsoft.Network/virtualNetworks")
-            .len(),
-        1
-    );
-    let (status, _, nic_now) = arm(
-        &sim,
-        Method::GET,
-        &format!("{nic_id}?api-version=2024-05-01"),
-        &fabrikam,
-        None,
-        &[],
-    )
-    .await;
+    for kind in [
+        "Microsoft.Compute/virtualMachines",
+        "Microsoft.Network/networkInterfaces",
+        "Microsoft.Network/virtualNetworks",
+    ] {
+        assert_eq!(state.resources_of_type(kind).len(), 1, "{kind}");
+    }
+    let (status, _, nic_now) = fabrikam
+        .get(&format!("{nic_id}?api-version=2024-05-01"))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(nic_now["properties"]["virtualMachine"]["id"], vm["id"]);
 }
@@ -400,28 +322,15 @@ async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them(
     let sim = Sim::start(Scenario::demo().with_replication(replication))
         .await
         .unwrap();
-    let operator = operator_token(&sim, "https://management.azure.com").await;
+    let operator = arm_as_operator(&sim).await;
     let (app, contoso_sp) = share_app(&sim).await;
-    let path = |id: uuid::Uuid| {
-        format!(
-            "{}/providers/Microsoft.Authorization/roleAssignments/{id}?api-version=2022-04-01",
-            demo::IMAGE_DEFINITION_ID
-        )
-    };
+    let new_path = || role_assignment(demo::IMAGE_DEFINITION_ID, uuid::Uuid::new_v4());
     let mut without_type = reader_on_image(&contoso_sp);
     without_type["properties"]
         .as_object_mut()
         .unwrap()
         .remove("principalType");
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &path(uuid::Uuid::new_v4()),
-        &operator,
-        Some(without_type.clone()),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator.put(&new_path(), without_type.clone()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "PrincipalNotFound");
     let message = body["error"]["message"].as_str().unwrap();
@@ -430,28 +339,16 @@ async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them(
         "{message}"
     );
 
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &path(uuid::Uuid::new_v4()),
-        &operator,
-        Some(reader_on_image(&contoso_sp)),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .put(&new_path(), reader_on_image(&contoso_sp))
+        .await;
     assert_eq!(
         status, 201,
         "with principalType the assignment is created at once: {body}"
     );
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &path(uuid::Uuid::new_v4()),
-        &operator,
-        Some(reader_on_image(&contoso_sp)),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .put(&new_path(), reader_on_image(&contoso_sp))
+        .await;
     assert_eq!(
         status, 409,
         "same principal, role and scope under another name"
@@ -461,35 +358,21 @@ async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them(
     sim.advance_clock(Duration::from_secs(u64::from(
         demo::ROLE_ASSIGNMENT_SECONDS.max(demo::ARM_PRINCIPAL_SECONDS),
     )));
-    let contoso = app_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
+    let contoso = share_app_in(&sim, &app, demo::CONTOSO_TENANT).await;
     let version = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
-    let (status, _, _) = arm(&sim, Method::GET, &version, &contoso, None, &[]).await;
+    let (status, _, _) = contoso.get(&version).await;
     assert_eq!(status, 200, "effective once replicated");
 
     // A fresh assignment is visible at once but only authorizes after the window.
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
     sim.advance_clock(Duration::from_secs(10));
-    let fabrikam = app_token(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
+    let fabrikam = share_app_in(&sim, &app, demo::FABRIKAM_TENANT).await;
     let perms = format!(
         "{}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01",
         rg()
     );
-    let (status, _, body) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    let (status, _, body) = fabrikam.get(&perms).await;
     assert_eq!(
         status, 403,
         "no role in the consumer's resource group yet: {body}"
@@ -517,79 +400,31 @@ async fn new_principals_and_new_role_assignments_replicate_before_arm_sees_them(
             .unwrap()
             .effective
     );
-    let (status, _, _) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    let (status, _, _) = fabrikam.get(&perms).await;
     assert_eq!(status, 403, "still replicating");
     sim.advance_clock(Duration::from_secs(u64::from(
         demo::ROLE_ASSIGNMENT_SECONDS,
     )));
-    let (status, _, body) = arm(&sim, Method::GET, &perms, &fabrikam, None, &[]).await;
+    let (status, _, body) = fabrikam.get(&perms).await;
     assert_eq!(status, 200, "{body}");
 }
 
-/// Everything before the VM PUT: the app shared, granted, a NIC built. (Fabrikam token, aux header, NIC id)
-async fn ready_for_a_vm(sim: &Sim) -> (String, String, String) {
+/// Everything before the VM PUT: the app shared, granted, a NIC built. (Fabrikam caller, aux header, NIC id)
+async fn ready_for_a_vm(sim: &Sim) -> (Api<'_>, String, String) {
     let (app, contoso_sp) = share_app(sim).await;
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
-    let operator = operator_token(sim, "https://management.azure.com").await;
-    let path = format!(
-        "{}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01",
-        demo::IMAGE_DEFINITION_ID,
-        uuid::Uuid::new_v4()
-    );
-    let (status, _, _) = arm(
-        sim,
-        Method::PUT,
-        &path,
-        &operator,
-        Some(reader_on_image(&contoso_sp)),
-        &[],
-    )
-    .await;
+    let operator = arm_as_operator(sim).await;
+    let path = role_assignment(demo::IMAGE_DEFINITION_ID, uuid::Uuid::new_v4());
+    let (status, _, _) = operator.put(&path, reader_on_image(&contoso_sp)).await;
     assert_eq!(status, 201);
     sim.assign_role(&contributor_for(&app.app_id)).unwrap();
-    let contoso = app_token(
-        sim,
-        demo::CONTOSO_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
-    let fabrikam = app_token(
-        sim,
-        demo::FABRIKAM_TENANT,
-        &app.app_id,
-        &app.secret,
-        MGMT_SCOPE,
-    )
-    .await;
-    let net = format!("{}/providers/Microsoft.Network", rg());
-    let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.0.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24"}}]}});
-    let (s, _, vnet) = arm(
-        sim,
-        Method::PUT,
-        &format!("{net}/virtualNetworks/v?api-version=2024-05-01"),
-        &fabrikam,
-        Some(vnet),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 201, "{vnet}");
-    let nic = json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ip", "properties": {"subnet": {"id": vnet["properties"]["subnets"][0]["id"]}}}]}});
-    let (s, _, nic) = arm(
-        sim,
-        Method::PUT,
-        &format!("{net}/networkInterfaces/n?api-version=2024-05-01"),
-        &fabrikam,
-        Some(nic),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 201, "{nic}");
+    let contoso = share_app_in(sim, &app, demo::CONTOSO_TENANT).await;
+    let fabrikam = share_app_in(sim, &app, demo::FABRIKAM_TENANT).await;
+    let nic = vnet_and_nic(&fabrikam, &rg(), "10.0").await;
     (
         fabrikam,
-        format!("Bearer {contoso}"),
+        format!("Bearer {}", contoso.token),
         nic["id"].as_str().unwrap().to_owned(),
     )
 }
@@ -603,10 +438,8 @@ fn vm(name: &str) -> String {
 
 #[tokio::test]
 async fn faults_inject_throttling_and_quota_refusals_on_vm_creation() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
-    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
     let put = format!("{}?api-version=2024-07-01", vm("a"));
     let throttle = sim.add_fault(
         azure_sim::Fault::throttle("management.azure.com", &vm("*"), 7)
@@ -614,42 +447,18 @@ async fn faults_inject_throttling_and_quota_refusals_on_vm_creation() {
             .times(2),
     );
     for _ in 0..2 {
-        let (s, h, body) = arm(
-            &sim,
-            Method::PUT,
-            &put,
-            &token,
-            Some(vm_body(&nic)),
-            &[("x-ms-authorization-auxiliary", &aux)],
-        )
-        .await;
+        let (s, h, body) = put_vm(&fabrikam, &put, vm_body(&nic), &aux).await;
         assert_eq!(s, 429, "{body}");
         assert_eq!(hv(&h, "retry-after").as_deref(), Some("7"));
         assert_eq!(body["error"]["code"], "TooManyRequests");
     }
     sim.remove_fault(throttle);
     sim.add_fault(azure_sim::Fault::new("management.azure.com", &vm("a"), 503).times(1));
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &put,
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (s, _, body) = put_vm(&fabrikam, &put, vm_body(&nic), &aux).await;
     assert_eq!(s, 503);
     assert_eq!(body["error"]["code"], "ServiceUnavailable");
     sim.add_fault(azure_sim::Fault::quota_exceeded(&vm("a"), "eastus").times(1));
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &put,
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (s, _, body) = put_vm(&fabrikam, &put, vm_body(&nic), &aux).await;
     assert_eq!(s, 409);
     assert_eq!(body["error"]["code"], "QuotaExceeded");
     assert!(
@@ -661,26 +470,10 @@ async fn faults_inject_throttling_and_quota_refusals_on_vm_creation() {
     sim.add_fault(
         azure_sim::Fault::sku_not_available(&vm("a"), "Standard_D2s_v5", "eastus").times(1),
     );
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &put,
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (s, _, body) = put_vm(&fabrikam, &put, vm_body(&nic), &aux).await;
     assert_eq!(s, 409);
     assert_eq!(body["error"]["code"], "SkuNotAvailable");
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &put,
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (s, _, body) = put_vm(&fabrikam, &put, vm_body(&nic), &aux).await;
     assert_eq!(s, 201, "the faults are spent: {body}");
     assert_eq!(
         sim.state()
@@ -692,21 +485,12 @@ async fn faults_inject_throttling_and_quota_refusals_on_vm_creation() {
 
 #[tokio::test]
 async fn a_size_the_region_does_not_offer_is_refused_with_sku_not_available() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
-    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
     let mut body = vm_body(&nic);
     body["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_M128s");
-    let (s, _, answer) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{}?api-version=2024-07-01", vm("big")),
-        &token,
-        Some(body),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let url = format!("{}?api-version=2024-07-01", vm("big"));
+    let (s, _, answer) = put_vm(&fabrikam, &url, body, &aux).await;
     assert_eq!(s, 409, "{answer}");
     assert_eq!(answer["error"]["code"], "SkuNotAvailable");
     assert!(
@@ -723,21 +507,14 @@ async fn a_provisioning_fault_lets_the_put_succeed_and_the_operation_end_failed(
     scenario.arm.vm_provisioning_polls = 1;
     scenario.arm.retry_after_seconds = Some(0);
     let sim = Sim::start(scenario).await.unwrap();
-    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
     sim.add_fault(azure_sim::Fault::provisioning_failure(
         &vm("a"),
         "OSProvisioningTimedOut",
         "OS Provisioning for VM 'a' did not finish in the allotted time.",
     ));
-    let (s, h, body) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{}?api-version=2024-07-01", vm("a")),
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, h, body) = put_vm(&fabrikam, &url, vm_body(&nic), &aux).await;
     assert_eq!(s, 201, "{body}");
     assert_eq!(
         hv(&h, "retry-after").as_deref(),
@@ -745,23 +522,15 @@ async fn a_provisioning_fault_lets_the_put_succeed_and_the_operation_end_failed(
         "the scenario's Retry-After override"
     );
     let poll = hv(&h, "azure-asyncoperation").unwrap();
-    let (_, _, first) = arm(&sim, Method::GET, &poll, &token, None, &[]).await;
+    let (_, _, first) = fabrikam.get(&poll).await;
     assert_eq!(
         first["status"], "InProgress",
         "one InProgress poll, as configured"
     );
-    let (_, _, last) = arm(&sim, Method::GET, &poll, &token, None, &[]).await;
+    let (_, _, last) = fabrikam.get(&poll).await;
     assert_eq!(last["status"], "Failed");
     assert_eq!(last["error"]["code"], "OSProvisioningTimedOut");
-    let (_, _, vm_now) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?api-version=2024-07-01", vm("a")),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, vm_now) = fabrikam.get(&url).await;
     assert_eq!(vm_now["properties"]["provisioningState"], "Failed");
     assert!(
         sim.requests()
@@ -772,41 +541,31 @@ async fn a_provisioning_fault_lets_the_put_succeed_and_the_operation_end_failed(
 
 #[tokio::test]
 async fn deleting_the_vm_then_its_network_leaves_nothing_behind() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
-    let (token, aux, nic) = ready_for_a_vm(&sim).await;
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
     let vm_url = format!("{}?api-version=2024-07-01", vm("a"));
-    let (s, _, _) = arm(
-        &sim,
-        Method::PUT,
-        &vm_url,
-        &token,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (s, _, _) = put_vm(&fabrikam, &vm_url, vm_body(&nic), &aux).await;
     assert_eq!(s, 201);
     let nic_url = format!("{nic}?api-version=2024-05-01");
-    let (s, _, body) = arm(&sim, Method::DELETE, &nic_url, &token, None, &[]).await;
+    let (s, _, body) = fabrikam.delete(&nic_url).await;
     assert_eq!(s, 400, "the NIC is still attached: {body}");
     assert_eq!(body["error"]["code"], "NicInUse");
-    let (s, h, _) = arm(&sim, Method::DELETE, &vm_url, &token, None, &[]).await;
+    let (s, h, _) = fabrikam.delete(&vm_url).await;
     assert_eq!(s, 202);
     let monitor = hv(&h, "location").unwrap();
     assert!(monitor.contains("monitor=true"));
-    let (s, _, done) = arm(&sim, Method::GET, &monitor, &token, None, &[]).await;
+    let (s, _, done) = fabrikam.get(&monitor).await;
     assert_eq!((s, done), (200, Value::Null));
-    let (s, _, _) = arm(&sim, Method::GET, &vm_url, &token, None, &[]).await;
+    let (s, _, _) = fabrikam.get(&vm_url).await;
     assert_eq!(s, 404);
-    let (s, h, _) = arm(&sim, Method::DELETE, &nic_url, &token, None, &[]).await;
+    let (s, h, _) = fabrikam.delete(&nic_url).await;
     assert_eq!(s, 202);
     assert!(hv(&h, "location").unwrap().contains("/operationResults/"));
     let vnet_url = format!(
         "{}/providers/Microsoft.Network/virtualNetworks/v?api-version=2024-05-01",
         rg()
     );
-    let (s, _, _) = arm(&sim, Method::DELETE, &vnet_url, &token, None, &[]).await;
+    let (s, _, _) = fabrikam.delete(&vnet_url).await;
     assert_eq!(s, 202);
     let state = sim.state();
     for kind in [

@@ -5,9 +5,11 @@
 
 mod common;
 
-use azure_sim::{Replication, Scenario, Sim, scenario::demo};
-use common::{arm, hv, operator_token, user_arm_token};
-use reqwest::Method;
+use azure_sim::{Sim, scenario::demo};
+use common::{
+    arm_as_contoso_admin, arm_as_fabrikam_admin, arm_as_operator, demo_scenario, fabrikam_rg, hv,
+    start_demo, vnet_and_nic,
+};
 use serde_json::{Value, json};
 
 const V: &str = "api-version=2025-03-03";
@@ -16,50 +18,11 @@ fn share(operation: &str, groups: &Value) -> Value {
     json!({"operationType": operation, "groups": groups})
 }
 
-fn fabrikam_rg() -> String {
-    format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    )
-}
-
 fn shared_id() -> String {
     format!(
         "/SharedGalleries/{}/Images/ubuntu-hardened/Versions/1.0.0",
         demo::GALLERY_UNIQUE_NAME
     )
-}
-
-async fn nic(sim: &Sim, token: &str) -> String {
-    let net = format!("{}/providers/Microsoft.Network", fabrikam_rg());
-    let vnet = json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.1.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.1.0.0/24"}}]}});
-    let (s, _, vnet) = arm(
-        sim,
-        Method::PUT,
-        &format!("{net}/virtualNetworks/v?api-version=2024-05-01"),
-        token,
-        Some(vnet),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 201);
-    let nic = json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ip", "properties": {"subnet": {"id": vnet["properties"]["subnets"][0]["id"]}}}]}});
-    let (s, _, nic) = arm(
-        sim,
-        Method::PUT,
-        &format!("{net}/networkInterfaces/n?api-version=2024-05-01"),
-        token,
-        Some(nic),
-        &[],
-    )
-    .await;
-    assert_eq!(s, 201);
-    assert_eq!(
-        nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
-        "10.1.0.4"
-    );
-    nic["id"].as_str().unwrap().to_owned()
 }
 
 fn vm(image: &Value, nic: &str, location: &str) -> Value {
@@ -70,38 +33,24 @@ fn vm(image: &Value, nic: &str, location: &str) -> Value {
         "networkProfile": {"networkInterfaces": [{"id": nic}]}}})
 }
 
+/// The URL of the consumer's VM `name`.
+fn vm_url(name: &str) -> String {
+    format!(
+        "{}/providers/Microsoft.Compute/virtualMachines/{name}?api-version=2024-07-01",
+        fabrikam_rg()
+    )
+}
+
 #[tokio::test]
 async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxiliary_token() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
-    let consumer = user_arm_token(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let sim = start_demo().await;
+    let owner = arm_as_contoso_admin(&sim).await;
+    let consumer = arm_as_fabrikam_admin(&sim).await;
     let to_fabrikam = json!([{"type": "Subscriptions", "ids": [demo::FABRIKAM_SUBSCRIPTION]}]);
     let share_url = format!("{}/share?{V}", demo::GALLERY_ID);
 
-    let operator = operator_token(&sim, "https://management.azure.com").await;
-    let (s, _, body) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &operator,
-        Some(share("Add", &to_fabrikam)),
-        &[],
-    )
-    .await;
+    let operator = arm_as_operator(&sim).await;
+    let (s, _, body) = operator.post(&share_url, share("Add", &to_fabrikam)).await;
     assert_eq!(
         s, 403,
         "Reader and RBAC Administrator may not share: {body}"
@@ -112,33 +61,22 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
             .unwrap()
             .contains("'Microsoft.Compute/galleries/share/action'")
     );
-    let (s, _, body) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(share("Add", &to_fabrikam)),
-        &[],
-    )
-    .await;
+    let (s, _, body) = owner.post(&share_url, share("Add", &to_fabrikam)).await;
     assert_eq!(s, 400, "a Private gallery cannot be shared: {body}");
 
-    let (s, _, gallery) = arm(&sim, Method::PUT, &format!("{}?{V}", demo::GALLERY_ID), &owner, Some(json!({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}})), &[]).await;
+    let (s, _, gallery) = owner
+        .put(
+            &format!("{}?{V}", demo::GALLERY_ID),
+            json!({"location": "eastus", "properties": {"sharingProfile": {"permissions": "Groups"}}}),
+        )
+        .await;
     assert_eq!(s, 200, "{gallery}");
     assert_eq!(
         gallery["properties"]["identifier"]["uniqueName"],
         demo::GALLERY_UNIQUE_NAME,
         "the unique name survives an update"
     );
-    let (s, headers, body) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(share("Add", &to_fabrikam)),
-        &[],
-    )
-    .await;
+    let (s, headers, body) = owner.post(&share_url, share("Add", &to_fabrikam)).await;
     assert_eq!((s, body), (202, Value::Null));
     let poller = hv(&headers, "azure-asyncoperation").unwrap();
     let monitor = hv(&headers, "location").unwrap();
@@ -148,19 +86,13 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
             .unwrap()
             .starts_with("Microsoft.Compute/PostShareGallery3Min;9,")
     );
-    let (_, _, status) = arm(&sim, Method::GET, &poller, &owner, None, &[]).await;
+    let (_, _, status) = owner.get(&poller).await;
     assert_eq!(status["status"], "Succeeded");
-    let (s, _, empty) = arm(&sim, Method::GET, &monitor, &owner, None, &[]).await;
+    let (s, _, empty) = owner.get(&monitor).await;
     assert_eq!((s, empty), (200, Value::Null));
-    let (_, _, with_groups) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?{V}&$select=Permissions", demo::GALLERY_ID),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, with_groups) = owner
+        .get(&format!("{}?{V}&$select=Permissions", demo::GALLERY_ID))
+        .await;
     assert_eq!(
         with_groups["properties"]["sharingProfile"]["groups"],
         to_fabrikam
@@ -170,83 +102,53 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
         "/subscriptions/{}/providers/Microsoft.Compute/locations/eastus/sharedGalleries",
         demo::FABRIKAM_SUBSCRIPTION
     );
-    let (s, _, list) = arm(
-        &sim,
-        Method::GET,
-        &format!("{loc}?{V}"),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, list) = consumer.get(&format!("{loc}?{V}")).await;
     assert_eq!(s, 200, "{list}");
     assert_eq!(
         list["value"][0]["identifier"]["uniqueId"],
         format!("/SharedGalleries/{}", demo::GALLERY_UNIQUE_NAME)
     );
-    let (s, _, version) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (s, _, version) = consumer
+        .get(&format!(
             "{loc}/{}/images/ubuntu-hardened/versions/1.0.0?{V}",
             demo::GALLERY_UNIQUE_NAME
-        ),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(s, 200, "{version}");
     assert_eq!(version["identifier"]["uniqueId"], shared_id());
     assert!(
         version.get("id").is_none() && version["properties"].get("provisioningState").is_none(),
         "the consumer view is minimal"
     );
-    let (_, _, image) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (_, _, image) = consumer
+        .get(&format!(
             "{loc}/{}/images/ubuntu-hardened?{V}",
             demo::GALLERY_UNIQUE_NAME
-        ),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(image["properties"]["osType"], "Linux");
 
-    let nic = nic(&sim, &consumer).await;
-    let rg = fabrikam_rg();
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &format!(
-            "{rg}/providers/Microsoft.Compute/virtualMachines/wrongfield?api-version=2024-07-01"
-        ),
-        &consumer,
-        Some(vm(&json!({"id": shared_id()}), &nic, "eastus")),
-        &[],
-    )
-    .await;
+    let nic = vnet_and_nic(&consumer, &fabrikam_rg(), "10.1").await;
+    assert_eq!(
+        nic["properties"]["ipConfigurations"][0]["properties"]["privateIPAddress"],
+        "10.1.0.4"
+    );
+    let nic = nic["id"].as_str().unwrap().to_owned();
+    let shared = json!({"sharedGalleryImageId": shared_id()});
+    let (s, _, body) = consumer
+        .put(
+            &vm_url("wrongfield"),
+            vm(&json!({"id": shared_id()}), &nic, "eastus"),
+        )
+        .await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),
         (400, Some("LinkedInvalidPropertyId")),
         "{body}"
     );
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{rg}/providers/Microsoft.Compute/virtualMachines/far?api-version=2024-07-01"),
-        &consumer,
-        Some(vm(
-            &json!({"sharedGalleryImageId": shared_id()}),
-            &nic,
-            "japaneast",
-        )),
-        &[],
-    )
-    .await;
+    let (s, _, body) = consumer
+        .put(&vm_url("far"), vm(&shared, &nic, "japaneast"))
+        .await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),
         (404, Some("GalleryImageNotFound")),
@@ -258,21 +160,9 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
             .unwrap()
             .contains("is not available in japaneast region")
     );
-    let vm_url =
-        format!("{rg}/providers/Microsoft.Compute/virtualMachines/shared?api-version=2024-07-01");
-    let (s, _, created) = arm(
-        &sim,
-        Method::PUT,
-        &vm_url,
-        &consumer,
-        Some(vm(
-            &json!({"sharedGalleryImageId": shared_id()}),
-            &nic,
-            "eastus",
-        )),
-        &[],
-    )
-    .await;
+    let (s, _, created) = consumer
+        .put(&vm_url("shared"), vm(&shared, &nic, "eastus"))
+        .await;
     assert_eq!(s, 201, "no auxiliary token needed: {created}");
     assert_eq!(
         created["properties"]["storageProfile"]["imageReference"]["exactVersion"],
@@ -283,39 +173,15 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
         "adminPassword is never echoed"
     );
 
-    let (s, _, _) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(share("Remove", &to_fabrikam)),
-        &[],
-    )
-    .await;
+    let (s, _, _) = owner.post(&share_url, share("Remove", &to_fabrikam)).await;
     assert_eq!(s, 202);
-    let (s, _, _) = arm(
-        &sim,
-        Method::GET,
-        &format!("{loc}/{}?{V}", demo::GALLERY_UNIQUE_NAME),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+    let (s, _, _) = consumer
+        .get(&format!("{loc}/{}?{V}", demo::GALLERY_UNIQUE_NAME))
+        .await;
     assert_eq!(s, 404, "no longer shared");
-    let (s, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{rg}/providers/Microsoft.Compute/virtualMachines/late?api-version=2024-07-01"),
-        &consumer,
-        Some(vm(
-            &json!({"sharedGalleryImageId": shared_id()}),
-            &nic,
-            "eastus",
-        )),
-        &[],
-    )
-    .await;
+    let (s, _, body) = consumer
+        .put(&vm_url("late"), vm(&shared, &nic, "eastus"))
+        .await;
     assert_eq!(
         (s, body["error"]["code"].as_str()),
         (404, Some("GalleryImageNotFound"))
@@ -324,118 +190,43 @@ async fn a_gallery_shared_with_a_subscription_boots_vms_there_without_an_auxilia
 
 #[tokio::test]
 async fn a_tenant_share_lists_under_shared_to_tenant_and_reset_clears_every_group() {
-    let mut scenario = Scenario::demo().with_replication(Replication::none());
+    let mut scenario = demo_scenario();
     scenario.galleries[0].sharing_permissions = "Groups".into();
     let sim = Sim::start(scenario).await.unwrap();
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
-    let consumer = user_arm_token(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let owner = arm_as_contoso_admin(&sim).await;
+    let consumer = arm_as_fabrikam_admin(&sim).await;
     let share_url = format!("{}/share?{V}", demo::GALLERY_ID);
-    let (s, _, _) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(share(
-            "Add",
-            &json!([{"type": "AADTenants", "ids": [demo::FABRIKAM_TENANT]}]),
-        )),
-        &[],
-    )
-    .await;
+    let to_tenant = json!([{"type": "AADTenants", "ids": [demo::FABRIKAM_TENANT]}]);
+    let (s, _, _) = owner.post(&share_url, share("Add", &to_tenant)).await;
     assert_eq!(s, 202);
     let loc = format!(
         "/subscriptions/{}/providers/Microsoft.Compute/locations/westeurope/sharedGalleries",
         demo::FABRIKAM_SUBSCRIPTION
     );
-    let (_, _, by_subscription) = arm(
-        &sim,
-        Method::GET,
-        &format!("{loc}?{V}"),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, by_subscription) = consumer.get(&format!("{loc}?{V}")).await;
     assert_eq!(by_subscription["value"], json!([]));
-    let (_, _, by_tenant) = arm(
-        &sim,
-        Method::GET,
-        &format!("{loc}?{V}&sharedTo=tenant"),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, by_tenant) = consumer.get(&format!("{loc}?{V}&sharedTo=tenant")).await;
     assert_eq!(
         by_tenant["value"].as_array().unwrap().len(),
         1,
         "replicated to West Europe, so listed there: {by_tenant}"
     );
-    let (s, _, _) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(json!({"operationType": "Reset"})),
-        &[],
-    )
-    .await;
+    let reset = json!({"operationType": "Reset"});
+    let (s, _, _) = owner.post(&share_url, reset.clone()).await;
     assert_eq!(s, 202);
-    let (_, _, after) = arm(
-        &sim,
-        Method::GET,
-        &format!("{loc}?{V}&sharedTo=tenant"),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, after) = consumer.get(&format!("{loc}?{V}&sharedTo=tenant")).await;
     assert_eq!(after["value"], json!([]));
-    let (_, _, gallery) = arm(
-        &sim,
-        Method::GET,
-        &format!("{}?{V}&$select=Permissions", demo::GALLERY_ID),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, gallery) = owner
+        .get(&format!("{}?{V}&$select=Permissions", demo::GALLERY_ID))
+        .await;
     assert_eq!(gallery["properties"]["sharingProfile"]["groups"], json!([]));
 
     // Compute's share quota is tiny: ten per three minutes.
     for _ in 0..8 {
-        let (s, _, _) = arm(
-            &sim,
-            Method::POST,
-            &share_url,
-            &owner,
-            Some(json!({"operationType": "Reset"})),
-            &[],
-        )
-        .await;
+        let (s, _, _) = owner.post(&share_url, reset.clone()).await;
         assert_eq!(s, 202);
     }
-    let (s, headers, body) = arm(
-        &sim,
-        Method::POST,
-        &share_url,
-        &owner,
-        Some(json!({"operationType": "Reset"})),
-        &[],
-    )
-    .await;
+    let (s, headers, body) = owner.post(&share_url, reset).await;
     assert_eq!(s, 429, "{body}");
     assert!(hv(&headers, "retry-after").is_some());
     assert!(

@@ -27,6 +27,16 @@ async fn start(scenario: &str) -> (Child, String) {
     (Child(child), first)
 }
 
+/// The scenario the simulator at `url` serves, from its admin API.
+async fn scenario_served_at(url: &str) -> serde_json::Value {
+    reqwest::get(format!("{url}/_sim/scenario"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_binary_announces_its_address_first_and_serves_the_demo() {
     let (_child, first) = start("demo").await;
@@ -34,12 +44,7 @@ async fn the_binary_announces_its_address_first_and_serves_the_demo() {
         .strip_prefix("azure-sim listening on http://127.0.0.1:")
         .map(|port| format!("http://127.0.0.1:{port}"));
     let url = url.unwrap_or_else(|| panic!("unexpected first line: {first}"));
-    let scenario: serde_json::Value = reqwest::get(format!("{url}/_sim/scenario"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scenario = scenario_served_at(&url).await;
     assert_eq!(scenario["tenants"][1]["domain"], "fabrikam.onmicrosoft.com");
 }
 
@@ -57,12 +62,7 @@ async fn the_binary_loads_a_scenario_file() {
         .strip_prefix("azure-sim listening on ")
         .unwrap()
         .to_owned();
-    let scenario: serde_json::Value = reqwest::get(format!("{url}/_sim/scenario"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let scenario = scenario_served_at(&url).await;
     assert_eq!(scenario["keyVaults"][0]["name"], "kv-example");
 }
 

@@ -19,17 +19,23 @@ struct Page {
     html: String,
 }
 
+impl Page {
+    async fn from(r: reqwest::Response) -> Self {
+        Self {
+            status: r.status().as_u16(),
+            location: header(&r, "location"),
+            html: r.text().await.unwrap(),
+        }
+    }
+}
+
 async fn open(sim: &Sim, url: &str) -> Page {
     let t = transport(sim);
     let r = t
         .execute(t.client().get(url).build().unwrap())
         .await
         .unwrap();
-    Page {
-        status: r.status().as_u16(),
-        location: header(&r, "location"),
-        html: r.text().await.unwrap(),
-    }
+    Page::from(r).await
 }
 
 /// Submits a form of `page_url`'s page: the action resolves against the page URL, as in a browser.
@@ -49,11 +55,7 @@ async fn submit(
         .execute(t.client().post(target).form(&fields).build().unwrap())
         .await
         .unwrap();
-    Page {
-        status: r.status().as_u16(),
-        location: header(&r, "location"),
-        html: r.text().await.unwrap(),
-    }
+    Page::from(r).await
 }
 
 fn v2_url(client_id: &str, redirect: &str) -> String {
@@ -81,6 +83,17 @@ async fn sign_in(sim: &Sim, url: &str, user: &str, password: &str) -> Page {
     .await
 }
 
+/// Fabrikam's admin signs in on the page at `url`.
+async fn fabrikam_admin_signs_in(sim: &Sim, url: &str) -> Page {
+    sign_in(
+        sim,
+        url,
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
+    )
+    .await
+}
+
 fn has_sp(sim: &Sim, tenant: &str, app_id: &str) -> bool {
     sim.state()
         .service_principals
@@ -94,13 +107,7 @@ async fn an_admin_accepting_v2_admin_consent_creates_the_service_principal_and_i
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "consent-me", true).await;
     let url = v2_url(&app.app_id, REDIRECT);
-    let consent = sign_in(
-        &sim,
-        &url,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let consent = fabrikam_admin_signs_in(&sim, &url).await;
     assert_eq!(consent.status, 200);
     assert!(
         consent.html.contains("consent-me"),
@@ -142,13 +149,7 @@ async fn cancel_redirects_with_the_documented_error_and_creates_nothing() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "cancel-me", true).await;
     let url = v2_url(&app.app_id, REDIRECT);
-    let consent = sign_in(
-        &sim,
-        &url,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let consent = fabrikam_admin_signs_in(&sim, &url).await;
     let done = submit(&sim, &url, form(&consent.html, "cancel"), &[]).await;
     assert_eq!(done.status, 302);
     let location = url::Url::parse(&done.location.unwrap()).unwrap();
@@ -171,13 +172,7 @@ async fn v1_authorize_redirects_with_a_code_and_session_state() {
         demo::FABRIKAM_TENANT,
         app.app_id
     );
-    let consent = sign_in(
-        &sim,
-        &url,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let consent = fabrikam_admin_signs_in(&sim, &url).await;
     let done = submit(&sim, &url, form(&consent.html, "accept"), &[]).await;
     assert_eq!(done.status, 302);
     let location = url::Url::parse(&done.location.unwrap()).unwrap();
@@ -259,23 +254,14 @@ async fn consenting_then_asking_for_a_token_in_the_consumer_tenant_succeeds() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "end-to-end", true).await;
     let url = v2_url(&app.app_id, REDIRECT);
-    let consent = sign_in(
-        &sim,
-        &url,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let consent = fabrikam_admin_signs_in(&sim, &url).await;
     submit(&sim, &url, form(&consent.html, "accept"), &[]).await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::FABRIKAM_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://management.azure.com/.default"),
-        ],
+        &app.app_id,
+        &app.secret,
+        ARM_SCOPE,
     )
     .await;
     assert_eq!(status, 200, "{body}");

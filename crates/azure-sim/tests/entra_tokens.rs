@@ -10,17 +10,7 @@ use std::time::Duration;
 
 use azure_sim::{Replication, Scenario, Sim, scenario::demo};
 use common::*;
-use reqwest::Method;
 use serde_json::json;
-
-fn secret_form<'a>(app_id: &'a str, secret: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("client_id", app_id),
-        ("client_secret", secret),
-        ("grant_type", "client_credentials"),
-        ("scope", scope),
-    ]
-}
 
 fn assert_entra_error(body: &serde_json::Value, error: &str, code: u64) {
     assert_eq!(body["error"], error, "{body}");
@@ -43,14 +33,12 @@ fn assert_entra_error(body: &serde_json::Value, error: &str, code: u64) {
 async fn a_client_secret_gets_a_token_with_the_recorded_shape_and_headers() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "shape-app", true).await;
-    let (status, headers, body) = token_request(
+    let (status, headers, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(
-            &app.app_id,
-            &app.secret,
-            "https://management.azure.com/.default",
-        ),
+        &app.app_id,
+        &app.secret,
+        "https://management.azure.com/.default",
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -127,14 +115,12 @@ async fn a_consumer_tenant_answers_700016_until_its_admin_consents() {
 async fn the_home_tenant_without_a_service_principal_answers_7000229() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "no-sp-app", false).await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(
-            &app.app_id,
-            &app.secret,
-            "https://graph.microsoft.com/.default",
-        ),
+        &app.app_id,
+        &app.secret,
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 401);
@@ -145,14 +131,12 @@ async fn the_home_tenant_without_a_service_principal_answers_7000229() {
 async fn a_wrong_secret_answers_7000215_with_401() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "wrong-secret-app", true).await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(
-            &app.app_id,
-            "not-the-secret",
-            "https://graph.microsoft.com/.default",
-        ),
+        &app.app_id,
+        "not-the-secret",
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 401);
@@ -162,18 +146,15 @@ async fn a_wrong_secret_answers_7000215_with_401() {
 #[tokio::test]
 async fn an_expired_secret_answers_7000222() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, "https://graph.microsoft.com").await;
+    let operator = graph_as_operator(&sim).await;
     let app = operator_creates_app(&sim, "expiring-app", true).await;
     let end = azure_sim::timefmt::graph_seconds(sim.now() + time::Duration::hours(1));
-    let (_, _, pw) = graph(
-        &sim,
-        Method::POST,
-        &format!("/applications/{}/addPassword", app.id),
-        &token,
-        Some(json!({"passwordCredential": {"displayName": "short", "endDateTime": end}})),
-        &[],
-    )
-    .await;
+    let (_, _, pw) = operator
+        .post(
+            &format!("/applications/{}/addPassword", app.id),
+            json!({"passwordCredential": {"displayName": "short", "endDateTime": end}}),
+        )
+        .await;
     let short = pw["secretText"].as_str().unwrap().to_owned();
     assert_eq!(
         pw["endDateTime"],
@@ -181,10 +162,12 @@ async fn an_expired_secret_answers_7000222() {
         "the end date comes back as sent"
     );
     sim.advance_clock(Duration::from_secs(2 * 3600));
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(&app.app_id, &short, "https://graph.microsoft.com/.default"),
+        &app.app_id,
+        &short,
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 401);
@@ -194,14 +177,12 @@ async fn an_expired_secret_answers_7000222() {
 #[tokio::test]
 async fn an_unknown_tenant_answers_90002() {
     let sim = start_demo().await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         "33333333-3333-4333-8333-333333333333",
-        &secret_form(
-            "00000000-0000-0000-0000-000000000001",
-            "x",
-            "https://graph.microsoft.com/.default",
-        ),
+        "00000000-0000-0000-0000-000000000001",
+        "x",
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 400);
@@ -211,14 +192,12 @@ async fn an_unknown_tenant_answers_90002() {
 #[tokio::test]
 async fn an_unknown_application_answers_700016() {
     let sim = start_demo().await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(
-            "00000000-0000-0000-0000-000000000001",
-            "x",
-            "https://graph.microsoft.com/.default",
-        ),
+        "00000000-0000-0000-0000-000000000001",
+        "x",
+        "https://graph.microsoft.com/.default",
     )
     .await;
     assert_eq!(status, 400);
@@ -252,26 +231,14 @@ fn slow_scenario() -> Scenario {
 async fn creating_a_service_principal_right_after_its_app_fails_with_no_backing_application_object()
 {
     let sim = Sim::start(slow_scenario()).await.unwrap();
-    let token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (_, _, app) = graph(
-        &sim,
-        Method::POST,
-        "/applications",
-        &token,
-        Some(json!({"displayName": "fresh"})),
-        &[],
-    )
-    .await;
+    let operator = graph_as_operator(&sim).await;
+    let (_, _, app) = operator
+        .post("/applications", json!({"displayName": "fresh"}))
+        .await;
     let app_id = app["appId"].as_str().unwrap();
-    let (status, _, body) = graph(
-        &sim,
-        Method::POST,
-        "/servicePrincipals",
-        &token,
-        Some(json!({"appId": app_id})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = operator
+        .post("/servicePrincipals", json!({"appId": app_id}))
+        .await;
     assert_eq!(status, 400);
     assert_eq!(body["error"]["code"], "Request_BadRequest");
     assert_eq!(
@@ -281,52 +248,28 @@ async fn creating_a_service_principal_right_after_its_app_fails_with_no_backing_
     assert_eq!(body["error"]["details"][0]["target"], "appId");
 
     sim.advance_clock(Duration::from_secs(6));
-    let (status, _, _) = graph(
-        &sim,
-        Method::PATCH,
-        &format!("/servicePrincipals(appId='{app_id}')"),
-        &token,
-        Some(json!({})),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, _, _) = operator
+        .upsert(&format!("/servicePrincipals(appId='{app_id}')"), json!({}))
+        .await;
     assert_eq!(status, 201);
 }
 
 #[tokio::test]
 async fn a_new_secret_and_a_new_service_principal_are_refused_until_they_replicate() {
     let sim = Sim::start(slow_scenario()).await.unwrap();
-    let token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (_, _, app) = graph(
-        &sim,
-        Method::POST,
-        "/applications",
-        &token,
-        Some(json!({"displayName": "lagging"})),
-        &[],
-    )
-    .await;
+    let operator = graph_as_operator(&sim).await;
+    let (_, _, app) = operator
+        .post("/applications", json!({"displayName": "lagging"}))
+        .await;
     let (id, app_id) = (app["id"].as_str().unwrap(), app["appId"].as_str().unwrap());
     sim.advance_clock(Duration::from_secs(6));
-    let (status, _, _) = graph(
-        &sim,
-        Method::POST,
-        "/servicePrincipals",
-        &token,
-        Some(json!({"appId": app_id})),
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator
+        .post("/servicePrincipals", json!({"appId": app_id}))
+        .await;
     assert_eq!(status, 201);
-    let (_, _, pw) = graph(
-        &sim,
-        Method::POST,
-        &format!("/applications/{id}/addPassword"),
-        &token,
-        Some(json!({})),
-        &[],
-    )
-    .await;
+    let (_, _, pw) = operator
+        .post(&format!("/applications/{id}/addPassword"), json!({}))
+        .await;
     let secret = pw["secretText"].as_str().unwrap();
     let form = secret_form(app_id, secret, "https://graph.microsoft.com/.default");
 
@@ -348,11 +291,15 @@ async fn a_new_secret_and_a_new_service_principal_are_refused_until_they_replica
 }
 
 async fn app_with_fic(sim: &Sim, issuer: &str, subject: &str, audience: &str) -> String {
-    let token = operator_token(sim, "https://graph.microsoft.com").await;
+    let operator = graph_as_operator(sim).await;
     let app =
         operator_creates_app(sim, &format!("fic-{}", uuid::Uuid::new_v4().simple()), true).await;
-    let (status, _, fic) = graph(sim, Method::POST, &format!("/applications/{}/federatedIdentityCredentials", app.id), &token,
-        Some(json!({"name": "operator-mi", "issuer": issuer, "subject": subject, "audiences": [audience]})), &[]).await;
+    let (status, _, fic) = operator
+        .post(
+            &format!("/applications/{}/federatedIdentityCredentials", app.id),
+            json!({"name": "operator-mi", "issuer": issuer, "subject": subject, "audiences": [audience]}),
+        )
+        .await;
     assert_eq!(status, 201, "{fic}");
     assert_eq!(fic["subject"], subject);
     app.app_id
@@ -453,10 +400,12 @@ async fn a_federated_credential_for_another_issuer_or_audience_is_refused() {
 async fn a_scope_without_default_is_refused_as_invalid_scope() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "scope-app", true).await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = secret_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &secret_form(&app.app_id, &app.secret, "User.Read"),
+        &app.app_id,
+        &app.secret,
+        "User.Read",
     )
     .await;
     assert_eq!(status, 400);
@@ -466,45 +415,23 @@ async fn a_scope_without_default_is_refused_as_invalid_scope() {
 #[tokio::test]
 async fn the_managed_identity_endpoint_refuses_a_wrong_identity_header() {
     let sim = start_demo().await;
-    let url = format!(
-        "{}?api-version=2019-08-01&resource=https://vault.azure.net&client_id={}",
-        sim.identity_endpoint(),
-        demo::OPERATOR_CLIENT_ID
-    );
-    let r = reqwest::Client::new()
-        .get(&url)
-        .header("x-identity-header", "guess")
-        .send()
-        .await
-        .unwrap();
+    let vault = "api-version=2019-08-01&resource=https://vault.azure.net";
+    let operator = format!("{vault}&client_id={}", demo::OPERATOR_CLIENT_ID);
+    let r = identity_request(&sim, &operator, "guess").await;
     assert_eq!(r.status(), 401);
-    let unknown = format!(
-        "{}?api-version=2019-08-01&resource=https://vault.azure.net&client_id=00000000-0000-0000-0000-000000000000",
-        sim.identity_endpoint()
-    );
-    let r = reqwest::Client::new()
-        .get(&unknown)
-        .header("x-identity-header", demo::IDENTITY_HEADER)
-        .send()
-        .await
-        .unwrap();
+    let unknown = format!("{vault}&client_id=00000000-0000-0000-0000-000000000000");
+    let r = identity_request(&sim, &unknown, demo::IDENTITY_HEADER).await;
     assert_eq!(r.status(), 400);
 }
 
 #[tokio::test]
 async fn the_managed_identity_endpoint_answers_the_app_service_shape() {
     let sim = start_demo().await;
-    let url = format!(
-        "{}?api-version=2019-08-01&resource=https://vault.azure.net&principal_id={}",
-        sim.identity_endpoint(),
+    let query = format!(
+        "api-version=2019-08-01&resource=https://vault.azure.net&principal_id={}",
         demo::OPERATOR_PRINCIPAL_ID
     );
-    let r = reqwest::Client::new()
-        .get(&url)
-        .header("x-identity-header", demo::IDENTITY_HEADER)
-        .send()
-        .await
-        .unwrap();
+    let r = identity_request(&sim, &query, demo::IDENTITY_HEADER).await;
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().await.unwrap();
     assert!(
@@ -519,8 +446,15 @@ async fn the_managed_identity_endpoint_answers_the_app_service_shape() {
     assert_eq!(c["xms_mirid"], demo::OPERATOR_RESOURCE_ID);
 }
 
-fn password_form<'a>(client: &'a str, user: &'a str, password: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
+/// A password grant through `client` for the ARM scopes the Azure CLI asks for.
+async fn password_grant(
+    sim: &Sim,
+    tenant: &str,
+    client: &str,
+    user: &str,
+    password: &str,
+) -> Answer {
+    let form = [
         ("client_id", client),
         ("grant_type", "password"),
         ("username", user),
@@ -529,20 +463,19 @@ fn password_form<'a>(client: &'a str, user: &'a str, password: &'a str) -> Vec<(
             "scope",
             "https://management.core.windows.net//.default offline_access openid profile",
         ),
-    ]
+    ];
+    token_request(sim, tenant, &form).await
 }
 
 #[tokio::test]
 async fn a_scenario_user_signs_in_with_a_password_through_the_azure_cli_client() {
     let sim = start_demo().await;
-    let (status, headers, body) = token_request(
+    let (status, headers, body) = password_grant(
         &sim,
         demo::FABRIKAM_DOMAIN,
-        &password_form(
-            AZURE_CLI,
-            demo::FABRIKAM_ADMIN_UPN,
-            demo::FABRIKAM_ADMIN_PASSWORD,
-        ),
+        AZURE_CLI,
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -562,10 +495,12 @@ async fn a_scenario_user_signs_in_with_a_password_through_the_azure_cli_client()
 #[tokio::test]
 async fn wrong_passwords_unknown_users_and_confidential_clients_are_refused() {
     let sim = start_demo().await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = password_grant(
         &sim,
         demo::FABRIKAM_TENANT,
-        &password_form(AZURE_CLI, demo::FABRIKAM_ADMIN_UPN, "wrong"),
+        AZURE_CLI,
+        demo::FABRIKAM_ADMIN_UPN,
+        "wrong",
     )
     .await;
     assert_eq!(
@@ -573,14 +508,12 @@ async fn wrong_passwords_unknown_users_and_confidential_clients_are_refused() {
         (400, Some("invalid_grant"))
     );
     assert_eq!(body["error_codes"][0], 50126);
-    let (status, _, body) = token_request(
+    let (status, _, body) = password_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &password_form(
-            AZURE_CLI,
-            demo::FABRIKAM_ADMIN_UPN,
-            demo::FABRIKAM_ADMIN_PASSWORD,
-        ),
+        AZURE_CLI,
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
     )
     .await;
     assert_eq!(
@@ -589,14 +522,12 @@ async fn wrong_passwords_unknown_users_and_confidential_clients_are_refused() {
         "a Fabrikam user in Contoso"
     );
     let app = operator_creates_app(&sim, "confidential", true).await;
-    let (status, _, body) = token_request(
+    let (status, _, body) = password_grant(
         &sim,
         demo::CONTOSO_TENANT,
-        &password_form(
-            &app.app_id,
-            demo::CONTOSO_ADMIN_UPN,
-            demo::CONTOSO_ADMIN_PASSWORD,
-        ),
+        &app.app_id,
+        demo::CONTOSO_ADMIN_UPN,
+        demo::CONTOSO_ADMIN_PASSWORD,
     )
     .await;
     assert_eq!(

@@ -12,25 +12,22 @@ use azure_sim::{
     scenario::{ApplicationSpec, demo},
 };
 use common::*;
-use reqwest::Method;
 use serde_json::json;
 
-const GRAPH: &str = "https://graph.microsoft.com";
+/// A federated identity credential named `name` for `subject`, from a fixed issuer.
+fn fic(name: &str, subject: &str) -> serde_json::Value {
+    json!({"name": name, "issuer": "https://login.microsoftonline.com/t/v2.0",
+        "subject": subject, "audiences": ["api://AzureADTokenExchange"]})
+}
 
 #[tokio::test]
 async fn an_application_upsert_answers_201_with_the_body_then_204() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let body = json!({"displayName": "share-t2", "signInAudience": "AzureADMultipleOrgs"});
-    let (status, headers, app) = graph(
-        &sim,
-        Method::PATCH,
-        "/applications(uniqueName='share-t2')",
-        &token,
-        Some(body.clone()),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, headers, app) = operator
+        .upsert("/applications(uniqueName='share-t2')", body.clone())
+        .await;
     assert_eq!(status, 201);
     assert_eq!(app["uniqueName"], "share-t2");
     assert_eq!(app["signInAudience"], "AzureADMultipleOrgs");
@@ -59,26 +56,20 @@ async fn an_application_upsert_answers_201_with_the_body_then_204() {
         )
     );
 
-    let (status, _, empty) = graph(
-        &sim,
-        Method::PATCH,
-        "/applications(uniqueName='share-t2')",
-        &token,
-        Some(json!({"displayName": "share-t2 renamed"})),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, _, empty) = operator
+        .upsert(
+            "/applications(uniqueName='share-t2')",
+            json!({"displayName": "share-t2 renamed"}),
+        )
+        .await;
     assert_eq!(status, 204);
     assert!(empty.is_null());
-    let (status, _, read) = graph(
-        &sim,
-        Method::GET,
-        &format!("/applications(appId='{}')", app["appId"].as_str().unwrap()),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, read) = operator
+        .get(&format!(
+            "/applications(appId='{}')",
+            app["appId"].as_str().unwrap()
+        ))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(read["displayName"], "share-t2 renamed");
     assert_eq!(
@@ -91,16 +82,13 @@ async fn an_application_upsert_answers_201_with_the_body_then_204() {
 #[tokio::test]
 async fn an_upsert_without_prefer_on_a_missing_application_answers_404() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
-    let (status, _, body) = graph(
-        &sim,
-        Method::PATCH,
-        "/applications(uniqueName='missing')",
-        &token,
-        Some(json!({"displayName": "missing"})),
-        &[],
-    )
-    .await;
+    let operator = graph_as_operator(&sim).await;
+    let (status, _, body) = operator
+        .patch(
+            "/applications(uniqueName='missing')",
+            json!({"displayName": "missing"}),
+        )
+        .await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "Request_ResourceNotFound");
     assert!(body["error"]["innerError"]["request-id"].is_string());
@@ -109,18 +97,10 @@ async fn an_upsert_without_prefer_on_a_missing_application_answers_404() {
 #[tokio::test]
 async fn a_service_principal_upsert_answers_201_then_204() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let app = operator_creates_app(&sim, "sp-upsert", false).await;
     let path = format!("/servicePrincipals(appId='{}')", app.app_id);
-    let (status, headers, sp) = graph(
-        &sim,
-        Method::PATCH,
-        &path,
-        &token,
-        Some(json!({})),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, headers, sp) = operator.upsert(&path, json!({})).await;
     assert_eq!(status, 201, "{sp}");
     assert_eq!(sp["appId"], app.app_id.as_str());
     assert_eq!(sp["appOwnerOrganizationId"], demo::CONTOSO_TENANT);
@@ -131,17 +111,9 @@ async fn a_service_principal_upsert_answers_201_then_204() {
             .unwrap()
             .ends_with("/Microsoft.DirectoryServices.ServicePrincipal")
     );
-    let (status, _, _) = graph(
-        &sim,
-        Method::PATCH,
-        &path,
-        &token,
-        Some(json!({})),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, _, _) = operator.upsert(&path, json!({})).await;
     assert_eq!(status, 204);
-    let (status, _, read) = graph(&sim, Method::GET, &path, &token, None, &[]).await;
+    let (status, _, read) = operator.get(&path).await;
     assert_eq!(status, 200);
     assert_eq!(read["id"], sp["id"]);
 }
@@ -149,10 +121,10 @@ async fn a_service_principal_upsert_answers_201_then_204() {
 #[tokio::test]
 async fn add_password_answers_200_with_the_secret_once_and_reads_hide_it() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let app = operator_creates_app(&sim, "pw-app", false).await;
-    let (status, headers, pw) = graph(&sim, Method::POST, &format!("/applications/{}/addPassword", app.id), &token,
-        Some(json!({"passwordCredential": {"displayName": "rbac", "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z"}})), &[]).await;
+    let (status, headers, pw) = operator.post(&format!("/applications/{}/addPassword", app.id),
+        json!({"passwordCredential": {"displayName": "rbac", "startDateTime": "2026-01-01T00:00:00Z", "endDateTime": "2027-01-01T00:00:00Z"}})).await;
     assert_eq!(status, 200);
     assert_eq!(headers["location"], "https://graph.microsoft.com");
     let secret = pw["secretText"].as_str().unwrap();
@@ -162,15 +134,8 @@ async fn add_password_answers_200_with_the_secret_once_and_reads_hide_it() {
     assert!(pw["customKeyIdentifier"].is_null());
     assert!(sim.known_secrets().iter().any(|k| k.value == secret));
 
-    let (_, _, read) = graph(
-        &sim,
-        Method::GET,
-        &format!("/applications/{}", app.id),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let app_path = format!("/applications/{}", app.id);
+    let (_, _, read) = operator.get(&app_path).await;
     let creds = read["passwordCredentials"].as_array().unwrap();
     assert_eq!(creds.len(), 2);
     assert!(
@@ -179,25 +144,14 @@ async fn add_password_answers_200_with_the_secret_once_and_reads_hide_it() {
             .all(|c| c["secretText"].is_null() && c["hint"].is_string())
     );
 
-    let (status, _, _) = graph(
-        &sim,
-        Method::POST,
-        &format!("/applications/{}/removePassword", app.id),
-        &token,
-        Some(json!({"keyId": pw["keyId"]})),
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator
+        .post(
+            &format!("{app_path}/removePassword"),
+            json!({"keyId": pw["keyId"]}),
+        )
+        .await;
     assert_eq!(status, 204);
-    let (_, _, read) = graph(
-        &sim,
-        Method::GET,
-        &format!("/applications/{}", app.id),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, read) = operator.get(&app_path).await;
     assert_eq!(read["passwordCredentials"].as_array().unwrap().len(), 1);
 }
 
@@ -221,26 +175,15 @@ fn scenario_with_foreign_app() -> Scenario {
 #[tokio::test]
 async fn owned_by_may_read_but_not_change_an_application_it_does_not_own() {
     let sim = Sim::start(scenario_with_foreign_app()).await.unwrap();
-    let token = operator_token(&sim, GRAPH).await;
-    let (status, _, _) = graph(
-        &sim,
-        Method::GET,
-        "/applications(uniqueName='foreign')",
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let operator = graph_as_operator(&sim).await;
+    let (status, _, _) = operator.get("/applications(uniqueName='foreign')").await;
     assert_eq!(status, 200);
-    let (status, headers, body) = graph(
-        &sim,
-        Method::PATCH,
-        "/applications(uniqueName='foreign')",
-        &token,
-        Some(json!({"displayName": "mine now"})),
-        &[("prefer", "create-if-missing")],
-    )
-    .await;
+    let (status, headers, body) = operator
+        .upsert(
+            "/applications(uniqueName='foreign')",
+            json!({"displayName": "mine now"}),
+        )
+        .await;
     assert_eq!(status, 403);
     assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
     assert_eq!(
@@ -248,43 +191,34 @@ async fn owned_by_may_read_but_not_change_an_application_it_does_not_own() {
         "Insufficient privileges to complete the operation."
     );
     assert_eq!(headers["content-type"], "application/json");
-    let (status, _, _) = graph(
-        &sim,
-        Method::POST,
-        "/applications/7a7a7a7a-7777-4777-8777-777777777777/addPassword",
-        &token,
-        Some(json!({})),
-        &[],
+    let (status, _, _) = operator
+        .post(
+            "/applications/7a7a7a7a-7777-4777-8777-777777777777/addPassword",
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, 403);
+}
+
+/// The Graph caller of a fresh app of the operator's that holds no Graph permission.
+async fn app_without_graph_permissions<'a>(sim: &'a Sim, unique_name: &str) -> Api<'a> {
+    let app = operator_creates_app(sim, unique_name, true).await;
+    let (_, _, body) = secret_grant(
+        sim,
+        demo::CONTOSO_TENANT,
+        &app.app_id,
+        &app.secret,
+        "https://graph.microsoft.com/.default",
     )
     .await;
-    assert_eq!(status, 403);
+    Api::graph(sim, body["access_token"].as_str().unwrap())
 }
 
 #[tokio::test]
 async fn a_token_without_graph_permissions_is_denied() {
     let sim = start_demo().await;
-    let app = operator_creates_app(&sim, "no-roles", true).await;
-    let (_, _, body) = token_request(
-        &sim,
-        demo::CONTOSO_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await;
-    let token = body["access_token"].as_str().unwrap();
-    let (status, _, err) = graph(
-        &sim,
-        Method::POST,
-        "/applications",
-        token,
-        Some(json!({"displayName": "x"})),
-        &[],
-    )
-    .await;
+    let app = app_without_graph_permissions(&sim, "no-roles").await;
+    let (status, _, err) = app.post("/applications", json!({"displayName": "x"})).await;
     assert_eq!(status, 403);
     assert_eq!(err["error"]["code"], "Authorization_RequestDenied");
 }
@@ -292,20 +226,19 @@ async fn a_token_without_graph_permissions_is_denied() {
 #[tokio::test]
 async fn graph_refuses_missing_foreign_and_expired_tokens_with_invalid_authentication_token() {
     let sim = start_demo().await;
-    let (status, _, body) = graph(&sim, Method::GET, "/applications", "", None, &[]).await;
+    let (status, _, body) = Api::graph(&sim, "").get("/applications").await;
     assert_eq!(status, 401);
     assert_eq!(body["error"]["code"], "InvalidAuthenticationToken");
     let vault_token = operator_token(&sim, "https://vault.azure.net").await;
-    let (status, _, body) =
-        graph(&sim, Method::GET, "/applications", &vault_token, None, &[]).await;
+    let (status, _, body) = Api::graph(&sim, vault_token).get("/applications").await;
     assert_eq!(status, 401);
     assert_eq!(
         body["error"]["message"],
         "Access token validation failure. Invalid audience."
     );
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     sim.advance_clock(Duration::from_secs(3600));
-    let (status, _, body) = graph(&sim, Method::GET, "/applications", &token, None, &[]).await;
+    let (status, _, body) = operator.get("/applications").await;
     assert_eq!(status, 401);
     assert_eq!(
         body["error"]["message"],
@@ -316,62 +249,36 @@ async fn graph_refuses_missing_foreign_and_expired_tokens_with_invalid_authentic
 #[tokio::test]
 async fn federated_credentials_are_listed_unique_by_name_and_capped_at_twenty() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let app = operator_creates_app(&sim, "fic-cap", false).await;
     let path = format!("/applications/{}/federatedIdentityCredentials", app.id);
     for i in 0..20 {
-        let (status, _, _) = graph(
-            &sim,
-            Method::POST,
-            &path,
-            &token,
-            Some(json!({
-            "name": format!("fic-{i}"), "issuer": "https://login.microsoftonline.com/t/v2.0",
-            "subject": format!("s-{i}"), "audiences": ["api://AzureADTokenExchange"]})),
-            &[],
-        )
-        .await;
+        let (status, _, _) = operator
+            .post(&path, fic(&format!("fic-{i}"), &format!("s-{i}")))
+            .await;
         assert_eq!(status, 201);
     }
-    let (status, _, _) = graph(&sim, Method::POST, &path, &token, Some(json!({
-        "name": "fic-0", "issuer": "https://login.microsoftonline.com/t/v2.0", "subject": "other", "audiences": ["api://AzureADTokenExchange"]})), &[]).await;
+    let (status, _, _) = operator.post(&path, fic("fic-0", "other")).await;
     assert_eq!(status, 409, "names are unique");
-    let (status, _, body) = graph(&sim, Method::POST, &path, &token, Some(json!({
-        "name": "fic-20", "issuer": "https://login.microsoftonline.com/t/v2.0", "subject": "s-20", "audiences": ["api://AzureADTokenExchange"]})), &[]).await;
+    let (status, _, body) = operator.post(&path, fic("fic-20", "s-20")).await;
     assert_eq!(status, 400, "{body}");
-    let (status, _, list) = graph(&sim, Method::GET, &path, &token, None, &[]).await;
+    let (status, _, list) = operator.get(&path).await;
     assert_eq!(status, 200);
     assert_eq!(list["value"].as_array().unwrap().len(), 20);
-    let (status, _, _) = graph(
-        &sim,
-        Method::DELETE,
-        &format!("{path}/fic-3"),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator.delete(&format!("{path}/fic-3")).await;
     assert_eq!(status, 204);
-    let (status, _, _) = graph(
-        &sim,
-        Method::GET,
-        &format!("{path}/fic-3"),
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, _) = operator.get(&format!("{path}/fic-3")).await;
     assert_eq!(status, 404);
 }
 
 #[tokio::test]
 async fn send_mail_answers_202_and_the_mail_lands_in_the_tenant_outbox() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
-    let (status, _, body) = graph(&sim, Method::POST, &format!("/users/{}/sendMail", demo::MAILBOX_UPN), &token, Some(json!({
+    let operator = graph_as_operator(&sim).await;
+    let (status, _, body) = operator.post(&format!("/users/{}/sendMail", demo::MAILBOX_UPN), json!({
         "message": {"subject": "Approve gallery access", "body": {"contentType": "HTML", "content": "<a href=\"x\">Consent</a>"},
                     "toRecipients": [{"emailAddress": {"address": "admin@fabrikam.onmicrosoft.com"}}]},
-        "saveToSentItems": false})), &[]).await;
+        "saveToSentItems": false})).await;
     assert_eq!(status, 202);
     assert!(body.is_null());
     let outbox = sim.outbox(demo::CONTOSO_DOMAIN);
@@ -388,27 +295,13 @@ async fn send_mail_answers_202_and_the_mail_lands_in_the_tenant_outbox() {
 #[tokio::test]
 async fn send_mail_without_mail_send_is_refused_by_exchange() {
     let sim = start_demo().await;
-    let app = operator_creates_app(&sim, "no-mail", true).await;
-    let (_, _, body) = token_request(
-        &sim,
-        demo::CONTOSO_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://graph.microsoft.com/.default"),
-        ],
-    )
-    .await;
-    let (status, _, err) = graph(
-        &sim,
-        Method::POST,
-        &format!("/users/{}/sendMail", demo::MAILBOX_ID),
-        body["access_token"].as_str().unwrap(),
-        Some(json!({"message": {"toRecipients": [{"emailAddress": {"address": "a@b.c"}}]}})),
-        &[],
-    )
-    .await;
+    let app = app_without_graph_permissions(&sim, "no-mail").await;
+    let (status, _, err) = app
+        .post(
+            &format!("/users/{}/sendMail", demo::MAILBOX_ID),
+            json!({"message": {"toRecipients": [{"emailAddress": {"address": "a@b.c"}}]}}),
+        )
+        .await;
     assert_eq!(status, 403);
     assert_eq!(err["error"]["code"], "ErrorAccessDenied");
     assert!(sim.outbox(demo::CONTOSO_TENANT).is_empty());
@@ -417,16 +310,15 @@ async fn send_mail_without_mail_send_is_refused_by_exchange() {
 #[tokio::test]
 async fn a_throttle_fault_answers_429_with_retry_after_in_graphs_envelope() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let id =
         sim.add_fault(Fault::throttle("graph.microsoft.com", "/v1.0/applications*", 7).times(1));
-    let (status, headers, body) =
-        graph(&sim, Method::GET, "/applications", &token, None, &[]).await;
+    let (status, headers, body) = operator.get("/applications").await;
     assert_eq!(status, 429);
     assert_eq!(headers["retry-after"], "7");
     assert_eq!(body["error"]["code"], "TooManyRequests");
     assert!(body["error"]["innerError"]["date"].is_string());
-    let (status, _, _) = graph(&sim, Method::GET, "/applications", &token, None, &[]).await;
+    let (status, _, _) = operator.get("/applications").await;
     assert_eq!(status, 200, "the fault fired once");
     let entry = sim.faults().into_iter().find(|f| f.id == id).unwrap();
     assert_eq!(entry.fired, 1);
@@ -442,28 +334,16 @@ async fn a_throttle_fault_answers_429_with_retry_after_in_graphs_envelope() {
 #[tokio::test]
 async fn filters_find_applications_and_service_principals_by_display_name() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     operator_creates_app(&sim, "filter-me", true).await;
-    let (status, _, list) = graph(
-        &sim,
-        Method::GET,
-        "/applications?$filter=startswith(displayName,'filter')",
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, list) = operator
+        .get("/applications?$filter=startswith(displayName,'filter')")
+        .await;
     assert_eq!(status, 200);
     assert_eq!(list["value"].as_array().unwrap().len(), 1);
-    let (_, _, none) = graph(
-        &sim,
-        Method::GET,
-        "/servicePrincipals?$filter=displayName%20eq%20'nothing'",
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, none) = operator
+        .get("/servicePrincipals?$filter=displayName%20eq%20'nothing'")
+        .await;
     assert_eq!(none["value"], json!([]));
     assert_eq!(
         none["@odata.context"],
@@ -479,25 +359,22 @@ async fn a_graph_write_budget_throttles_with_retry_after_and_throttle_headers() 
         window_seconds: 10,
     });
     let sim = Sim::start(scenario).await.unwrap();
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let upsert = |n: u32| {
-        let (sim, token) = (&sim, token.clone());
+        let operator = operator.clone();
         async move {
-            graph(
-                sim,
-                Method::PATCH,
-                &format!("/applications(uniqueName='t-{n}')"),
-                &token,
-                Some(json!({"displayName": format!("t-{n}")})),
-                &[("prefer", "create-if-missing")],
-            )
-            .await
+            operator
+                .upsert(
+                    &format!("/applications(uniqueName='t-{n}')"),
+                    json!({"displayName": format!("t-{n}")}),
+                )
+                .await
         }
     };
     for n in 0..3 {
         assert_eq!(upsert(n).await.0, 201);
     }
-    let (_, _, list) = graph(&sim, Method::GET, "/applications", &token, None, &[]).await;
+    let (_, _, list) = operator.get("/applications").await;
     assert_eq!(
         list["value"].as_array().unwrap().len(),
         3,
@@ -530,17 +407,11 @@ async fn a_graph_write_budget_throttles_with_retry_after_and_throttle_headers() 
 #[tokio::test]
 async fn an_application_is_read_by_its_unique_name_as_get_mg_application_by_unique_name_does() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, GRAPH).await;
+    let operator = graph_as_operator(&sim).await;
     let created = operator_creates_app(&sim, "share-by-name", false).await;
-    let (status, _, app) = graph(
-        &sim,
-        Method::GET,
-        "/applications(uniqueName='share-by-name')",
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, app) = operator
+        .get("/applications(uniqueName='share-by-name')")
+        .await;
     assert_eq!(status, 200, "{app}");
     assert_eq!(app["id"], created.id.as_str());
     assert_eq!(app["appId"], created.app_id.as_str());
@@ -549,15 +420,9 @@ async fn an_application_is_read_by_its_unique_name_as_get_mg_application_by_uniq
         app["passwordCredentials"][0]["secretText"].is_null(),
         "reads never return secrets"
     );
-    let (status, _, missing) = graph(
-        &sim,
-        Method::GET,
-        "/applications(uniqueName='no-such-app')",
-        &token,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, missing) = operator
+        .get("/applications(uniqueName='no-such-app')")
+        .await;
     assert_eq!(status, 404);
     assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
 }

@@ -26,19 +26,27 @@ fn client_options(sim: &azure_sim::Sim) -> ClientOptions {
     }
 }
 
+fn secret_credential(
+    sim: &azure_sim::Sim,
+    tenant: &str,
+    app: &CreatedApp,
+) -> std::sync::Arc<ClientSecretCredential> {
+    ClientSecretCredential::new(
+        tenant,
+        app.app_id.clone(),
+        Secret::new(app.secret.clone()),
+        Some(ClientSecretCredentialOptions {
+            client_options: client_options(sim),
+        }),
+    )
+    .unwrap()
+}
+
 #[tokio::test]
 async fn client_secret_credential_gets_tokens_in_the_home_and_the_consenting_tenant() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "secret-credential", true).await;
-    let home = ClientSecretCredential::new(
-        demo::CONTOSO_TENANT,
-        app.app_id.clone(),
-        Secret::new(app.secret.clone()),
-        Some(ClientSecretCredentialOptions {
-            client_options: client_options(&sim),
-        }),
-    )
-    .unwrap();
+    let home = secret_credential(&sim, demo::CONTOSO_TENANT, &app);
     let token = home
         .get_token(&["https://management.azure.com/.default"], None)
         .await
@@ -46,15 +54,7 @@ async fn client_secret_credential_gets_tokens_in_the_home_and_the_consenting_ten
     assert_eq!(claims(token.token.secret())["tid"], demo::CONTOSO_TENANT);
     assert!(token.expires_on > time::OffsetDateTime::now_utc());
 
-    let consumer = ClientSecretCredential::new(
-        demo::FABRIKAM_TENANT,
-        app.app_id.clone(),
-        Secret::new(app.secret.clone()),
-        Some(ClientSecretCredentialOptions {
-            client_options: client_options(&sim),
-        }),
-    )
-    .unwrap();
+    let consumer = secret_credential(&sim, demo::FABRIKAM_TENANT, &app);
     let err = consumer
         .get_token(&["https://management.azure.com/.default"], None)
         .await
@@ -101,10 +101,9 @@ impl ClientAssertion for OperatorAssertion {
 async fn client_assertion_credential_exchanges_the_managed_identity_token() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "assertion-credential", true).await;
-    let token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (status, _, _) = graph(&sim, reqwest::Method::POST, &format!("/applications/{}/federatedIdentityCredentials", app.id), &token,
-        Some(serde_json::json!({"name": "operator", "issuer": format!("https://login.microsoftonline.com/{}/v2.0", demo::CONTOSO_TENANT),
-            "subject": demo::OPERATOR_PRINCIPAL_ID, "audiences": ["api://AzureADTokenExchange"]})), &[]).await;
+    let (status, _, _) = graph_as_operator(&sim).await.post(&format!("/applications/{}/federatedIdentityCredentials", app.id),
+        serde_json::json!({"name": "operator", "issuer": format!("https://login.microsoftonline.com/{}/v2.0", demo::CONTOSO_TENANT),
+            "subject": demo::OPERATOR_PRINCIPAL_ID, "audiences": ["api://AzureADTokenExchange"]})).await;
     assert_eq!(status, 201);
     let credential = ClientAssertionCredential::new(
         demo::CONTOSO_TENANT.to_owned(),

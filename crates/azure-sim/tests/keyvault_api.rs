@@ -5,56 +5,39 @@
 
 mod common;
 
-use azure_sim::scenario::demo;
+use azure_sim::{Sim, scenario::demo};
 use common::*;
 use reqwest::Method;
 use serde_json::json;
 
-fn kv(path: &str) -> String {
-    format!("https://{}.vault.azure.net{path}", demo::KEY_VAULT)
+/// The demo vault's base URL.
+fn vault() -> String {
+    format!("https://{}.vault.azure.net", demo::KEY_VAULT)
 }
 
-async fn kv_call(
-    sim: &azure_sim::Sim,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<serde_json::Value>,
-) -> (u16, reqwest::header::HeaderMap, serde_json::Value) {
-    let t = transport(sim);
-    let mut b = t.client().request(method, kv(path));
-    if let Some(token) = token {
-        b = b.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        b = b.json(&body);
-    }
-    let r = t.execute(b.build().unwrap()).await.unwrap();
-    let status = r.status().as_u16();
-    let h = r.headers().clone();
-    let text = r.text().await.unwrap();
-    (
-        status,
-        h,
-        if text.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap()
-        },
+/// The demo vault as the holder of `token`.
+fn vault_as(sim: &Sim, token: impl Into<String>) -> Api<'_> {
+    Api::new(sim, vault(), token)
+}
+
+/// The demo vault as `app`, signed in to `tenant` with its secret.
+async fn vault_as_app<'a>(sim: &'a Sim, app: &CreatedApp, tenant: &str) -> Api<'a> {
+    let (_, _, body) = secret_grant(
+        sim,
+        tenant,
+        &app.app_id,
+        &app.secret,
+        "https://vault.azure.net/.default",
     )
+    .await;
+    vault_as(sim, body["access_token"].as_str().unwrap())
 }
 
 #[tokio::test]
 async fn a_request_without_a_token_gets_the_recorded_challenge() {
     let sim = start_demo().await;
-    let (status, headers, body) = kv_call(
-        &sim,
-        Method::GET,
-        "/secrets/app-secret/?api-version=7.4",
-        None,
-        None,
-    )
-    .await;
+    let url = format!("{}/secrets/app-secret/?api-version=7.4", vault());
+    let (status, headers, body) = json_call(&sim, Method::GET, &url, None, None, &[]).await;
     assert_eq!(status, 401);
     assert_eq!(
         headers["www-authenticate"],
@@ -69,9 +52,9 @@ async fn a_request_without_a_token_gets_the_recorded_challenge() {
 #[tokio::test]
 async fn a_secrets_officer_sets_reads_and_deletes_a_secret() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, "https://vault.azure.net").await;
-    let (status, headers, set) = kv_call(&sim, Method::PUT, "/secrets/share-42?api-version=7.4", Some(&token),
-        Some(json!({"value": "s3cr3t-value", "contentType": "text/plain", "attributes": {"exp": 1_900_000_000}}))).await;
+    let officer = vault_as(&sim, operator_token(&sim, "https://vault.azure.net").await);
+    let (status, headers, set) = officer.put("/secrets/share-42?api-version=7.4",
+        json!({"value": "s3cr3t-value", "contentType": "text/plain", "attributes": {"exp": 1_900_000_000}})).await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/json; charset=utf-8");
     assert!(headers.contains_key("x-ms-keyvault-rbac-assignment-id"));
@@ -95,20 +78,13 @@ async fn a_secrets_officer_sets_reads_and_deletes_a_secret() {
         "/secrets/share-42?api-version=7.4",
         &format!("/secrets/share-42/{version}?api-version=7.4"),
     ] {
-        let (status, _, got) = kv_call(&sim, Method::GET, path, Some(&token), None).await;
+        let (status, _, got) = officer.get(path).await;
         assert_eq!(status, 200, "{path}");
         assert_eq!(got["value"], "s3cr3t-value");
         assert_eq!(got["contentType"], "text/plain");
     }
 
-    let (status, _, deleted) = kv_call(
-        &sim,
-        Method::DELETE,
-        "/secrets/share-42?api-version=7.4",
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, _, deleted) = officer.delete("/secrets/share-42?api-version=7.4").await;
     assert_eq!(status, 200);
     assert_eq!(
         deleted["recoveryId"],
@@ -117,46 +93,26 @@ async fn a_secrets_officer_sets_reads_and_deletes_a_secret() {
     assert!(deleted["deletedDate"].is_i64() && deleted["scheduledPurgeDate"].is_i64());
     assert!(deleted.get("value").is_none());
 
-    let (status, _, missing) = kv_call(
-        &sim,
-        Method::GET,
-        "/secrets/share-42/?api-version=7.4",
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, _, missing) = officer.get("/secrets/share-42/?api-version=7.4").await;
     assert_eq!(status, 404);
     assert_eq!(missing["error"]["code"], "SecretNotFound");
-    let (status, _, conflict) = kv_call(
-        &sim,
-        Method::PUT,
-        "/secrets/share-42?api-version=7.4",
-        Some(&token),
-        Some(json!({"value": "again"})),
-    )
-    .await;
+    let again = || {
+        officer.put(
+            "/secrets/share-42?api-version=7.4",
+            json!({"value": "again"}),
+        )
+    };
+    let (status, _, conflict) = again().await;
     assert_eq!(status, 409, "a deleted name is reserved until purged");
     assert_eq!(
         conflict["error"]["innererror"]["code"],
         "ObjectIsDeletedButRecoverable"
     );
-    let (status, _, _) = kv_call(
-        &sim,
-        Method::DELETE,
-        "/deletedsecrets/share-42?api-version=7.4",
-        Some(&token),
-        None,
-    )
-    .await;
+    let (status, _, _) = officer
+        .delete("/deletedsecrets/share-42?api-version=7.4")
+        .await;
     assert_eq!(status, 204);
-    let (status, _, _) = kv_call(
-        &sim,
-        Method::PUT,
-        "/secrets/share-42?api-version=7.4",
-        Some(&token),
-        Some(json!({"value": "again"})),
-    )
-    .await;
+    let (status, _, _) = again().await;
     assert_eq!(status, 200);
 }
 
@@ -164,25 +120,8 @@ async fn a_secrets_officer_sets_reads_and_deletes_a_secret() {
 async fn a_principal_without_a_vault_role_is_forbidden_by_rbac() {
     let sim = start_demo().await;
     let app = operator_creates_app(&sim, "no-vault-role", true).await;
-    let (_, _, body) = token_request(
-        &sim,
-        demo::CONTOSO_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    )
-    .await;
-    let (status, _, err) = kv_call(
-        &sim,
-        Method::GET,
-        "/secrets/x?api-version=7.4",
-        body["access_token"].as_str(),
-        None,
-    )
-    .await;
+    let app = vault_as_app(&sim, &app, demo::CONTOSO_TENANT).await;
+    let (status, _, err) = app.get("/secrets/x?api-version=7.4").await;
     assert_eq!(status, 403);
     assert_eq!(err["error"]["code"], "Forbidden");
     assert_eq!(err["error"]["innererror"]["code"], "ForbiddenByRbac");
@@ -198,14 +137,9 @@ async fn a_principal_without_a_vault_role_is_forbidden_by_rbac() {
 async fn a_token_for_another_resource_or_tenant_is_refused_with_a_challenge() {
     let sim = start_demo().await;
     let graph_token = operator_token(&sim, "https://graph.microsoft.com").await;
-    let (status, headers, err) = kv_call(
-        &sim,
-        Method::GET,
-        "/secrets/x?api-version=7.4",
-        Some(&graph_token),
-        None,
-    )
-    .await;
+    let (status, headers, err) = vault_as(&sim, graph_token)
+        .get("/secrets/x?api-version=7.4")
+        .await;
     assert_eq!(status, 401);
     assert!(headers.contains_key("www-authenticate"));
     assert!(
@@ -218,25 +152,8 @@ async fn a_token_for_another_resource_or_tenant_is_refused_with_a_challenge() {
     let app = operator_creates_app(&sim, "fabrikam-vault", true).await;
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
-    let (_, _, body) = token_request(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        &[
-            ("client_id", app.app_id.as_str()),
-            ("client_secret", app.secret.as_str()),
-            ("grant_type", "client_credentials"),
-            ("scope", "https://vault.azure.net/.default"),
-        ],
-    )
-    .await;
-    let (status, _, err) = kv_call(
-        &sim,
-        Method::GET,
-        "/secrets/x?api-version=7.4",
-        body["access_token"].as_str(),
-        None,
-    )
-    .await;
+    let fabrikam = vault_as_app(&sim, &app, demo::FABRIKAM_TENANT).await;
+    let (status, _, err) = fabrikam.get("/secrets/x?api-version=7.4").await;
     assert_eq!(status, 401);
     assert!(
         err["error"]["message"]
@@ -249,8 +166,8 @@ async fn a_token_for_another_resource_or_tenant_is_refused_with_a_challenge() {
 #[tokio::test]
 async fn a_request_without_api_version_is_refused() {
     let sim = start_demo().await;
-    let token = operator_token(&sim, "https://vault.azure.net").await;
-    let (status, _, err) = kv_call(&sim, Method::GET, "/secrets/x", Some(&token), None).await;
+    let officer = vault_as(&sim, operator_token(&sim, "https://vault.azure.net").await);
+    let (status, _, err) = officer.get("/secrets/x").await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["code"], "BadParameter");
 }

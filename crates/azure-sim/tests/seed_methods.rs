@@ -9,12 +9,13 @@ mod common;
 
 use std::time::Duration;
 
-use azure_sim::{Replication, Scenario, Sim, scenario::demo};
-use common::{ARM, app_token, arm, form, graph, header, hv, transport, user_arm_token};
-use reqwest::Method;
+use azure_sim::{Sim, scenario::demo};
+use common::{
+    ARM, ARM_SCOPE as MGMT, Api, app_token, arm_as_contoso_admin, arm_as_fabrikam_admin,
+    arm_as_operator, fabrikam_rg, form, header, hv, images_rg, start_demo, transport,
+    user_arm_token,
+};
 use serde_json::{Value, json};
-
-const MGMT: &str = "https://management.azure.com/.default";
 
 async fn user_graph_token(sim: &Sim, tenant: &str, upn: &str, password: &str) -> String {
     let (status, _, body) = common::token_request(
@@ -52,34 +53,25 @@ async fn az_role_assignment_create(
     } else {
         demo::FABRIKAM_ADMIN_PASSWORD
     };
-    let graph_token = user_graph_token(sim, tenant, upn, password).await;
-    let (status, _, sp) = graph(
-        sim,
-        Method::GET,
-        &format!("/servicePrincipals(appId='{app_id}')"),
-        &graph_token,
-        None,
-        &[],
-    )
-    .await;
+    let graph = Api::graph(sim, user_graph_token(sim, tenant, upn, password).await);
+    let (status, _, sp) = graph
+        .get(&format!("/servicePrincipals(appId='{app_id}')"))
+        .await;
     assert_eq!(status, 200, "{sp}");
-    let arm_token = user_arm_token(sim, tenant, upn, password).await;
+    let arm = Api::arm(sim, user_arm_token(sim, tenant, upn, password).await);
     let sub = scope.split('/').nth(2).unwrap();
-    let (status, _, defs) = arm(sim, Method::GET, &format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName%20eq%20%27{role}%27&api-version=2022-04-01"), &arm_token, None, &[]).await;
+    let (status, _, defs) = arm.get(&format!("{scope}/providers/Microsoft.Authorization/roleDefinitions?$filter=roleName%20eq%20%27{role}%27&api-version=2022-04-01")).await;
     assert_eq!(status, 200, "{defs}");
     let role_id = defs["value"][0]["id"].as_str().unwrap().to_owned();
     assert!(role_id.starts_with(&format!(
         "/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/"
     )));
-    let (status, _, body) = arm(
-        sim,
-        Method::PUT,
-        &format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{}?api-version=2022-04-01", uuid::Uuid::new_v4()),
-        &arm_token,
-        Some(json!({"properties": {"roleDefinitionId": role_id, "principalId": sp["id"], "principalType": "ServicePrincipal"}})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = arm
+        .put(
+            &common::role_assignment(scope, uuid::Uuid::new_v4()),
+            json!({"properties": {"roleDefinitionId": role_id, "principalId": sp["id"], "principalType": "ServicePrincipal"}}),
+        )
+        .await;
     assert_eq!(status, 201, "{body}");
     body
 }
@@ -152,6 +144,25 @@ fn network_and_vm(rg: &str) -> (Vec<(String, Value)>, String) {
     (puts, nic)
 }
 
+/// `az vm create`'s network resources, PUT one by one by `arm`; each must be created.
+async fn create_network(arm: &Api<'_>, puts: Vec<(String, Value)>) {
+    for (id, body) in puts {
+        let (status, _, answer) = arm.put(&format!("{id}?api-version=2024-05-01"), body).await;
+        assert_eq!(status, 201, "{id}: {answer}");
+    }
+}
+
+/// PUT of a VM with `aux` as `x-ms-authorization-auxiliary`.
+async fn put_vm(arm: &Api<'_>, url: &str, nic: &str, aux: &str) -> common::Answer {
+    arm.send(
+        reqwest::Method::PUT,
+        url,
+        Some(vm_body(nic)),
+        &[("x-ms-authorization-auxiliary", aux)],
+    )
+    .await
+}
+
 fn vm_body(nic: &str) -> Value {
     json!({"location": "eastus", "properties": {
         "hardwareProfile": {"vmSize": "Standard_B2s"},
@@ -162,50 +173,39 @@ fn vm_body(nic: &str) -> Value {
 
 #[tokio::test]
 async fn method_1_app_registration_consent_and_auxiliary_token_creates_the_vm() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
+    let sim = start_demo().await;
 
     // Tenant 1: register the app (multi-tenant, redirect URI https://www.microsoft.com as the
     // Azure docs' walkthrough has it) and a secret, as the Contoso admin; Reader on the gallery.
-    let admin_graph = user_graph_token(
+    let admin = Api::graph(
         &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
-    let (status, _, app) = graph(
-        &sim,
-        Method::POST,
-        "/applications",
-        &admin_graph,
-        Some(json!({"displayName": "image-share", "signInAudience": "AzureADMultipleOrgs", "web": {"redirectUris": ["https://www.microsoft.com/"]}})),
-        &[],
-    )
-    .await;
+        user_graph_token(
+            &sim,
+            demo::CONTOSO_TENANT,
+            demo::CONTOSO_ADMIN_UPN,
+            demo::CONTOSO_ADMIN_PASSWORD,
+        )
+        .await,
+    );
+    let (status, _, app) = admin
+        .post(
+            "/applications",
+            json!({"displayName": "image-share", "signInAudience": "AzureADMultipleOrgs", "web": {"redirectUris": ["https://www.microsoft.com/"]}}),
+        )
+        .await;
     assert_eq!(status, 201, "{app}");
     let app_id = app["appId"].as_str().unwrap().to_owned();
-    let (status, _, secret) = graph(
-        &sim,
-        Method::POST,
-        &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
-        &admin_graph,
-        Some(json!({"passwordCredential": {"displayName": "share"}})),
-        &[],
-    )
-    .await;
+    let (status, _, secret) = admin
+        .post(
+            &format!("/applications/{}/addPassword", app["id"].as_str().unwrap()),
+            json!({"passwordCredential": {"displayName": "share"}}),
+        )
+        .await;
     assert_eq!(status, 200, "{secret}");
     let secret = secret["secretText"].as_str().unwrap().to_owned();
-    let (status, _, _) = graph(
-        &sim,
-        Method::POST,
-        "/servicePrincipals",
-        &admin_graph,
-        Some(json!({"appId": app_id})),
-        &[],
-    )
-    .await;
+    let (status, _, _) = admin
+        .post("/servicePrincipals", json!({"appId": app_id}))
+        .await;
     assert_eq!(status, 201);
     let reader = az_role_assignment_create(
         &sim,
@@ -220,11 +220,7 @@ async fn method_1_app_registration_consent_and_auxiliary_token_creates_the_vm() 
 
     // Tenant 2: consent through the post's URL, then Contributor on the resource group.
     consent_through_the_authorize_url(&sim, &app_id).await;
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
+    let rg = fabrikam_rg();
     az_role_assignment_create(
         &sim,
         demo::FABRIKAM_TENANT,
@@ -237,25 +233,17 @@ async fn method_1_app_registration_consent_and_auxiliary_token_creates_the_vm() 
 
     // `az login --service-principal` into both tenants, `az account get-access-token` in each.
     let t1 = app_token(&sim, demo::CONTOSO_TENANT, &app_id, &secret, MGMT).await;
-    let t2 = app_token(&sim, demo::FABRIKAM_TENANT, &app_id, &secret, MGMT).await;
+    let t2 = Api::arm(
+        &sim,
+        app_token(&sim, demo::FABRIKAM_TENANT, &app_id, &secret, MGMT).await,
+    );
 
     // `az vm create --image {image version id}`: the network, then the VM with the auxiliary token.
     let (puts, nic) = network_and_vm(&rg);
-    for (id, body) in puts {
-        let (status, _, answer) = arm(
-            &sim,
-            Method::PUT,
-            &format!("{id}?api-version=2024-05-01"),
-            &t2,
-            Some(body),
-            &[],
-        )
-        .await;
-        assert_eq!(status, 201, "{id}: {answer}");
-    }
+    create_network(&t2, puts).await;
     let vm =
         format!("{rg}/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2024-07-01");
-    let (status, _, body) = arm(&sim, Method::PUT, &vm, &t2, Some(vm_body(&nic)), &[]).await;
+    let (status, _, body) = t2.put(&vm, vm_body(&nic)).await;
     assert_eq!(status, 403, "without the auxiliary token: {body}");
     assert_eq!(body["error"]["code"], "LinkedAuthorizationFailed");
     let message = body["error"]["message"].as_str().unwrap();
@@ -279,27 +267,19 @@ async fn method_1_app_registration_consent_and_auxiliary_token_creates_the_vm() 
 
     // azure-cli's older credential path joins auxiliary tokens with ';'.
     let aux = format!("Bearer {t1};");
-    let (status, headers, body) = arm(
-        &sim,
-        Method::PUT,
-        &vm,
-        &t2,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (status, headers, body) = put_vm(&t2, &vm, &nic, &aux).await;
     assert_eq!(status, 201, "{body}");
     let poll = hv(&headers, "azure-asyncoperation").unwrap();
     let mut status_now = String::new();
     for _ in 0..10 {
-        let (_, _, s) = arm(&sim, Method::GET, &poll, &t2, None, &[]).await;
+        let (_, _, s) = t2.get(&poll).await;
         status_now = s["status"].as_str().unwrap().to_owned();
         if status_now != "InProgress" {
             break;
         }
     }
     assert_eq!(status_now, "Succeeded");
-    let (_, _, vm_now) = arm(&sim, Method::GET, &vm, &t2, None, &[]).await;
+    let (_, _, vm_now) = t2.get(&vm).await;
     assert_eq!(vm_now["properties"]["provisioningState"], "Succeeded");
     assert_eq!(
         vm_now["properties"]["storageProfile"]["imageReference"]["id"],
@@ -309,17 +289,11 @@ async fn method_1_app_registration_consent_and_auxiliary_token_creates_the_vm() 
 
 #[tokio::test]
 async fn method_1_refuses_an_auxiliary_principal_without_read_on_the_image() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
+    let sim = start_demo().await;
     let app = common::operator_creates_app(&sim, "no-reader", true).await;
     sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_UPN)
         .unwrap();
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
+    let rg = fabrikam_rg();
     az_role_assignment_create(
         &sim,
         demo::FABRIKAM_TENANT,
@@ -330,32 +304,16 @@ async fn method_1_refuses_an_auxiliary_principal_without_read_on_the_image() {
     )
     .await;
     let t1 = app_token(&sim, demo::CONTOSO_TENANT, &app.app_id, &app.secret, MGMT).await;
-    let t2 = app_token(&sim, demo::FABRIKAM_TENANT, &app.app_id, &app.secret, MGMT).await;
+    let t2 = Api::arm(
+        &sim,
+        app_token(&sim, demo::FABRIKAM_TENANT, &app.app_id, &app.secret, MGMT).await,
+    );
     let (puts, nic) = network_and_vm(&rg);
-    for (id, body) in puts {
-        let (status, _, _) = arm(
-            &sim,
-            Method::PUT,
-            &format!("{id}?api-version=2024-05-01"),
-            &t2,
-            Some(body),
-            &[],
-        )
-        .await;
-        assert_eq!(status, 201);
-    }
+    create_network(&t2, puts).await;
     let vm =
         format!("{rg}/providers/Microsoft.Compute/virtualMachines/myVM?api-version=2024-07-01");
     let aux = format!("Bearer {t1}");
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &vm,
-        &t2,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+    let (status, _, body) = put_vm(&t2, &vm, &nic, &aux).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["code"], "LinkedAuthorizationFailed");
     let message = body["error"]["message"].as_str().unwrap();
@@ -366,22 +324,17 @@ async fn method_1_refuses_an_auxiliary_principal_without_read_on_the_image() {
     assert!(message.contains("does not have permission to perform action 'Microsoft.Compute/galleries/images/versions/read' on the linked scope(s)"), "{message}");
 
     sim.advance_clock(Duration::from_secs(3600));
-    let (status, _, body) = arm(&sim, Method::PUT, &vm, &t2, Some(vm_body(&nic)), &[]).await;
+    let (status, _, body) = t2.put(&vm, vm_body(&nic)).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (401, Some("ExpiredAuthenticationToken")),
         "an hour later the primary token has expired"
     );
-    let fresh = app_token(&sim, demo::FABRIKAM_TENANT, &app.app_id, &app.secret, MGMT).await;
-    let (status, _, body) = arm(
+    let fresh = Api::arm(
         &sim,
-        Method::PUT,
-        &vm,
-        &fresh,
-        Some(vm_body(&nic)),
-        &[("x-ms-authorization-auxiliary", &aux)],
-    )
-    .await;
+        app_token(&sim, demo::FABRIKAM_TENANT, &app.app_id, &app.secret, MGMT).await,
+    );
+    let (status, _, body) = put_vm(&fresh, &vm, &nic, &aux).await;
     assert_eq!(status, 401, "an expired auxiliary token is refused: {body}");
     assert_eq!(body["error"]["code"], "ExpiredAuthenticationToken");
     assert!(
@@ -415,20 +368,17 @@ fn post_template() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The deployment body `az deployment sub create` sends with `template` and `parameters`.
+fn deployment_body(location: &str, template: &Value, parameters: &Value) -> Value {
+    json!({"location": location, "properties": {"mode": "Incremental", "template": template, "parameters": parameters}})
+}
+
 #[tokio::test]
 async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
-    let consumer = user_arm_token(
-        &sim,
-        demo::FABRIKAM_TENANT,
-        demo::FABRIKAM_ADMIN_UPN,
-        demo::FABRIKAM_ADMIN_PASSWORD,
-    )
-    .await;
+    let sim = start_demo().await;
+    let consumer = arm_as_fabrikam_admin(&sim).await;
     let version = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
-    let (status, _, body) = arm(&sim, Method::GET, &version, &consumer, None, &[]).await;
+    let (status, _, body) = consumer.get(&version).await;
     assert_eq!(
         status, 401,
         "before onboarding Contoso's subscription does not trust Fabrikam: {body}"
@@ -437,27 +387,19 @@ async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
 
     // `az deployment create --name ... --location japaneast --template-file template.json
     //  --parameters param.json --subscription {tenant 1 subscription}` as the Contoso admin.
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
+    let owner = arm_as_contoso_admin(&sim).await;
     let deployment = format!(
         "/subscriptions/{}/providers/Microsoft.Resources/deployments/image-share-lighthouse",
         demo::CONTOSO_SUBSCRIPTION
     );
-    let body = json!({"location": "japaneast", "properties": {"mode": "Incremental", "template": post_template(), "parameters": post_parameters(demo::FABRIKAM_ADMIN_ID)}});
-    let (status, headers, accepted) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{deployment}?api-version=2024-03-01"),
-        &owner,
-        Some(body),
-        &[],
-    )
-    .await;
+    let body = deployment_body(
+        "japaneast",
+        &post_template(),
+        &post_parameters(demo::FABRIKAM_ADMIN_ID),
+    );
+    let (status, headers, accepted) = owner
+        .put(&format!("{deployment}?api-version=2024-03-01"), body)
+        .await;
     assert_eq!(status, 201, "{accepted}");
     assert_eq!(accepted["properties"]["provisioningState"], "Accepted");
     assert_eq!(
@@ -469,19 +411,13 @@ async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
         poll.starts_with(&format!("{ARM}{deployment}/operationStatuses/")),
         "{poll}"
     );
-    let (_, _, first) = arm(&sim, Method::GET, &poll, &owner, None, &[]).await;
+    let (_, _, first) = owner.get(&poll).await;
     assert_eq!(first, json!({"status": "Running"}));
-    let (_, _, second) = arm(&sim, Method::GET, &poll, &owner, None, &[]).await;
+    let (_, _, second) = owner.get(&poll).await;
     assert_eq!(second, json!({"status": "Succeeded"}));
-    let (_, _, done) = arm(
-        &sim,
-        Method::GET,
-        &format!("{deployment}?api-version=2024-03-01"),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
+    let (_, _, done) = owner
+        .get(&format!("{deployment}?api-version=2024-03-01"))
+        .await;
     assert_eq!(done["properties"]["provisioningState"], "Succeeded");
     assert_eq!(
         done["properties"]["outputs"]["mspOfferName"]["value"],
@@ -490,18 +426,14 @@ async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
 
     let definition = azure_sim::arm::template::arm_guid(&["xxxxxx shared image".into()]);
     let assignment = azure_sim::arm::template::arm_guid(&[demo::IMAGES_RESOURCE_GROUP.into()]);
-    let (status, _, def) = arm(&sim, Method::GET, &format!("/subscriptions/{}/providers/Microsoft.ManagedServices/registrationDefinitions/{definition}?api-version=2022-10-01", demo::CONTOSO_SUBSCRIPTION), &owner, None, &[]).await;
+    let (status, _, def) = owner.get(&format!("/subscriptions/{}/providers/Microsoft.ManagedServices/registrationDefinitions/{definition}?api-version=2022-10-01", demo::CONTOSO_SUBSCRIPTION)).await;
     assert_eq!(status, 200, "{def}");
     assert_eq!(def["properties"]["managedByTenantName"], "Fabrikam");
-    let images_rg = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::CONTOSO_SUBSCRIPTION,
-        demo::IMAGES_RESOURCE_GROUP
-    );
+    let images_rg = images_rg();
     let assignment_url = format!(
         "{images_rg}/providers/Microsoft.ManagedServices/registrationAssignments/{assignment}?api-version=2022-10-01"
     );
-    let (status, _, a) = arm(&sim, Method::GET, &assignment_url, &owner, None, &[]).await;
+    let (status, _, a) = owner.get(&assignment_url).await;
     assert_eq!(status, 200, "{a}");
     assert_eq!(a["properties"]["provisioningState"], "Succeeded");
     assert!(
@@ -512,58 +444,39 @@ async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
     );
 
     // The delegated consumer principal now reads the image with its own tenant's token.
-    let (status, _, image) = arm(&sim, Method::GET, &version, &consumer, None, &[]).await;
+    let (status, _, image) = consumer.get(&version).await;
     assert_eq!(status, 200, "{image}");
     assert_eq!(image["id"], demo::IMAGE_VERSION_ID);
-    let (status, _, perms) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (status, _, perms) = consumer
+        .get(&format!(
             "{images_rg}/providers/Microsoft.Authorization/permissions?api-version=2022-04-01"
-        ),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 200, "{perms}");
     assert_eq!(perms["value"][0]["actions"], json!(["*/read"]));
-    let (status, _, body) = arm(
-        &sim,
-        Method::PUT,
-        &format!("{images_rg}/providers/Microsoft.Compute/galleries/other?api-version=2024-03-03"),
-        &consumer,
-        Some(json!({"location": "eastus"})),
-        &[],
-    )
-    .await;
+    let (status, _, body) = consumer
+        .put(
+            &format!(
+                "{images_rg}/providers/Microsoft.Compute/galleries/other?api-version=2024-03-03"
+            ),
+            json!({"location": "eastus"}),
+        )
+        .await;
     assert_eq!(status, 403, "Reader only: {body}");
-    let (status, _, _) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (status, _, _) = consumer
+        .get(&format!(
             "/subscriptions/{}/resourceGroups/{}?api-version=2024-03-01",
             demo::CONTOSO_SUBSCRIPTION,
             demo::IMAGESHARE_RESOURCE_GROUP
-        ),
-        &consumer,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(status, 403, "only rg-images is delegated");
-    let (_, _, sub) = arm(
-        &sim,
-        Method::GET,
-        &format!(
+    let (_, _, sub) = owner
+        .get(&format!(
             "/subscriptions/{}?api-version=2024-03-01",
             demo::CONTOSO_SUBSCRIPTION
-        ),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(
         sub["managedByTenants"],
         json!([{"tenantId": demo::FABRIKAM_TENANT}])
@@ -571,36 +484,29 @@ async fn method_2_lighthouse_delegation_lets_the_consumer_read_the_image() {
 
     // The post: after creating VMs the delegation may be removed; the consumer may do it
     // itself through the "Registration assignment Delete Role".
-    let (status, headers, _) =
-        arm(&sim, Method::DELETE, &assignment_url, &consumer, None, &[]).await;
+    let (status, headers, _) = consumer.delete(&assignment_url).await;
     assert_eq!(status, 202);
-    let (status, _, gone) = arm(
-        &sim,
-        Method::GET,
-        &hv(&headers, "location").unwrap(),
-        &owner,
-        None,
-        &[],
-    )
-    .await;
+    let (status, _, gone) = owner.get(&hv(&headers, "location").unwrap()).await;
     assert_eq!((status, gone), (200, json!({"status": "Succeeded"})));
-    let (status, _, _) = arm(&sim, Method::GET, &version, &consumer, None, &[]).await;
+    let (status, _, _) = consumer.get(&version).await;
     assert_eq!(status, 401, "the delegation is gone");
 }
 
 #[tokio::test]
 async fn lighthouse_onboarding_needs_a_deployer_who_may_assign_roles() {
-    let sim = Sim::start(Scenario::demo().with_replication(Replication::none()))
-        .await
-        .unwrap();
+    let sim = start_demo().await;
     // The operator holds RBAC Administrator and Reader on rg-images only, not on the subscription.
-    let operator = common::operator_token(&sim, "https://management.azure.com").await;
+    let operator = arm_as_operator(&sim).await;
     let deployment = format!(
         "/subscriptions/{}/providers/Microsoft.Resources/deployments/d?api-version=2024-03-01",
         demo::CONTOSO_SUBSCRIPTION
     );
-    let body = json!({"location": "eastus", "properties": {"mode": "Incremental", "template": post_template(), "parameters": post_parameters(demo::FABRIKAM_ADMIN_ID)}});
-    let (status, _, answer) = arm(&sim, Method::PUT, &deployment, &operator, Some(body), &[]).await;
+    let body = deployment_body(
+        "eastus",
+        &post_template(),
+        &post_parameters(demo::FABRIKAM_ADMIN_ID),
+    );
+    let (status, _, answer) = operator.put(&deployment, body).await;
     assert_eq!(status, 403, "{answer}");
     assert!(
         answer["error"]["message"]
@@ -609,21 +515,15 @@ async fn lighthouse_onboarding_needs_a_deployer_who_may_assign_roles() {
             .contains("Microsoft.Resources/deployments/write")
     );
 
-    let owner = user_arm_token(
-        &sim,
-        demo::CONTOSO_TENANT,
-        demo::CONTOSO_ADMIN_UPN,
-        demo::CONTOSO_ADMIN_PASSWORD,
-    )
-    .await;
+    let owner = arm_as_contoso_admin(&sim).await;
     let mut params = post_parameters(demo::FABRIKAM_ADMIN_ID);
     params["managedByTenantId"]["value"] = json!(demo::CONTOSO_TENANT);
-    let body = json!({"location": "eastus", "properties": {"mode": "Incremental", "template": post_template(), "parameters": params}});
-    let (status, headers, _) = arm(&sim, Method::PUT, &deployment, &owner, Some(body), &[]).await;
+    let body = deployment_body("eastus", &post_template(), &params);
+    let (status, headers, _) = owner.put(&deployment, body).await;
     assert_eq!(status, 201, "accepted, then fails while deploying");
     let poll = hv(&headers, "azure-asyncoperation").unwrap();
-    let (_, _, _) = arm(&sim, Method::GET, &poll, &owner, None, &[]).await;
-    let (_, _, failed) = arm(&sim, Method::GET, &poll, &owner, None, &[]).await;
+    let (_, _, _) = owner.get(&poll).await;
+    let (_, _, failed) = owner.get(&poll).await;
     assert_eq!(failed["status"], "Failed");
     assert_eq!(failed["error"]["code"], "DeploymentFailed");
     assert_eq!(
@@ -633,8 +533,12 @@ async fn lighthouse_onboarding_needs_a_deployer_who_may_assign_roles() {
 
     let mut template = post_template();
     template["resources"][0]["properties"]["description"] = json!("[uniqueString('x')]");
-    let body = json!({"location": "eastus", "properties": {"mode": "Incremental", "template": template, "parameters": post_parameters(demo::FABRIKAM_ADMIN_ID)}});
-    let (status, _, answer) = arm(&sim, Method::PUT, &deployment, &owner, Some(body), &[]).await;
+    let body = deployment_body(
+        "eastus",
+        &template,
+        &post_parameters(demo::FABRIKAM_ADMIN_ID),
+    );
+    let (status, _, answer) = owner.put(&deployment, body).await;
     assert_eq!(status, 400);
     assert_eq!(answer["error"]["code"], "InvalidTemplate");
 }

@@ -13,7 +13,9 @@ use azure_sim::{
     scenario::{EntitySpec, Replication, SasPolicySpec, demo},
     timefmt,
 };
-use common::{call, demo_sas, header, sas, sb_url, start_demo, transport};
+use common::{
+    authorized, call, demo_sas, header, operator_token, sas, sb_url, start_demo, transport,
+};
 use reqwest::Method;
 
 async fn send(
@@ -37,17 +39,35 @@ async fn send(
     .await
 }
 
-async fn peek(sim: &Sim, entity: &str, timeout: u32) -> reqwest::Response {
-    let auth = demo_sas(sim);
+/// Sends `body` to `entity` with `Authorization: auth`.
+async fn send_as(sim: &Sim, auth: &str, entity: &str, body: &'static str) -> reqwest::Response {
+    let url = sb_url(&format!("{entity}/messages"));
+    authorized(sim, Method::POST, &url, auth, body).await
+}
+
+/// Peek-locks the head of `entity` with `Authorization: auth`, waiting up to `timeout` seconds.
+async fn peek_as(sim: &Sim, auth: &str, entity: &str, timeout: u32) -> reqwest::Response {
     let url = sb_url(&format!("{entity}/messages/head?timeout={timeout}"));
-    call(
-        &transport(sim),
-        Method::POST,
-        &url,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await
+    authorized(sim, Method::POST, &url, auth, "").await
+}
+
+async fn peek(sim: &Sim, entity: &str, timeout: u32) -> reqwest::Response {
+    peek_as(sim, &demo_sas(sim), entity, timeout).await
+}
+
+/// Completes (DELETE), renews (POST) or abandons (PUT) the message a lock URL names.
+async fn on_lock(sim: &Sim, method: Method, lock: &str) -> reqwest::Response {
+    authorized(sim, method, lock, &demo_sas(sim), "").await
+}
+
+/// A SAS token for `scope` signed with `policy`'s `key`, valid for ten minutes.
+fn sas_for(sim: &Sim, scope: &str, key: &str, policy: &str) -> String {
+    sas(scope, key, policy, sim.now().unix_timestamp() + 600)
+}
+
+/// `Bearer {the operator's managed identity token for resource}`.
+async fn operator_bearer(sim: &Sim, resource: &str) -> String {
+    format!("Bearer {}", operator_token(sim, resource).await)
 }
 
 fn broker_properties(response: &reqwest::Response) -> serde_json::Value {
@@ -131,15 +151,7 @@ async fn a_message_whose_lock_expires_is_delivered_again_with_a_higher_delivery_
     assert_eq!(bp["SequenceNumber"], first_bp["SequenceNumber"]);
     assert_ne!(bp["LockToken"], first_bp["LockToken"]);
 
-    let auth = demo_sas(&sim);
-    let stale = call(
-        &transport(&sim),
-        Method::DELETE,
-        &old_lock,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let stale = on_lock(&sim, Method::DELETE, &old_lock).await;
     assert_eq!(
         stale.status(),
         404,
@@ -161,26 +173,11 @@ async fn renewing_a_lock_keeps_the_message_invisible_past_the_first_expiry() {
     let first = peek(&sim, "create-vm", 0).await;
     let lock = header(&first, "location").unwrap();
     sim.advance_clock(Duration::from_secs(20));
-    let auth = demo_sas(&sim);
-    let renewed = call(
-        &transport(&sim),
-        Method::POST,
-        &lock,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let renewed = on_lock(&sim, Method::POST, &lock).await;
     assert_eq!(renewed.status(), 200);
     sim.advance_clock(Duration::from_secs(20));
     assert_eq!(peek(&sim, "create-vm", 0).await.status(), 204);
-    let done = call(
-        &transport(&sim),
-        Method::DELETE,
-        &lock,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let done = on_lock(&sim, Method::DELETE, &lock).await;
     assert_eq!(done.status(), 200);
 }
 
@@ -215,16 +212,8 @@ async fn abandoning_the_last_allowed_delivery_dead_letters_at_once() {
     let sim = Sim::start(scenario_with_queue(1)).await.unwrap();
     send(&sim, "fragile", "poison", None).await;
     let r = peek(&sim, "fragile", 0).await;
-    let auth = demo_sas(&sim);
     let lock = header(&r, "location").unwrap();
-    let unlocked = call(
-        &transport(&sim),
-        Method::PUT,
-        &lock,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let unlocked = on_lock(&sim, Method::PUT, &lock).await;
     assert_eq!(unlocked.status(), 200);
     assert_eq!(peek(&sim, "fragile", 0).await.status(), 204);
     assert_eq!(
@@ -253,15 +242,7 @@ async fn a_duplicate_message_id_within_the_window_is_accepted_and_dropped() {
     let lock = header(&got, "location").unwrap();
     assert_eq!(got.text().await.unwrap(), "first");
     assert_eq!(peek(&sim, "issue-credentials", 0).await.status(), 204);
-    let auth = demo_sas(&sim);
-    let done = call(
-        &transport(&sim),
-        Method::DELETE,
-        &lock,
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let done = on_lock(&sim, Method::DELETE, &lock).await;
     assert_eq!(done.status(), 200);
 
     // After the ten-minute window the same id is a new message.
@@ -312,16 +293,9 @@ async fn a_waiting_peek_lock_is_answered_by_a_message_sent_meanwhile() {
         let t = transport(&sim);
         let auth = demo_sas(&sim);
         let url = sb_url("send-consent-link/messages/head?timeout=60");
-        tokio::spawn(async move {
-            call(
-                &t,
-                Method::POST,
-                &url,
-                &[("authorization", auth.as_str())],
-                "",
-            )
-            .await
-        })
+        tokio::spawn(
+            async move { call(&t, Method::POST, &url, &[("authorization", &auth)], "").await },
+        )
     };
     send(&sim, "send-consent-link", "wake up", None).await;
     let r = waiting.await.unwrap();
@@ -333,15 +307,8 @@ async fn a_waiting_peek_lock_is_answered_by_a_message_sent_meanwhile() {
 async fn receive_and_delete_answers_200_without_a_lock() {
     let sim = start_demo().await;
     send(&sim, "create-vm", "gone", None).await;
-    let auth = demo_sas(&sim);
-    let r = call(
-        &transport(&sim),
-        Method::DELETE,
-        &sb_url("create-vm/messages/head?timeout=1"),
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let head = sb_url("create-vm/messages/head?timeout=1");
+    let r = authorized(&sim, Method::DELETE, &head, &demo_sas(&sim), "").await;
     assert_eq!(r.status(), 200);
     let bp = broker_properties(&r);
     assert!(bp.get("LockToken").is_none() && bp.get("LockedUntilUtc").is_none());
@@ -363,21 +330,13 @@ async fn an_unknown_queue_answers_404_in_the_service_bus_error_shape() {
 #[tokio::test]
 async fn a_sas_token_with_a_bad_signature_is_refused_with_401() {
     let sim = start_demo().await;
-    let url = sb_url("create-vm/messages");
-    let forged = sas(
-        &url,
+    let forged = sas_for(
+        &sim,
+        &sb_url("create-vm/messages"),
         "d3Jvbmcta2V5",
         demo::SAS_POLICY,
-        sim.now().unix_timestamp() + 600,
     );
-    let r = call(
-        &transport(&sim),
-        Method::POST,
-        &url,
-        &[("authorization", forged.as_str())],
-        "x",
-    )
-    .await;
+    let r = send_as(&sim, &forged, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("InvalidSignature"));
 }
@@ -393,14 +352,7 @@ async fn an_expired_sas_token_is_refused_with_401() {
         sim.now().unix_timestamp() + 60,
     );
     sim.advance_clock(Duration::from_secs(61));
-    let r = call(
-        &transport(&sim),
-        Method::POST,
-        &url,
-        &[("authorization", token.as_str())],
-        "x",
-    )
-    .await;
+    let r = send_as(&sim, &token, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
     assert!(
         r.text()
@@ -413,20 +365,13 @@ async fn an_expired_sas_token_is_refused_with_401() {
 #[tokio::test]
 async fn a_sas_token_for_another_queue_is_refused() {
     let sim = start_demo().await;
-    let token = sas(
+    let token = sas_for(
+        &sim,
         &sb_url("share-requests"),
         demo::SAS_KEY,
         demo::SAS_POLICY,
-        sim.now().unix_timestamp() + 600,
     );
-    let r = call(
-        &transport(&sim),
-        Method::POST,
-        &sb_url("create-vm/messages"),
-        &[("authorization", token.as_str())],
-        "x",
-    )
-    .await;
+    let r = send_as(&sim, &token, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
 }
 
@@ -457,21 +402,13 @@ async fn a_listen_only_policy_cannot_send() {
             rights: vec!["Listen".into()],
         });
     let sim = Sim::start(s).await.unwrap();
-    let url = sb_url("create-vm/messages");
-    let token = sas(
-        &url,
+    let token = sas_for(
+        &sim,
+        &sb_url("create-vm/messages"),
         "bGlzdGVuLWtleQ==",
         "listen",
-        sim.now().unix_timestamp() + 600,
     );
-    let r = call(
-        &transport(&sim),
-        Method::POST,
-        &url,
-        &[("authorization", token.as_str())],
-        "x",
-    )
-    .await;
+    let r = send_as(&sim, &token, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
     assert!(
         r.text()
@@ -479,82 +416,26 @@ async fn a_listen_only_policy_cannot_send() {
             .unwrap()
             .contains("'Send' claim(s) are required")
     );
-    let peeked = call(
-        &transport(&sim),
-        Method::POST,
-        &sb_url("create-vm/messages/head?timeout=0"),
-        &[(
-            "authorization",
-            sas(
-                &sb_url("create-vm"),
-                "bGlzdGVuLWtleQ==",
-                "listen",
-                sim.now().unix_timestamp() + 600,
-            )
-            .as_str(),
-        )],
-        "",
-    )
-    .await;
+    let listen = sas_for(&sim, &sb_url("create-vm"), "bGlzdGVuLWtleQ==", "listen");
+    let peeked = peek_as(&sim, &listen, "create-vm", 0).await;
     assert_eq!(peeked.status(), 204);
-}
-
-async fn managed_identity_token(sim: &Sim, resource: &str) -> String {
-    let url = format!(
-        "{}?api-version=2019-08-01&resource={resource}&client_id={}",
-        sim.identity_endpoint(),
-        demo::OPERATOR_CLIENT_ID
-    );
-    let r = reqwest::Client::new()
-        .get(url)
-        .header("x-identity-header", demo::IDENTITY_HEADER)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
-    v["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn an_entra_token_of_a_data_owner_may_send_and_receive() {
     let sim = start_demo().await;
-    let token = managed_identity_token(&sim, "https://servicebus.azure.net").await;
-    let auth = format!("Bearer {token}");
-    let t = transport(&sim);
-    let sent = call(
-        &t,
-        Method::POST,
-        &sb_url("create-vm/messages"),
-        &[("authorization", auth.as_str())],
-        "via entra",
-    )
-    .await;
+    let auth = operator_bearer(&sim, "https://servicebus.azure.net").await;
+    let sent = send_as(&sim, &auth, "create-vm", "via entra").await;
     assert_eq!(sent.status(), 201);
-    let got = call(
-        &t,
-        Method::POST,
-        &sb_url("create-vm/messages/head?timeout=0"),
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let got = peek_as(&sim, &auth, "create-vm", 0).await;
     assert_eq!(got.status(), 201);
 }
 
 #[tokio::test]
 async fn an_entra_token_for_another_audience_is_refused() {
     let sim = start_demo().await;
-    let token = managed_identity_token(&sim, "https://graph.microsoft.com").await;
-    let auth = format!("Bearer {token}");
-    let r = call(
-        &transport(&sim),
-        Method::POST,
-        &sb_url("create-vm/messages"),
-        &[("authorization", auth.as_str())],
-        "x",
-    )
-    .await;
+    let auth = operator_bearer(&sim, "https://graph.microsoft.com").await;
+    let r = send_as(&sim, &auth, "create-vm", "x").await;
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("InvalidAudience"));
 }
@@ -573,35 +454,12 @@ async fn an_entity_scoped_data_sender_may_send_to_its_topic_only() {
             ..Default::default()
         });
     let sim = Sim::start(s).await.unwrap();
-    let token = managed_identity_token(&sim, "https://servicebus.azure.net").await;
-    let auth = format!("Bearer {token}");
-    let t = transport(&sim);
-    let to_topic = call(
-        &t,
-        Method::POST,
-        &sb_url("share-events/messages"),
-        &[("authorization", auth.as_str())],
-        "e",
-    )
-    .await;
+    let auth = operator_bearer(&sim, "https://servicebus.azure.net").await;
+    let to_topic = send_as(&sim, &auth, "share-events", "e").await;
     assert_eq!(to_topic.status(), 201);
-    let to_queue = call(
-        &t,
-        Method::POST,
-        &sb_url("create-vm/messages"),
-        &[("authorization", auth.as_str())],
-        "q",
-    )
-    .await;
+    let to_queue = send_as(&sim, &auth, "create-vm", "q").await;
     assert_eq!(to_queue.status(), 401);
-    let receive = call(
-        &t,
-        Method::POST,
-        &sb_url("share-events/subscriptions/all/messages/head?timeout=0"),
-        &[("authorization", auth.as_str())],
-        "",
-    )
-    .await;
+    let receive = peek_as(&sim, &auth, "share-events/subscriptions/all", 0).await;
     assert_eq!(receive.status(), 401, "a sender cannot listen");
     assert!(
         receive

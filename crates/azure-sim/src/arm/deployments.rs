@@ -12,7 +12,7 @@ use super::{
     ArmError, Call, Reply, Resource, lighthouse, lro, method_not_allowed,
     path::{self, key},
     rbac::assignments::{self, NewAssignment},
-    reply::arm_time,
+    reply::{arm_time, put_status},
     resources::{ensure_scope, page, resource_not_found},
     template::{self, Scope, TemplateError},
 };
@@ -215,16 +215,13 @@ fn deploy(
                     call.now,
                     &tenant,
                     &call.caller.object_id,
-                    NewAssignment {
+                    NewAssignment::with_properties(
                         scope,
-                        name: path::last_name(&p.id).to_owned(),
-                        role_definition_id: text("roleDefinitionId").unwrap_or_default(),
-                        principal_id: text("principalId").unwrap_or_default(),
-                        principal_type: text("principalType"),
-                        description: text("description"),
-                        condition: text("condition"),
-                        condition_version: text("conditionVersion"),
-                    },
+                        path::last_name(&p.id).to_owned(),
+                        text("roleDefinitionId").unwrap_or_default(),
+                        text("principalId").unwrap_or_default(),
+                        &props,
+                    ),
                 )?;
             }
             _ => {
@@ -349,11 +346,7 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
             Some(error)
         }
     };
-    let status = if world.arm.get(id).is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(world.arm.get(id).is_some());
     world
         .arm
         .insert(Resource::new(id, DEPLOYMENT, base.clone(), call.now));

@@ -12,6 +12,7 @@ use super::{
     ArmError, Call, Reply, Resource, lro, method_not_allowed,
     path::{self, key},
     rbac::roles,
+    reply::put_status,
     resources::{ensure_scope, page, resource_not_found},
 };
 use crate::context::World;
@@ -88,11 +89,7 @@ pub fn write_definition(
     }
     let body =
         json!({"properties": props, "id": id, "type": DEFINITION, "name": path::last_name(id)});
-    let status = if world.arm.get(id).is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(world.arm.get(id).is_some());
     let created = world.arm.get(id).map_or(call.now, |r| r.created_at);
     world
         .arm
@@ -138,11 +135,7 @@ pub fn write_assignment(
         "type": ASSIGNMENT,
         "name": path::last_name(id),
     });
-    let status = if world.arm.get(id).is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(world.arm.get(id).is_some());
     world
         .arm
         .insert(Resource::new(id, ASSIGNMENT, body.clone(), call.now));

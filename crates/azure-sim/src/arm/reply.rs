@@ -51,6 +51,15 @@ impl Reply {
     }
 }
 
+/// The status a PUT answers: 200 when it replaced a resource, 201 when it created one.
+pub fn put_status(replaced: bool) -> StatusCode {
+    if replaced {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
 /// An ARM error answer.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{status} {code}: {message}")]

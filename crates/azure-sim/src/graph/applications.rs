@@ -3,18 +3,11 @@
 
 use axum::response::Response;
 use http::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Call, credentials, errors, filter::Filter, key_value, model};
+use super::{Call, READ, credentials, errors, key_value, model};
 use crate::directory::Application;
 
-pub(super) const READ: [&str; 5] = [
-    "Application.Read.All",
-    "Application.ReadWrite.All",
-    "Application.ReadWrite.OwnedBy",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
 const CREATE: [&str; 2] = ["Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"];
 
 /// How the request names an application.
@@ -64,17 +57,6 @@ fn split<'a>(segments: &'a [&'a str]) -> Option<(Key, &'a [&'a str])> {
     Some((Key::Id((*id).to_owned()), &segments[2..]))
 }
 
-/// True when the caller may change `app`.
-pub(super) fn can_write(call: &Call<'_>, app: &Application) -> bool {
-    call.caller
-        .has_any(&["Application.ReadWrite.All", "Directory.ReadWrite.All"])
-        || (call.caller.has_any(&["Application.ReadWrite.OwnedBy"])
-            && app
-                .owners
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(&call.caller.oid)))
-}
-
 /// Routes `/v1.0/applications...`.
 pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
     let (req, now) = (call.req, call.now);
@@ -82,14 +64,7 @@ pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
         return match req.method {
             Method::GET => list(call),
             Method::POST => create(call, None),
-            _ => errors::error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Request_BadRequest",
-                "Method not allowed.",
-                None,
-                req,
-                now,
-            ),
+            _ => errors::method_not_allowed(req, now),
         };
     }
     let Some((key, rest)) = split(segments) else {
@@ -104,17 +79,7 @@ pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
         (_, ["federatedIdentityCredentials", more @ ..]) => {
             credentials::federated(call, &key, more)
         }
-        _ => errors::error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!(
-                "Resource not found for the segment '{}'.",
-                rest.first().unwrap_or(&"")
-            ),
-            None,
-            req,
-            now,
-        ),
+        _ => errors::segment_not_found(rest.first().unwrap_or(&""), req, now),
     }
 }
 
@@ -127,49 +92,36 @@ pub(super) fn in_tenant<'a>(
         .find(|a| a.tenant.eq_ignore_ascii_case(tenant) && key.matches(a))
 }
 
-fn list(call: &Call<'_>) -> Response {
+/// Runs `f` on the caller-writable application named by `key`.
+pub(super) fn with_writable<T>(
+    call: &Call<'_>,
+    key: &Key,
+    f: impl FnOnce(&mut Application) -> Result<T, Response>,
+) -> Result<T, Response> {
     let (req, now) = (call.req, call.now);
-    if !call.caller.has_any(&READ) {
-        return errors::denied(req, now);
-    }
-    let filter = match req.query_param("$filter") {
-        Some(text) => match Filter::parse(&text) {
-            Some(f) => Some(f),
-            None => {
-                return errors::error(
-                    StatusCode::BAD_REQUEST,
-                    "Request_UnsupportedQuery",
-                    "Unsupported or invalid query filter clause specified (azure-sim supports 'eq' and 'startswith').",
-                    None,
-                    req,
-                    now,
-                );
-            }
-        },
-        None => None,
-    };
-    let world = call.ctx.world();
-    let value: Vec<Value> = world
+    let mut world = call.ctx.world();
+    let tenant = call.caller.tenant.clone();
+    let app = world
         .directory
         .applications
-        .iter()
-        .filter(|a| a.tenant.eq_ignore_ascii_case(&call.caller.tenant))
-        .map(|a| {
-            let mut v = model::application_json(a, false);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("@odata.context");
-            }
-            v
-        })
-        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(v)))
-        .collect();
-    errors::ok(
-        StatusCode::OK,
-        &json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications", "value": value}),
-        None,
-        req,
-        now,
-    )
+        .iter_mut()
+        .find(|a| a.tenant.eq_ignore_ascii_case(&tenant) && key.matches(a))
+        .ok_or_else(|| errors::not_found(key.text(), req, now))?;
+    if !call.caller.may_write(&app.owners) {
+        return Err(errors::denied(req, now));
+    }
+    f(app)
+}
+
+fn list(call: &Call<'_>) -> Response {
+    super::list(call, "applications", |directory, tenant| {
+        directory
+            .applications
+            .iter()
+            .filter(|a| a.tenant.eq_ignore_ascii_case(tenant))
+            .map(|a| model::application_json(a, false))
+            .collect()
+    })
 }
 
 /// Creates an application (POST, or an upsert by `unique_name` that found none).
@@ -239,21 +191,9 @@ fn create(call: &Call<'_>, unique_name: Option<&str>) -> Response {
 }
 
 fn get(call: &Call<'_>, key: &Key) -> Response {
-    let (req, now) = (call.req, call.now);
-    if !call.caller.has_any(&READ) {
-        return errors::denied(req, now);
-    }
-    let world = call.ctx.world();
-    match in_tenant(&world.directory.applications, &call.caller.tenant, key) {
-        Some(app) => errors::ok(
-            StatusCode::OK,
-            &model::application_json(app, false),
-            None,
-            req,
-            now,
-        ),
-        None => errors::not_found(key.text(), req, now),
-    }
+    super::read(call, key.text(), |directory, tenant| {
+        in_tenant(&directory.applications, tenant, key).map(|a| model::application_json(a, false))
+    })
 }
 
 fn patch(call: &Call<'_>, key: &Key) -> Response {
@@ -267,55 +207,40 @@ fn patch(call: &Call<'_>, key: &Key) -> Response {
         in_tenant(&world.directory.applications, &call.caller.tenant, key).is_some()
     };
     if !exists {
-        let create_if_missing = req.header("prefer").is_some_and(|p| {
-            p.split(',')
-                .any(|v| v.trim().eq_ignore_ascii_case("create-if-missing"))
-        });
         return match key {
-            Key::UniqueName(name) if create_if_missing => create(call, Some(name)),
+            Key::UniqueName(name) if call.create_if_missing() => create(call, Some(name)),
             _ if !call.caller.has_any(&READ) => errors::denied(req, now),
             _ => errors::not_found(key.text(), req, now),
         };
     }
-    let mut world = call.ctx.world();
-    let tenant = call.caller.tenant.clone();
-    let Some(app) = world
-        .directory
-        .applications
-        .iter_mut()
-        .find(|a| a.tenant.eq_ignore_ascii_case(&tenant) && key.matches(a))
-    else {
-        return errors::not_found(key.text(), req, now);
-    };
-    if !can_write(call, app) {
-        return errors::denied(req, now);
+    let written = with_writable(call, key, |app| {
+        if let (Some(new), Some(old)) = (
+            body.get("uniqueName").and_then(Value::as_str),
+            app.prop("uniqueName"),
+        ) && !new.eq_ignore_ascii_case(old)
+        {
+            return Err(errors::bad_request(
+                "Property 'uniqueName' is immutable.",
+                req,
+                now,
+            ));
+        }
+        app.props = model::merge(std::mem::take(&mut app.props), &body);
+        Ok(())
+    });
+    match written {
+        Ok(()) => errors::empty(StatusCode::NO_CONTENT, req, now),
+        Err(r) => r,
     }
-    if let (Some(new), Some(old)) = (
-        body.get("uniqueName").and_then(Value::as_str),
-        app.prop("uniqueName"),
-    ) && !new.eq_ignore_ascii_case(old)
-    {
-        return errors::bad_request("Property 'uniqueName' is immutable.", req, now);
-    }
-    app.props = model::merge(std::mem::take(&mut app.props), &body);
-    errors::empty(StatusCode::NO_CONTENT, req, now)
 }
 
 fn delete(call: &Call<'_>, key: &Key) -> Response {
-    let (req, now) = (call.req, call.now);
     let mut world = call.ctx.world();
-    let tenant = call.caller.tenant.clone();
-    let Some(index) = world
-        .directory
-        .applications
-        .iter()
-        .position(|a| a.tenant.eq_ignore_ascii_case(&tenant) && key.matches(a))
-    else {
-        return errors::not_found(key.text(), req, now);
-    };
-    if !can_write(call, &world.directory.applications[index]) {
-        return errors::denied(req, now);
-    }
-    world.directory.applications.remove(index);
-    errors::empty(StatusCode::NO_CONTENT, req, now)
+    super::remove(
+        call,
+        key.text(),
+        &mut world.directory.applications,
+        |a, tenant| a.tenant.eq_ignore_ascii_case(tenant) && key.matches(a),
+        |a| &a.owners,
+    )
 }

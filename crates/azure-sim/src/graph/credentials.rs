@@ -6,8 +6,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::{
-    Call,
-    applications::{Key, READ, can_write, in_tenant},
+    Call, READ,
+    applications::{Key, in_tenant, with_writable},
     errors,
 };
 use crate::{
@@ -32,25 +32,17 @@ fn new_secret_text() -> String {
     s
 }
 
-/// Runs `f` on the caller-writable application named by `key`.
-fn with_writable<T>(
-    call: &Call<'_>,
-    key: &Key,
-    f: impl FnOnce(&mut Application) -> Result<T, Response>,
-) -> Result<T, Response> {
+/// Answers with `f` on the caller-readable application named by `key`.
+fn with_readable(call: &Call<'_>, key: &Key, f: impl FnOnce(&Application) -> Response) -> Response {
     let (req, now) = (call.req, call.now);
-    let mut world = call.ctx.world();
-    let tenant = call.caller.tenant.clone();
-    let app = world
-        .directory
-        .applications
-        .iter_mut()
-        .find(|a| a.tenant.eq_ignore_ascii_case(&tenant) && key.matches(a))
-        .ok_or_else(|| errors::not_found(key.text(), req, now))?;
-    if !can_write(call, app) {
-        return Err(errors::denied(req, now));
+    if !call.caller.has_any(&READ) {
+        return errors::denied(req, now);
     }
-    f(app)
+    let world = call.ctx.world();
+    match in_tenant(&world.directory.applications, &call.caller.tenant, key) {
+        Some(app) => f(app),
+        None => errors::not_found(key.text(), req, now),
+    }
 }
 
 pub(super) fn add_password(call: &Call<'_>, key: &Key) -> Response {
@@ -185,15 +177,7 @@ fn fic_json(app_id: &str, f: &FederatedCredential, entity: bool) -> Value {
 pub(super) fn federated(call: &Call<'_>, key: &Key, rest: &[&str]) -> Response {
     let (req, now) = (call.req, call.now);
     match (&req.method, rest) {
-        (&Method::GET, []) => {
-            if !call.caller.has_any(&READ) {
-                return errors::denied(req, now);
-            }
-            let world = call.ctx.world();
-            let Some(app) = in_tenant(&world.directory.applications, &call.caller.tenant, key)
-            else {
-                return errors::not_found(key.text(), req, now);
-            };
+        (&Method::GET, []) => with_readable(call, key, |app| {
             let value: Vec<Value> = app
                 .federated
                 .iter()
@@ -209,16 +193,8 @@ pub(super) fn federated(call: &Call<'_>, key: &Key, rest: &[&str]) -> Response {
                 req,
                 now,
             )
-        }
-        (&Method::GET, [id]) => {
-            if !call.caller.has_any(&READ) {
-                return errors::denied(req, now);
-            }
-            let world = call.ctx.world();
-            let Some(app) = in_tenant(&world.directory.applications, &call.caller.tenant, key)
-            else {
-                return errors::not_found(key.text(), req, now);
-            };
+        }),
+        (&Method::GET, [id]) => with_readable(call, key, |app| {
             match app
                 .federated
                 .iter()
@@ -227,7 +203,7 @@ pub(super) fn federated(call: &Call<'_>, key: &Key, rest: &[&str]) -> Response {
                 Some(f) => errors::ok(StatusCode::OK, &fic_json(&app.id, f, true), None, req, now),
                 None => errors::not_found(id, req, now),
             }
-        }
+        }),
         (&Method::POST, []) => {
             let body = match call.body() {
                 Ok(b) => b,
@@ -333,13 +309,6 @@ pub(super) fn federated(call: &Call<'_>, key: &Key, rest: &[&str]) -> Response {
             Ok(()) => errors::empty(StatusCode::NO_CONTENT, req, now),
             Err(r) => r,
         },
-        _ => errors::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Request_BadRequest",
-            "Method not allowed.",
-            None,
-            req,
-            now,
-        ),
+        _ => errors::method_not_allowed(req, now),
     }
 }

@@ -160,3 +160,39 @@ pub fn unreadable_body(req: &HostRequest, now: OffsetDateTime) -> Response {
         now,
     )
 }
+
+/// 405 for a method the path does not take.
+pub fn method_not_allowed(req: &HostRequest, now: OffsetDateTime) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Request_BadRequest",
+        "Method not allowed.",
+        None,
+        req,
+        now,
+    )
+}
+
+/// 400 BadRequest naming the path segment Graph cannot resolve.
+pub fn segment_not_found(segment: &str, req: &HostRequest, now: OffsetDateTime) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("Resource not found for the segment '{segment}'."),
+        None,
+        req,
+        now,
+    )
+}
+
+/// 400 Request_UnsupportedQuery for a `$filter` outside the subset azure-sim evaluates.
+pub fn unsupported_filter(req: &HostRequest, now: OffsetDateTime) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "Request_UnsupportedQuery",
+        "Unsupported or invalid query filter clause specified (azure-sim supports 'eq' and 'startswith').",
+        None,
+        req,
+        now,
+    )
+}

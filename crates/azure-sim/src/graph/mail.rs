@@ -22,14 +22,7 @@ pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
         );
     };
     if req.method != Method::POST {
-        return errors::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Request_BadRequest",
-            "Method not allowed.",
-            None,
-            req,
-            now,
-        );
+        return errors::method_not_allowed(req, now);
     }
     // Mail is Exchange behind Graph: its refusal is ErrorAccessDenied, not Authorization_RequestDenied.
     if !call.caller.has_any(&["Mail.Send"]) {

@@ -12,11 +12,12 @@ pub mod throttle;
 
 use axum::response::Response;
 use http::StatusCode;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use crate::{
     context::SimContext,
+    directory::Directory,
     request::{HostFamily, HostRequest, family},
     service::HostService,
 };
@@ -25,6 +26,15 @@ use crate::{
 pub const AUDIENCES: [&str; 2] = [
     "https://graph.microsoft.com",
     "00000003-0000-0000-c000-000000000000",
+];
+
+/// The application permissions that read applications and service principals.
+pub(crate) const READ: [&str; 5] = [
+    "Application.Read.All",
+    "Application.ReadWrite.All",
+    "Application.ReadWrite.OwnedBy",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
 ];
 
 /// The authenticated caller of a Graph request.
@@ -44,6 +54,14 @@ impl Caller {
         self.roles
             .iter()
             .any(|r| roles.iter().any(|x| x.eq_ignore_ascii_case(r)))
+    }
+
+    /// True when the caller may change an object with these owners: with a `ReadWrite.All`
+    /// permission, or with `Application.ReadWrite.OwnedBy` as one of the owners.
+    pub fn may_write(&self, owners: &[String]) -> bool {
+        self.has_any(&["Application.ReadWrite.All", "Directory.ReadWrite.All"])
+            || (self.has_any(&["Application.ReadWrite.OwnedBy"])
+                && owners.iter().any(|o| o.eq_ignore_ascii_case(&self.oid)))
     }
 }
 
@@ -71,6 +89,92 @@ impl Call<'_> {
             _ => Err(errors::unreadable_body(self.req, self.now)),
         }
     }
+
+    /// True when `Prefer: create-if-missing` turns a PATCH of a missing object into a create.
+    pub fn create_if_missing(&self) -> bool {
+        self.req.header("prefer").is_some_and(|p| {
+            p.split(',')
+                .any(|v| v.trim().eq_ignore_ascii_case("create-if-missing"))
+        })
+    }
+}
+
+/// `GET` of one object: the entity JSON `find` gives in the caller's tenant, or 404 naming `key`.
+pub(crate) fn read(
+    call: &Call<'_>,
+    key: &str,
+    find: impl FnOnce(&Directory, &str) -> Option<Value>,
+) -> Response {
+    let (req, now) = (call.req, call.now);
+    if !call.caller.has_any(&READ) {
+        return errors::denied(req, now);
+    }
+    let world = call.ctx.world();
+    match find(&world.directory, &call.caller.tenant) {
+        Some(json) => errors::ok(StatusCode::OK, &json, None, req, now),
+        None => errors::not_found(key, req, now),
+    }
+}
+
+/// `DELETE` of one object: the first of `objects` that `pick` chooses in the caller's tenant,
+/// when the caller may write an object with its `owners`; 404 naming `key` when there is none.
+pub(crate) fn remove<T>(
+    call: &Call<'_>,
+    key: &str,
+    objects: &mut Vec<T>,
+    pick: impl Fn(&T, &str) -> bool,
+    owners: fn(&T) -> &[String],
+) -> Response {
+    let (req, now) = (call.req, call.now);
+    let Some(index) = objects.iter().position(|o| pick(o, &call.caller.tenant)) else {
+        return errors::not_found(key, req, now);
+    };
+    if !call.caller.may_write(owners(&objects[index])) {
+        return errors::denied(req, now);
+    }
+    objects.remove(index);
+    errors::empty(StatusCode::NO_CONTENT, req, now)
+}
+
+/// `GET /{collection}`: the objects `in_tenant` picks for the caller's tenant, each as its
+/// entity JSON without the entity's `@odata.context`, narrowed by `$filter`.
+pub(crate) fn list(
+    call: &Call<'_>,
+    collection: &str,
+    in_tenant: impl FnOnce(&Directory, &str) -> Vec<Value>,
+) -> Response {
+    let (req, now) = (call.req, call.now);
+    if !call.caller.has_any(&READ) {
+        return errors::denied(req, now);
+    }
+    let filter = match req.query_param("$filter") {
+        Some(text) => match filter::Filter::parse(&text) {
+            Some(f) => Some(f),
+            None => return errors::unsupported_filter(req, now),
+        },
+        None => None,
+    };
+    let world = call.ctx.world();
+    let value: Vec<Value> = in_tenant(&world.directory, &call.caller.tenant)
+        .into_iter()
+        .map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("@odata.context");
+            }
+            v
+        })
+        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(v)))
+        .collect();
+    errors::ok(
+        StatusCode::OK,
+        &json!({
+            "@odata.context": format!("https://graph.microsoft.com/v1.0/$metadata#{collection}"),
+            "value": value,
+        }),
+        None,
+        req,
+        now,
+    )
 }
 
 /// The simulated Microsoft Graph.
@@ -156,14 +260,7 @@ impl HostService for Graph {
         } else if *first == "users" {
             mail::route(&call, rest)
         } else {
-            errors::error(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                &format!("Resource not found for the segment '{first}'."),
-                None,
-                &req,
-                now,
-            )
+            errors::segment_not_found(first, &req, now)
         }
     }
 }

@@ -5,16 +5,8 @@ use axum::response::Response;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Call, errors, filter::Filter, key_value, model};
+use super::{Call, errors, key_value, model};
 use crate::directory::ServicePrincipal;
-
-const READ: [&str; 5] = [
-    "Application.Read.All",
-    "Application.ReadWrite.All",
-    "Application.ReadWrite.OwnedBy",
-    "Directory.Read.All",
-    "Directory.ReadWrite.All",
-];
 
 #[derive(Debug, Clone)]
 enum Key {
@@ -69,85 +61,32 @@ pub fn route(call: &Call<'_>, segments: &[&str]) -> Response {
                     None => errors::bad_request("Property 'appId' is required.", req, now),
                 }
             }
-            _ => errors::error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Request_BadRequest",
-                "Method not allowed.",
-                None,
-                req,
-                now,
-            ),
+            _ => errors::method_not_allowed(req, now),
         };
     }
     let Some((key, rest)) = split(segments) else {
         return errors::bad_request("Invalid object identifier.", req, now);
     };
-    if !rest.is_empty() {
-        return errors::error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("Resource not found for the segment '{}'.", rest[0]),
-            None,
-            req,
-            now,
-        );
+    if let Some(segment) = rest.first() {
+        return errors::segment_not_found(segment, req, now);
     }
     match req.method {
         Method::GET => get(call, &key),
         Method::PATCH => patch(call, &key),
         Method::DELETE => delete(call, &key),
-        _ => errors::error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Request_BadRequest",
-            "Method not allowed.",
-            None,
-            req,
-            now,
-        ),
+        _ => errors::method_not_allowed(req, now),
     }
 }
 
 fn list(call: &Call<'_>) -> Response {
-    let (req, now) = (call.req, call.now);
-    if !call.caller.has_any(&READ) {
-        return errors::denied(req, now);
-    }
-    let filter = match req.query_param("$filter").map(|f| Filter::parse(&f)) {
-        Some(None) => {
-            return errors::error(
-                StatusCode::BAD_REQUEST,
-                "Request_UnsupportedQuery",
-                "Unsupported or invalid query filter clause specified (azure-sim supports 'eq' and 'startswith').",
-                None,
-                req,
-                now,
-            );
-        }
-        Some(f) => f,
-        None => None,
-    };
-    let world = call.ctx.world();
-    let value: Vec<Value> = world
-        .directory
-        .service_principals
-        .iter()
-        .filter(|s| s.tenant.eq_ignore_ascii_case(&call.caller.tenant))
-        .map(|s| {
-            let mut v = model::service_principal_json(s);
-            if let Some(o) = v.as_object_mut() {
-                o.remove("@odata.context");
-            }
-            v
-        })
-        .filter(|v| filter.as_ref().is_none_or(|f| f.matches(v)))
-        .collect();
-    errors::ok(
-        StatusCode::OK,
-        &json!({"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals", "value": value}),
-        None,
-        req,
-        now,
-    )
+    super::list(call, "servicePrincipals", |directory, tenant| {
+        directory
+            .service_principals
+            .iter()
+            .filter(|s| s.tenant.eq_ignore_ascii_case(tenant))
+            .map(model::service_principal_json)
+            .collect()
+    })
 }
 
 fn create(call: &Call<'_>, app_id: &str, body: &serde_json::Map<String, Value>) -> Response {
@@ -178,15 +117,7 @@ fn create(call: &Call<'_>, app_id: &str, body: &serde_json::Map<String, Value>) 
             now,
         );
     };
-    let owns = app
-        .owners
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(&call.caller.oid));
-    let allowed = call
-        .caller
-        .has_any(&["Application.ReadWrite.All", "Directory.ReadWrite.All"])
-        || (owns && call.caller.has_any(&["Application.ReadWrite.OwnedBy"]));
-    if !allowed {
+    if !call.caller.may_write(&app.owners) {
         return errors::denied(req, now);
     }
     if directory.service_principal(&tenant, app_id).is_some() {
@@ -218,35 +149,9 @@ fn find<'a>(sps: &'a [ServicePrincipal], tenant: &str, key: &Key) -> Option<&'a 
 }
 
 fn get(call: &Call<'_>, key: &Key) -> Response {
-    let (req, now) = (call.req, call.now);
-    if !call.caller.has_any(&READ) {
-        return errors::denied(req, now);
-    }
-    let world = call.ctx.world();
-    match find(
-        &world.directory.service_principals,
-        &call.caller.tenant,
-        key,
-    ) {
-        Some(sp) => errors::ok(
-            StatusCode::OK,
-            &model::service_principal_json(sp),
-            None,
-            req,
-            now,
-        ),
-        None => errors::not_found(key.text(), req, now),
-    }
-}
-
-fn can_write(call: &Call<'_>, sp: &ServicePrincipal) -> bool {
-    call.caller
-        .has_any(&["Application.ReadWrite.All", "Directory.ReadWrite.All"])
-        || (call.caller.has_any(&["Application.ReadWrite.OwnedBy"])
-            && sp
-                .owners
-                .iter()
-                .any(|o| o.eq_ignore_ascii_case(&call.caller.oid)))
+    super::read(call, key.text(), |directory, tenant| {
+        find(&directory.service_principals, tenant, key).map(model::service_principal_json)
+    })
 }
 
 fn patch(call: &Call<'_>, key: &Key) -> Response {
@@ -258,12 +163,8 @@ fn patch(call: &Call<'_>, key: &Key) -> Response {
     let tenant = call.caller.tenant.clone();
     let exists = find(&call.ctx.world().directory.service_principals, &tenant, key).is_some();
     if !exists {
-        let create_if_missing = req.header("prefer").is_some_and(|p| {
-            p.split(',')
-                .any(|v| v.trim().eq_ignore_ascii_case("create-if-missing"))
-        });
         return match key {
-            Key::AppId(app_id) if create_if_missing => create(call, app_id, &body),
+            Key::AppId(app_id) if call.create_if_missing() => create(call, app_id, &body),
             _ => errors::not_found(key.text(), req, now),
         };
     }
@@ -276,7 +177,7 @@ fn patch(call: &Call<'_>, key: &Key) -> Response {
     else {
         return errors::not_found(key.text(), req, now);
     };
-    if !can_write(call, sp) {
+    if !call.caller.may_write(&sp.owners) {
         return errors::denied(req, now);
     }
     let mut body = body;
@@ -286,19 +187,12 @@ fn patch(call: &Call<'_>, key: &Key) -> Response {
 }
 
 fn delete(call: &Call<'_>, key: &Key) -> Response {
-    let (req, now) = (call.req, call.now);
-    let tenant = call.caller.tenant.clone();
     let mut world = call.ctx.world();
-    let sps = &mut world.directory.service_principals;
-    let Some(index) = sps
-        .iter()
-        .position(|s| s.tenant.eq_ignore_ascii_case(&tenant) && key.matches(s))
-    else {
-        return errors::not_found(key.text(), req, now);
-    };
-    if !can_write(call, &sps[index]) {
-        return errors::denied(req, now);
-    }
-    sps.remove(index);
-    errors::empty(StatusCode::NO_CONTENT, req, now)
+    super::remove(
+        call,
+        key.text(),
+        &mut world.directory.service_principals,
+        |s, tenant| s.tenant.eq_ignore_ascii_case(tenant) && key.matches(s),
+        |s| &s.owners,
+    )
 }

@@ -14,6 +14,7 @@ use crate::{
     arm::{
         ArmError, Call, Reply, Resource, lro, method_not_allowed,
         path::{self, key},
+        reply::put_status,
         resources::{ensure_scope, page, resource_not_found},
         throttle,
     },
@@ -263,11 +264,7 @@ fn put_image(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmE
             .map(|f| (s(&f["name"], ""), s(&f["value"], "")))
             .collect(),
     };
-    let status = if world.arm.get(id).is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(world.arm.get(id).is_some());
     let state = if status == StatusCode::OK {
         "Updating"
     } else {
@@ -339,11 +336,7 @@ fn put_version(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, Ar
             .unwrap_or(false),
         published: call.now,
     };
-    let status = if world.arm.get(id).is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(world.arm.get(id).is_some());
     let creating = version_body(
         id,
         &location,

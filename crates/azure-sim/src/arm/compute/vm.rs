@@ -14,7 +14,7 @@ use crate::{
         network::attach_nic,
         path::{self, key},
         rbac::linked,
-        reply::compute_time,
+        reply::{compute_time, put_status},
         resources::{ensure_scope, page, resource_not_found},
         throttle,
     },
@@ -401,11 +401,7 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
     op.success_body = Some(created);
     let op_id = op.id.clone();
     let urls = lro::start(world, op);
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(existing.is_some());
     Ok(Reply::json(status, creating)
         .header("azure-asyncoperation", urls.async_operation)
         .header("azure-asyncnotification", "Enabled")

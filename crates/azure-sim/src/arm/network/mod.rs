@@ -5,15 +5,19 @@
 //! refuses resources still in use, with Network's messages.
 
 pub mod bodies;
+mod nic;
+
+pub use nic::attach_nic;
 
 use http::{Method, StatusCode};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::{
     arm::{
         ArmError, Call, Reply, Resource, lro, method_not_allowed,
         path::{self, key},
         rbac::linked,
+        reply::put_status,
         resources::{ensure_scope, page, resource_not_found},
     },
     context::World,
@@ -162,6 +166,40 @@ fn reference_missing(referenced: &str, by: &str) -> ArmError {
     )
 }
 
+/// A subnet's NSG, if its `properties` name one: `join/action` on it, and it must exist.
+fn join_nsg(
+    call: &Call<'_>,
+    world: &World,
+    write: &str,
+    id: &str,
+    properties: &Value,
+) -> Result<(), ArmError> {
+    let Some(nsg) = properties["networkSecurityGroup"]["id"].as_str() else {
+        return Ok(());
+    };
+    linked::check(
+        call,
+        world,
+        write,
+        id,
+        "Microsoft.Network/networkSecurityGroups/join/action",
+        nsg,
+    )?;
+    world
+        .arm
+        .get(nsg)
+        .map(|_| ())
+        .ok_or_else(|| reference_missing(nsg, id))
+}
+
+/// The region of the resource `id` sits under (a subnet's VNet).
+fn parent_location(world: &World, id: &str) -> Option<String> {
+    world
+        .arm
+        .get(&path::parent_of(id))
+        .and_then(|p| p.location().map(str::to_owned))
+}
+
 fn put(
     call: &Call<'_>,
     world: &mut World,
@@ -180,12 +218,7 @@ fn put(
                 .as_ref()
                 .and_then(|e| e.location().map(str::to_owned))
         })
-        .or_else(|| {
-            world
-                .arm
-                .get(&path::parent_of(id))
-                .and_then(|p| p.location().map(str::to_owned))
-        });
+        .or_else(|| parent_location(world, id));
     let Some(location) = location else {
         return Err(ArmError::bad_request(
             "LocationRequired",
@@ -205,39 +238,13 @@ fn put(
             call.ctx.scenario.arm.network_provisioning_polls,
         ),
         SUBNET => {
-            if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
-                linked::check(
-                    call,
-                    world,
-                    &write,
-                    id,
-                    "Microsoft.Network/networkSecurityGroups/join/action",
-                    nsg,
-                )?;
-                world
-                    .arm
-                    .get(nsg)
-                    .ok_or_else(|| reference_missing(nsg, id))?;
-            }
+            join_nsg(call, world, &write, id, &props)?;
             (bodies::subnet(id, &props, state, new_defaults), 0)
         }
         VNET => {
             let given: Vec<Value> = props["subnets"].as_array().cloned().unwrap_or_default();
             for s in &given {
-                if let Some(nsg) = s["properties"]["networkSecurityGroup"]["id"].as_str() {
-                    linked::check(
-                        call,
-                        world,
-                        &write,
-                        id,
-                        "Microsoft.Network/networkSecurityGroups/join/action",
-                        nsg,
-                    )?;
-                    world
-                        .arm
-                        .get(nsg)
-                        .ok_or_else(|| reference_missing(nsg, id))?;
-                }
+                join_nsg(call, world, &write, id, &s["properties"])?;
             }
             let names: Vec<String> = given
                 .iter()
@@ -276,7 +283,7 @@ fn put(
             out["properties"]["subnets"] = json!(listed);
             (out, call.ctx.scenario.arm.network_provisioning_polls)
         }
-        _ => (nic_put(call, world, id, &location, &body)?, 0),
+        _ => (nic::put(call, world, id, &location, &body)?, 0),
     };
     let mut stored = out.clone();
     if kind == VNET {
@@ -301,11 +308,7 @@ fn put(
         lro::Operation::new(call, lro::Style::Network, &location, Some(id), polls).failing(failure);
     let op_id = op.id.clone();
     let urls = lro::start(world, op);
-    let status = if existing.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
+    let status = put_status(existing.is_some());
     let mut reply = Reply::json(status, out)
         .header("azure-asyncoperation", urls.async_operation)
         .header("x-ms-request-id", op_id);
@@ -316,97 +319,6 @@ fn put(
         reply = reply.header("retry-after", call.retry_after(3));
     }
     Ok(reply)
-}
-
-fn nic_put(
-    call: &Call<'_>,
-    world: &mut World,
-    id: &str,
-    location: &str,
-    body: &Map<String, Value>,
-) -> Result<Value, ArmError> {
-    let write = "Microsoft.Network/networkInterfaces/write";
-    let props = body.get("properties").cloned().unwrap_or(Value::Null);
-    let configs: Vec<Value> = props["ipConfigurations"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if configs.is_empty() {
-        return Err(ArmError::bad_request(
-            "NetworkInterfaceMustHaveAtLeastOneIpConfiguration",
-            format!("Network interface {id} must have one or more IP configurations."),
-        ));
-    }
-    let mut links: Vec<(&str, String)> = vec![];
-    for c in &configs {
-        let p = &c["properties"];
-        let Some(subnet) = p["subnet"]["id"].as_str() else {
-            return Err(ArmError::bad_request(
-                "InvalidRequestFormat",
-                "Cannot parse the request: subnet is required in an IP configuration.",
-            ));
-        };
-        links.push((
-            "Microsoft.Network/virtualNetworks/subnets/join/action",
-            subnet.to_owned(),
-        ));
-        if let Some(pip) = p["publicIPAddress"]["id"].as_str() {
-            links.push((
-                "Microsoft.Network/publicIPAddresses/join/action",
-                pip.to_owned(),
-            ));
-        }
-    }
-    if let Some(nsg) = props["networkSecurityGroup"]["id"].as_str() {
-        links.push((
-            "Microsoft.Network/networkSecurityGroups/join/action",
-            nsg.to_owned(),
-        ));
-    }
-    for (action, linked_id) in &links {
-        linked::check(call, world, write, id, action, linked_id)?;
-    }
-    for (_, linked_id) in &links {
-        world
-            .arm
-            .get(linked_id)
-            .ok_or_else(|| reference_missing(linked_id, id))?;
-    }
-    let existing_addresses: Vec<String> = world
-        .arm
-        .get(id)
-        .map(|e| {
-            e.body["properties"]["ipConfigurations"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| {
-                    c["properties"]["privateIPAddress"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut addresses = vec![];
-    for (i, c) in configs.iter().enumerate() {
-        if let Some(a) = existing_addresses.get(i) {
-            addresses.push(a.clone());
-            continue;
-        }
-        let subnet = c["properties"]["subnet"]["id"].as_str().unwrap_or_default();
-        let Some(s) = world.arm.get_mut(subnet) else {
-            continue;
-        };
-        let n = u32::try_from(s.internal["allocated"].as_u64().unwrap_or(0)).unwrap_or(0);
-        s.internal = json!({"allocated": n + 1});
-        let prefix = s.body["properties"]["addressPrefix"]
-            .as_str()
-            .unwrap_or("10.0.0.0/24")
-            .to_owned();
-        addresses.push(bodies::address_in(&prefix, n).unwrap_or_default());
-    }
-    Ok(bodies::nic(id, location, body, &addresses))
 }
 
 fn subnet_in_use(world: &World, subnet: &str) -> ArmError {
@@ -471,12 +383,7 @@ fn delete(call: &Call<'_>, world: &mut World, kind: &str, id: &str) -> Result<Re
     let location = r
         .location()
         .map(str::to_owned)
-        .or_else(|| {
-            world
-                .arm
-                .get(&path::parent_of(id))
-                .and_then(|p| p.location().map(str::to_owned))
-        })
+        .or_else(|| parent_location(world, id))
         .unwrap_or_else(|| "eastus".into());
     let op = lro::Operation::new(call, lro::Style::Network, &location, None, 0);
     let urls = lro::start(world, op);
@@ -484,26 +391,4 @@ fn delete(call: &Call<'_>, world: &mut World, kind: &str, id: &str) -> Result<Re
         .header("azure-asyncoperation", urls.async_operation)
         .header("location", urls.location)
         .header("retry-after", call.retry_after(10)))
-}
-
-/// Records (or clears) the VM a NIC is attached to; an attached NIC gets a MAC address.
-pub fn attach_nic(world: &mut World, nic: &str, vm: Option<&str>) {
-    let Some(r) = world.arm.get_mut(nic) else {
-        return;
-    };
-    match vm {
-        Some(vm) => {
-            r.body["properties"]["virtualMachine"] = json!({"id": vm});
-            let b = uuid::Uuid::new_v4().into_bytes();
-            r.body["properties"]["macAddress"] =
-                json!(format!("00-22-48-{:02X}-{:02X}-{:02X}", b[0], b[1], b[2]));
-            r.body["properties"]["primary"] = json!(true);
-        }
-        None => {
-            if let Some(p) = r.body["properties"].as_object_mut() {
-                p.remove("virtualMachine");
-                p.remove("primary");
-            }
-        }
-    }
 }

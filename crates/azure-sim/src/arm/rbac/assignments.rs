@@ -157,6 +157,30 @@ pub struct NewAssignment {
     pub condition_version: Option<String>,
 }
 
+impl NewAssignment {
+    /// `role_definition_id` for `principal_id` at `scope` under `name`, with whichever of
+    /// `principalType`, `description`, `condition` and `conditionVersion` `properties` sends.
+    pub fn with_properties(
+        scope: String,
+        name: String,
+        role_definition_id: String,
+        principal_id: String,
+        properties: &Value,
+    ) -> Self {
+        let text = |k: &str| properties.get(k).and_then(Value::as_str).map(str::to_owned);
+        Self {
+            scope,
+            name,
+            role_definition_id,
+            principal_id,
+            principal_type: text("principalType"),
+            description: text("description"),
+            condition: text("condition"),
+            condition_version: text("conditionVersion"),
+        }
+    }
+}
+
 /// Creates (or confirms) an assignment; the caller has been authorized already.
 /// `tenant` is the tenant of the scope's subscription, `creator` the caller's object id.
 pub fn create(
@@ -309,16 +333,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
                 call.now,
                 &tenant,
                 &call.caller.object_id,
-                NewAssignment {
-                    scope,
-                    name,
-                    role_definition_id: role,
-                    principal_id: principal,
-                    principal_type: text("principalType"),
-                    description: text("description"),
-                    condition: text("condition"),
-                    condition_version: text("conditionVersion"),
-                },
+                NewAssignment::with_properties(scope, name, role, principal, &props),
             )?;
             Ok(Reply::json(status, body))
         }
