@@ -54,7 +54,7 @@ impl RetryPolicy {
 }
 
 /// A request body.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Body {
     /// JSON.
     Json(Value),
@@ -68,7 +68,6 @@ pub enum Body {
 }
 
 /// One call.
-#[derive(Debug)]
 pub struct ApiCall {
     /// Which service (for error messages and classification).
     pub service: Service,
@@ -134,7 +133,7 @@ impl ApiCall {
 }
 
 /// A successful answer.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiResponse {
     /// Status (2xx).
     pub status: StatusCode,
@@ -166,6 +165,42 @@ impl ApiResponse {
     /// `Retry-After` in seconds.
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
+    }
+}
+
+// Hand-written Debug: headers carry bearer tokens and bodies carry client secrets and Key
+// Vault values (addPassword, secret set/get), so neither is ever printed.
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Json(_) => f.write_str("Json(..)"),
+            Self::Raw {
+                content_type,
+                bytes,
+            } => {
+                write!(f, "Raw({content_type}, {} bytes)", bytes.len())
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for ApiCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiCall")
+            .field("service", &self.service)
+            .field("method", &self.method)
+            .field("url", &self.url.as_str())
+            .field("body", &self.body)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for ApiResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiResponse")
+            .field("status", &self.status)
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
@@ -423,6 +458,28 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.status(), Some(500));
         assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn a_call_or_answer_never_prints_its_token_or_body() {
+        let call = ApiCall::new(
+            Service::KeyVault,
+            Method::PUT,
+            Url::parse("https://kv.vault.azure.net/secrets/s").unwrap(),
+        )
+        .header("authorization", "Bearer eyJ-token")
+        .json(serde_json::json!({"value": "s3cr3t"}));
+        let response = ApiResponse {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(br#"{"secretText":"s3cr3t"}"#),
+        };
+        let shown = format!("{call:?} {response:?}");
+        assert!(
+            !shown.contains("eyJ-token") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
+        assert!(shown.contains("kv.vault.azure.net"), "{shown}");
     }
 
     #[test]

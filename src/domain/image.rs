@@ -64,19 +64,9 @@ impl ImageCatalog {
         Ok(Self(entries))
     }
 
-    /// A catalog from entries (tests, the local run).
-    pub fn from_entries(entries: impl IntoIterator<Item = (String, ImageVersionId)>) -> Self {
-        Self(entries.into_iter().collect())
-    }
-
     /// True when the catalog lists nothing (every request would be refused).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
-    }
-
-    /// The catalog's entries.
-    pub fn entries(&self) -> impl Iterator<Item = (&str, &ImageVersionId)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
     /// Checks syntax only: a catalog name must look like one.
