@@ -281,6 +281,23 @@ impl ArmClient {
         Ok(all)
     }
 
+    /// Which tenant `subscription` belongs to, asked as the operator (see
+    /// [`super::discovery::subscription_home`]).
+    pub async fn subscription_home(
+        &self,
+        subscription: &str,
+    ) -> Result<super::discovery::SubscriptionHome, AzureError> {
+        // Microsoft.Resources subscriptions, stable since 2021-01-01 (subscriptions.json).
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::GET,
+            arm_url(&format!("/subscriptions/{subscription}"), "2021-01-01")?,
+        );
+        super::discovery::subscription_home(
+            self.send(&ArmIdentity::Operator, call).await.map(|_| ()),
+        )
+    }
+
     /// GETs a resource; `None` when it does not exist.
     pub async fn get(
         &self,

@@ -307,19 +307,38 @@ pub async fn history_comes_back_oldest_first(store: &dyn RequestStore) {
 }
 
 /// `list_active` lists requests that can still progress, at their current version, and
-/// leaves out terminal ones.
+/// terminal ones whose outbox still holds something; it leaves out terminal ones with an
+/// empty outbox.
 pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
     let (active, active_stored) = created(store, "active").await;
     let (mut failed, failed_stored) = created(store, "failed").await;
-    let entry = failed
-        .fail("image not replicated to westus", &ctx(1))
-        .unwrap();
-    store
-        .update(&failed, &failed_stored.etag, &[entry])
-        .await
-        .expect("fail the request");
+    let (mut unsent, unsent_stored) = created(store, "failed-unsent").await;
+    let failed_id = failed.id;
+    for (request, stored) in [(&mut failed, &failed_stored), (&mut unsent, &unsent_stored)] {
+        let entry = request
+            .fail("image not replicated to westus", &ctx(1))
+            .unwrap();
+        if request.id == failed_id {
+            // Everything of the failed one was sent; the other still has its events.
+            let ids: Vec<String> = request
+                .outbox
+                .messages
+                .iter()
+                .map(|m| m.message.message_id())
+                .collect();
+            request.outbox.sent(&ids, request.history_len());
+        }
+        store
+            .update(request, &stored.etag, &[entry])
+            .await
+            .expect("fail the request");
+    }
 
     let listed = store.list_active().await.expect("list_active");
+    assert!(
+        listed.iter().any(|s| s.request.id == unsent.id),
+        "an ended request with unsent events is listed for the reconciler"
+    );
     let mine: Vec<_> = listed
         .iter()
         .filter(|s| s.request.id == active.id || s.request.id == failed.id)
@@ -332,7 +351,7 @@ pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
     );
     assert_eq!(mine[0].request, active);
     assert_eq!(mine[0].etag, active_stored.etag);
-    assert!(listed.iter().all(|s| !s.request.state().is_terminal()));
+    assert!(listed.iter().all(|s| s.request.needs_reconciling()));
 }
 
 /// More active requests than the table service returns in one page (1000).

@@ -158,7 +158,7 @@ impl RequestStore for MemoryStore {
         Ok(self
             .lock()?
             .values()
-            .filter(|e| !e.request.state().is_terminal())
+            .filter(|e| e.request.needs_reconciling())
             .map(|e| Stored {
                 request: e.request.clone(),
                 etag: etag(e.version),

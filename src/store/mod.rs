@@ -105,6 +105,7 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// Reads a rejected submission.
     async fn get_rejected(&self, id: RequestId) -> Result<Option<RejectedRequest>, StoreError>;
 
-    /// Requests not in a terminal state (for reconciliation).
+    /// Requests the reconciler must look at: not in a terminal state, or ended with messages
+    /// or events still in their outbox.
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError>;
 }

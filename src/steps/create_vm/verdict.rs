@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use super::super::{Outcome, Run, StepError, rechecks};
+use super::super::{
+    Outcome, Run, StepError,
+    entra_codes::{self, TokenFault},
+    rechecks,
+};
 use crate::{azure::AzureError, domain::ShareRequest};
 
 /// How long a role just granted may still be refused before we call it a real refusal
@@ -125,9 +129,28 @@ pub(super) fn azure_verdict(run: &Run<'_>, request: &ShareRequest, e: &AzureErro
             retry_after,
             ..
         } => classify(run, request, code, message, Some(*status), *retry_after),
-        AzureError::Token { .. } if !e.is_retryable() => {
-            Verdict::Later(Duration::from_secs(60), format!("a token for the app: {e}"))
-        }
+        AzureError::Token { .. } if !e.is_retryable() => match entra_codes::classify(e) {
+            // Consent was confirmed before this step: a missing app now means the consumer's
+            // admin removed it.
+            TokenFault::NotConsented(code) => Verdict::Terminal(format!(
+                "The app is no longer usable in tenant {} (AADSTS{code}): the consumer's admin removed its enterprise application or its consent after approving. Nothing more is created; submit a new request to share again. Entra said: {e}",
+                request.consumer.tenant_id
+            )),
+            TokenFault::CredentialRefused(code)
+                if entra_codes::credential_may_be_propagating(request, run.ctx.clock.now()) =>
+            {
+                Verdict::Later(
+                    Duration::from_secs(30),
+                    format!("the app's credential to propagate in Entra (AADSTS{code})"),
+                )
+            }
+            TokenFault::CredentialRefused(code) => {
+                Verdict::Terminal(entra_codes::credential_reason(request, code, e))
+            }
+            TokenFault::Other => {
+                Verdict::Terminal(format!("Entra refused a token for the app: {e}"))
+            }
+        },
         other => Verdict::Later(Duration::from_secs(30), other.to_string()),
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! One partition per request (`PartitionKey` = request id), so the record and its history can
 //! change together in one entity group transaction:
-//! - RowKey `request`: `State`, `Active` (not terminal, for `list_active`'s filter), `UpdatedAt`
+//! - RowKey `request`: `State`, `Active` (not terminal, or ended with messages or events still to send: for
+//!   `list_active`'s filter), `UpdatedAt`
 //!   and `Document`, the request's JSON, which is the source of truth.
 //! - RowKey `history-{seq:010}`: one entry each (`Entry` is its JSON), zero-padded so that
 //!   the service's RowKey order is seq order.
@@ -64,7 +65,7 @@ pub fn record(request: &ShareRequest) -> Result<Value, StoreError> {
         "PartitionKey": request.id.to_string(),
         "RowKey": RECORD_ROW,
         "State": request.state().as_str(),
-        "Active": !request.state().is_terminal(),
+        "Active": request.needs_reconciling(),
         "UpdatedAt": datetime(request.updated_at)?,
         "UpdatedAt@odata.type": "Edm.DateTime",
         "Document": document,
