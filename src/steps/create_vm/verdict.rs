@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::super::{
     Outcome, Run, StepError,
     entra_codes::{self, TokenFault},
-    rechecks,
+    rechecks, schedule,
 };
 use crate::{azure::AzureError, domain::ShareRequest};
 
@@ -94,9 +94,16 @@ pub(super) fn classify(
             retry_after.unwrap_or(Duration::from_secs(30)),
             "Resource Manager throttling".into(),
         ),
+        // An outage gets re-checks further and further apart (30 s growing to 5 min); the
+        // step's deadline ends it.
         _ if status.is_none_or(|s| s >= 500) => Verdict::Later(
-            Duration::from_secs(30),
-            format!("Resource Manager to recover ({code})"),
+            schedule::backoff(
+                run.message.attempt + 1,
+                Duration::from_secs(30),
+                1.5,
+                Duration::from_secs(300),
+            ),
+            format!("Resource Manager to recover ({code}: {message})"),
         ),
         _ if status.is_some_and(|s| (400..500).contains(&s)) => {
             Verdict::Terminal(format!("Azure refused the VM: {code}: {message}"))
