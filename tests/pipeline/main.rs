@@ -10,3 +10,4 @@ mod faults;
 mod happy_path;
 mod harness;
 mod idempotency;
+mod overwrite;
