@@ -152,6 +152,13 @@ pub async fn submit_share_request(
                 "this Idempotency-Key was already used for a different share request",
             )
             .at(COLLECTION),
+            AdmitError::VmBusy { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "vm-in-use",
+                "VM already being shared",
+                e.to_string(),
+            )
+            .at(COLLECTION),
             AdmitError::Store(e) => store_problem(&e),
             AdmitError::Queue(_) | AdmitError::Publish(_) => {
                 warn!(error = %e, "could not queue or announce a stored request");

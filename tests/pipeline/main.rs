@@ -10,4 +10,5 @@ mod faults;
 mod happy_path;
 mod harness;
 mod idempotency;
+mod one_per_vm;
 mod overwrite;
