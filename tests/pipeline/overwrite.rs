@@ -330,3 +330,29 @@ async fn a_409_for_an_operation_still_running_on_the_vm_is_waited_for_not_failed
     );
     assert_one_of_everything(&h);
 }
+
+#[tokio::test]
+async fn a_412_on_the_conditional_vm_create_is_read_again_not_failed() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    // As Compute answers If-None-Match: * when a VM appeared between our read and our PUT;
+    // here the read after it finds none (it was removed again), so the create is retried.
+    h.sim.add_fault(
+        Fault::arm_error(
+            "*/virtualMachines/vm-fabrikam-01",
+            412,
+            "PreconditionFailed",
+            "Etag provided in if-none-match header \"*\" matches the existing resource: it was not modified.",
+        )
+        .method("PUT")
+        .times(1),
+    );
+
+    let (_, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    assert_eq!(
+        writes_on(&h, &vm_id()),
+        vec![("PUT".to_owned(), 412), ("PUT".to_owned(), 201)]
+    );
+    assert_one_of_everything(&h);
+}
