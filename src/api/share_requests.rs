@@ -163,6 +163,13 @@ pub async fn submit_share_request(
                 "this Idempotency-Key was already used for a different share request",
             )
             .at(COLLECTION),
+            AdmitError::VmBusy { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "vm-in-use",
+                "VM already being shared",
+                e.to_string(),
+            )
+            .at(COLLECTION),
             AdmitError::Store(e) => {
                 warn!(error = %e, "could not store a share request");
                 Problem::unavailable(format!(

@@ -331,6 +331,30 @@ impl ArmClient {
             arm_url(id, api_version)?,
         )
         .json(body);
+        self.start(who, call).await
+    }
+
+    /// PUTs a resource only if none exists at `id` (`If-None-Match: *`); an existing one
+    /// answers 412 `PreconditionFailed` and is left as it is. Only for providers whose spec
+    /// declares the header on that PUT (Compute's VMs do); others may ignore it.
+    pub async fn create_only(
+        &self,
+        who: &ArmIdentity,
+        id: &str,
+        api_version: &str,
+        body: Value,
+    ) -> Result<Started, AzureError> {
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::PUT,
+            arm_url(id, api_version)?,
+        )
+        .header("if-none-match", "*")
+        .json(body);
+        self.start(who, call).await
+    }
+
+    async fn start(&self, who: &ArmIdentity, call: ApiCall) -> Result<Started, AzureError> {
         let response = self.send(who, call).await?;
         let body = if response.body.is_empty() {
             Value::Null

@@ -4,7 +4,10 @@
 
 use tracing::info;
 
-use super::Accepted;
+use super::{
+    Accepted,
+    claim::{self, Claimed},
+};
 use crate::{
     context::AppContext,
     domain::{Actor, EventContext, Origin, RequestId, ShareRequest},
@@ -36,6 +39,16 @@ pub enum AdmitError {
     /// The idempotency key was used for a different submission.
     #[error("the idempotency key was already used for a different share request")]
     KeyReused(RequestId),
+    /// Another request, still active, is creating the same VM.
+    #[error(
+        "share request {holder} is still active for the VM {vm_id}; submit again once it has ended"
+    )]
+    VmBusy {
+        /// The VM's resource id.
+        vm_id: String,
+        /// The active request that holds it.
+        holder: RequestId,
+    },
     /// Storage failed: nothing was stored (retry).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -62,6 +75,15 @@ pub async fn admit(
         actor,
         invocation_id,
     };
+    // One active request per VM. A request already stored under this id (a replay, or a
+    // reused key) took or never needed the claim; only a new one claims.
+    if ctx.store.get(id).await?.is_none() {
+        let vm_id = claim::vm_resource_id(&accepted.submission);
+        if let Claimed::Held(holder) = claim::claim_vm(ctx, &vm_id, id).await? {
+            info!(request_id = %id, %holder, "share request refused: its VM is another active request's");
+            return Err(AdmitError::VmBusy { vm_id, holder });
+        }
+    }
     let (request, first) = ShareRequest::submit(
         id,
         accepted.submission,

@@ -24,7 +24,9 @@ use imageshare::{
     domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest},
     events::{CloudEvent, EventSink, MemoryEvents, PublishError},
     steps::{QueueError, StepMessage, StepQueue},
-    store::{Created, ETag, MemoryStore, RejectedCreated, RequestStore, StoreError, Stored},
+    store::{
+        Created, ETag, MemoryStore, RejectedCreated, RequestStore, StoreError, Stored, VmClaim,
+    },
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -290,6 +292,12 @@ impl RequestStore for CrashingStore {
     }
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {
         self.inner.list_active().await
+    }
+    async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError> {
+        self.inner.get_claim(key).await
+    }
+    async fn put_claim(&self, c: &VmClaim, e: Option<&ETag>) -> Result<ETag, StoreError> {
+        self.inner.put_claim(c, e).await
     }
 }
 

@@ -11,3 +11,5 @@ mod happy_path;
 mod harness;
 mod idempotency;
 mod lifecycle;
+mod one_per_vm;
+mod overwrite;

@@ -60,6 +60,21 @@ pub(super) fn classify(
     let lower = code.to_ascii_lowercase();
     let vm = &request.vm;
     match lower.as_str() {
+        // An operation on the resource still runs (ours after a crash, or a racing run's):
+        // wait for it, never fail. Network says AnotherOperationInProgress (409) or, per the
+        // throttling doc, RetryableErrorDueToAnotherOperation (429); Compute says Conflict
+        // ("conflict with a concurrent request") or OperationNotAllowed naming the operation
+        // in progress. Each wait is a scheduled re-check, so the state's deadline bounds it.
+        "anotheroperationinprogress" | "retryableerrorduetoanotheroperation" | "conflict" => {
+            Verdict::Later(
+                retry_after.unwrap_or(Duration::from_secs(30)),
+                format!("Azure to finish another operation on the resource ({code})"),
+            )
+        }
+        "operationnotallowed" if names_a_running_operation(message) => Verdict::Later(
+            retry_after.unwrap_or(Duration::from_secs(30)),
+            format!("Azure to finish another operation on the resource ({code})"),
+        ),
         "galleryimagenotfound" => Verdict::Terminal(format!(
             "The image is not available in {}: {message}",
             vm.location
@@ -110,6 +125,15 @@ pub(super) fn classify(
         }
         _ => Verdict::Later(Duration::from_secs(30), format!("{code}: {message}")),
     }
+}
+
+/// Compute's OperationNotAllowed also covers quota and deletion; only wording about an
+/// operation still going on means "wait".
+fn names_a_running_operation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["in progress", "another operation", "concurrent"]
+        .iter()
+        .any(|w| m.contains(w))
 }
 
 pub(super) async fn verdict(
