@@ -73,6 +73,30 @@ fn cases() -> Vec<Case> {
             Some("#/consumer/tenantId"),
         ),
         case(
+            "tenant id is the nil GUID",
+            Edit(|d| {
+                set(
+                    d,
+                    "/consumer/tenantId",
+                    json!("00000000-0000-0000-0000-000000000000"),
+                )
+            }),
+            400,
+            Some("#/consumer/tenantId"),
+        ),
+        case(
+            "subscription id is the all-f GUID",
+            Edit(|d| {
+                set(
+                    d,
+                    "/consumer/subscriptionId",
+                    json!("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+                )
+            }),
+            400,
+            Some("#/consumer/subscriptionId"),
+        ),
+        case(
             "tenant id missing",
             Edit(|d| remove(d, "/consumer/tenantId")),
             400,
