@@ -4,6 +4,7 @@
 
 mod admit;
 mod document;
+mod duplicates;
 mod fingerprint;
 pub mod queue;
 
@@ -113,6 +114,21 @@ pub fn parse(body: &[u8], catalog: &ImageCatalog) -> Result<Accepted, IntakeErro
     }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(e.to_string()))?;
+    // `Value` keeps the last of two equal keys; which one counts must not be ours to guess.
+    let duplicates = duplicates::duplicate_keys(body);
+    if !duplicates.is_empty() {
+        return Err(IntakeError::Invalid(
+            duplicates
+                .iter()
+                .map(|pointer| {
+                    FieldProblem::new(
+                        pointer,
+                        "appears more than once in its object; give each field once",
+                    )
+                })
+                .collect(),
+        ));
+    }
     let document = document::validate(&value).map_err(IntakeError::Invalid)?;
     let (image, image_name) = catalog.resolve(&document.image).map_err(|e| {
         let pointer = match e {

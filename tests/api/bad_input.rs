@@ -39,6 +39,15 @@ fn remove(doc: &mut Value, pointer: &str) {
         .remove(key);
 }
 
+/// The valid document as compact JSON text, changed by `edit`: for what a `Value` cannot
+/// hold, such as a key given twice.
+fn with_text(edit: impl FnOnce(String) -> String) -> Vec<u8> {
+    let text = valid_document().to_string();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    edited.into_bytes()
+}
+
 fn cases() -> Vec<Case> {
     use Send::{Edit, Raw};
     let case = |name, send, status, pointer| Case {
@@ -321,6 +330,32 @@ fn cases() -> Vec<Case> {
             Edit(|d| set(d, "/strategy", json!("email-the-secret"))),
             400,
             Some("#/strategy"),
+        ),
+        case(
+            "image name given twice, the last one in the catalog",
+            Raw(
+                "application/json",
+                with_text(|t| {
+                    t.replace(
+                        r#""image":{"name":"ubuntu-hardened"}"#,
+                        r#""image":{"name":"not-in-catalog","name":"ubuntu-hardened"}"#,
+                    )
+                }),
+            ),
+            400,
+            Some("#/image/name"),
+        ),
+        case(
+            "consumer given twice",
+            Raw(
+                "application/json",
+                with_text(|t| {
+                    let consumer = serde_json::to_string(&valid_document()["consumer"]).unwrap();
+                    t.replacen('{', &format!(r#"{{"consumer":{consumer},"#), 1)
+                }),
+            ),
+            400,
+            Some("#/consumer"),
         ),
         case(
             "document is an array",

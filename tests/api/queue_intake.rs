@@ -215,6 +215,36 @@ async fn every_message_that_can_never_succeed_is_rejected_once_with_its_reasons(
 }
 
 #[tokio::test]
+async fn a_queued_document_with_a_key_given_twice_is_rejected_naming_the_key() {
+    let app = spawn_app().await;
+    let text = valid_document().to_string().replace(
+        r#""image":{"name":"ubuntu-hardened"}"#,
+        r#""image":{"name":"not-in-catalog","name":"ubuntu-hardened"}"#,
+    );
+    let message = envelope(
+        text.as_bytes(),
+        "dup-1",
+        Some("application/json"),
+        json!({}),
+    );
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "{reply}");
+    let id = RequestId::for_idempotency_key("dup-1");
+    let document: Value = app
+        .get(&format!("/api/share-requests/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["state"], "Rejected");
+    assert_eq!(document["errors"][0]["pointer"], "#/image/name");
+    assert!(app.store.is_empty(), "the document became a request");
+    assert!(app.queue.sent().is_empty());
+}
+
+#[tokio::test]
 async fn a_redelivered_rejection_is_recorded_and_announced_once() {
     let app = spawn_app().await;
     let message = envelope(
