@@ -487,3 +487,89 @@ async fn an_invalid_idempotency_key_is_refused() {
     assert_eq!(response.status(), 400);
     assert!(app.store.is_empty());
 }
+
+/// The content type and the body of an answer.
+async fn content_type_and_problem(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.bytes().await.unwrap();
+    let problem = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, content_type, problem)
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_gets_a_problem_not_plain_text() {
+    let app = spawn_app().await;
+    for path in ["/api/share-requests/%FF", "/api/share-requests/%C3%28"] {
+        let (status, content_type, problem) = content_type_and_problem(app.get(path).await).await;
+
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+        assert_eq!(problem["status"], 400, "{path}");
+        assert_eq!(problem["instance"], path, "{path}");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_error_the_router_or_an_extractor_answers_is_problem_json() {
+    let app = spawn_app().await;
+    let url = |path: &str| format!("{}{path}", app.url);
+    let document = serde_json::to_vec(&valid_document()).unwrap();
+    let requests = [
+        ("unknown path", app.client.get(url("/api/nothing-here"))),
+        ("wrong method", app.client.put(url("/api/share-requests"))),
+        (
+            "invalid UTF-8 in the path",
+            app.client.get(url("/api/share-requests/%E2%82")),
+        ),
+        (
+            "two content types",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header("content-type", "text/plain")
+                .body(document.clone()),
+        ),
+        (
+            "an Idempotency-Key given twice",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "k-1")
+                .header("idempotency-key", "k-2")
+                .body(document.clone()),
+        ),
+        (
+            "an Idempotency-Key that is not ASCII",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header(
+                    "idempotency-key",
+                    reqwest::header::HeaderValue::from_bytes(b"k\xff").unwrap(),
+                )
+                .body(document.clone()),
+        ),
+        (
+            "an invocation over the body extractor's limit",
+            app.client
+                .post(url("/ReceiveShareRequest"))
+                .body(vec![b' '; 3 * 1024 * 1024]),
+        ),
+    ];
+    for (name, request) in requests {
+        let (status, content_type, problem) =
+            content_type_and_problem(request.send().await.unwrap()).await;
+
+        assert!((400..500).contains(&status), "{name}: {status}");
+        assert_eq!(content_type, "application/problem+json", "{name}");
+        assert_eq!(problem["status"], status, "{name}");
+    }
+    assert!(app.store.is_empty());
+    assert!(app.queue.sent().is_empty());
+}
