@@ -59,6 +59,7 @@ pub(crate) fn intake_problem(error: &IntakeError) -> Problem {
             "Document too large",
         ),
         IntakeError::Empty => (StatusCode::BAD_REQUEST, "empty-body", "Empty body"),
+        IntakeError::NotUtf8 { .. } => (StatusCode::BAD_REQUEST, "not-utf8", "Body is not UTF-8"),
         IntakeError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON"),
         IntakeError::Invalid(_) => (
             StatusCode::BAD_REQUEST,
