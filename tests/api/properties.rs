@@ -244,10 +244,21 @@ enum TextEdit {
 }
 
 /// A submitted body and whether it repeats a key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Document {
     bytes: Vec<u8>,
     repeats_a_key: bool,
+}
+
+/// As text, so a shrunk failing input can be read.
+impl std::fmt::Debug for Document {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Document")
+            .field("text", &String::from_utf8_lossy(&self.bytes))
+            .field("len", &self.bytes.len())
+            .field("repeats_a_key", &self.repeats_a_key)
+            .finish()
+    }
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
