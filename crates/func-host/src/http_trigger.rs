@@ -251,7 +251,11 @@ async fn forward(
                 .request(parts.method.clone(), url)
                 .headers(headers);
             if let Some(body) = body {
-                builder = builder.body(body);
+                // A stream has no length of its own; the handler gets the client's, as the
+                // host copies it, instead of a chunked body.
+                builder = builder
+                    .header(http::header::CONTENT_LENGTH, content_length)
+                    .body(body);
             }
             let reply = match builder.send().await {
                 Ok(reply) => reply,

@@ -161,5 +161,6 @@ async fn a_forwarded_body_reaches_the_handler_whole() {
     assert_eq!(reply.status(), 201);
     let seen: Value = reply.json().await.unwrap();
     assert_eq!(seen["body"], body);
+    assert_eq!(seen["headers"]["content-length"], "65536", "not re-chunked");
     host.shutdown().await.unwrap();
 }
