@@ -103,7 +103,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let emulator = azurite::Azurite::start();
+    let emulator = azurite::start();
     runtime.block_on(async {
         let table = TableStore::from_connection_string(
             &emulator.connection_string(),

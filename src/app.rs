@@ -55,6 +55,7 @@ pub fn router(ctx: AppContext) -> Router {
             )
             .at(uri.path())
         })
+        .layer(middleware::from_fn(api::problem_for_plain_errors))
         .layer(middleware::from_fn(invocation_span))
         .with_state(ctx)
 }

@@ -82,12 +82,27 @@ fn remaining(request: &ShareRequest) -> String {
     )
 }
 
+/// The query as a map, or `None` when a parameter is given twice: two `state`s or two
+/// answers are not a link Entra sends, and keeping either one would be a guess.
+fn single_valued(pairs: Vec<(String, String)>) -> Option<HashMap<String, String>> {
+    let mut query = HashMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        if query.insert(name, value).is_some() {
+            return None;
+        }
+    }
+    Some(query)
+}
+
 /// `GET /api/consent/callback?admin_consent=True&tenant=..&state=..` (or `error=..`).
 pub async fn consent_callback(
     State(ctx): State<AppContext>,
     InvocationId(invocation_id): InvocationId,
-    Query(query): Query<HashMap<String, String>>,
+    Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
+    let Some(query) = single_valued(pairs) else {
+        return invalid_link();
+    };
     let Some((id, presented)) = query.get("state").and_then(|s| consent_state::parse(s)) else {
         return invalid_link();
     };
@@ -285,4 +300,22 @@ fn store_error(error: ChangeError<Infallible>) -> StoreError {
 /// reconciler.
 async fn announce(ctx: &AppContext, request: &ShareRequest, entries: &[HistoryEntry]) {
     crate::outbox::flush(ctx, request, entries).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_query_parameter_given_twice_makes_the_link_invalid() {
+        assert!(single_valued(pairs(&[("state", "a"), ("state", "b")])).is_none());
+        let query = single_valued(pairs(&[("state", "a"), ("tenant", "t")])).unwrap();
+        assert_eq!(query["state"], "a");
+    }
 }

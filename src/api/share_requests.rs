@@ -24,19 +24,22 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The `Idempotency-Key` header: 1-255 visible ASCII characters.
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+    let mut values = headers.get_all(IDEMPOTENCY_KEY).iter();
+    let Some(value) = values.next() else {
         return Ok(None);
     };
-    let key = value
-        .to_str()
-        .ok()
+    // Two keys name two requests; picking one would be a guess (and proxies pick differently).
+    let single = values.next().is_none();
+    let key = Some(value)
+        .filter(|_| single)
+        .and_then(|v| v.to_str().ok())
         .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
     key.map(|k| Some(k.to_owned())).ok_or_else(|| {
         Problem::new(
             StatusCode::BAD_REQUEST,
             "invalid-idempotency-key",
             "Invalid Idempotency-Key",
-            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+            "the Idempotency-Key header must be given once, as 1 to 255 visible ASCII characters",
         )
         .at(COLLECTION)
     })
@@ -56,6 +59,7 @@ pub(crate) fn intake_problem(error: &IntakeError) -> Problem {
             "Document too large",
         ),
         IntakeError::Empty => (StatusCode::BAD_REQUEST, "empty-body", "Empty body"),
+        IntakeError::NotUtf8 { .. } => (StatusCode::BAD_REQUEST, "not-utf8", "Body is not UTF-8"),
         IntakeError::Malformed(_) => (StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON"),
         IntakeError::Invalid(_) => (
             StatusCode::BAD_REQUEST,
@@ -126,9 +130,12 @@ pub async fn submit_share_request(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    // More than one Content-Type leaves the type undecided: refused like a missing one.
+    let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
+    let content_type = match (content_types.next(), content_types.next()) {
+        (Some(one), None) => one.to_str().ok(),
+        _ => None,
+    };
     intake::check_content_type(content_type).map_err(|e| intake_problem(&e))?;
     let key = idempotency_key(&headers)?;
     let body = read_body(&headers, body)

@@ -19,10 +19,25 @@ fn parse_hyphenated(s: &str, what: &str) -> Result<Uuid, Invalid> {
         });
     if !ok_shape {
         return Err(Invalid::new(format!(
-            "{what} must be a GUID like 00000000-0000-0000-0000-000000000000"
+            "{what} must be a GUID like 8f3c2a1e-5b7d-4e6f-9a0b-1c2d3e4f5a6b"
         )));
     }
-    Uuid::parse_str(s).map_err(|_| Invalid::new(format!("{what} is not a valid GUID")))
+    let uuid =
+        Uuid::parse_str(s).map_err(|_| Invalid::new(format!("{what} is not a valid GUID")))?;
+    // Both are well-formed but name nothing: Entra and ARM never issue them, and they are
+    // what a template or an uninitialised field leaves behind. Accepting one would send a
+    // share to no tenant at all, or fail late inside Azure with a less useful message.
+    if uuid.is_nil() {
+        return Err(Invalid::new(format!(
+            "{what} cannot be the nil GUID 00000000-0000-0000-0000-000000000000: it is a placeholder, not an id Azure issues"
+        )));
+    }
+    if uuid.is_max() {
+        return Err(Invalid::new(format!(
+            "{what} cannot be the all-f GUID ffffffff-ffff-ffff-ffff-ffffffffffff: it is a placeholder, not an id Azure issues"
+        )));
+    }
+    Ok(uuid)
 }
 
 macro_rules! guid_newtype {
@@ -143,6 +158,23 @@ mod tests {
             "",
         ] {
             assert!(TenantId::parse(s).is_err(), "{s} was accepted");
+        }
+    }
+
+    #[test]
+    fn the_nil_and_the_all_f_guid_are_refused_with_a_reason() {
+        for s in [
+            "00000000-0000-0000-0000-000000000000",
+            "ffffffff-ffff-ffff-ffff-ffffffffffff",
+            "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+        ] {
+            let tenant = TenantId::parse(s).unwrap_err().0;
+            assert!(tenant.contains("placeholder"), "{s}: {tenant}");
+            let subscription = SubscriptionId::parse(s).unwrap_err().0;
+            assert!(
+                subscription.starts_with("a subscription id"),
+                "{s}: {subscription}"
+            );
         }
     }
 

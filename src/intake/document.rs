@@ -118,7 +118,7 @@ impl Walk {
 }
 
 /// JSON Pointer escaping of a key (RFC 6901 §3).
-fn escape(key: &str) -> String {
+pub(super) fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 

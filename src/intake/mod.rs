@@ -5,6 +5,7 @@
 mod admit;
 pub mod claim;
 mod document;
+mod duplicates;
 mod fingerprint;
 pub mod queue;
 
@@ -49,6 +50,14 @@ pub enum IntakeError {
     /// No body at all.
     #[error("the request has no body")]
     Empty,
+    /// Not UTF-8 text, so not JSON (RFC 8259 §8.1).
+    #[error(
+        "the document is not UTF-8 text: the byte at offset {offset} does not start a UTF-8 character"
+    )]
+    NotUtf8 {
+        /// Where the first invalid byte is.
+        offset: usize,
+    },
     /// Not parseable JSON.
     #[error("the document is not valid JSON: {0}")]
     Malformed(String),
@@ -112,8 +121,29 @@ pub fn parse(body: &[u8], catalog: &ImageCatalog) -> Result<Accepted, IntakeErro
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(IntakeError::Empty);
     }
+    // Checked before parsing so the answer says what is wrong, not which JSON token failed.
+    if let Err(e) = std::str::from_utf8(body) {
+        return Err(IntakeError::NotUtf8 {
+            offset: e.valid_up_to(),
+        });
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| IntakeError::Malformed(e.to_string()))?;
+    // `Value` keeps the last of two equal keys; which one counts must not be ours to guess.
+    let duplicates = duplicates::duplicate_keys(body);
+    if !duplicates.is_empty() {
+        return Err(IntakeError::Invalid(
+            duplicates
+                .iter()
+                .map(|pointer| {
+                    FieldProblem::new(
+                        pointer,
+                        "appears more than once in its object; give each field once",
+                    )
+                })
+                .collect(),
+        ));
+    }
     let document = document::validate(&value).map_err(IntakeError::Invalid)?;
     let (image, image_name) = catalog.resolve(&document.image).map_err(|e| {
         let pointer = match e {

@@ -39,6 +39,15 @@ fn remove(doc: &mut Value, pointer: &str) {
         .remove(key);
 }
 
+/// The valid document as compact JSON text, changed by `edit`: for what a `Value` cannot
+/// hold, such as a key given twice.
+fn with_text(edit: impl FnOnce(String) -> String) -> Vec<u8> {
+    let text = valid_document().to_string();
+    let edited = edit(text.clone());
+    assert_ne!(edited, text, "the edit changed nothing");
+    edited.into_bytes()
+}
+
 fn cases() -> Vec<Case> {
     use Send::{Edit, Raw};
     let case = |name, send, status, pointer| Case {
@@ -71,6 +80,30 @@ fn cases() -> Vec<Case> {
             }),
             400,
             Some("#/consumer/tenantId"),
+        ),
+        case(
+            "tenant id is the nil GUID",
+            Edit(|d| {
+                set(
+                    d,
+                    "/consumer/tenantId",
+                    json!("00000000-0000-0000-0000-000000000000"),
+                )
+            }),
+            400,
+            Some("#/consumer/tenantId"),
+        ),
+        case(
+            "subscription id is the all-f GUID",
+            Edit(|d| {
+                set(
+                    d,
+                    "/consumer/subscriptionId",
+                    json!("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+                )
+            }),
+            400,
+            Some("#/consumer/subscriptionId"),
         ),
         case(
             "tenant id missing",
@@ -299,6 +332,32 @@ fn cases() -> Vec<Case> {
             Some("#/strategy"),
         ),
         case(
+            "image name given twice, the last one in the catalog",
+            Raw(
+                "application/json",
+                with_text(|t| {
+                    t.replace(
+                        r#""image":{"name":"ubuntu-hardened"}"#,
+                        r#""image":{"name":"not-in-catalog","name":"ubuntu-hardened"}"#,
+                    )
+                }),
+            ),
+            400,
+            Some("#/image/name"),
+        ),
+        case(
+            "consumer given twice",
+            Raw(
+                "application/json",
+                with_text(|t| {
+                    let consumer = serde_json::to_string(&valid_document()["consumer"]).unwrap();
+                    t.replacen('{', &format!(r#"{{"consumer":{consumer},"#), 1)
+                }),
+            ),
+            400,
+            Some("#/consumer"),
+        ),
+        case(
             "document is an array",
             Raw("application/json", b"[]".to_vec()),
             400,
@@ -427,4 +486,90 @@ async fn an_invalid_idempotency_key_is_refused() {
     let response = app.submit(&valid_document(), Some(&"k".repeat(300))).await;
     assert_eq!(response.status(), 400);
     assert!(app.store.is_empty());
+}
+
+/// The content type and the body of an answer.
+async fn content_type_and_problem(response: reqwest::Response) -> (u16, String, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.bytes().await.unwrap();
+    let problem = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, content_type, problem)
+}
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_gets_a_problem_not_plain_text() {
+    let app = spawn_app().await;
+    for path in ["/api/share-requests/%FF", "/api/share-requests/%C3%28"] {
+        let (status, content_type, problem) = content_type_and_problem(app.get(path).await).await;
+
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(content_type, "application/problem+json", "{path}");
+        assert_eq!(problem["status"], 400, "{path}");
+        assert_eq!(problem["instance"], path, "{path}");
+        assert!(!problem["detail"].as_str().unwrap().is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn every_error_the_router_or_an_extractor_answers_is_problem_json() {
+    let app = spawn_app().await;
+    let url = |path: &str| format!("{}{path}", app.url);
+    let document = serde_json::to_vec(&valid_document()).unwrap();
+    let requests = [
+        ("unknown path", app.client.get(url("/api/nothing-here"))),
+        ("wrong method", app.client.put(url("/api/share-requests"))),
+        (
+            "invalid UTF-8 in the path",
+            app.client.get(url("/api/share-requests/%E2%82")),
+        ),
+        (
+            "two content types",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header("content-type", "text/plain")
+                .body(document.clone()),
+        ),
+        (
+            "an Idempotency-Key given twice",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "k-1")
+                .header("idempotency-key", "k-2")
+                .body(document.clone()),
+        ),
+        (
+            "an Idempotency-Key that is not ASCII",
+            app.client
+                .post(url("/api/share-requests"))
+                .header("content-type", "application/json")
+                .header(
+                    "idempotency-key",
+                    reqwest::header::HeaderValue::from_bytes(b"k\xff").unwrap(),
+                )
+                .body(document.clone()),
+        ),
+        (
+            "an invocation over the body extractor's limit",
+            app.client
+                .post(url("/ReceiveShareRequest"))
+                .body(vec![b' '; 3 * 1024 * 1024]),
+        ),
+    ];
+    for (name, request) in requests {
+        let (status, content_type, problem) =
+            content_type_and_problem(request.send().await.unwrap()).await;
+
+        assert!((400..500).contains(&status), "{name}: {status}");
+        assert_eq!(content_type, "application/problem+json", "{name}");
+        assert_eq!(problem["status"], status, "{name}");
+    }
+    assert!(app.store.is_empty());
+    assert!(app.queue.sent().is_empty());
 }

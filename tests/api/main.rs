@@ -7,6 +7,7 @@ mod bad_input;
 mod helpers;
 mod layout;
 mod process;
+mod properties;
 mod protocol;
 mod queue_intake;
 mod submit;

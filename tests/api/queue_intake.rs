@@ -215,6 +215,149 @@ async fn every_message_that_can_never_succeed_is_rejected_once_with_its_reasons(
 }
 
 #[tokio::test]
+async fn a_queued_document_with_a_key_given_twice_is_rejected_naming_the_key() {
+    let app = spawn_app().await;
+    let text = valid_document().to_string().replace(
+        r#""image":{"name":"ubuntu-hardened"}"#,
+        r#""image":{"name":"not-in-catalog","name":"ubuntu-hardened"}"#,
+    );
+    let message = envelope(
+        text.as_bytes(),
+        "dup-1",
+        Some("application/json"),
+        json!({}),
+    );
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "{reply}");
+    let id = RequestId::for_idempotency_key("dup-1");
+    let document: Value = app
+        .get(&format!("/api/share-requests/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["state"], "Rejected");
+    assert_eq!(document["errors"][0]["pointer"], "#/image/name");
+    assert!(app.store.is_empty(), "the document became a request");
+    assert!(app.queue.sent().is_empty());
+}
+
+/// The id a message without a usable key is rejected under (README, queue section).
+fn keyless_id(body: &[u8]) -> RequestId {
+    use sha2::{Digest, Sha256};
+    let hex: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    RequestId::for_idempotency_key(&format!("sha256:{hex}"))
+}
+
+async fn rejected_document(app: &TestApp, id: RequestId) -> Value {
+    let response = app.get(&format!("/api/share-requests/{id}")).await;
+    assert_eq!(response.status(), 200, "no record for {id}");
+    response.json().await.unwrap()
+}
+
+fn rejected_events(app: &TestApp) -> usize {
+    app.events
+        .published()
+        .iter()
+        .filter(|e| e.kind == "imageshare.request.rejected")
+        .count()
+}
+
+#[tokio::test]
+async fn a_body_with_a_message_id_field_and_no_key_property_is_rejected_under_its_digest() {
+    let app = spawn_app().await;
+    let mut document = valid_document();
+    document["MessageId"] = "forged-id".into();
+    let body = document.to_string().into_bytes();
+    let message = envelope(
+        &body,
+        "real-message-id",
+        Some("application/json"),
+        json!({}),
+    );
+
+    let (first, reply) = deliver(&app, &message).await;
+    let (second, _) = deliver(&app, &message).await;
+
+    assert_eq!((first, second), (200, 200), "{reply}");
+    let id = keyless_id(&body);
+    let rejected = rejected_document(&app, id).await;
+    assert_eq!(rejected["state"], "Rejected");
+    let details: Vec<(&str, &str)> = rejected["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["pointer"].as_str().unwrap(),
+                e["detail"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        details.iter().any(|(p, _)| *p == "#/MessageId"),
+        "{details:?}"
+    );
+    assert!(
+        details
+            .iter()
+            .any(|(p, d)| *p == "#" && d.contains("Idempotency-Key")),
+        "{details:?}"
+    );
+    for key in ["real-message-id", "forged-id"] {
+        let other = RequestId::for_idempotency_key(key);
+        assert_eq!(
+            app.get(&format!("/api/share-requests/{other}"))
+                .await
+                .status(),
+            404
+        );
+    }
+    assert_eq!(app.store.history(id).await.unwrap().len(), 1);
+    assert_eq!(rejected_events(&app), 1);
+    assert!(app.store.is_empty() && app.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_valid_document_without_a_usable_key_is_rejected_not_dropped() {
+    let app = spawn_app().await;
+    let body = valid_document().to_string().into_bytes();
+    let message = envelope(&body, "has spaces in it", None, json!({}));
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "{reply}");
+    let rejected = rejected_document(&app, keyless_id(&body)).await;
+    assert_eq!(rejected["errors"][0]["pointer"], "#");
+    assert_eq!(rejected_events(&app), 1);
+    assert!(app.store.is_empty() && app.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_rejected_after_one_delivery_saying_so() {
+    let app = spawn_app().await;
+    let mut body = valid_document().to_string().into_bytes();
+    body[20] = 0xff;
+    let message = envelope(&body, "not-utf8", Some("application/json"), json!({}));
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "{reply}");
+    let rejected = rejected_document(&app, RequestId::for_idempotency_key("not-utf8")).await;
+    let detail = rejected["errors"][0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("not UTF-8") && detail.contains("offset 20"),
+        "{detail}"
+    );
+    assert_eq!(rejected_events(&app), 1);
+}
+
+#[tokio::test]
 async fn a_redelivered_rejection_is_recorded_and_announced_once() {
     let app = spawn_app().await;
     let message = envelope(

@@ -3,7 +3,7 @@
 use std::{net::SocketAddr, path::PathBuf};
 
 use azure_sim::Scenario;
-use local_run::stack::{Stack, StackOptions};
+use local_run::stack::{LocalStore, Stack, StackOptions};
 
 /// A scratch directory removed when dropped.
 pub struct Scratch(pub PathBuf);
@@ -22,8 +22,13 @@ fn fast_demo() -> Scenario {
     scenario
 }
 
-/// The stack with the demo scenario, on free ports.
+/// The stack with the demo scenario, on free ports, requests in the handler's memory.
 pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
+    start_with(LocalStore::Memory, extra_settings).await
+}
+
+/// The stack with the demo scenario, on free ports, requests kept in `store`.
+pub async fn start_with(store: LocalStore, extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
     crate::logs::capture();
     let scratch =
         Scratch(std::env::temp_dir().join(format!("imageshare-e2e-{}", uuid::Uuid::new_v4())));
@@ -35,6 +40,7 @@ pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
         listen: any,
         sim_listen: any,
         scenario: fast_demo(),
+        store,
         extra_settings: extra_settings
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

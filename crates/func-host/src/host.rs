@@ -256,7 +256,11 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
             tracing::info!(function = %f.name, auth_level = %f.auth_level, "authLevel is not enforced locally (as with func start)");
         }
     }
-    let app = http_trigger::router(http_functions, invoker);
+    let app = http_trigger::router(
+        http_functions,
+        invoker,
+        crate::request_body::limit(&settings),
+    );
     let mut http_stop = stop_rx.clone();
     triggers.spawn(async move {
         let served = axum::serve(listener, app)

@@ -19,12 +19,10 @@ use crate::{
     invocation_body::{InvocationBody, wire},
     invoke::{InvocationError, InvocationResult, Invoker, log_handler_logs, user_agent},
     netjson,
+    request_body::{self, BodyError},
     route::RouteTemplate,
     servicebus::output::OutputSet,
 };
-
-/// Request bodies above this are refused (the host's default limit is 100 MB).
-const MAX_BODY: usize = 100 * 1024 * 1024;
 
 /// An HTTP-triggered function.
 #[derive(Clone, Debug)]
@@ -105,14 +103,28 @@ impl HttpFunction {
 struct AppState {
     functions: Arc<Vec<HttpFunction>>,
     invoker: Invoker,
+    body_limit: u64,
 }
 
-/// The HTTP front end: every request is routed to a function or answered 404.
-pub fn router(mut functions: Vec<HttpFunction>, invoker: Invoker) -> Router {
+/// Why an HTTP invocation produced no handler reply.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    /// The client's body was refused (413 or 400), as Kestrel refuses it.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// The invocation failed (500).
+    #[error(transparent)]
+    Invocation(#[from] InvocationError),
+}
+
+/// The HTTP front end: every request is routed to a function or answered 404. Bodies over
+/// `body_limit` bytes are refused (see [`request_body`]).
+pub fn router(mut functions: Vec<HttpFunction>, invoker: Invoker, body_limit: u64) -> Router {
     functions.sort_by_key(|f| std::cmp::Reverse(f.route.precedence()));
     Router::new().fallback(handle).with_state(AppState {
         functions: Arc::new(functions),
         invoker,
+        body_limit,
     })
 }
 
@@ -136,10 +148,14 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         }
         return StatusCode::NOT_FOUND.into_response();
     };
+    if let Err(e) = request_body::declared_length(request.headers(), state.body_limit) {
+        tracing::warn!(function = %function.name, %method, %path, error = %e, "request body refused");
+        return e.into_response();
+    }
     let invocation_id = uuid::Uuid::new_v4().to_string();
     tracing::info!(function = %function.name, invocation_id, %method, %path, "Executing 'Functions.{}' (Reason='This function was programmatically called via the host APIs.')", function.name);
     let result = if function.forwarding {
-        forward(&state.invoker, &invocation_id, request).await
+        forward(&state.invoker, &invocation_id, request, state.body_limit).await
     } else {
         default_mode(
             &state.invoker,
@@ -147,6 +163,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             &invocation_id,
             request,
             &route_values,
+            state.body_limit,
         )
         .await
     };
@@ -155,7 +172,11 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
             tracing::info!(function = %function.name, invocation_id, status = response.status().as_u16(), "Executed 'Functions.{}' (Succeeded)", function.name);
             response
         }
-        Err(e) => {
+        Err(Failure::Body(e)) => {
+            tracing::warn!(function = %function.name, invocation_id, error = %e, "request body refused");
+            e.into_response()
+        }
+        Err(Failure::Invocation(e)) => {
             tracing::error!(function = %function.name, invocation_id, error = %e, "Executed 'Functions.{}' (Failed)", function.name);
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
@@ -174,32 +195,31 @@ const HOP_BY_HOP: &[&str] = &[
 ];
 
 /// Forwarding: same method, original path (prefix included) and query, all headers plus
-/// the invocation headers; the body only if Content-Length > 0. The reply goes back as is.
+/// the invocation headers; the body only if Content-Length > 0, streamed as it arrives. The
+/// reply goes back as is, streamed too.
 async fn forward(
     invoker: &Invoker,
     invocation_id: &str,
     request: Request,
-) -> Result<Response, InvocationError> {
+    body_limit: u64,
+) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
-    let content_length = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let bytes =
-        axum::body::to_bytes(body, MAX_BODY)
-            .await
-            .map_err(|e| InvocationError::Output {
-                binding: "req".to_owned(),
-                message: e.to_string(),
-            })?;
+    let content_length = request_body::declared_length(&parts.headers, body_limit)?.unwrap_or(0);
+    let (body, outcome) = if content_length > 0 {
+        let (stream, outcome) = request_body::forward(body, body_limit);
+        (Some(stream), Some(outcome))
+    } else {
+        // Not forwarded (a chunked upload arrives without a body, reference §4), but its
+        // size and framing still decide whether the request is answered at all.
+        request_body::drain(body, body_limit).await?;
+        (None, None)
+    };
     let path_and_query = parts
         .uri
         .path_and_query()
         .map_or("/", |p| p.as_str())
         .to_owned();
-    invoker
+    let response = invoker
         .with_timeout(|endpoint| async move {
             let url = format!("http://127.0.0.1:{}{path_and_query}", endpoint.port);
             let mut headers = HeaderMap::new();
@@ -230,10 +250,23 @@ async fn forward(
                 .client()
                 .request(parts.method.clone(), url)
                 .headers(headers);
-            if content_length > 0 {
-                builder = builder.body(bytes);
+            if let Some(body) = body {
+                // A stream has no length of its own; the handler gets the client's, as the
+                // host copies it, instead of a chunked body.
+                builder = builder
+                    .header(http::header::CONTENT_LENGTH, content_length)
+                    .body(body);
             }
-            let reply = builder.send().await.map_err(InvocationError::Request)?;
+            let reply = match builder.send().await {
+                Ok(reply) => reply,
+                // A failed upload is the client's fault when its body broke it.
+                Err(e) => {
+                    return match outcome.and_then(|o| o.error()) {
+                        Some(body_error) => Ok(Err(body_error)),
+                        None => Err(InvocationError::Request(e)),
+                    };
+                }
+            };
             let status = reply.status();
             let mut response_headers = HeaderMap::new();
             for (name, value) in reply.headers() {
@@ -244,13 +277,13 @@ async fn forward(
                     response_headers.append(name.clone(), value.clone());
                 }
             }
-            let body = reply.bytes().await.map_err(InvocationError::Request)?;
-            let mut response = Response::new(Body::from(body));
+            let mut response = Response::new(Body::from_stream(reply.bytes_stream()));
             *response.status_mut() = status;
             *response.headers_mut() = response_headers;
-            Ok(response)
+            Ok(Ok(response))
         })
-        .await
+        .await??;
+    Ok(response)
 }
 
 fn header_value(s: &str) -> HeaderValue {
@@ -264,22 +297,18 @@ async fn default_mode(
     invocation_id: &str,
     request: Request,
     route_values: &BTreeMap<String, String>,
-) -> Result<Response, InvocationError> {
+    body_limit: u64,
+) -> Result<Response, Failure> {
     let (parts, body) = request.into_parts();
-    let bytes =
-        axum::body::to_bytes(body, MAX_BODY)
-            .await
-            .map_err(|e| InvocationError::Output {
-                binding: function.binding.clone(),
-                message: e.to_string(),
-            })?;
+    // Buffered: the host puts the body into the invocation's JSON.
+    let bytes = request_body::read(body, body_limit).await?;
     let invocation = request_invocation(function, &parts, &bytes, route_values);
     let result = invoker
         .invoke(&function.name, invocation_id, invocation.to_json())
         .await?;
     log_handler_logs(&function.name, invocation_id, &result.logs);
     function.outputs.send(&result).await?;
-    response_from(function, &result)
+    Ok(response_from(function, &result)?)
 }
 
 fn request_invocation(

@@ -17,6 +17,7 @@ mod json_ci;
 pub mod ncrontab;
 pub mod netjson;
 pub mod output_conversion;
+pub mod request_body;
 pub mod route;
 pub mod servicebus;
 pub mod settings;

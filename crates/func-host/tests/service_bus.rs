@@ -475,3 +475,100 @@ async fn locks_are_renewed_while_a_long_invocation_runs() {
     assert_eq!(app.requests_to("/Long").len(), 1);
     host.shutdown().await.unwrap();
 }
+
+/// Sends `body` as it is (the crate's `send_message` takes only text), signed with the
+/// namespace's SAS key.
+async fn send_bytes(sim: &Sim, queue: &str, body: &'static [u8]) {
+    let resource = format!("https://{NS}.servicebus.windows.net/{queue}");
+    let sr: String = url::form_urlencoded::byte_serialize(resource.as_bytes()).collect();
+    let expiry = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let signature = azure_sim::servicebus::sas::sign(KEY, &sr, expiry);
+    let sig: String = url::form_urlencoded::byte_serialize(signature.as_bytes()).collect();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/{NS}.servicebus.windows.net/{queue}/messages",
+            sim.url()
+        ))
+        .header(
+            "authorization",
+            format!("SharedAccessSignature sr={sr}&sig={sig}&se={expiry}&skn={KEY_NAME}"),
+        )
+        .header("content-type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+}
+
+/// Counts what is in `entity`, completing it; bodies that are not UTF-8 included.
+async fn drain_count(sim: &Sim, entity: &str) -> usize {
+    let http: Arc<dyn azure_core_legacy::HttpClient> =
+        Arc::new(func_host::servicebus::raw_body::KeepRawBodies(http(sim)));
+    let client = QueueClient::new(http, NS, entity, KEY_NAME, KEY).unwrap();
+    let mut count = 0;
+    loop {
+        let m = client
+            .peek_lock_message2(Some(Duration::from_secs(1)))
+            .await
+            .unwrap();
+        if u16::from(*m.status()) == 204 {
+            return count;
+        }
+        count += 1;
+        m.delete_message().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_reaches_a_binary_trigger_on_its_first_delivery() {
+    let sim = sim(vec![queue("raw", 10)], vec![]).await;
+    let mut t = trigger("raw");
+    t["dataType"] = json!("binary");
+    let app = App::new(
+        &host_json(json!({})),
+        &[("Raw", json!({"bindings": [t]}))],
+        &json!({}),
+    );
+    let host = host_for(&app, &sim).await;
+
+    send_bytes(&sim, "raw", b"{\"a\":\"\xff\xfe\"}").await;
+
+    let request = eventually("the invocation", || {
+        app.requests_to("/Raw").into_iter().next()
+    })
+    .await;
+    let invocation = body_of(&request);
+    assert_eq!(invocation["Data"]["msg"], "eyJhIjoi//4ifQ==");
+    assert_eq!(invocation["Metadata"]["DeliveryCount"], "1");
+    host.shutdown().await.unwrap();
+    assert_eq!(app.requests_to("/Raw").len(), 1, "delivered once");
+    assert_eq!(drain_count(&sim, "raw").await, 0, "completed");
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_fails_a_string_trigger_and_is_dead_lettered_by_delivery_count() {
+    let sim = sim(vec![queue("rawtext", 2)], vec![]).await;
+    let app = App::new(
+        &host_json(json!({})),
+        &[("RawText", json!({"bindings": [trigger("rawtext")]}))],
+        &json!({}),
+    );
+    let host = host_for(&app, &sim).await;
+
+    send_bytes(&sim, "rawtext", b"\xff").await;
+
+    // Abandoned at once on each delivery (no lock expiry: the lock here is 30 s).
+    let started = std::time::Instant::now();
+    let mut dead = 0;
+    while dead == 0 && started.elapsed() < Duration::from_secs(20) {
+        dead = drain_count(&sim, "rawtext/$DeadLetterQueue").await;
+    }
+    assert_eq!(dead, 1, "dead-lettered after MaxDeliveryCount abandons");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    host.shutdown().await.unwrap();
+    assert!(
+        app.requests_to("/RawText").is_empty(),
+        "the handler is never called"
+    );
+}

@@ -1,9 +1,10 @@
 //! `imageshare-local`: the one-command local run.
 //!
 //! ```text
-//! cargo run -p local-run -- [--demo] [--port 7071] [--sim-port 0]
+//! cargo run -p local-run -- [--demo] [--memory] [--port 7071] [--sim-port 0]
 //! ```
-//! Builds the handler, starts azure-sim with the demo scenario, stages the function app and
+//! Builds the handler, starts azure-sim with the demo scenario and Azurite (the requests'
+//! Table Storage; `--memory` keeps them in the handler instead), stages the function app and
 //! runs it under func-host on 127.0.0.1:7071, everything pointed at the simulator. Without
 //! `--demo` it runs until Ctrl-C; with `--demo` it drives one share request to a running VM
 //! and exits 0, or exits 1 saying where it stopped.
@@ -19,12 +20,13 @@ use anyhow::{Context, bail};
 use azure_sim::Scenario;
 use local_run::{
     demo,
-    stack::{Stack, StackOptions, demo_request},
+    stack::{LocalStore, Stack, StackOptions, demo_request},
 };
 
 struct Args {
     help: bool,
     demo: bool,
+    memory: bool,
     port: u16,
     sim_port: u16,
 }
@@ -33,6 +35,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         help: false,
         demo: false,
+        memory: false,
         port: 7071,
         sim_port: 0,
     };
@@ -40,6 +43,7 @@ fn parse_args() -> anyhow::Result<Args> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--demo" => args.demo = true,
+            "--memory" => args.memory = true,
             "--port" => {
                 args.port = it
                     .next()
@@ -108,6 +112,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         sim_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.sim_port)),
         scenario: Scenario::demo(),
+        store: if args.memory {
+            LocalStore::Memory
+        } else {
+            LocalStore::Azurite
+        },
         extra_settings: Vec::new(),
     })
     .await?;
@@ -120,6 +129,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "simulated Azure (tenants Contoso and Fabrikam) is at {}",
         stack.sim.url()
     );
+    match &stack.azurite {
+        Some(azurite) => println!(
+            "requests are kept in Table Storage on Azurite at {}",
+            azurite.table_endpoint()
+        ),
+        None => println!("requests are kept in the handler's memory (--memory)"),
+    }
 
     if args.demo {
         let outcome = demo::run(&stack, Duration::from_secs(600), |line| println!("{line}")).await;
@@ -161,7 +177,7 @@ async fn main() -> ExitCode {
         }
     };
     if args.help {
-        println!("usage: imageshare-local [--demo] [--port 7071] [--sim-port 0]");
+        println!("usage: imageshare-local [--demo] [--memory] [--port 7071] [--sim-port 0]");
         return ExitCode::SUCCESS;
     }
     match run(args).await {

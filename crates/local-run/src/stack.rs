@@ -8,6 +8,18 @@ use azure_sim::{Scenario, Sim, scenario::demo};
 use azure_transport::Transport;
 use func_host::{HostOptions, RunningHost, StageOptions};
 
+use crate::azurite::Azurite;
+
+/// Where the handler keeps share requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalStore {
+    /// Table Storage on Azurite, the code path of a deployment: requests outlive a crash or
+    /// restart of the handler. Needs Node.js and npm (the emulator is installed on first use).
+    Azurite,
+    /// The handler's memory: nothing to install, but a handler restart loses every request.
+    Memory,
+}
+
 /// How to start the stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -23,6 +35,8 @@ pub struct StackOptions {
     pub sim_listen: SocketAddr,
     /// The simulated world.
     pub scenario: Scenario,
+    /// Where requests are kept.
+    pub store: LocalStore,
     /// App settings added to (or replacing) the defaults of [`Stack::settings`].
     pub extra_settings: Vec<(String, String)>,
 }
@@ -39,6 +53,9 @@ pub struct Stack {
     pub base_url: String,
     /// A transport routed to the simulator.
     pub transport: Transport,
+    /// The table emulator holding the requests, with [`LocalStore::Azurite`]. Dropped (and
+    /// stopped) after the host.
+    pub azurite: Option<Azurite>,
 }
 
 /// The demo's share request: Fabrikam gets a VM from Contoso's hardened Ubuntu image.
@@ -63,7 +80,8 @@ pub fn demo_request() -> serde_json::Value {
 
 impl Stack {
     /// The app settings of the local run: the demo owner tenant, its managed identity and
-    /// Service Bus namespace in the simulator, the in-memory store, mail notifications.
+    /// Service Bus namespace in the simulator, the in-memory store (replaced by the table
+    /// store on Azurite in [`Stack::start`] unless asked for), mail notifications.
     pub fn settings(sim: &Sim, public_base_url: &str) -> Vec<(String, String)> {
         let catalog = format!(r#"{{"ubuntu-hardened":"{}"}}"#, demo::IMAGE_VERSION_ID);
         let service_bus = format!(
@@ -100,8 +118,26 @@ impl Stack {
         .collect()
     }
 
-    /// Starts the simulator, stages the app and starts the host (which starts the handler).
+    /// Starts the simulator (and Azurite), stages the app and starts the host (which starts
+    /// the handler).
     pub async fn start(options: StackOptions) -> anyhow::Result<Self> {
+        let azurite = match options.store {
+            LocalStore::Memory => None,
+            LocalStore::Azurite => {
+                let tools = options.source_root.join("tools/azurite");
+                // Beside the app directory, which staging lays out anew.
+                let scratch = options
+                    .app_dir
+                    .parent()
+                    .unwrap_or(&options.app_dir)
+                    .join("imageshare-local-azurite");
+                let started = tokio::task::spawn_blocking(move || Azurite::start(&tools, &scratch))
+                    .await
+                    .context("starting Azurite")?
+                    .context("starting Azurite")?;
+                Some(started)
+            }
+        };
         let sim = Sim::builder(options.scenario)
             .listen(options.sim_listen)
             .start()
@@ -124,7 +160,17 @@ impl Stack {
         };
         let base_url = format!("http://{listen}");
         let mut settings = Self::settings(&sim, &base_url);
-        for (k, v) in options.extra_settings {
+        let store_settings = azurite.as_ref().map(|a| {
+            vec![
+                ("IMAGESHARE_STORE".to_owned(), "table".to_owned()),
+                ("AzureWebJobsStorage".to_owned(), a.connection_string()),
+            ]
+        });
+        for (k, v) in store_settings
+            .into_iter()
+            .flatten()
+            .chain(options.extra_settings)
+        {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
@@ -142,6 +188,7 @@ impl Stack {
             host,
             base_url,
             transport,
+            azurite,
         })
     }
 

@@ -129,8 +129,25 @@ impl Listener {
             entity_path: &entity_path,
             client_identifier: identifier,
         };
-        let body = invocation_for(&message, &ctx, OffsetDateTime::now_utc()).to_json();
         let invocation_id = uuid::Uuid::new_v4().to_string();
+        let body = match invocation_for(&message, &ctx, OffsetDateTime::now_utc()) {
+            Ok(body) => body.to_json(),
+            Err(e) => {
+                // The binding fails before the handler is called; like any failed
+                // invocation the message is abandoned and comes back with DeliveryCount + 1.
+                tracing::error!(
+                    function = %self.function,
+                    invocation_id,
+                    error = %e,
+                    "Executed 'Functions.{}' (Failed); abandoning the message",
+                    self.function
+                );
+                if let Err(e) = response.unlock_message().await {
+                    tracing::warn!(function = %self.function, error = %e, "abandon failed");
+                }
+                return;
+            }
+        };
         tracing::info!(
             function = %self.function,
             invocation_id,

@@ -4,10 +4,24 @@
 use serde_json::{Map, Value};
 use time::{Duration as TimeDuration, OffsetDateTime, UtcOffset};
 
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+use super::raw_body::RAW_BODY_HEADER;
 use crate::{
     function_json::DataType,
     invocation_body::{InvocationBody, wire},
 };
+
+/// A body the string-typed trigger cannot hand over: the host decodes it as strict UTF-8
+/// (SB `MessageToStringConverter`) and fails the invocation, so the message is abandoned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the message body is not UTF-8 (invalid byte at offset {offset}); a string trigger cannot bind it, use dataType binary"
+)]
+pub struct BodyNotUtf8 {
+    /// Where the first invalid byte is.
+    pub offset: usize,
+}
 
 /// Response headers the REST API uses for itself; every other header of a peek-lock
 /// response is a custom (application) property.
@@ -48,8 +62,8 @@ impl From<azure_core_legacy::headers::Headers> for RawHeaders {
 /// A received message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReceivedMessage {
-    /// The body (the crate decodes it as UTF-8).
-    pub body: String,
+    /// The body, as the sender's bytes (UTF-8 or not: see [`super::raw_body`]).
+    pub body: Vec<u8>,
     /// The raw BrokerProperties JSON.
     pub broker: Map<String, Value>,
     /// The message's ContentType (the response Content-Type header).
@@ -63,13 +77,19 @@ pub struct ReceivedMessage {
 impl ReceivedMessage {
     /// Builds the message from the peek-lock response parts.
     pub fn from_parts(body: String, headers: &RawHeaders) -> Self {
+        let mut body = body.into_bytes();
         let mut broker = Map::new();
         let mut content_type = None;
         let mut properties = Map::new();
         let mut broker_time = None;
         for (name, value) in &headers.0 {
             let lower = name.to_ascii_lowercase();
-            if lower == "brokerproperties" {
+            if lower == RAW_BODY_HEADER {
+                // Only ever set by our own transport wrapper, always valid base64.
+                if let Ok(raw) = STANDARD.decode(value) {
+                    body = raw;
+                }
+            } else if lower == "brokerproperties" {
                 if let Ok(Value::Object(o)) = serde_json::from_str(value) {
                     broker = o;
                 }
@@ -181,14 +201,19 @@ pub fn invocation_for(
     message: &ReceivedMessage,
     ctx: &TriggerContext<'_>,
     now: OffsetDateTime,
-) -> InvocationBody {
+) -> Result<InvocationBody, BodyNotUtf8> {
     let mut body = InvocationBody::new();
     let binary = ctx.data_type == Some(DataType::Binary);
-    if binary {
-        body.set_data(ctx.binding, wire::bytes(message.body.as_bytes()));
+    let text = if binary {
+        body.set_data(ctx.binding, wire::bytes(&message.body));
+        None
     } else {
-        body.set_data(ctx.binding, wire::string(&message.body));
-    }
+        let text = std::str::from_utf8(&message.body).map_err(|e| BodyNotUtf8 {
+            offset: e.valid_up_to(),
+        })?;
+        body.set_data(ctx.binding, wire::string(text));
+        Some(text)
+    };
 
     let string_key = |body: &mut InvocationBody, key: &str, value: Option<&str>| {
         if let Some(v) = value {
@@ -272,10 +297,10 @@ pub fn invocation_for(
         }),
     );
     body.set_sys(ctx.function, now);
-    if !binary {
-        body.merge_trigger_string(&message.body);
+    if let Some(text) = text {
+        body.merge_trigger_string(text);
     }
-    body
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -315,7 +340,7 @@ mod tests {
     #[test]
     fn every_metadata_type_is_encoded_as_the_host_does() {
         let msg = ReceivedMessage::from_parts("{\"orderId\":42}".into(), &recorded());
-        let body = invocation_for(&msg, &ctx(), OffsetDateTime::UNIX_EPOCH);
+        let body = invocation_for(&msg, &ctx(), OffsetDateTime::UNIX_EPOCH).unwrap();
         let m = metadata(&body);
         assert_eq!(m["DeliveryCount"], json!("1"));
         assert_eq!(m["SequenceNumber"], json!("1"));
@@ -353,7 +378,7 @@ mod tests {
         let msg = ReceivedMessage::from_parts("{\"MessageId\":\"evil\"}".into(), &recorded());
         let mut c = ctx();
         c.data_type = Some(DataType::Binary);
-        let body = invocation_for(&msg, &c, OffsetDateTime::UNIX_EPOCH);
+        let body = invocation_for(&msg, &c, OffsetDateTime::UNIX_EPOCH).unwrap();
         assert!(
             body.to_json()
                 .starts_with(r#"{"Data":{"msg":"eyJNZXNzYWdlSWQiOiJldmlsIn0="}"#)
@@ -361,6 +386,23 @@ mod tests {
         assert_eq!(
             metadata(&body)["MessageId"],
             json!("\"c64d7c15effb4e78924f3a5ea37cf68c\"")
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_reaches_a_binary_trigger_and_fails_a_string_one() {
+        let mut h = recorded();
+        h.0.push((RAW_BODY_HEADER.into(), STANDARD.encode(b"{\xff}")));
+        let msg = ReceivedMessage::from_parts(String::new(), &h);
+        assert_eq!(msg.body, b"{\xff}");
+        assert!(!msg.properties.contains_key(RAW_BODY_HEADER));
+        let mut c = ctx();
+        c.data_type = Some(DataType::Binary);
+        let body = invocation_for(&msg, &c, OffsetDateTime::UNIX_EPOCH).unwrap();
+        assert!(body.to_json().starts_with(r#"{"Data":{"msg":"e/99"}"#));
+        assert_eq!(
+            invocation_for(&msg, &ctx(), OffsetDateTime::UNIX_EPOCH).unwrap_err(),
+            BodyNotUtf8 { offset: 1 }
         );
     }
 
@@ -381,7 +423,7 @@ mod tests {
         let mut h = recorded();
         h.0[0].1 = r#"{"DeliveryCount":3,"EnqueuedTimeUtc":"Thu, 25 Apr 2019 06:37:16 GMT","LockToken":"t","MessageId":"m","SequenceNumber":9,"TimeToLive":60.5,"Label":"subj"}"#.into();
         let msg = ReceivedMessage::from_parts("plain".into(), &h);
-        let m = metadata(&invocation_for(&msg, &ctx(), OffsetDateTime::UNIX_EPOCH));
+        let m = metadata(&invocation_for(&msg, &ctx(), OffsetDateTime::UNIX_EPOCH).unwrap());
         assert_eq!(m["ExpiresAt"], json!("2019-04-25T06:38:16.5+00:00"));
         assert_eq!(m["ExpiresAtUtc"], json!("2019-04-25T06:38:16"));
         assert_eq!(m["Label"], json!("\"subj\""));

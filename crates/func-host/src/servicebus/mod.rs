@@ -5,6 +5,7 @@ pub mod connection;
 pub mod listener;
 pub mod message;
 pub mod output;
+pub mod raw_body;
 
 use std::sync::Arc;
 
@@ -143,6 +144,7 @@ impl Receiver {
         connection: &ConnectionString,
         entity: &Entity,
     ) -> Result<Self, azure_core_legacy::Error> {
+        let http: Arc<dyn HttpClient> = Arc::new(raw_body::KeepRawBodies(http));
         Ok(match entity {
             Entity::Queue(queue) => Self::Queue(QueueClient::new(
                 http,
