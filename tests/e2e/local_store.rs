@@ -53,7 +53,7 @@ async fn status_after_restart(store: LocalStore, key: &str) -> u16 {
 
     restart_handler(&stack).await;
 
-    let id = RequestId::for_idempotency_key(key);
+    let id = RequestId::for_http_idempotency_key(key);
     let status = reqwest::get(format!("{}/api/share-requests/{id}", stack.base_url))
         .await
         .unwrap()

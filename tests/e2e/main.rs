@@ -9,4 +9,5 @@ mod local_store;
 mod logs;
 mod queued;
 mod stack;
+mod two_instances;
 mod web;

@@ -56,6 +56,9 @@ pub struct Stack {
     /// The table emulator holding the requests, with [`LocalStore::Azurite`]. Dropped (and
     /// stopped) after the host.
     pub azurite: Option<Azurite>,
+    /// The staged app and the settings the host runs it with, for more instances.
+    app_dir: PathBuf,
+    settings: Vec<(String, String)>,
 }
 
 /// The demo's share request: Fabrikam gets a VM from Contoso's hardened Ubuntu image.
@@ -174,11 +177,11 @@ impl Stack {
             settings.retain(|(name, _)| *name != k);
             settings.push((k, v));
         }
-        let mut host_options = HostOptions::new(options.app_dir);
+        let mut host_options = HostOptions::new(options.app_dir.clone());
         host_options.listen = listen;
         host_options.azure_sim = Some(sim.url());
         host_options.inherit_env = false;
-        host_options.settings = settings;
+        host_options.settings = settings.clone();
         let host = func_host::start(host_options)
             .await
             .context("starting func-host")?;
@@ -189,7 +192,23 @@ impl Stack {
             base_url,
             transport,
             azurite,
+            app_dir: options.app_dir,
+            settings,
         })
+    }
+
+    /// Starts one more instance of the same app (its own func-host and handler process) on a
+    /// free port, sharing the simulator and the store, as a scale-out instance does. It keeps
+    /// the first instance's public URL: instances of one Function App share its host name.
+    pub async fn add_instance(&self) -> anyhow::Result<RunningHost> {
+        let mut host_options = HostOptions::new(self.app_dir.clone());
+        host_options.listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        host_options.azure_sim = Some(self.sim.url());
+        host_options.inherit_env = false;
+        host_options.settings = self.settings.clone();
+        func_host::start(host_options)
+            .await
+            .context("starting another func-host")
     }
 
     /// Stops the host and the handler.
