@@ -98,23 +98,23 @@ async fn two_instances_on_one_store_share_twenty_requests_under_faults_with_one_
                 .map(|s| (s["id"].clone(), s["state"].clone(), s["waitingFor"].clone()))
                 .collect::<Vec<_>>()
         );
-        if !consented && all.iter().any(|s| s["state"] == "AwaitingConsent") {
-            if let Some(link) = play::consent_link_from_mail(&stack.sim) {
-                play::consent_in_browser(&stack.transport, &link)
-                    .await
-                    .unwrap();
-                consented = true;
-            }
+        if !consented
+            && all.iter().any(|s| s["state"] == "AwaitingConsent")
+            && let Some(link) = play::consent_link_from_mail(&stack.sim)
+        {
+            play::consent_in_browser(&stack.transport, &link)
+                .await
+                .unwrap();
+            consented = true;
         }
-        if !granted {
-            if let Some(app_id) = all
+        if !granted
+            && let Some(app_id) = all
                 .iter()
                 .find(|s| s["state"] == "AwaitingRoleGrant")
                 .and_then(|s| s["app"]["appId"].as_str())
-            {
-                play::grant_contributor(&stack.sim, app_id).await.unwrap();
-                granted = true;
-            }
+        {
+            play::grant_contributor(&stack.sim, app_id).await.unwrap();
+            granted = true;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
