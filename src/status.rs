@@ -145,6 +145,10 @@ pub struct ConsentView {
         skip_serializing_if = "Option::is_none"
     )]
     delivered_at: Option<OffsetDateTime>,
+    /// A delivery was interrupted and may or may not have reached the admin (a mail is never
+    /// sent twice): give them the link from here if they did not get it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    delivery_uncertain: bool,
 }
 
 /// The VM part of the status document.
@@ -320,6 +324,7 @@ impl StatusDocument {
                 expires_at: c.expires_at,
                 delivery: c.delivery,
                 delivered_at: c.delivered_at,
+                delivery_uncertain: c.delivery_uncertain,
             }),
             vm: VmView {
                 name: request.vm.name.to_string(),

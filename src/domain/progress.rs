@@ -108,6 +108,10 @@ pub struct ConsentRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub delivered_at: Option<OffsetDateTime>,
+    /// A delivery was interrupted (a crash, a lost answer) and may not have reached the
+    /// admin; a mail is not sent twice, so the status says so instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delivery_uncertain: bool,
     /// What the admin's browser brought back, latest first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback: Option<CallbackRecord>,

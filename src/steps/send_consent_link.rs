@@ -18,6 +18,23 @@ use crate::{
 /// When the first consent re-check runs: people take a while to open a mail. The callback
 /// triggers a check at once anyway.
 pub const FIRST_CHECK: Duration = Duration::from_secs(30);
+/// Longer than one delivery attempt can take (the HTTP stack's budget, with margin): an
+/// intent younger than this belongs to a run whose delivery may still be under way.
+const DELIVERY_WINDOW: Duration = Duration::from_secs(120);
+
+/// What this run does about delivering the link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Deliver {
+    /// Send it (first try, a try that surely failed, or a webhook whose receiver drops
+    /// repeats by Idempotency-Key).
+    Now,
+    /// Another run is delivering it right now: try again shortly.
+    Wait,
+    /// An earlier run was interrupted mid-delivery: a mail is not sent twice; say so.
+    Uncertain,
+    /// The request moved on.
+    Moved,
+}
 
 /// The v2 admin-consent URL (reference §2.1): `/.default` asks for everything the app's
 /// registration lists.
@@ -72,9 +89,13 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let deadline =
         time::Duration::try_from(ctx.settings.consent_deadline).unwrap_or(time::Duration::days(7));
     let callback = ctx.settings.consent_callback_url();
-    let (request, send) = record::update(ctx, request.id, |r| {
+    let intent = Intent {
+        at: started,
+        label: "consent-link".into(),
+    };
+    let (request, deliver) = record::update(ctx, request.id, |r| {
         if r.state() != State::CredentialsIssued {
-            return Ok(Write::Keep(false));
+            return Ok(Write::Keep(Deliver::Moved));
         }
         match &mut r.progress.consent {
             None => {
@@ -86,29 +107,42 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                     state_hash: state.hash,
                     expires_at: started + deadline,
                     delivery,
-                    delivering: Some(Intent {
-                        at: started,
-                        label: "consent-link".into(),
-                    }),
+                    delivering: Some(intent.clone()),
                     delivered_at: None,
+                    delivery_uncertain: false,
                     callback: None,
                     state_used_at: None,
                 });
-                Ok(Write::Save(Vec::new(), true))
+                Ok(Write::Save(Vec::new(), Deliver::Now))
             }
-            // A run before this one may have delivered it (it crashed, or the answer was
-            // lost): at most one mail, so do not send again.
-            Some(c) if c.delivering.is_some() => Ok(Write::Keep(false)),
-            Some(c) => {
-                c.delivering = Some(Intent {
-                    at: started,
-                    label: "consent-link".into(),
-                });
-                Ok(Write::Save(Vec::new(), true))
-            }
+            Some(c) => match (&c.delivering, c.delivery) {
+                // Nothing under way (a first try, or one that surely failed), or a webhook,
+                // whose receiver drops a repeat by its Idempotency-Key: send.
+                (None, _) | (Some(_), Delivery::Webhook | Delivery::Status) => {
+                    c.delivering = Some(intent.clone());
+                    Ok(Write::Save(Vec::new(), Deliver::Now))
+                }
+                // Another run's mail may be in flight: it records the outcome; wait for it
+                // rather than move on and leave a failed send unrepaired.
+                (Some(other), Delivery::Mail) if started - other.at < DELIVERY_WINDOW => {
+                    Ok(Write::Keep(Deliver::Wait))
+                }
+                // That run died mid-send: the mail may or may not have gone; it is not sent
+                // twice, and the status shows the link and says so.
+                (Some(_), Delivery::Mail) => {
+                    c.delivery_uncertain = true;
+                    Ok(Write::Save(Vec::new(), Deliver::Uncertain))
+                }
+            },
         }
     })
     .await?;
+    if deliver == Deliver::Wait {
+        return Err(StepError::retryable(anyhow::anyhow!(
+            "another run is delivering the consent link; waiting for its outcome"
+        )));
+    }
+    let send = deliver == Deliver::Now;
     let Some(consent) = request.progress.consent.clone() else {
         return already_done(run, &request, None).await;
     };
@@ -146,7 +180,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         )
     } else {
         format!(
-            "Admin-consent link for app {app_id} was being delivered {how} when the step was interrupted; it is not sent twice, and it is in this status document."
+            "Admin-consent link for app {app_id} was being delivered {how} when the step was interrupted, so it may not have arrived; it is not sent twice, and it is in this status document (deliveryUncertain)."
         )
     };
     let (request, moved) = record::update(ctx, request.id, |r| {

@@ -297,3 +297,55 @@ async fn two_reconcilers_at_once_send_one_message_and_write_one_entry() {
     let done = h.until_state(id, "AwaitingConsent").await;
     assert_eq!(done["state"], "AwaitingConsent", "{done:#}");
 }
+
+#[tokio::test]
+async fn a_consent_mail_whose_fate_is_unknown_is_not_sent_twice_and_the_status_says_so() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    // A gateway timeout: Graph may or may not have sent the mail.
+    h.sim.add_fault(
+        Fault::new("graph.microsoft.com", "*/sendMail", 504)
+            .method("POST")
+            .times(1),
+    );
+    let id = h.submit(&document()).await;
+
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+
+    assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
+    assert_eq!(waiting["consent"]["deliveryUncertain"], true, "{waiting:#}");
+    assert!(waiting["consent"]["url"].is_string(), "the link is at hand");
+    let mails = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("/sendMail"))
+        .count();
+    assert_eq!(mails, 1, "the uncertain mail is not sent a second time");
+}
+
+#[tokio::test]
+async fn a_consent_mail_that_surely_failed_while_another_run_waited_is_sent_once() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    h.sim.add_fault(
+        Fault::new("graph.microsoft.com", "*/sendMail", 503)
+            .method("POST")
+            .times(1),
+    );
+    h.set_concurrent_duplicates(true);
+    let id = h.submit(&document()).await;
+
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+
+    assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
+    let delivered = h
+        .sim
+        .outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| m.content.contains("adminconsent"))
+        .count();
+    assert_eq!(delivered, 1, "{waiting:#}");
+    assert!(
+        waiting["consent"]["deliveryUncertain"].is_null(),
+        "{waiting:#}"
+    );
+}
