@@ -349,3 +349,52 @@ async fn a_consent_mail_that_surely_failed_while_another_run_waited_is_sent_once
         "{waiting:#}"
     );
 }
+
+#[tokio::test]
+async fn sixteen_requests_for_tenants_that_do_not_exist_end_at_once_and_leave_nothing_behind() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let mut bogus = Vec::new();
+    for n in 0..16 {
+        let mut doc = document();
+        doc["consumer"]["tenantId"] = format!("33333333-3333-4333-8333-{n:012}").into();
+        doc["vm"]["name"] = format!("vm-bogus-{n:02}").into();
+        bogus.push(h.submit(&doc).await);
+    }
+    let good = h.submit(&document()).await;
+
+    let ended = h
+        .run_all_until(&bogus, |all| all.iter().all(is_terminal))
+        .await;
+    for status in &ended {
+        assert_eq!(status["state"], "Failed", "{status:#}");
+    }
+    // One discovery call per bogus tenant: each was handled by one delivery, no retries.
+    let discoveries = h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path_and_query.contains("33333333-3333-4333-8333-")
+                && r.path_and_query.contains("openid-configuration")
+        })
+        .count();
+    assert_eq!(discoveries, 16);
+    assert!(
+        h.sim.state().applications.iter().all(|a| !a
+            .unique_name
+            .as_deref()
+            .unwrap_or("")
+            .contains("33333333")),
+        "no app was left behind for a tenant that does not exist"
+    );
+
+    // The unrelated request goes its way.
+    h.until_state(good, "AwaitingConsent").await;
+    h.consent().await;
+    let waiting = h.until_state(good, "AwaitingRoleGrant").await;
+    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
+        .await;
+    let done = h.until_state(good, "Completed").await;
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    assert_one_of_everything(&h);
+}
