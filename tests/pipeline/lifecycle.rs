@@ -398,3 +398,36 @@ async fn sixteen_requests_for_tenants_that_do_not_exist_end_at_once_and_leave_no
     assert_eq!(done["state"], "Completed", "{done:#}");
     assert_one_of_everything(&h);
 }
+
+#[tokio::test]
+async fn a_retry_after_longer_than_an_invocation_becomes_a_retry_scheduled_that_late() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    h.sim
+        .add_fault(Fault::throttle("graph.microsoft.com", "/v1.0/applications*", 900).times(1));
+    let id = h.submit(&document()).await;
+    let submitted = h.status(id).await;
+    let created = time::OffsetDateTime::parse(
+        submitted["createdAt"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+
+    assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
+    let retry = h
+        .queue
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|q| q.message.step == Step::IssueCredentials && q.message.retry == 1)
+        .cloned()
+        .expect("a scheduled retry");
+    let after = retry.not_before.unwrap() - created;
+    assert!(
+        after >= time::Duration::seconds(900),
+        "the retry honours the 900 s Retry-After: {after}"
+    );
+    assert!(h.queue.dead_letters.lock().unwrap().is_empty());
+}
