@@ -88,6 +88,7 @@ async fn list_active_follows_continuation_tokens_page_by_page() {
     store.create(&failed, &[first]).await.expect("create");
     let stored = store.get(failed.id).await.unwrap().unwrap();
     let entry = failed.fail("gave up", &contract_ctx()).unwrap();
+    settled(&mut failed);
     store.update(&failed, &stored.etag, &[entry]).await.unwrap();
 
     let mut listed: Vec<_> = store
@@ -238,6 +239,19 @@ async fn stored_state_columns_match_the_document_after_a_terminal_update() {
     store.update(&request, &etag, &[entry]).await.unwrap();
     let got = store.get(request.id).await.unwrap().unwrap();
     assert_eq!(got.request.state(), State::Failed);
+    // Ended with its events still to send: the reconciler must find it.
+    assert!(
+        store
+            .list_active()
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.request.id == request.id)
+    );
+    // Once its outbox is sent, it is off the list.
+    let mut sent = got.request.clone();
+    settled(&mut sent);
+    store.update(&sent, &got.etag, &[]).await.unwrap();
     assert!(
         store
             .list_active()
@@ -246,6 +260,18 @@ async fn stored_state_columns_match_the_document_after_a_terminal_update() {
             .iter()
             .all(|s| s.request.id != request.id)
     );
+}
+
+/// Marks everything in the request's outbox as sent, as a flush does.
+fn settled(request: &mut imageshare::domain::ShareRequest) {
+    let ids: Vec<String> = request
+        .outbox
+        .messages
+        .iter()
+        .map(|m| m.message.message_id())
+        .collect();
+    let through = request.history_len();
+    request.outbox.sent(&ids, through);
 }
 
 fn contract_ctx() -> imageshare::domain::EventContext {
