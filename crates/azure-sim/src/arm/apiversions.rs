@@ -34,6 +34,8 @@ const COMPUTE: &[&str] = &[
     "2024-07-01",
     "2024-11-01",
     "2025-04-01",
+    // Compute/stable/2026-04-01 (ComputeRP.json): what azure-cli 2.91's VM commands send.
+    "2026-04-01",
 ];
 const GALLERY: &[&str] = &[
     "2018-06-01",
@@ -160,6 +162,19 @@ const RESOURCES: &[&str] = &[
     "2025-04-01",
 ];
 
+/// `Microsoft.Resources` subscriptions, tenants and locations (their own spec folder,
+/// `specification/resources/resource-manager/Microsoft.Resources/subscriptions/stable`).
+const SUBSCRIPTIONS: &[&str] = &[
+    "2015-11-01",
+    "2016-06-01",
+    "2018-06-01",
+    "2019-06-01",
+    "2019-11-01",
+    "2020-01-01",
+    "2021-01-01",
+    "2022-12-01",
+];
+
 /// The versions served for a (lower-case) type, if the simulator tracks them.
 pub fn supported(full_type: &str) -> Option<&'static [&'static str]> {
     let t = full_type.to_ascii_lowercase();
@@ -230,6 +245,28 @@ pub fn require(req: &HostRequest) -> Result<String, ArmError> {
 /// 400 when the provider does not serve this version for the type.
 pub fn check_supported(call: &Call<'_>) -> Result<(), ArmError> {
     let full = call.path.full_type();
+    let segments = &call.path.segments;
+    // `/tenants`, `/subscriptions`, `/subscriptions/{s}` and `/subscriptions/{s}/locations`
+    // are the subscriptions API, versioned apart from resource groups and deployments.
+    let subscriptions_api = call.path.provider.is_none()
+        && match segments.first().map(|s| s.to_ascii_lowercase()).as_deref() {
+            Some("tenants") => segments.len() == 1,
+            Some("subscriptions") => {
+                segments.len() <= 2
+                    || (segments.len() == 3 && segments[2].eq_ignore_ascii_case("locations"))
+            }
+            _ => false,
+        };
+    // Resource Manager answers these paths itself; the subscriptions spec's versions are
+    // served beside Microsoft.Resources' own (assumed: the subscriptions type is registered
+    // with both lists; the CLI sends the subscriptions spec's 2022-12-01).
+    if subscriptions_api
+        && SUBSCRIPTIONS
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&call.api_version))
+    {
+        return Ok(());
+    }
     let Some(list) = supported(&full) else {
         return Ok(());
     };

@@ -2,6 +2,7 @@
 
 pub mod gallery;
 pub mod image_ref;
+pub mod instance_view;
 pub mod model;
 pub mod shared;
 pub mod vm;
