@@ -273,3 +273,171 @@ async fn method_1_as_the_seed_writes_it_creates_the_vm_in_the_consumer_from_the_
         .collect();
     assert_eq!(names, ["myVM"]);
 }
+
+/// The seed's param.json with its placeholders filled: tenant 2's id and the object id of
+/// the operator there (the Fabrikam admin), delegating the gallery's resource group.
+fn seed_parameters() -> Value {
+    serde_json::json!({
+        "$schema": "https://schema.management.azure.com/schemas/2015-01-01/deploymentParameters.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": {
+            "mspOfferName": {"value": "xxxxxx shared image"},
+            "rgName": {"value": demo::IMAGES_RESOURCE_GROUP},
+            "mspOfferDescription": {"value": "xxxxxx shared image"},
+            "managedByTenantId": {"value": FABRIKAM},
+            "authorizations": {"value": [
+                {"principalId": demo::FABRIKAM_ADMIN_ID, "roleDefinitionId": "acdd72a7-3385-48ef-bd42-f606fba81ae7", "principalIdDisplayName": "PIM_Group"},
+                {"principalId": demo::FABRIKAM_ADMIN_ID, "roleDefinitionId": "91c1777a-f3dc-4fae-b103-61d183457e46", "principalIdDisplayName": "PIM_Group"}
+            ]}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_2_az_deployment_create_delegates_the_gallery_s_group_until_the_owner_removes_it() {
+    let sim = start().await;
+    let az = AzEnv::new(&sim.url(), "method2");
+    // Microsoft's rgDelegatedResourceManagement.json, downloaded and used as it is (the
+    // seed), and the seed's parameter file.
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/recordings/lighthouse_rgDelegatedResourceManagement.json"
+    );
+    let params = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("seed-param-{}.json", std::process::id()));
+    std::fs::write(
+        &params,
+        serde_json::to_string_pretty(&seed_parameters()).unwrap(),
+    )
+    .unwrap();
+    let params = params.to_str().unwrap().to_owned();
+
+    user_login(
+        &az,
+        "contoso-admin",
+        demo::CONTOSO_ADMIN_UPN,
+        demo::CONTOSO_ADMIN_PASSWORD,
+        CONTOSO,
+    )
+    .await;
+    let deployment = az
+        .ok(
+            "contoso-admin",
+            &[
+                "deployment",
+                "create",
+                "--name",
+                "image-share-lighthouse",
+                "--location",
+                "japaneast",
+                "--template-file",
+                template,
+                "--parameters",
+                &params,
+                "--verbose",
+                "--subscription",
+                demo::CONTOSO_SUBSCRIPTION,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(deployment["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(
+        deployment["properties"]["outputs"]["mspOfferName"]["value"],
+        "Managed by xxxxxx shared image"
+    );
+    let assignment = sim
+        .state()
+        .resources_of_type("Microsoft.ManagedServices/registrationAssignments")
+        .first()
+        .map(|r| r.id.clone())
+        .expect("the deployment created the registration assignment");
+    let delegated_rg = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.ManagedServices/registrationAssignments/",
+        demo::CONTOSO_SUBSCRIPTION,
+        demo::IMAGES_RESOURCE_GROUP
+    );
+    assert!(
+        assignment
+            .to_ascii_lowercase()
+            .starts_with(&delegated_rg.to_ascii_lowercase()),
+        "{assignment}"
+    );
+    pause(&sim);
+
+    // Tenant 2's operator signs in: the delegated subscription is listed, the image is
+    // readable with tenant 2's own token, and a VM can be created from it.
+    let accounts = user_login(
+        &az,
+        "fabrikam-admin",
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
+        FABRIKAM,
+    )
+    .await;
+    let delegated = accounts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == demo::CONTOSO_SUBSCRIPTION)
+        .expect("the delegated subscription is listed");
+    assert_eq!(delegated["tenantId"], FABRIKAM);
+    assert_eq!(delegated["managedByTenants"][0]["tenantId"], FABRIKAM);
+    let show_image = [
+        "sig",
+        "image-version",
+        "show",
+        "--resource-group",
+        demo::IMAGES_RESOURCE_GROUP,
+        "--gallery-name",
+        "contosoGallery",
+        "--gallery-image-definition",
+        "ubuntu-hardened",
+        "--gallery-image-version",
+        "1.0.0",
+        "--subscription",
+        demo::CONTOSO_SUBSCRIPTION,
+    ];
+    let image = az.ok("fabrikam-admin", &show_image).await.json();
+    assert_eq!(image["id"], demo::IMAGE_VERSION_ID);
+    az.ok(
+        "fabrikam-admin",
+        &["account", "set", "--subscription", FABRIKAM_SUB],
+    )
+    .await;
+    let image_id = image_version();
+    let created = az
+        .ok("fabrikam-admin", &vm_create_args(&image_id, "lhVM"))
+        .await
+        .json();
+    assert_eq!(created["powerState"], "VM running");
+    let state = sim.state();
+    let vms = state.resources_of_type(VM);
+    assert_eq!(vms.len(), 1);
+    assert!(vms[0].id.ends_with("/virtualMachines/lhVM"), "{vms:?}");
+
+    // The seed: once the VMs exist the delegation may go (tenant 1 removes it).
+    az.ok(
+        "contoso-admin",
+        &[
+            "managedservices",
+            "assignment",
+            "delete",
+            "--assignment",
+            &assignment,
+            "--yes",
+        ],
+    )
+    .await;
+    assert!(
+        sim.state()
+            .resources_of_type("Microsoft.ManagedServices/registrationAssignments")
+            .is_empty()
+    );
+    az.fails_with(
+        "fabrikam-admin",
+        &show_image,
+        "InvalidAuthenticationTokenTenant",
+    )
+    .await;
+}
