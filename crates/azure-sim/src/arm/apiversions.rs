@@ -37,6 +37,9 @@ const COMPUTE: &[&str] = &[
     // Compute/stable/2026-04-01 (ComputeRP.json): what azure-cli 2.91's VM commands send.
     "2026-04-01",
 ];
+/// Compute's resource SKUs (ResourceSkus, `skus.json`), versioned apart from the rest of
+/// Compute: `az vm list-skus` sends 2019-04-01.
+const COMPUTE_SKUS: &[&str] = &["2017-03-30", "2017-09-01", "2019-04-01", "2021-07-01"];
 const GALLERY: &[&str] = &[
     "2018-06-01",
     "2019-03-01",
@@ -183,6 +186,8 @@ pub fn supported(full_type: &str) -> Option<&'static [&'static str]> {
         || t.starts_with("microsoft.compute/locations/capsoperations")
     {
         Some(GALLERY)
+    } else if t == "microsoft.compute/skus" {
+        Some(COMPUTE_SKUS)
     } else if t.starts_with("microsoft.compute/") {
         Some(COMPUTE)
     } else if t.starts_with("microsoft.network/") {
@@ -267,7 +272,18 @@ pub fn check_supported(call: &Call<'_>) -> Result<(), ArmError> {
     {
         return Ok(());
     }
-    let Some(list) = supported(&full) else {
+    // `/subscriptions/{s}/providers/{namespace}` is Microsoft.Resources' Providers API.
+    let provider_read = call
+        .path
+        .provider
+        .as_ref()
+        .is_some_and(|p| p.types.is_empty());
+    let list = if provider_read {
+        Some(RESOURCES)
+    } else {
+        supported(&full)
+    };
+    let Some(list) = list else {
         return Ok(());
     };
     if list

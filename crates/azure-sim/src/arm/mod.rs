@@ -13,6 +13,7 @@ pub mod lighthouse;
 pub mod lro;
 pub mod network;
 pub mod path;
+pub mod providers;
 pub mod rbac;
 pub mod reply;
 pub mod resources;
@@ -350,8 +351,27 @@ pub(crate) fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmErro
     let ty = call.path.full_type().to_ascii_lowercase();
     let item = call.path.is_item();
     let m = &call.req.method;
+    let provider_only = call.path.provider.as_ref().filter(|p| p.types.is_empty());
+    if let Some(p) = provider_only {
+        if *m != Method::GET {
+            return Err(method_not_allowed(call));
+        }
+        return providers::show(call, &p.namespace);
+    }
     match ty.as_str() {
         "" => resources::route(call, world),
+        "microsoft.compute/locations/vmsizes" if *m == Method::GET && !item => {
+            let location = call
+                .path
+                .provider
+                .as_ref()
+                .and_then(|p| p.names.first().cloned())
+                .unwrap_or_default();
+            compute::discovery::vm_sizes(call, world, &location)
+        }
+        "microsoft.compute/skus" if *m == Method::GET && !item => {
+            compute::discovery::skus(call, world)
+        }
         "microsoft.authorization/roleassignments" => rbac::assignments::route(call, world),
         "microsoft.authorization/roledefinitions" => resources::role_definitions(call, world),
         "microsoft.authorization/permissions" if *m == Method::GET && !item => {
