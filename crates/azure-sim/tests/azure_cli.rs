@@ -441,3 +441,112 @@ async fn method_2_az_deployment_create_delegates_the_gallery_s_group_until_the_o
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_without_a_tenant_finds_the_home_tenant_and_the_discovery_commands_answer() {
+    let sim = start().await;
+    let az = AzEnv::new(&sim.url(), "discovery");
+    let me = "fabrikam-admin";
+    // No --tenant: MSAL signs in at `organizations`, the CLI lists /tenants and then the
+    // subscriptions of each tenant with a token from the refresh token.
+    let accounts = az
+        .ok(
+            me,
+            &[
+                "login",
+                "--username",
+                demo::FABRIKAM_ADMIN_UPN,
+                "--password",
+                demo::FABRIKAM_ADMIN_PASSWORD,
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(accounts[0]["id"], FABRIKAM_SUB);
+    assert_eq!(accounts[0]["tenantId"], FABRIKAM);
+    assert_eq!(accounts[0]["tenantDisplayName"], "Fabrikam");
+    assert_eq!(accounts[0]["user"]["type"], "user");
+    let listed = az.ok(me, &["account", "list"]).await.json();
+    assert_eq!(listed.as_array().map(Vec::len), Some(1));
+    assert_eq!(listed[0]["isDefault"], true);
+
+    let user = az.ok(me, &["ad", "signed-in-user", "show"]).await.json();
+    assert_eq!(user["userPrincipalName"], demo::FABRIKAM_ADMIN_UPN);
+    assert_eq!(user["id"], demo::FABRIKAM_ADMIN_ID);
+    let graph_me = az
+        .ok(
+            me,
+            &[
+                "rest",
+                "--method",
+                "get",
+                "--url",
+                "https://graph.microsoft.com/v1.0/me",
+            ],
+        )
+        .await
+        .json();
+    assert_eq!(graph_me["displayName"], "Fabrikam Admin");
+    let graph_token = az
+        .ok(
+            me,
+            &["account", "get-access-token", "--resource-type", "ms-graph"],
+        )
+        .await
+        .json();
+    assert_eq!(graph_token["tenant"], FABRIKAM);
+
+    // Role assignments name their principals through Graph's directoryObjects/getByIds.
+    let assignments = az
+        .ok(me, &["role", "assignment", "list", "--all"])
+        .await
+        .json();
+    assert!(
+        assignments
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["principalName"] == demo::FABRIKAM_ADMIN_UPN
+                && a["roleDefinitionName"] == "Owner"),
+        "{assignments}"
+    );
+
+    let sizes = az
+        .ok(me, &["vm", "list-sizes", "-l", "eastus"])
+        .await
+        .json();
+    let size_names: Vec<&str> = sizes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(size_names.contains(&"Standard_D2s_v5"), "{size_names:?}");
+    let skus = az.ok(me, &["vm", "list-skus", "-l", "eastus"]).await.json();
+    assert!(
+        skus.as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "Standard_B2s"),
+        "{skus}"
+    );
+    let compute = az
+        .ok(me, &["provider", "show", "-n", "Microsoft.Compute"])
+        .await
+        .json();
+    assert_eq!(compute["registrationState"], "Registered");
+    let vm_type = compute["resourceTypes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["resourceType"] == "virtualMachines")
+        .expect("virtualMachines is listed");
+    assert!(
+        vm_type["apiVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "2026-04-01"),
+        "{vm_type}"
+    );
+}
