@@ -550,3 +550,118 @@ async fn signing_in_without_a_tenant_finds_the_home_tenant_and_the_discovery_com
         "{vm_type}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_consent_the_auxiliary_token_or_the_reader_role_the_commands_fail_as_azure_answers()
+{
+    let sim = start().await;
+    let az = AzEnv::new(&sim.url(), "refusals");
+    let (app_id, secret) = owner_registers_the_app(&az, &sim).await;
+    let sp_login = |tenant: &'static str| {
+        [
+            "login",
+            "--service-principal",
+            "-u",
+            app_id.as_str(),
+            "-p",
+            secret.as_str(),
+            "--tenant",
+            tenant,
+        ]
+    };
+
+    // Consent missing: the app has no service principal in tenant 2 yet. (Tried from
+    // another configuration directory: MSAL keeps a refused token request in its HTTP cache
+    // in AZURE_CONFIG_DIR and answers a repeat from there for a while, wall-clock time.)
+    let refused = az
+        .fails_with(
+            "operator-too-early",
+            &sp_login(FABRIKAM),
+            &format!(
+                "AADSTS700016: Application with identifier '{app_id}' was not found in the directory '{FABRIKAM}'."
+            ),
+        )
+        .await;
+    assert!(
+        refused
+            .stderr
+            .contains("consented to by any user in the tenant")
+    );
+
+    consumer_admin_consents_and_grants(&az, &sim, &app_id).await;
+    az.ok("operator", &sp_login(FABRIKAM)).await;
+
+    // The auxiliary token missing. Signed in to tenant 2 only, az vm create refuses by
+    // itself, before any call: the CLI knows no tenant for the image's subscription.
+    let image = image_version();
+    az.fails_with(
+        "operator",
+        &vm_create_args(&image, "myVM"),
+        &format!("Subscription '{}' not found.", demo::CONTOSO_SUBSCRIPTION),
+    )
+    .await;
+    // The same network and VM resources deployed as a template without an auxiliary token:
+    // Resource Manager refuses the VM's linked access to tenant 1's image.
+    let template = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/azcli/vm-from-image.json"
+    );
+    let image_param = format!("image={image}");
+    az.fails_with(
+        "operator",
+        &[
+            "deployment",
+            "group",
+            "create",
+            "--resource-group",
+            "rg-fabrikam-vms",
+            "--template-file",
+            template,
+            "--parameters",
+            &image_param,
+        ],
+        &format!(
+            "\"code\":\"LinkedAuthorizationFailed\",\"message\":\"The client has permission to perform action 'Microsoft.Compute/galleries/images/versions/read' on scope '/subscriptions/{FABRIKAM_SUB}/resourcegroups/rg-fabrikam-vms/providers/Microsoft.Compute/virtualMachines/auxVM', however the current tenant '{FABRIKAM}' is not authorized to access linked subscription '{}'.\""
+            ,
+            demo::CONTOSO_SUBSCRIPTION
+        ),
+    )
+    .await;
+
+    // A role missing: signed in to both tenants as the seed does, but tenant 1 has taken
+    // back Reader on the gallery.
+    operator_signs_in_to_both_tenants(&az, &app_id, &secret).await;
+    az.ok(
+        "contoso-admin",
+        &[
+            "role",
+            "assignment",
+            "delete",
+            "--assignee",
+            &app_id,
+            "--role",
+            "Reader",
+            "--scope",
+            demo::GALLERY_ID,
+        ],
+    )
+    .await;
+    pause(&sim);
+    let sp_object_id = sim
+        .state()
+        .service_principals
+        .iter()
+        .find(|s| s.app_id == app_id && s.tenant == CONTOSO)
+        .map(|s| s.id.clone())
+        .unwrap();
+    az.fails_with(
+        "operator",
+        &vm_create_args(&image, "myVM"),
+        &format!(
+            "(AuthorizationFailed) The client '{app_id}' with object id '{sp_object_id}' does not have authorization to perform action 'Microsoft.Compute/galleries/images/read' over scope '/subscriptions/{}/resourcegroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened' or the scope is invalid.",
+            demo::CONTOSO_SUBSCRIPTION
+        ),
+    )
+    .await;
+    assert!(sim.state().resources_of_type(VM).is_empty());
+}
