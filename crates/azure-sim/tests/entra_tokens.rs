@@ -690,3 +690,30 @@ async fn user_realm_discovery_calls_the_scenario_s_domains_managed() {
         assert_eq!(body["cloud_instance_name"], "microsoftonline.com");
     }
 }
+
+#[tokio::test]
+async fn a_user_grant_declaring_cae_gets_the_long_lived_token() {
+    let sim = start_demo().await;
+    let grant = |claims: Option<&'static str>| {
+        let sim = &sim;
+        async move {
+            let mut form = vec![
+                ("client_id", AZURE_CLI),
+                ("grant_type", "password"),
+                ("username", demo::FABRIKAM_ADMIN_UPN),
+                ("password", demo::FABRIKAM_ADMIN_PASSWORD),
+                ("scope", "https://management.core.windows.net//.default"),
+            ];
+            if let Some(c) = claims {
+                form.push(("claims", c));
+            }
+            token_request(sim, demo::FABRIKAM_TENANT, &form).await
+        }
+    };
+    // MSAL sends the Azure CLI's client capability CP1 this way.
+    let (status, _, cae) =
+        grant(Some(r#"{"access_token": {"xms_cc": {"values": ["CP1"]}}}"#)).await;
+    assert_eq!((status, cae["expires_in"].as_u64()), (200, Some(86_399)));
+    let (status, _, plain) = grant(None).await;
+    assert_eq!((status, plain["expires_in"].as_u64()), (200, Some(3599)));
+}

@@ -159,7 +159,7 @@ pub(super) fn issue(
         ));
     }
     Ok(answer(
-        ctx, req, tenant, &user, client_id, scope, resource, now,
+        ctx, req, form, tenant, &user, client_id, scope, resource, now,
     ))
 }
 
@@ -230,7 +230,7 @@ pub(super) fn refresh(
     };
     drop(world);
     Ok(answer(
-        ctx, req, &tenant, &user, client_id, scope, resource, now,
+        ctx, req, form, &tenant, &user, client_id, scope, resource, now,
     ))
 }
 
@@ -240,6 +240,7 @@ pub(super) fn refresh(
 fn answer(
     ctx: &SimContext,
     req: &HostRequest,
+    form: &[(String, String)],
     tenant: &Tenant,
     user: &crate::directory::User,
     client_id: &str,
@@ -248,7 +249,16 @@ fn answer(
     now: OffsetDateTime,
 ) -> Response {
     let words: Vec<&str> = scope.split_whitespace().collect();
-    let lifetime = ctx.scenario.token_lifetime_seconds;
+    // A client declaring continuous access evaluation (`xms_cc` `cp1` in `claims`, which
+    // MSAL sends for the Azure CLI's client capability CP1) gets a long-lived token, as the
+    // recorded client-credentials answer shows (86399 s; "Continuous access evaluation":
+    // CAE tokens live up to 28 hours).
+    let cae = form_value(form, "claims").is_some_and(|c| c.to_ascii_lowercase().contains("cp1"));
+    let lifetime = if cae {
+        86_399
+    } else {
+        ctx.scenario.token_lifetime_seconds
+    };
     let (token, _) = ctx.issue_token(TokenRequest {
         tenant: tenant.id.clone(),
         object_id: user.id.clone(),
