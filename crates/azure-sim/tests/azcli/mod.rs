@@ -262,6 +262,14 @@ impl AzEnv {
     }
 }
 
+impl Drop for AzEnv {
+    /// The configuration directories hold the simulator's tokens and the app's secret:
+    /// they go with the test.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// The arguments with the value after `-p`/`--password` hidden (for messages).
 fn redact(args: &[&str]) -> Vec<String> {
     let mut out = vec![];
