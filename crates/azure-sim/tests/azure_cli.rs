@@ -241,8 +241,25 @@ async fn method_1_as_the_seed_writes_it_creates_the_vm_in_the_consumer_from_the_
         by_host("management.azure.com"),
         started.elapsed()
     );
-    // The deployment carried tenant 1's token to the VM's linked check: the VM exists in
-    // the consumer's subscription, made from the owner's gallery image.
+    // az vm create deployed its template with tenant 1's token beside tenant 2's...
+    let deployment_put = calls
+        .iter()
+        .find(|r| {
+            r.method == "PUT"
+                && r.path_and_query
+                    .contains("/Microsoft.Resources/deployments/")
+        })
+        .expect("az vm create deploys a template");
+    assert!(
+        deployment_put
+            .secrets_seen
+            .iter()
+            .any(|s| s.place == "header:x-ms-authorization-auxiliary"),
+        "the deployment carries the auxiliary token: {:?}",
+        deployment_put.secrets_seen
+    );
+    // ...which reached the VM's linked check: the VM exists in the consumer's
+    // subscription, made from the owner's gallery image.
     let state = sim.state();
     let vms = state.resources_of_type(VM);
     assert_eq!(vms.len(), 1, "{vms:?}");
