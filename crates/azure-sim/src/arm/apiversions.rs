@@ -110,6 +110,11 @@ const NETWORK: &[&str] = &[
     "2024-05-01",
     "2024-07-01",
     "2024-10-01",
+    // Network/stable folders with virtualNetwork.json, checked in the specs repository.
+    "2025-01-01",
+    "2025-03-01",
+    "2025-05-01",
+    "2025-07-01",
 ];
 const ROLE_ASSIGNMENTS: &[&str] = &[
     "2015-07-01",
