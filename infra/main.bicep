@@ -54,6 +54,9 @@ param webhookUrl string = ''
 @maxValue(2160)
 param consentDeadlineHours int = 168
 
+@description('NCRONTAB schedule of the Reconcile timer (six fields, UTC): re-sends lost steps, expires and fails overdue requests, sends outboxes left behind.')
+param reconcileSchedule string = '0 */5 * * * *'
+
 @description('How each share app authenticates: federated (a federated credential trusting the operator identity; no secret exists) or secret (a client secret kept in a Key Vault deployed for it).')
 @allowed([
   'federated'
@@ -222,6 +225,9 @@ var handlerSettings = union({
   IMAGESHARE_EVENTS_TOPIC: names.eventsTopic
   IMAGESHARE_NOTIFY: notifyMode
   IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
+  // The Reconcile timer's NCRONTAB schedule (functions/Reconcile/function.json reads it; the
+  // host refuses to start if it is missing): every five minutes.
+  IMAGESHARE_RECONCILE_SCHEDULE: reconcileSchedule
 }, keyVaultSettings, mailSettings, webhookSettings)
 
 module functionApp 'modules/function-app.bicep' = {

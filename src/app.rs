@@ -27,6 +27,7 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::GetShareRequest => get(api::get_share_request),
         Function::ConsentCallback => get(api::consent_callback),
         Function::ReceiveShareRequest => post(intake::queue::receive),
+        Function::Reconcile => post(steps::reconcile::invoke),
         Function::Step(step) => post(
             move |state: State<AppContext>, id: InvocationId, body: axum::body::Bytes| {
                 steps::invoke(step, state, id, body)

@@ -170,6 +170,66 @@ pub struct Settings {
     pub simulated_cloud: Option<String>,
     /// The longest pause before answering a failed step invocation (see `steps::invoke`).
     pub redelivery_pause_cap: Duration,
+    /// Deadlines, retries and reconciliation.
+    pub pipeline: PipelineSettings,
+}
+
+/// How long each step may take, how often a transient failure is retried, and when the
+/// reconciler takes a step's message chain as lost (DESIGN §3 rules 5, 6 and 8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipelineSettings {
+    /// Issuing credentials (app, service principal, credential, Reader): `Submitted`.
+    pub submitted_deadline: Duration,
+    /// Delivering the consent link: `CredentialsIssued`.
+    pub credentials_issued_deadline: Duration,
+    /// Creating the network and the VM: `CreatingVm`.
+    pub creating_vm_deadline: Duration,
+    /// Transient failures of one message retried (scheduled, growing pauses) before the step
+    /// rests until the reconciler re-sends it.
+    pub max_retries: u32,
+    /// How far past its due time a step may be before the reconciler re-sends its message.
+    pub reconcile_grace: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            submitted_deadline: Duration::from_secs(60 * 60),
+            credentials_issued_deadline: Duration::from_secs(60 * 60),
+            creating_vm_deadline: Duration::from_secs(3 * 60 * 60),
+            max_retries: 8,
+            reconcile_grace: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+impl PipelineSettings {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let minutes = |name, default: Duration, range| {
+            number(env, name, default.as_secs() / 60, range).map(|m| Duration::from_secs(m * 60))
+        };
+        let d = Self::default();
+        Ok(Self {
+            submitted_deadline: minutes(
+                DEADLINE_SUBMITTED_MINUTES,
+                d.submitted_deadline,
+                5..=1440,
+            )?,
+            credentials_issued_deadline: minutes(
+                DEADLINE_CREDENTIALS_ISSUED_MINUTES,
+                d.credentials_issued_deadline,
+                5..=1440,
+            )?,
+            creating_vm_deadline: minutes(
+                DEADLINE_CREATING_VM_MINUTES,
+                d.creating_vm_deadline,
+                15..=1440,
+            )?,
+            max_retries: u32::try_from(number(env, RETRY_MAX, u64::from(d.max_retries), 0..=30)?)
+                .unwrap_or(d.max_retries),
+            reconcile_grace: minutes(RECONCILE_GRACE_MINUTES, d.reconcile_grace, 1..=240)?,
+        })
+    }
 }
 
 /// The port the host picks: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy name.
@@ -216,6 +276,19 @@ pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
 pub const SIMULATED_CLOUD: &str = "IMAGESHARE_SIMULATED_CLOUD";
 /// Cap of the pause before a failed step invocation is answered, in seconds.
 pub const REDELIVERY_PAUSE_MAX_SECONDS: &str = "IMAGESHARE_REDELIVERY_PAUSE_MAX_SECONDS";
+/// How long issuing credentials may take (minutes).
+pub const DEADLINE_SUBMITTED_MINUTES: &str = "IMAGESHARE_DEADLINE_SUBMITTED_MINUTES";
+/// How long delivering the consent link may take (minutes).
+pub const DEADLINE_CREDENTIALS_ISSUED_MINUTES: &str =
+    "IMAGESHARE_DEADLINE_CREDENTIALS_ISSUED_MINUTES";
+/// How long creating the network and the VM may take (minutes).
+pub const DEADLINE_CREATING_VM_MINUTES: &str = "IMAGESHARE_DEADLINE_CREATING_VM_MINUTES";
+/// Transient failures of one step message retried before resting until the reconciler.
+pub const RETRY_MAX: &str = "IMAGESHARE_RETRY_MAX";
+/// How far past its due time a step may be before the reconciler re-sends it (minutes).
+pub const RECONCILE_GRACE_MINUTES: &str = "IMAGESHARE_RECONCILE_GRACE_MINUTES";
+/// The reconciler's NCRONTAB schedule; read by the host from `functions/Reconcile`.
+pub const RECONCILE_SCHEDULE: &str = "IMAGESHARE_RECONCILE_SCHEDULE";
 
 fn required(env: &Env, name: &'static str, what: &str) -> Result<String, ConfigError> {
     env.var(name)
@@ -439,6 +512,7 @@ impl Settings {
                 30,
                 0..=300,
             )?),
+            pipeline: PipelineSettings::from_env(env)?,
         })
     }
 

@@ -24,6 +24,13 @@ pub enum Trigger {
         /// How the binding delivers the body.
         encoding: BodyEncoding,
     },
+    /// A timer trigger, posted to `/{FunctionName}`.
+    Timer {
+        /// The NCRONTAB schedule as written in function.json (an app-setting expression).
+        schedule: &'static str,
+        /// The trigger binding's name in function.json.
+        binding: &'static str,
+    },
 }
 
 /// One function of the app.
@@ -39,6 +46,9 @@ pub enum Function {
     ReceiveShareRequest,
     /// A pipeline step on its queue.
     Step(Step),
+    /// The timer that re-sends lost steps, expires and fails overdue requests, and sends
+    /// outboxes left behind.
+    Reconcile,
 }
 
 /// The trigger binding name used by every queue function.
@@ -46,7 +56,7 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
@@ -55,6 +65,7 @@ impl Function {
         Self::Step(Step::SendConsentLink),
         Self::Step(Step::ConfirmConsent),
         Self::Step(Step::CreateVm),
+        Self::Reconcile,
     ];
 
     /// The function's name: its folder under `functions/`.
@@ -65,6 +76,7 @@ impl Function {
             Self::ConsentCallback => "ConsentCallback",
             Self::ReceiveShareRequest => "ReceiveShareRequest",
             Self::Step(step) => step.function_name(),
+            Self::Reconcile => "Reconcile",
         }
     }
 
@@ -96,6 +108,12 @@ impl Function {
                 binding: QUEUE_BINDING,
                 encoding: BodyEncoding::Binary,
             },
+            // The schedule is an app setting so operators tune it without a redeploy; the
+            // host refuses to start when it does not resolve, so infra always sets it.
+            Self::Reconcile => Trigger::Timer {
+                schedule: "%IMAGESHARE_RECONCILE_SCHEDULE%",
+                binding: "timer",
+            },
         }
     }
 
@@ -104,7 +122,7 @@ impl Function {
     pub fn handler_path(self) -> String {
         match self.trigger() {
             Trigger::Http { route, .. } => format!("/api/{route}"),
-            Trigger::Queue { .. } => format!("/{}", self.name()),
+            Trigger::Queue { .. } | Trigger::Timer { .. } => format!("/{}", self.name()),
         }
     }
 }

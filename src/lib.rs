@@ -17,6 +17,7 @@ pub mod events;
 pub mod functions;
 pub mod intake;
 pub mod invocation;
+pub mod outbox;
 pub mod status;
 pub mod steps;
 pub mod store;

@@ -43,6 +43,16 @@ pub struct StatusDocument {
     /// What the last re-check was waiting for, while a step waits (consent, a role grant, the VM).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// The current step's last transient failure, while it is retried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastErrorView>,
+    /// When the current step must be done by (the consent deadline while the consumer's admin
+    /// is waited for).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub deadline: Option<OffsetDateTime>,
     /// Why it failed or expired.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -73,6 +83,21 @@ pub struct StatusDocument {
     pub history: Option<Vec<HistoryEntry>>,
     /// Related URLs.
     pub links: Links,
+}
+
+/// A step's last transient failure.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastErrorView {
+    /// The step that failed.
+    pub step: crate::domain::Step,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// What went wrong.
+    pub message: String,
+    /// Failures in a row.
+    pub retries: u32,
 }
 
 /// The consumer part of the status document.
@@ -254,6 +279,23 @@ impl StatusDocument {
                 .waiting_for
                 .clone()
                 .filter(|_| !request.state().is_terminal()),
+            last_error: request
+                .progress
+                .last_error
+                .as_ref()
+                .filter(|_| !request.state().is_terminal())
+                .map(|e| LastErrorView {
+                    step: e.step,
+                    at: e.at,
+                    message: e.message.clone(),
+                    retries: e.retries,
+                }),
+            deadline: match request.state() {
+                State::AwaitingConsent | State::AwaitingRoleGrant => {
+                    request.progress.consent.as_ref().map(|c| c.expires_at)
+                }
+                _ => crate::steps::deadline::due(&ctx.settings.pipeline, request),
+            },
             failure: request.failure.clone(),
             strategy: request.strategy,
             consumer: ConsumerView {

@@ -64,6 +64,9 @@ contract_tests!(
     list_active_returns_every_page_past_1000,
     a_rejection_is_stored_once_with_its_history,
     a_request_and_a_rejection_never_share_an_id,
+    a_vm_claim_is_created_once_and_reads_back_exactly,
+    a_vm_claim_is_taken_over_only_at_its_current_version,
+    concurrent_first_claims_of_one_vm_grant_exactly_one,
 );
 
 #[tokio::test]

@@ -26,8 +26,11 @@ param eventsSubscriptionName string = 'automation'
 @description('Peek-lock duration (ISO 8601, 1 to 5 minutes). The host renews locks while an invocation runs (host.json maxAutoLockRenewalDuration), so this only bounds how soon a message held by a crashed instance comes back.')
 param lockDuration string = 'PT1M'
 
-@description('How long an undelivered message lives before it is dead-lettered.')
+@description('How long an undelivered step message lives before it is dead-lettered.')
 param messageTimeToLive string = 'P14D'
+
+@description('How long an event waits for a subscriber before it is dropped (ISO 8601). Events are notifications, not the record (the status document is): a subscription nobody reads must not fill the topic, after which every publish would fail.')
+param eventTimeToLive string = 'P2D'
 
 // Azure Service Bus Data Owner: the triggers receive, the handler sends (steps, scheduled
 // re-checks, events), and the trigger docs say scaling needs Manage rights or Data Owner;
@@ -74,18 +77,21 @@ resource topic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   properties: {
     requiresDuplicateDetection: true
     duplicateDetectionHistoryTimeWindow: 'PT10M'
-    defaultMessageTimeToLive: messageTimeToLive
+    defaultMessageTimeToLive: eventTimeToLive
     enablePartitioning: false
     maxSizeInMegabytes: 1024
   }
 
+  // Expired events are dropped, not dead-lettered: a dead-letter queue nobody drains counts
+  // against the topic's size like the subscription itself.
   resource subscription 'subscriptions' = {
     name: eventsSubscriptionName
     properties: {
       lockDuration: lockDuration
       maxDeliveryCount: 10
-      deadLetteringOnMessageExpiration: true
-      defaultMessageTimeToLive: messageTimeToLive
+      deadLetteringOnMessageExpiration: false
+      deadLetteringOnFilterEvaluationExceptions: false
+      defaultMessageTimeToLive: eventTimeToLive
       requiresSession: false
     }
   }

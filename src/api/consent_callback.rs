@@ -231,11 +231,7 @@ async fn record_consent(
         request.state(),
         RequestState::AwaitingConsent | RequestState::AwaitingRoleGrant
     ) {
-        let message = StepMessage {
-            request_id: request.id,
-            step: Step::ConfirmConsent,
-            attempt,
-        };
+        let message = StepMessage::attempt(request.id, Step::ConfirmConsent, attempt);
         ctx.queue
             .send(&message, None)
             .await
@@ -284,10 +280,9 @@ fn store_error(error: ChangeError<Infallible>) -> StoreError {
     }
 }
 
-/// Publishes what the callback wrote. A failure is logged, not repaired: the admin's page
-/// must not fail over an event, and the next step's events follow anyway.
+/// Publishes what the callback wrote through the request's outbox: the admin's page never
+/// waits on the events topic, and what fails to go out now is sent by the next run or the
+/// reconciler.
 async fn announce(ctx: &AppContext, request: &ShareRequest, entries: &[HistoryEntry]) {
-    if let Err(e) = crate::events::publish(ctx, request, entries).await {
-        warn!(error = %e, "could not publish the consent callback's event");
-    }
+    crate::outbox::flush(ctx, request, entries).await;
 }

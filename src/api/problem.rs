@@ -28,6 +28,10 @@ pub struct Problem {
     /// Field-level problems, each with a JSON Pointer into the submitted document.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldProblem>,
+    /// The `Idempotency-Key` to retry with, when the caller sent none and the outcome is
+    /// uncertain (extension member).
+    #[serde(rename = "idempotencyKey", skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 impl Problem {
@@ -40,6 +44,7 @@ impl Problem {
             detail: detail.into(),
             instance: None,
             errors: Vec::new(),
+            idempotency_key: None,
         }
     }
 
@@ -47,6 +52,13 @@ impl Problem {
     #[must_use]
     pub fn with_errors(mut self, errors: Vec<FieldProblem>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    /// Names the `Idempotency-Key` a retry must carry.
+    #[must_use]
+    pub fn retry_with_key(mut self, key: &str) -> Self {
+        self.idempotency_key = Some(key.to_owned());
         self
     }
 

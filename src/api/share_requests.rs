@@ -142,9 +142,20 @@ pub async fn submit_share_request(
     let origin = Origin::Http {
         idempotency_key: key.clone(),
     };
-    let admission = intake::admit(&ctx, document, origin, key.as_deref(), Actor::Api, invocation_id)
-        .await
-        .map_err(|e| match e {
+    // Without a key a storage failure would leave the caller unable to tell whether the request
+    // exists; a key of our own makes the id deterministic, and a failure names it, so the
+    // caller can retry without creating a second request.
+    let effective_key = key.unwrap_or_else(|| format!("imageshare-{}", uuid::Uuid::new_v4()));
+    let admission = intake::admit(
+        &ctx,
+        document,
+        origin,
+        Some(&effective_key),
+        Actor::Api,
+        invocation_id,
+    )
+    .await
+    .map_err(|e| match e {
             AdmitError::KeyReused(_) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency-key-reused",
@@ -152,19 +163,33 @@ pub async fn submit_share_request(
                 "this Idempotency-Key was already used for a different share request",
             )
             .at(COLLECTION),
-            AdmitError::Store(e) => store_problem(&e),
-            AdmitError::Queue(_) | AdmitError::Publish(_) => {
-                warn!(error = %e, "could not queue or announce a stored request");
-                Problem::unavailable("the request was stored but could not be queued; retry with the same Idempotency-Key").at(COLLECTION)
+            AdmitError::VmBusy { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "vm-in-use",
+                "VM already being shared",
+                e.to_string(),
+            )
+            .at(COLLECTION),
+            AdmitError::Store(e) => {
+                warn!(error = %e, "could not store a share request");
+                Problem::unavailable(format!(
+                    "the request could not be stored for a moment; retry with the header 'Idempotency-Key: {effective_key}' so that a request stored in the meantime is not made twice"
+                ))
+                .retry_with_key(&effective_key)
+                .at(COLLECTION)
             }
         })?;
     let replayed = matches!(admission, Admission::Replay(_));
     let request = admission.request();
-    let history = ctx
-        .store
-        .history(request.id)
-        .await
-        .map_err(|e| store_problem(&e))?;
+    // The request is stored: a failed history read must not turn the answer into an error
+    // that invites a retry.
+    let history = match ctx.store.history(request.id).await {
+        Ok(history) => history,
+        Err(e) => {
+            warn!(error = %e, "could not read the history of a stored request");
+            Vec::new()
+        }
+    };
     Ok(accepted(&ctx, request, history, replayed))
 }
 

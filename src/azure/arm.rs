@@ -281,6 +281,23 @@ impl ArmClient {
         Ok(all)
     }
 
+    /// Which tenant `subscription` belongs to, asked as the operator (see
+    /// [`super::discovery::subscription_home`]).
+    pub async fn subscription_home(
+        &self,
+        subscription: &str,
+    ) -> Result<super::discovery::SubscriptionHome, AzureError> {
+        // Microsoft.Resources subscriptions, stable since 2021-01-01 (subscriptions.json).
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::GET,
+            arm_url(&format!("/subscriptions/{subscription}"), "2021-01-01")?,
+        );
+        super::discovery::subscription_home(
+            self.send(&ArmIdentity::Operator, call).await.map(|_| ()),
+        )
+    }
+
     /// GETs a resource; `None` when it does not exist.
     pub async fn get(
         &self,
@@ -314,6 +331,30 @@ impl ArmClient {
             arm_url(id, api_version)?,
         )
         .json(body);
+        self.start(who, call).await
+    }
+
+    /// PUTs a resource only if none exists at `id` (`If-None-Match: *`); an existing one
+    /// answers 412 `PreconditionFailed` and is left as it is. Only for providers whose spec
+    /// declares the header on that PUT (Compute's VMs do); others may ignore it.
+    pub async fn create_only(
+        &self,
+        who: &ArmIdentity,
+        id: &str,
+        api_version: &str,
+        body: Value,
+    ) -> Result<Started, AzureError> {
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::PUT,
+            arm_url(id, api_version)?,
+        )
+        .header("if-none-match", "*")
+        .json(body);
+        self.start(who, call).await
+    }
+
+    async fn start(&self, who: &ArmIdentity, call: ApiCall) -> Result<Started, AzureError> {
         let response = self.send(who, call).await?;
         let body = if response.body.is_empty() {
             Value::Null

@@ -102,6 +102,9 @@ guid_newtype!(
 /// Namespace for request ids derived from an idempotency key (UUIDv5), so that the same key
 /// always names the same request and "create if absent" is one conditional insert.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x5d1c_2a8e_4b7f_4e0a_9c3d_6f21_8a4b_7e90);
+/// Namespace for ids from an HTTP `Idempotency-Key`: keys are namespaced by origin (DESIGN §3
+/// rule 2), so a header and a queue MessageId of the same text are different requests.
+const HTTP_IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x8b0e_61f4_2d3a_4c57_a1e9_03c7_5f62_d418);
 
 impl RequestId {
     /// A fresh random id.
@@ -109,9 +112,14 @@ impl RequestId {
         Self(Uuid::new_v4())
     }
 
-    /// The id a request submitted under this idempotency key gets.
+    /// The id a request queued under this idempotency key (MessageId) gets.
     pub fn for_idempotency_key(key: &str) -> Self {
         Self(Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, key.as_bytes()))
+    }
+
+    /// The id a request submitted over HTTP under this `Idempotency-Key` gets.
+    pub fn for_http_idempotency_key(key: &str) -> Self {
+        Self(Uuid::new_v5(&HTTP_IDEMPOTENCY_NAMESPACE, key.as_bytes()))
     }
 }
 
@@ -147,6 +155,11 @@ mod tests {
         assert_ne!(
             RequestId::for_idempotency_key("k-1"),
             RequestId::for_idempotency_key("k-2")
+        );
+        assert_ne!(
+            RequestId::for_idempotency_key("k-1"),
+            RequestId::for_http_idempotency_key("k-1"),
+            "keys are namespaced by origin"
         );
     }
 }

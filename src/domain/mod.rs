@@ -7,21 +7,24 @@ mod email;
 mod guid;
 mod history;
 mod image;
+mod outbox;
 mod progress;
 mod rejected;
 mod resource_id;
 mod share_request;
 mod ssh;
 mod state;
+mod step_message;
 mod vm;
 
 pub use email::EmailAddress;
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};
 pub use image::{ImageCatalog, ImageRef, NotAllowed};
+pub use outbox::{Outbox, PendingMessage};
 pub use progress::{
     AccessRecord, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery, Intent,
-    Progress, Rechecks, VmRecord,
+    LastError, Progress, Rechecks, VmRecord,
 };
 pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
@@ -30,6 +33,7 @@ pub use share_request::{
 };
 pub use ssh::SshPublicKey;
 pub use state::{IllegalTransition, State, Step, StepTimes};
+pub use step_message::StepMessage;
 pub use vm::{AdminUsername, Location, VmName, VmSize};
 
 /// Why a value was refused. The message is written for the person who sent it.

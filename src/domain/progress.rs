@@ -136,6 +136,51 @@ pub struct Rechecks {
     /// What the last check was waiting for, for a person.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_for: Option<String>,
+    /// When the current step is due to run next (its message's delivery time). Past this by
+    /// more than the reconciler's grace, the step's message chain is taken as lost.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_run_at: Option<OffsetDateTime>,
+}
+
+/// The last transient failure of the current step, so the status says why it is waiting and
+/// a deadline failure can name it. Never holds a secret: Azure's own error text, bounded.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    /// When it happened.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The step that failed.
+    pub step: super::Step,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// How many times in a row the step failed this way.
+    pub retries: u32,
+}
+
+impl LastError {
+    /// The longest message kept: Azure's errors are a few hundred characters; anything longer
+    /// is cut so a status document stays small.
+    pub const MAX_MESSAGE_CHARS: usize = 600;
+
+    /// A bounded record of `message`.
+    pub fn new(at: OffsetDateTime, step: super::Step, message: &str, retries: u32) -> Self {
+        let mut chars = message.chars();
+        let mut kept: String = chars.by_ref().take(Self::MAX_MESSAGE_CHARS).collect();
+        if chars.next().is_some() {
+            kept.push('…');
+        }
+        Self {
+            at,
+            step,
+            message: kept,
+            retries,
+        }
+    }
 }
 
 /// The consumer-side checks.
@@ -201,4 +246,15 @@ pub struct Progress {
     /// Re-check bookkeeping of the current step.
     #[serde(default)]
     pub rechecks: Rechecks,
+    /// When the consumer's tenant and subscription were found to exist and belong together
+    /// (checked before anything is created).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub consumer_checked_at: Option<OffsetDateTime>,
+    /// The current step's last transient failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
 }

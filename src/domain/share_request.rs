@@ -5,8 +5,8 @@ use time::OffsetDateTime;
 
 use super::{
     Actor, AdminUsername, EmailAddress, HistoryEntry, IllegalTransition, ImageVersionId, Location,
-    Progress, RequestId, ResourceGroupName, SshPublicKey, State, StepTimes, SubnetId,
-    SubscriptionId, TenantId, VmName, VmSize,
+    Outbox, Progress, Rechecks, RequestId, ResourceGroupName, SshPublicKey, State, StepMessage,
+    StepTimes, SubnetId, SubscriptionId, TenantId, VmName, VmSize,
 };
 
 /// How the image is shared. Only `app-consent` exists today (DESIGN §8 lists what comes next).
@@ -140,6 +140,9 @@ pub struct ShareRequest {
     pub progress: Progress,
     /// Number of history entries written so far; the next one gets `history_len + 1`.
     history_len: u32,
+    /// What this request's changes still have to send.
+    #[serde(default)]
+    pub outbox: Outbox,
 }
 
 impl ShareRequest {
@@ -174,6 +177,7 @@ impl ShareRequest {
             steps: StepTimes::default(),
             progress: Progress::default(),
             history_len: 0,
+            outbox: Outbox::default(),
         };
         let detail = format!(
             "Share of image '{}' with tenant {} requested; VM '{}' in {}/{}.",
@@ -184,6 +188,10 @@ impl ShareRequest {
             request.consumer.resource_group
         );
         request.steps.queued(super::Step::IssueCredentials, ctx.at);
+        request.progress.rechecks.next_run_at = Some(ctx.at);
+        request
+            .outbox
+            .send(StepMessage::first(id, super::Step::IssueCredentials), None);
         let entry = request.append("submitted", detail, ctx);
         (request, entry)
     }
@@ -212,8 +220,36 @@ impl ShareRequest {
                 to,
             });
         }
+        // A new step starts its own message chain: its first message is attempt 0, so the
+        // previous step's re-check count must not make it look superseded.
+        if self.state.current_step() != to.current_step() {
+            self.progress.rechecks = Rechecks {
+                next_run_at: Some(ctx.at),
+                ..Rechecks::default()
+            };
+            self.progress.last_error = None;
+        }
         self.state = to;
         Ok(self.append(event, detail.into(), ctx))
+    }
+
+    /// Queues `message` to be sent after this change is written (the outbox), visible from
+    /// `not_before` if given.
+    pub fn send_after_write(&mut self, message: StepMessage, not_before: Option<OffsetDateTime>) {
+        self.outbox.send(message, not_before);
+    }
+
+    /// History seqs whose events are not published yet.
+    pub fn pending_events(&self) -> std::ops::RangeInclusive<u32> {
+        (self.outbox.events_through + 1)..=self.history_len
+    }
+
+    /// Whether the reconciler must look at this request: it is still active, or it ended
+    /// with messages or events still to send.
+    pub fn needs_reconciling(&self) -> bool {
+        !self.state.is_terminal()
+            || !self.outbox.messages.is_empty()
+            || self.outbox.events_through < self.history_len
     }
 
     /// Stops the request with a reason a person can act on.

@@ -1,14 +1,17 @@
-//! Admitting a validated submission: store it (once per idempotency key), queue the first
-//! step and announce it. Shared by the HTTP API and the `share-requests` queue.
+//! Admitting a validated submission: store it (once per idempotency key) with its first step
+//! message and `submitted` event in its outbox, then send them. Shared by the HTTP API and the
+//! `share-requests` queue.
 
 use tracing::info;
 
-use super::Accepted;
+use super::{
+    Accepted,
+    claim::{self, Claimed},
+};
 use crate::{
     context::AppContext,
-    domain::{Actor, EventContext, Origin, RequestId, ShareRequest, State, Step},
-    events::{self, PublishError},
-    steps::{QueueError, StepMessage},
+    domain::{Actor, EventContext, Origin, RequestId, ShareRequest},
+    outbox,
     store::{Created, StoreError},
 };
 
@@ -36,19 +39,24 @@ pub enum AdmitError {
     /// The idempotency key was used for a different submission.
     #[error("the idempotency key was already used for a different share request")]
     KeyReused(RequestId),
-    /// Storage failed (retry).
+    /// Another request, still active, is creating the same VM.
+    #[error(
+        "share request {holder} is still active for the VM {vm_id}; submit again once it has ended"
+    )]
+    VmBusy {
+        /// The VM's resource id.
+        vm_id: String,
+        /// The active request that holds it.
+        holder: RequestId,
+    },
+    /// Storage failed: nothing was stored (retry).
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// Queueing the first step failed (retry with the same key).
-    #[error(transparent)]
-    Queue(#[from] QueueError),
-    /// Announcing it failed (retry with the same key).
-    #[error(transparent)]
-    Publish(#[from] PublishError),
 }
 
-/// Stores `accepted` as a request (or finds the one `key` made), queues its first step and
-/// publishes its `submitted` event. Every part is safe to repeat with the same key.
+/// Stores `accepted` as a request (or finds the one `key` made) and sends its outbox: the first
+/// step's message and the `submitted` event. Once stored, the request cannot be lost: what
+/// fails to send stays in the outbox for the reconciler. Safe to repeat with the same key.
 pub async fn admit(
     ctx: &AppContext,
     accepted: Accepted,
@@ -57,12 +65,25 @@ pub async fn admit(
     actor: Actor,
     invocation_id: Option<String>,
 ) -> Result<Admission, AdmitError> {
-    let id = key.map_or_else(RequestId::new_random, RequestId::for_idempotency_key);
+    let id = match (&origin, key) {
+        (Origin::Http { .. }, Some(key)) => RequestId::for_http_idempotency_key(key),
+        (Origin::Queue { .. }, Some(key)) => RequestId::for_idempotency_key(key),
+        (_, None) => RequestId::new_random(),
+    };
     let event = EventContext {
         at: ctx.clock.now(),
         actor,
         invocation_id,
     };
+    // One active request per VM. A request already stored under this id (a replay, or a
+    // reused key) took or never needed the claim; only a new one claims.
+    if ctx.store.get(id).await?.is_none() {
+        let vm_id = claim::vm_resource_id(&accepted.submission);
+        if let Claimed::Held(holder) = claim::claim_vm(ctx, &vm_id, id).await? {
+            info!(request_id = %id, %holder, "share request refused: its VM is another active request's");
+            return Err(AdmitError::VmBusy { vm_id, holder });
+        }
+    }
     let (request, first) = ShareRequest::submit(
         id,
         accepted.submission,
@@ -85,17 +106,11 @@ pub async fn admit(
         }
         Created::Existing(_) | Created::Rejected => return Err(AdmitError::KeyReused(id)),
     };
-    let request = admission.request();
     // On a replay this repairs a crash between the store write and the send or publish;
     // duplicate detection drops what was already sent.
-    if request.state() == State::Submitted {
-        ctx.queue
-            .send(
-                &StepMessage::first(request.id, Step::IssueCredentials),
-                None,
-            )
-            .await?;
-        events::publish(ctx, request, std::slice::from_ref(&first)).await?;
+    let flushed = outbox::flush(ctx, admission.request(), std::slice::from_ref(&first)).await;
+    if flushed.pending {
+        info!(request_id = %id, "admitted; its first message or event waits in the outbox");
     }
     Ok(admission)
 }

@@ -3,6 +3,7 @@
 //! accept exactly the same documents.
 
 mod admit;
+pub mod claim;
 mod document;
 mod fingerprint;
 pub mod queue;

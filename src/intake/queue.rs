@@ -76,10 +76,10 @@ pub async fn receive(
         Ok(accepted) => match admit(
             &ctx,
             accepted,
-            origin,
+            origin.clone(),
             Some(&key),
             Actor::Queue,
-            invocation_id,
+            invocation_id.clone(),
         )
         .await
         {
@@ -90,6 +90,18 @@ pub async fn receive(
                     "ReceiveShareRequest: request {id} admitted"
                 )])
                 .done()
+            }
+            // Another active request holds the VM: that never changes for this message, so
+            // it is recorded as a rejection with the reason (Service Bus is not asked again).
+            Err(e @ AdmitError::VmBusy { .. }) => {
+                let refusal = Refusal {
+                    reason: e.to_string(),
+                    problems: vec![FieldIssue {
+                        pointer: "#/vm/name".into(),
+                        detail: e.to_string(),
+                    }],
+                };
+                recorded_rejection(&ctx, &key, origin, &refusal, invocation_id).await
             }
             Err(AdmitError::KeyReused(id)) => {
                 warn!(request_id = %id, "a queued share request reuses the key of a different one");
@@ -103,19 +115,63 @@ pub async fn receive(
                 InvocationReply::with_logs(vec![format!("ReceiveShareRequest: {e}")]).retry()
             }
         },
-        Err(error) => match reject(&ctx, &key, origin, &error, invocation_id).await {
-            Ok(id) => {
-                info!(request_id = %id, %error, "queued share request rejected");
-                InvocationReply::with_logs(vec![format!(
-                    "ReceiveShareRequest: request {id} rejected: {error}"
-                )])
-                .done()
-            }
-            Err(e) => {
-                warn!(error = %e, "could not record a rejection; it will be redelivered");
-                InvocationReply::with_logs(vec![format!("ReceiveShareRequest: {e}")]).retry()
-            }
-        },
+        Err(error) => {
+            recorded_rejection(&ctx, &key, origin, &Refusal::of(&error), invocation_id).await
+        }
+    }
+}
+
+/// Why a queued document is rejected, as the rejection record keeps it.
+struct Refusal {
+    reason: String,
+    problems: Vec<FieldIssue>,
+}
+
+impl Refusal {
+    fn of(error: &IntakeError) -> Self {
+        let mut problems: Vec<FieldIssue> = error
+            .problems()
+            .into_iter()
+            .map(|p| FieldIssue {
+                pointer: p.pointer,
+                detail: p.detail,
+            })
+            .collect();
+        if problems.is_empty() {
+            problems.push(FieldIssue {
+                pointer: "#".into(),
+                detail: error.to_string(),
+            });
+        }
+        Self {
+            reason: error.to_string(),
+            problems,
+        }
+    }
+}
+
+/// Records a rejection and answers the host: done once recorded, retried if the record
+/// could not be written.
+async fn recorded_rejection(
+    ctx: &AppContext,
+    key: &str,
+    origin: Origin,
+    refusal: &Refusal,
+    invocation_id: Option<String>,
+) -> Response {
+    match reject(ctx, key, origin, refusal, invocation_id).await {
+        Ok(id) => {
+            info!(request_id = %id, reason = %refusal.reason, "queued share request rejected");
+            InvocationReply::with_logs(vec![format!(
+                "ReceiveShareRequest: request {id} rejected: {}",
+                refusal.reason
+            )])
+            .done()
+        }
+        Err(e) => {
+            warn!(error = %e, "could not record a rejection; it will be redelivered");
+            InvocationReply::with_logs(vec![format!("ReceiveShareRequest: {e}")]).retry()
+        }
     }
 }
 
@@ -124,31 +180,17 @@ async fn reject(
     ctx: &AppContext,
     key: &str,
     origin: Origin,
-    error: &IntakeError,
+    refusal: &Refusal,
     invocation_id: Option<String>,
 ) -> Result<RequestId, anyhow::Error> {
     let id = RequestId::for_idempotency_key(key);
-    let mut problems: Vec<FieldIssue> = error
-        .problems()
-        .into_iter()
-        .map(|p| FieldIssue {
-            pointer: p.pointer,
-            detail: p.detail,
-        })
-        .collect();
-    if problems.is_empty() {
-        problems.push(FieldIssue {
-            pointer: "#".into(),
-            detail: error.to_string(),
-        });
-    }
     let now = ctx.clock.now();
     let rejected = RejectedRequest {
         id,
         origin,
         received_at: now,
-        reason: error.to_string(),
-        problems,
+        reason: refusal.reason.clone(),
+        problems: refusal.problems.clone(),
     };
     let entry = HistoryEntry {
         seq: 1,
@@ -156,7 +198,7 @@ async fn reject(
         event: "rejected".into(),
         state: RequestState::Rejected,
         actor: Actor::Queue,
-        detail: format!("The queued share request was rejected: {error}"),
+        detail: format!("The queued share request was rejected: {}", refusal.reason),
         invocation_id,
     };
     match ctx.store.create_rejected(&rejected, &entry).await? {

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use super::{
-    Outcome, Run, StepError, already_done, notify, rechecks,
+    Outcome, Run, StepError, already_done,
+    entra_codes::{self, TokenFault},
+    notify, rechecks,
     record::{self, Write},
     schedule,
 };
@@ -15,7 +17,7 @@ use crate::{
         arm::{ArmIdentity, allows},
         scopes,
     },
-    domain::{AppRecord, CredentialRecord, Rechecks, ShareRequest, State, Step},
+    domain::{AppRecord, CredentialRecord, ShareRequest, State, Step, StepMessage},
 };
 
 /// The actions the app needs on the target resource group.
@@ -36,10 +38,6 @@ pub fn required_actions(request: &ShareRequest) -> Vec<&'static str> {
     }
     actions
 }
-
-/// AADSTS codes from the consumer's token endpoint that mean "not instantiated there yet"
-/// (reference §2.3), or a credential Entra has not replicated yet.
-const NOT_YET: [u32; 6] = [700016, 7000229, 65001, 7000215, 700213, 70021];
 
 /// The credential the share app signs in with.
 pub(super) async fn app_credential(
@@ -116,16 +114,32 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         .await
     {
         Ok(_) => {}
-        Err(e) if NOT_YET.iter().any(|c| e.has_aadsts(*c)) => {
-            let code = e.code().unwrap_or_default();
-            return rechecks::again(
-                run,
-                next(run.message.attempt + 1),
-                format!("consent in tenant {tenant} (AADSTS{code})"),
-            )
-            .await;
-        }
-        Err(e) => return Err(e.into()),
+        Err(e) => match entra_codes::classify(&e) {
+            TokenFault::NotConsented(code) => {
+                return rechecks::again(
+                    run,
+                    next(run.message.attempt + 1),
+                    format!("consent in tenant {tenant} (AADSTS{code})"),
+                )
+                .await;
+            }
+            TokenFault::CredentialRefused(code)
+                if entra_codes::credential_may_be_propagating(&request, started) =>
+            {
+                return rechecks::again(
+                    run,
+                    Duration::from_secs(30),
+                    format!("the app's new credential to propagate in Entra (AADSTS{code})"),
+                )
+                .await;
+            }
+            TokenFault::CredentialRefused(code) => {
+                return Err(StepError::terminal(entra_codes::credential_reason(
+                    &request, code, &e,
+                )));
+            }
+            TokenFault::Other => return Err(e.into()),
+        },
     }
 
     let identity = ArmIdentity::App {
@@ -187,10 +201,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             }
             r.progress.access.role_confirmed_at.get_or_insert(event.at);
             r.progress.access.missing_actions.clear();
-            r.progress.rechecks = Rechecks::default();
             r.steps.ran(Step::ConfirmConsent);
             r.steps.completed(Step::ConfirmConsent, event.at);
             r.steps.queued(Step::CreateVm, event.at);
+            r.send_after_write(StepMessage::first(r.id, Step::CreateVm), None);
             let detail = format!(
                 "Access confirmed: app {} may create the VM in {}/{}.",
                 app.app_id, r.consumer.subscription_id, r.consumer.resource_group
@@ -202,7 +216,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         if !moved {
             return already_done(run, &request, Some(Step::CreateVm)).await;
         }
-        schedule::now(ctx, &schedule::first(&request, Step::CreateVm)).await?;
         return Ok(Outcome::Done);
     }
 
@@ -238,25 +251,32 @@ fn consent_confirmed(
     Ok(r.transition(State::AwaitingRoleGrant, "consent-confirmed", detail, event)?)
 }
 
-/// The deadline passed: tell the admin, then stop.
-async fn expire(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
-    if let Err(e) = notify::expired(run, request).await {
-        // The expiry itself must not wait on a mailbox; the status says it all.
-        tracing::warn!(error = %e, "could not send the expiry notice");
-    }
+/// The deadline passed: stop, then tell the admin. Only the run whose write made the request
+/// `Expired` sends the notice, so two runs at once (a re-check and the reconciler) send one.
+pub(super) async fn expire(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
     let event = run.event();
-    let reason = match request.state() {
-        State::AwaitingConsent => "The consumer's admin did not consent before the deadline.",
-        _ => "The consumer's admin consented but did not grant the role before the deadline.",
-    };
-    record::update(run.ctx, request.id, |r| {
+    let (expired, made_it) = record::update(run.ctx, request.id, |r| {
         if !matches!(r.state(), State::AwaitingConsent | State::AwaitingRoleGrant) {
-            return Ok(Write::Keep(()));
+            return Ok(Write::Keep(false));
         }
+        let reason = match r.state() {
+            State::AwaitingConsent => "The consumer's admin did not consent before the deadline.",
+            _ => "The consumer's admin consented but did not grant the role before the deadline.",
+        };
         r.failure = Some(reason.to_owned());
         let entry = r.transition(State::Expired, "expired", reason, &event)?;
-        Ok(Write::Save(vec![entry], ()))
+        Ok(Write::Save(vec![entry], true))
     })
     .await?;
+    if !made_it {
+        return Ok(Outcome::Stale(format!(
+            "the request is {}",
+            expired.state()
+        )));
+    }
+    if let Err(e) = notify::expired(run, &expired).await {
+        // The expiry does not wait on a mailbox; the status says it all.
+        tracing::warn!(error = %e, "could not send the expiry notice");
+    }
     Ok(Outcome::Done)
 }

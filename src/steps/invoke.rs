@@ -1,17 +1,33 @@
 //! The adapter between the host and a step: envelope in, step run, reply out.
+//!
+//! A transient failure is not answered by holding the invocation (Service Bus redelivers an
+//! abandoned message at once, and a sleeping invocation holds one of the host's concurrent
+//! slots): the handler schedules a copy of the message (`retry` + 1, its own MessageId) after
+//! a pause that grows with each retry and honours `Retry-After`, records the error on the
+//! request so the status says why it waits, and completes the delivery. Only when the copy
+//! cannot be sent is the delivery abandoned, so the message is never lost. Past the retry
+//! limit the step rests: the reconciler re-sends it later or fails it at its deadline.
+
+use std::time::Duration;
 
 use axum::{body::Bytes, extract::State, response::Response};
+use time::OffsetDateTime;
 use tracing::{Instrument, error, info, warn};
 
-use super::{Outcome, StepError, StepMessage};
+use super::{Outcome, StepError, StepMessage, record, schedule};
 use crate::{
     context::AppContext,
-    domain::{Actor, EventContext, Step},
+    domain::{Actor, EventContext, LastError, Step},
     functions::QUEUE_BINDING,
     invocation::{
         BodyEncoding, InvocationId, InvocationReply, InvocationRequest, ServiceBusMessage,
     },
 };
+
+/// The first retry's pause; each next one doubles, up to [`RETRY_CAP`].
+const RETRY_FIRST: Duration = Duration::from_secs(5);
+/// The longest pause between two retries.
+const RETRY_CAP: Duration = Duration::from_secs(300);
 
 /// Handles `POST /{FunctionName}` for a step's queue trigger.
 pub async fn invoke(
@@ -30,18 +46,23 @@ pub async fn invoke(
                 .retry();
         }
     };
-    let span = tracing::info_span!("step", step = %step, request_id = %message.request_id, attempt = message.attempt);
+    let span = tracing::info_span!("step", step = %step, request_id = %message.request_id, attempt = message.attempt, retry = message.retry);
     run_step(step, &ctx, message, delivery_count, invocation_id)
         .instrument(span)
         .await
 }
 
-/// How long to hold a failed invocation before answering, so that the immediate redelivery
-/// Service Bus makes on abandon comes after a growing pause: 1, 2, 4, ... seconds by delivery
-/// count, capped. Ten deliveries then cover a few minutes of outage instead of milliseconds.
-fn redelivery_pause(delivery_count: Option<i64>, cap: std::time::Duration) -> std::time::Duration {
+/// How long to hold an invocation whose retry could not even be scheduled, before answering
+/// so that Service Bus redelivers it: 1, 2, 4, ... seconds by delivery count, capped. Only
+/// then does a failing request hold a slot, and only while Service Bus itself is failing.
+fn redelivery_pause(delivery_count: Option<i64>, cap: Duration) -> Duration {
     let n = u32::try_from(delivery_count.unwrap_or(1).clamp(1, 16)).unwrap_or(1);
-    std::time::Duration::from_secs(1u64 << (n - 1)).min(cap)
+    Duration::from_secs(1u64 << (n - 1)).min(cap)
+}
+
+/// The pause before retry number `retry` (from 1), at least what the service asked for.
+fn retry_pause(retry: u32, retry_after: Option<Duration>) -> Duration {
+    schedule::backoff(retry, RETRY_FIRST, 2.0, RETRY_CAP).max(retry_after.unwrap_or_default())
 }
 
 async fn run_step(
@@ -55,55 +76,45 @@ async fn run_step(
 
     let run = super::Run {
         ctx,
-        message,
+        message: message.clone(),
         invocation_id: invocation_id.clone(),
     };
+    let name = step.function_name();
     match super::run(step, &run).await {
         Ok(outcome) => {
             let line = match &outcome {
-                Outcome::Done => format!("{}: done for request {request_id}", step.function_name()),
-                Outcome::AlreadyDone => format!(
-                    "{}: already done for request {request_id}; successor re-sent",
-                    step.function_name()
-                ),
-                Outcome::Waiting(why) => format!(
-                    "{}: waiting for request {request_id}: {why}",
-                    step.function_name()
-                ),
-                Outcome::Stale(why) => format!(
-                    "{}: nothing to do for request {request_id}: {why}",
-                    step.function_name()
-                ),
+                Outcome::Done => format!("{name}: done for request {request_id}"),
+                Outcome::AlreadyDone => {
+                    format!("{name}: already done for request {request_id}; successor re-sent")
+                }
+                Outcome::Waiting(why) => format!("{name}: waiting for request {request_id}: {why}"),
+                Outcome::Stale(why) => {
+                    format!("{name}: nothing to do for request {request_id}: {why}")
+                }
             };
             info!(outcome = ?outcome, "step finished");
             InvocationReply::with_logs(vec![line]).done()
         }
-        Err(StepError::Retryable(e)) => {
-            let pause = redelivery_pause(delivery_count, ctx.settings.redelivery_pause_cap);
-            warn!(
-                error = format!("{e:#}"),
-                pause_ms = pause.as_millis() as u64,
-                "step failed; it will be retried"
-            );
-            tokio::time::sleep(pause).await;
-            InvocationReply::with_logs(vec![format!(
-                "{}: retryable failure for request {request_id}: {e:#}",
-                step.function_name()
-            )])
-            .retry()
-        }
+        Err(e @ StepError::Retryable(_)) => retry_later(ctx, &message, &e, delivery_count).await,
         Err(StepError::Terminal(reason)) => {
             let event = EventContext {
                 at: ctx.clock.now(),
                 actor: Actor::Pipeline,
                 invocation_id,
             };
-            match record_failure(ctx, request_id, &reason, &event).await {
+            match record::fail(ctx, request_id, &reason, &event).await {
                 Ok(()) => {
                     warn!(%reason, "step failed for good; request marked Failed");
                     InvocationReply::with_logs(vec![format!(
-                        "{}: request {request_id} failed: {reason}",
-                        step.function_name()
+                        "{name}: request {request_id} failed: {reason}"
+                    )])
+                    .done()
+                }
+                Err(StepError::Terminal(why)) => {
+                    // The record itself cannot be written (corrupt): retrying cannot help.
+                    error!(%reason, %why, "could not record a terminal failure");
+                    InvocationReply::with_logs(vec![format!(
+                        "{name}: request {request_id} failed ({reason}) and that cannot be recorded: {why}"
                     )])
                     .done()
                 }
@@ -114,6 +125,75 @@ async fn run_step(
                 }
             }
         }
+    }
+}
+
+/// A transient failure: schedule the next retry and complete this delivery, or rest.
+async fn retry_later(
+    ctx: &AppContext,
+    message: &StepMessage,
+    error: &StepError,
+    delivery_count: Option<i64>,
+) -> Response {
+    let name = message.step.function_name();
+    let request_id = message.request_id;
+    let next = message.retried();
+    let limit = ctx.settings.pipeline.max_retries;
+    let now = ctx.clock.now();
+    if next.retry > limit {
+        warn!(error = %error, "step keeps failing; it rests until the reconciler re-sends it");
+        record_last_error(ctx, message, error, now, None).await;
+        return InvocationReply::with_logs(vec![format!(
+            "{name}: request {request_id} failed {limit} retries in a row ({error}); the reconciler takes over"
+        )])
+        .done();
+    }
+    let pause = retry_pause(next.retry, error.retry_after());
+    let at = now + pause;
+    match ctx.queue.send(&next, Some(at)).await {
+        Ok(()) => {
+            warn!(error = %error, pause_s = pause.as_secs(), "step failed; retry scheduled");
+            record_last_error(ctx, message, error, now, Some(at)).await;
+            InvocationReply::with_logs(vec![format!(
+                "{name}: retryable failure for request {request_id}: {error}; retry {} at {at}",
+                next.retry
+            )])
+            .done()
+        }
+        Err(send) => {
+            let pause = redelivery_pause(delivery_count, ctx.settings.redelivery_pause_cap);
+            warn!(error = %error, %send, pause_ms = pause.as_millis() as u64, "could not schedule a retry; Service Bus redelivers");
+            tokio::time::sleep(pause).await;
+            InvocationReply::with_logs(vec![format!(
+                "{name}: retryable failure for request {request_id}: {error}"
+            )])
+            .retry()
+        }
+    }
+}
+
+/// Records the failure on the request (best effort: the store may be what is failing), so
+/// the status says why the step waits and a deadline failure can name it.
+async fn record_last_error(
+    ctx: &AppContext,
+    message: &StepMessage,
+    error: &StepError,
+    at: OffsetDateTime,
+    next_run_at: Option<OffsetDateTime>,
+) {
+    let text = error.to_string();
+    let written = crate::store::change(ctx.store.as_ref(), message.request_id, |r| {
+        if r.state().is_terminal() || r.state().current_step() != Some(message.step) {
+            return Ok::<_, std::convert::Infallible>(crate::store::Change::Keep(()));
+        }
+        r.progress.last_error = Some(LastError::new(at, message.step, &text, message.retry + 1));
+        // Due again at the retry; a resting step is due when the reconciler's grace ends.
+        r.progress.rechecks.next_run_at = Some(next_run_at.unwrap_or(at));
+        Ok(crate::store::Change::Save(Vec::new(), ()))
+    })
+    .await;
+    if let Err(e) = written {
+        warn!(error = %e, "could not record the step's error on the request");
     }
 }
 
@@ -135,30 +215,11 @@ fn decode(step: Step, body: &[u8]) -> Result<(StepMessage, Option<i64>), String>
     Ok((message, sb.delivery_count))
 }
 
-/// Marks the request `Failed` with `reason` (and announces it), re-reading on a concurrent
-/// change; a request that already ended is left as it is.
-async fn record_failure(
-    ctx: &AppContext,
-    id: crate::domain::RequestId,
-    reason: &str,
-    event: &EventContext,
-) -> Result<(), StepError> {
-    super::record::update(ctx, id, |r| {
-        if r.state().is_terminal() {
-            return Ok(super::record::Write::Keep(()));
-        }
-        let entry = r.fail(reason, event)?;
-        Ok(super::record::Write::Save(vec![entry], ()))
-    })
-    .await
-    .map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::redelivery_pause;
+    use super::{redelivery_pause, retry_pause};
 
     #[test]
     fn the_pause_before_a_redelivery_doubles_with_the_delivery_count_up_to_the_cap() {
@@ -169,5 +230,18 @@ mod tests {
         assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
         assert_eq!(redelivery_pause(None, cap), Duration::from_secs(1));
         assert_eq!(redelivery_pause(Some(5), Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_retry_waits_at_least_as_long_as_the_service_asked() {
+        let first = retry_pause(1, None);
+        assert!(first >= Duration::from_millis(4500) && first <= Duration::from_millis(5500));
+        let asked = retry_pause(1, Some(Duration::from_secs(900)));
+        assert_eq!(
+            asked,
+            Duration::from_secs(900),
+            "Retry-After beyond the cap is honoured"
+        );
+        assert!(retry_pause(12, None) <= Duration::from_secs(330));
     }
 }

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Value, json};
 
 use super::{
-    Outcome, Run, StepError, already_done,
+    Outcome, Run, StepError, already_done, rechecks,
     record::{self, Write},
     schedule,
 };
@@ -14,10 +14,13 @@ use crate::{
     azure::{
         AzureError,
         arm::{ArmIdentity, roles},
+        discovery::SubscriptionHome,
         graph::{Application, FederatedCredential},
     },
     config::CredentialMode,
-    domain::{AppRecord, CredentialRecord, Intent, ShareRequest, State, Step, TenantId},
+    domain::{
+        AppRecord, CredentialRecord, Intent, ShareRequest, State, Step, StepMessage, TenantId,
+    },
 };
 
 /// The name of the federated credential trusting the Function App's identity.
@@ -62,7 +65,7 @@ fn operator_must_fix(error: &AzureError, what: &str) -> Option<StepError> {
     })
 }
 
-/// Re-sends this step after a replication delay, or gives up after many tries.
+/// Re-runs this step after a replication delay, or gives up after many tries.
 async fn retry_later(run: &Run<'_>, why: &str) -> Result<Outcome, StepError> {
     let attempt = run.message.attempt + 1;
     if attempt > MAX_REPLICATION_CHECKS {
@@ -70,19 +73,13 @@ async fn retry_later(run: &Run<'_>, why: &str) -> Result<Outcome, StepError> {
             "{why}, and still not after {MAX_REPLICATION_CHECKS} checks"
         )));
     }
-    let mut next = run.message.clone();
-    next.attempt = attempt;
     let delay = schedule::backoff(
         attempt,
         Duration::from_secs(2),
         2.0,
         Duration::from_secs(120),
     );
-    schedule::later(run.ctx, &next, delay).await?;
-    Ok(Outcome::Waiting(format!(
-        "{why}; checking again in {}s",
-        delay.as_secs()
-    )))
+    rechecks::again(run, delay, why.to_owned()).await
 }
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -96,8 +93,14 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         _ => return already_done(run, &request, Some(Step::SendConsentLink)).await,
     }
+    if let Some(stale) = rechecks::superseded(run, &request) {
+        return Ok(stale);
+    }
     let cloud = run.cloud()?;
     let settings = &ctx.settings;
+    if request.progress.consumer_checked_at.is_none() {
+        check_consumer(run, &request).await?;
+    }
 
     let unique_name = app_unique_name(request.consumer.tenant_id);
     let callback = settings.consent_callback_url().to_string();
@@ -184,6 +187,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         r.steps.ran(Step::IssueCredentials);
         r.steps.completed(Step::IssueCredentials, event.at);
         r.steps.queued(Step::SendConsentLink, event.at);
+        r.send_after_write(StepMessage::first(r.id, Step::SendConsentLink), None);
         let detail = format!(
             "App {} ('{}') with its service principal, a {} credential and Reader on image definition '{}' are ready in the owner's tenant.",
             app_record.app_id,
@@ -191,15 +195,51 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             match app_record.credential { CredentialRecord::Federated { .. } => "federated", CredentialRecord::Secret { .. } => "client secret" },
             r.image.image()
         );
-        let entry = r.transition(State::CredentialsIssued, "credentials-issued", detail, &event).map_err(|e| StepError::Retryable(e.into()))?;
+        let entry = r.transition(State::CredentialsIssued, "credentials-issued", detail, &event)?;
         Ok(Write::Save(vec![entry], true))
     })
     .await?;
     if !done {
         return already_done(run, &request, Some(Step::SendConsentLink)).await;
     }
-    schedule::now(ctx, &schedule::first(&request, Step::SendConsentLink)).await?;
     Ok(Outcome::Done)
+}
+
+/// Before anything is created: the consumer's tenant must exist and the subscription must
+/// belong to it. Both are answers, not outages: a request naming a tenant that does not exist
+/// ends `Failed` at once with the reason, instead of waiting for a consent that cannot come.
+async fn check_consumer(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
+    let cloud = run.cloud()?;
+    let consumer = &request.consumer;
+    let tenant = consumer.tenant_id;
+    let subscription = consumer.subscription_id.to_string();
+    if !crate::azure::discovery::tenant_exists(&cloud.http, tenant).await? {
+        return Err(StepError::terminal(format!(
+            "The consumer tenant {tenant} does not exist (Entra answers AADSTS90002 'Tenant not found'). Check the tenant id: it is the Directory (tenant) ID shown on the consumer's Microsoft Entra overview page."
+        )));
+    }
+    let owner = run.ctx.settings.owner_tenant.to_string();
+    let home = match cloud.arm.subscription_home(&subscription).await? {
+        SubscriptionHome::NotFound => {
+            return Err(StepError::terminal(format!(
+                "The subscription {subscription} does not exist (Resource Manager answers SubscriptionNotFound). Check the consumer's subscription id."
+            )));
+        }
+        SubscriptionHome::Tenant(home) => home,
+        SubscriptionHome::CallersTenant => owner,
+    };
+    if !home.eq_ignore_ascii_case(&tenant.to_string()) {
+        return Err(StepError::terminal(format!(
+            "The subscription {subscription} belongs to tenant {home}, not to the consumer tenant {tenant}. Give the subscription of the consumer's own tenant, or the tenant that subscription belongs to."
+        )));
+    }
+    let now = run.ctx.clock.now();
+    record::update(run.ctx, request.id, |r| {
+        r.progress.consumer_checked_at.get_or_insert(now);
+        Ok(Write::Save(Vec::new(), ()))
+    })
+    .await?;
+    Ok(())
 }
 
 /// A client secret for the app, kept in Key Vault: reuse a valid one, or create one.

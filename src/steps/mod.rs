@@ -1,13 +1,16 @@
 //! The pipeline steps, one module each (DESIGN §2-§3).
 //!
-//! A step is `run(&Run) -> Result<Outcome, StepError>`. Errors are retryable unless a step
-//! chooses otherwise: a retryable error makes the host abandon the message so Service Bus
-//! redelivers it; a terminal one is recorded on the request as `Failed` with its reason and
-//! the message is completed. Every step starts by reading the request: if its result is
-//! already recorded it re-sends its successor and stops (rule 1).
+//! A step is `run(&Run) -> Result<Outcome, StepError>`. Errors are classified where they
+//! arise (`StepError`): a retryable one is retried by a scheduled copy of the message after a
+//! growing pause, a terminal one is recorded on the request as `Failed` with its reason. Every
+//! step starts by reading the request: if its result is already recorded it re-sends its
+//! successor and stops (rule 1). Successor and re-check messages go through the request's
+//! outbox, written with the change that needs them.
 
 mod confirm_consent;
 mod create_vm;
+pub(crate) mod deadline;
+mod entra_codes;
 mod error;
 mod invoke;
 mod issue_credentials;
@@ -15,6 +18,7 @@ mod message;
 pub mod notify;
 mod queue;
 mod rechecks;
+pub mod reconcile;
 mod record;
 mod schedule;
 mod send_consent_link;
@@ -85,22 +89,17 @@ pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
 }
 
 /// What a step that finds its work already done does: re-send its successor's first message
-/// (dropped as a duplicate if it was sent) and re-publish the events of the current state.
+/// (dropped as a duplicate if it was sent) and send whatever the request's outbox still holds.
 async fn already_done(
     run: &Run<'_>,
     request: &crate::domain::ShareRequest,
     successor: Option<Step>,
 ) -> Result<Outcome, StepError> {
-    if let Some(next) = successor {
+    if let Some(next) = successor
+        && request.progress.rechecks.latest == 0
+    {
         schedule::now(run.ctx, &schedule::first(request, next)).await?;
     }
-    let history = run.ctx.store.history(request.id).await?;
-    let current: Vec<_> = history
-        .into_iter()
-        .filter(|e| e.state == request.state())
-        .collect();
-    crate::events::publish(run.ctx, request, &current)
-        .await
-        .map_err(|e| StepError::Retryable(e.into()))?;
+    crate::outbox::flush(run.ctx, request, &[]).await;
     Ok(Outcome::AlreadyDone)
 }

@@ -1,18 +1,18 @@
 //! Re-checks of a waiting step (consent, role grant, VM provisioning) as scheduled messages,
-//! never as a blocked invocation (DESIGN §3 rule 5).
+//! never as a blocked invocation (DESIGN §3 rule 6).
 //!
 //! Each re-check message has the next attempt number; its MessageId
 //! (`request:step:attempt`) makes a repeated send a duplicate. A message whose attempt is
-//! older than the newest one sent is stale and does nothing, so a burst of triggers (a
-//! redelivery, the consent callback) never multiplies the chain. The order is send, then
-//! record: a crash in between leaves a message that is newer than the record, which runs.
+//! older than the newest one recorded is stale and does nothing, so a burst of triggers (a
+//! retry, the consent callback, the reconciler) never multiplies the chain. The next message
+//! is written to the outbox with the record, then sent: a crash in between leaves it in the
+//! outbox, where the reconciler finds it. A re-check past the step's deadline fails instead.
 
 use std::time::Duration;
 
 use super::{
-    Outcome, Run, StepError,
+    Outcome, Run, StepError, deadline,
     record::{self, Write},
-    schedule,
 };
 use crate::domain::ShareRequest;
 
@@ -31,18 +31,32 @@ pub(super) async fn again(
 ) -> Result<Outcome, StepError> {
     let mut next = run.message.clone();
     next.attempt += 1;
-    let at = schedule::later(run.ctx, &next, delay).await?;
+    next.retry = 0;
     let now = run.ctx.clock.now();
-    record::update(run.ctx, next.request_id, |r| {
+    let at = now + delay;
+    let pipeline = &run.ctx.settings.pipeline;
+    let (_, scheduled) = record::update(run.ctx, next.request_id, |r| {
+        if r.state().current_step() != Some(next.step) {
+            // The request moved on (or ended) meanwhile: this chain is over.
+            return Ok(Write::Keep(false));
+        }
+        let checks = &mut r.progress.rechecks;
+        checks.waiting_for = Some(waiting_for.clone());
+        if let Some(reason) = deadline::passed(pipeline, r, now) {
+            return Err(StepError::terminal(reason));
+        }
         let checks = &mut r.progress.rechecks;
         checks.latest = checks.latest.max(next.attempt);
         checks.last_checked_at = Some(now);
-        checks.waiting_for = Some(waiting_for.clone());
+        checks.next_run_at = Some(at);
         r.steps.ran(next.step);
-        Ok(Write::Save(Vec::new(), ()))
+        r.send_after_write(next.clone(), Some(at));
+        Ok(Write::Save(Vec::new(), true))
     })
     .await?;
-    Ok(Outcome::Waiting(format!(
-        "{waiting_for}; next check at {at}"
-    )))
+    Ok(if scheduled {
+        Outcome::Waiting(format!("{waiting_for}; next check at {at}"))
+    } else {
+        Outcome::Stale("the request moved on".into())
+    })
 }

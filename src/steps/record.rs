@@ -1,11 +1,12 @@
-//! Reading and writing the request from a step: the store's compare-and-swap change, then
-//! the events of what was written.
+//! Reading and writing the request from a step: the store's compare-and-swap change, then the
+//! outbox it left (successor messages, events) is sent.
 
 use super::StepError;
 use crate::{
     context::AppContext,
     domain::{RequestId, ShareRequest},
-    store::{self, Change, ChangeError, Stored},
+    outbox,
+    store::{self, Change, Stored},
 };
 
 /// What a change decided (the store's [`Change`]).
@@ -17,22 +18,35 @@ pub(super) async fn load(ctx: &AppContext, id: RequestId) -> Result<Option<Store
 }
 
 /// Applies `change` to the current version of the request and writes it (re-applying it on a
-/// concurrent change), then publishes the events of the entries written.
+/// concurrent change), then sends what the change put in the outbox. A failed send stays in
+/// the outbox for the next run or the reconciler: the change never waits on Service Bus.
 pub(super) async fn update<T>(
     ctx: &AppContext,
     id: RequestId,
     change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
 ) -> Result<(ShareRequest, T), StepError> {
-    let applied = store::change(ctx.store.as_ref(), id, change)
-        .await
-        .map_err(|e| match e {
-            ChangeError::Refused(e) => e,
-            ChangeError::Store(e) => e.into(),
-        })?;
-    // Published after the write: a failure here fails the step, whose re-run finds the
-    // change recorded and publishes again (the event id makes the repeat a duplicate).
-    crate::events::publish(ctx, &applied.request, &applied.entries)
-        .await
-        .map_err(|e| StepError::Retryable(e.into()))?;
+    let applied = store::change(ctx.store.as_ref(), id, change).await?;
+    if applied.request.needs_reconciling() || !applied.entries.is_empty() {
+        outbox::flush(ctx, &applied.request, &applied.entries).await;
+    }
     Ok((applied.request, applied.value))
+}
+
+/// Marks the request `Failed` with `reason` (and announces it), re-reading on a concurrent
+/// change; a request that already ended is left as it is.
+pub(crate) async fn fail(
+    ctx: &AppContext,
+    id: RequestId,
+    reason: &str,
+    event: &crate::domain::EventContext,
+) -> Result<(), StepError> {
+    update(ctx, id, |r| {
+        if r.state().is_terminal() {
+            return Ok(Write::Keep(()));
+        }
+        let entry = r.fail(reason, event)?;
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await
+    .map(|_| ())
 }

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use time::OffsetDateTime;
-
 use super::{StepError, StepMessage};
 use crate::{context::AppContext, domain::Step};
 
@@ -17,26 +15,13 @@ pub(super) fn backoff(attempt: u32, first: Duration, factor: f64, cap: Duration)
     capped - capped.mul_f64(0.1) + jitter
 }
 
-/// Sends `step`'s message for `request` now.
+/// Sends `message` now, outside the outbox: for repairs (a successor re-sent by a step that
+/// finds its work done), where duplicate detection drops what was already sent.
 pub(super) async fn now(ctx: &AppContext, message: &StepMessage) -> Result<(), StepError> {
     ctx.queue
         .send(message, None)
         .await
         .map_err(|e| StepError::Retryable(e.into()))
-}
-
-/// Sends `step`'s message for `request` to become visible after `delay`.
-pub(super) async fn later(
-    ctx: &AppContext,
-    message: &StepMessage,
-    delay: Duration,
-) -> Result<OffsetDateTime, StepError> {
-    let at = ctx.clock.now() + delay;
-    ctx.queue
-        .send(message, Some(at))
-        .await
-        .map_err(|e| StepError::Retryable(e.into()))?;
-    Ok(at)
 }
 
 /// The first message of `step`.

@@ -7,13 +7,12 @@ use time::format_description::well_known::Rfc3339;
 use url::Url;
 
 use super::{
-    Outcome, Run, StepError, already_done, notify,
+    Outcome, Run, StepError, already_done, notify, rechecks,
     record::{self, Write},
-    schedule,
 };
 use crate::{
     consent_state,
-    domain::{ConsentRecord, Delivery, Intent, Rechecks, ShareRequest, State, Step},
+    domain::{ConsentRecord, Delivery, Intent, ShareRequest, State, Step, StepMessage},
 };
 
 /// When the first consent re-check runs: people take a while to open a mail. The callback
@@ -55,6 +54,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         State::Submitted => return Ok(Outcome::Stale("credentials are not issued yet".into())),
         _ => return already_done(run, &request, None).await,
+    }
+    if let Some(stale) = rechecks::superseded(run, &request) {
+        return Ok(stale);
     }
     let app_id = request
         .progress
@@ -155,10 +157,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             c.delivering = None;
             c.delivered_at.get_or_insert(event.at);
         }
-        r.progress.rechecks = Rechecks {
-            latest: 0,
-            ..Rechecks::default()
-        };
         r.steps.ran(Step::SendConsentLink);
         r.steps.completed(Step::SendConsentLink, event.at);
         r.steps.queued(Step::ConfirmConsent, event.at);
@@ -168,17 +166,17 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             detail.clone(),
             &event,
         )?;
+        let first_check = event.at + FIRST_CHECK;
+        r.progress.rechecks.next_run_at = Some(first_check);
+        r.send_after_write(
+            StepMessage::first(r.id, Step::ConfirmConsent),
+            Some(first_check),
+        );
         Ok(Write::Save(vec![entry], true))
     })
     .await?;
     if !moved {
         return already_done(run, &request, None).await;
     }
-    schedule::later(
-        ctx,
-        &schedule::first(&request, Step::ConfirmConsent),
-        FIRST_CHECK,
-    )
-    .await?;
     Ok(Outcome::Done)
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use futures::{StreamExt, stream};
 use time::{Duration, OffsetDateTime, macros::datetime};
 
-use super::{Created, RejectedCreated, RequestStore, StoreError, Stored};
+use super::{Created, RejectedCreated, RequestStore, StoreError, Stored, VmClaim};
 use crate::domain::{
     Actor, AdminUsername, Consumer, EmailAddress, EventContext, FieldIssue, HistoryEntry,
     ImageVersionId, Location, Origin, RejectedRequest, RequestId, ResourceGroupName, ShareRequest,
@@ -307,19 +307,38 @@ pub async fn history_comes_back_oldest_first(store: &dyn RequestStore) {
 }
 
 /// `list_active` lists requests that can still progress, at their current version, and
-/// leaves out terminal ones.
+/// terminal ones whose outbox still holds something; it leaves out terminal ones with an
+/// empty outbox.
 pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
     let (active, active_stored) = created(store, "active").await;
     let (mut failed, failed_stored) = created(store, "failed").await;
-    let entry = failed
-        .fail("image not replicated to westus", &ctx(1))
-        .unwrap();
-    store
-        .update(&failed, &failed_stored.etag, &[entry])
-        .await
-        .expect("fail the request");
+    let (mut unsent, unsent_stored) = created(store, "failed-unsent").await;
+    let failed_id = failed.id;
+    for (request, stored) in [(&mut failed, &failed_stored), (&mut unsent, &unsent_stored)] {
+        let entry = request
+            .fail("image not replicated to westus", &ctx(1))
+            .unwrap();
+        if request.id == failed_id {
+            // Everything of the failed one was sent; the other still has its events.
+            let ids: Vec<String> = request
+                .outbox
+                .messages
+                .iter()
+                .map(|m| m.message.message_id())
+                .collect();
+            request.outbox.sent(&ids, request.history_len());
+        }
+        store
+            .update(request, &stored.etag, &[entry])
+            .await
+            .expect("fail the request");
+    }
 
     let listed = store.list_active().await.expect("list_active");
+    assert!(
+        listed.iter().any(|s| s.request.id == unsent.id),
+        "an ended request with unsent events is listed for the reconciler"
+    );
     let mine: Vec<_> = listed
         .iter()
         .filter(|s| s.request.id == active.id || s.request.id == failed.id)
@@ -332,7 +351,7 @@ pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
     );
     assert_eq!(mine[0].request, active);
     assert_eq!(mine[0].etag, active_stored.etag);
-    assert!(listed.iter().all(|s| !s.request.state().is_terminal()));
+    assert!(listed.iter().all(|s| s.request.needs_reconciling()));
 }
 
 /// More active requests than the table service returns in one page (1000).
@@ -452,6 +471,93 @@ pub async fn a_request_and_a_rejection_never_share_an_id(store: &dyn RequestStor
     assert!(store.get(other.id).await.expect("get").is_none());
 }
 
+/// A claim on a VM no other property names.
+fn fresh_claim(request: RequestId) -> VmClaim {
+    VmClaim {
+        key: VmClaim::key_for(&format!(
+            "/subscriptions/2b2b2b2b-2222-4222-8222-222222222222/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/{}",
+            uuid::Uuid::new_v4()
+        )),
+        request,
+        claimed_at: T0,
+    }
+}
+
+pub async fn a_vm_claim_is_created_once_and_reads_back_exactly(store: &dyn RequestStore) {
+    let first = fresh_claim(RequestId::new_random());
+    assert!(store.get_claim(&first.key).await.expect("get").is_none());
+    let etag = store.put_claim(&first, None).await.expect("first claim");
+
+    let second = VmClaim {
+        request: RequestId::new_random(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.put_claim(&second, None).await,
+        Err(StoreError::Conflict)
+    ));
+    let (held, held_etag) = store
+        .get_claim(&first.key)
+        .await
+        .expect("get")
+        .expect("held");
+    assert_eq!(held, first, "the first claim, instant included");
+    assert_eq!(held_etag, etag);
+}
+
+pub async fn a_vm_claim_is_taken_over_only_at_its_current_version(store: &dyn RequestStore) {
+    let first = fresh_claim(RequestId::new_random());
+    let v1 = store.put_claim(&first, None).await.expect("first claim");
+    let second = VmClaim {
+        request: RequestId::new_random(),
+        claimed_at: T0 + Duration::seconds(60),
+        ..first.clone()
+    };
+    let v2 = store
+        .put_claim(&second, Some(&v1))
+        .await
+        .expect("take over at the current version");
+    assert_ne!(v1, v2);
+    let third = VmClaim {
+        request: RequestId::new_random(),
+        ..first.clone()
+    };
+    assert!(matches!(
+        store.put_claim(&third, Some(&v1)).await,
+        Err(StoreError::Conflict)
+    ));
+    let (held, _) = store
+        .get_claim(&first.key)
+        .await
+        .expect("get")
+        .expect("held");
+    assert_eq!(held, second);
+}
+
+pub async fn concurrent_first_claims_of_one_vm_grant_exactly_one(store: &dyn RequestStore) {
+    let key = fresh_claim(RequestId::new_random()).key;
+    let claims: Vec<VmClaim> = (0..8)
+        .map(|_| VmClaim {
+            key: key.clone(),
+            request: RequestId::new_random(),
+            claimed_at: T0,
+        })
+        .collect();
+    let results: Vec<_> = stream::iter(claims.iter())
+        .map(|c| store.put_claim(c, None))
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict))),
+        "{results:?}"
+    );
+}
+
 /// Every property, in turn.
 pub async fn run_all(store: &dyn RequestStore) {
     create_then_get_returns_what_was_stored(store).await;
@@ -467,6 +573,9 @@ pub async fn run_all(store: &dyn RequestStore) {
     list_active_returns_every_page_past_1000(store).await;
     a_rejection_is_stored_once_with_its_history(store).await;
     a_request_and_a_rejection_never_share_an_id(store).await;
+    a_vm_claim_is_created_once_and_reads_back_exactly(store).await;
+    a_vm_claim_is_taken_over_only_at_its_current_version(store).await;
+    concurrent_first_claims_of_one_vm_grant_exactly_one(store).await;
 }
 
 #[cfg(test)]
@@ -538,6 +647,21 @@ mod memory_store {
     #[tokio::test]
     async fn list_active_returns_every_page_past_1000() {
         super::list_active_returns_every_page_past_1000(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn a_vm_claim_is_created_once_and_reads_back_exactly() {
+        super::a_vm_claim_is_created_once_and_reads_back_exactly(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn a_vm_claim_is_taken_over_only_at_its_current_version() {
+        super::a_vm_claim_is_taken_over_only_at_its_current_version(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_first_claims_of_one_vm_grant_exactly_one() {
+        super::concurrent_first_claims_of_one_vm_grant_exactly_one(&MemoryStore::new()).await;
     }
 
     #[tokio::test]

@@ -4,7 +4,7 @@ use std::{collections::HashMap, sync::Mutex};
 
 use async_trait::async_trait;
 
-use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored};
+use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored, VmClaim};
 use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 
 #[derive(Debug)]
@@ -19,6 +19,7 @@ struct Entry {
 pub struct MemoryStore {
     entries: Mutex<HashMap<RequestId, Entry>>,
     rejected: Mutex<HashMap<RequestId, (RejectedRequest, Vec<HistoryEntry>)>>,
+    claims: Mutex<HashMap<String, (VmClaim, u64)>>,
 }
 
 impl MemoryStore {
@@ -154,11 +155,37 @@ impl RequestStore for MemoryStore {
         Ok(rejected.get(&id).map(|(r, _)| r.clone()))
     }
 
+    async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError> {
+        let claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(claims.get(key).map(|(c, v)| (c.clone(), etag(*v))))
+    }
+
+    async fn put_claim(
+        &self,
+        claim: &VmClaim,
+        expected: Option<&ETag>,
+    ) -> Result<ETag, StoreError> {
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let version = match (claims.get(&claim.key), expected) {
+            (None, None) => 1,
+            (Some((_, v)), Some(e)) if etag(*v) == *e => v + 1,
+            _ => return Err(StoreError::Conflict),
+        };
+        claims.insert(claim.key.clone(), (claim.clone(), version));
+        Ok(etag(version))
+    }
+
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {
         Ok(self
             .lock()?
             .values()
-            .filter(|e| !e.request.state().is_terminal())
+            .filter(|e| e.request.needs_reconciling())
             .map(|e| Stored {
                 request: e.request.clone(),
                 etag: etag(e.version),

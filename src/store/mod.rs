@@ -11,6 +11,8 @@ mod memory;
 pub mod table;
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
 
 pub use change::{Applied, Change, ChangeError, change};
 pub use memory::MemoryStore;
@@ -51,6 +53,27 @@ pub enum RejectedCreated {
     Existing(Box<RejectedRequest>),
     /// The id belongs to a real request (its key was used for a valid document).
     Taken,
+}
+
+/// One VM resource id held by one request, so a second active request for the same VM is
+/// refused at intake (issue 11). The key is [`VmClaim::key_for`] of the VM's resource id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmClaim {
+    /// SHA-256 (hex) of the lower-cased VM resource id: fixed length, and free of the `/`
+    /// that table keys may not hold.
+    pub key: String,
+    /// The request holding the VM.
+    pub request: RequestId,
+    /// When it took the claim.
+    pub claimed_at: OffsetDateTime,
+}
+
+impl VmClaim {
+    /// The claim key of a VM resource id (ARM ids compare case-insensitively).
+    pub fn key_for(vm_resource_id: &str) -> String {
+        let digest = Sha256::digest(vm_resource_id.to_ascii_lowercase().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// Store failures. All are worth retrying except where noted.
@@ -105,6 +128,16 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// Reads a rejected submission.
     async fn get_rejected(&self, id: RequestId) -> Result<Option<RejectedRequest>, StoreError>;
 
-    /// Requests not in a terminal state (for reconciliation).
+    /// Requests the reconciler must look at: not in a terminal state, or ended with messages
+    /// or events still in their outbox.
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError>;
+
+    /// The claim on a VM, with its version.
+    async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError>;
+
+    /// Writes a claim atomically: with `expected` `None` only if there is no claim on that
+    /// key, else only if the claim is still at `expected`; `Conflict` otherwise. Returns the
+    /// new version.
+    async fn put_claim(&self, claim: &VmClaim, expected: Option<&ETag>)
+    -> Result<ETag, StoreError>;
 }

@@ -108,6 +108,18 @@ fn each_function_json_declares_what_the_handler_expects() {
                     function.name()
                 );
             }
+            Trigger::Timer { schedule, binding } => {
+                assert_eq!(bindings.len(), 1, "{}", function.name());
+                let trigger = &bindings[0];
+                assert_eq!(trigger["type"], "timerTrigger");
+                assert_eq!(trigger["direction"], "in");
+                assert_eq!(trigger["name"], binding);
+                assert_eq!(trigger["schedule"], schedule);
+                // Missed runs are caught up after a restart; runOnStartup would run it on
+                // every scale-out instance start.
+                assert_eq!(trigger["runOnStartup"], false);
+                assert_eq!(trigger["useMonitor"], true);
+            }
         }
     }
 }
@@ -160,7 +172,9 @@ async fn every_function_route_is_served_by_the_handler() {
                     route.replace("{id}", "0f8fad5b-d9cb-469f-a165-70867728950e")
                 ),
             ),
-            Trigger::Queue { .. } => ("POST".to_owned(), format!("/{}", function.name())),
+            Trigger::Queue { .. } | Trigger::Timer { .. } => {
+                ("POST".to_owned(), format!("/{}", function.name()))
+            }
         };
         let response = app
             .client

@@ -129,7 +129,7 @@ async fn a_host_encoded_step_invocation_for_an_unknown_request_is_completed_with
 }
 
 #[tokio::test]
-async fn a_step_that_cannot_reach_azure_is_answered_retryable_with_a_full_envelope() {
+async fn a_step_that_cannot_reach_azure_schedules_its_retry_and_completes_the_delivery() {
     let app = spawn_app().await;
     let submitted: Value = app
         .submit(&crate::helpers::valid_document(), None)
@@ -152,11 +152,41 @@ async fn a_step_that_cannot_reach_azure_is_answered_retryable_with_a_full_envelo
         .await
         .unwrap();
 
-    assert_eq!(response.status(), 500);
+    // The delivery is completed at once (no invocation held for a pause) and a copy of the
+    // message is scheduled as retry 1.
+    assert_eq!(response.status(), 200);
     let reply: Value = response.json().await.unwrap();
     assert!(
         reply["Logs"][0].as_str().unwrap().contains("retryable"),
         "{reply}"
+    );
+    let retries: Vec<_> = app
+        .queue
+        .sent()
+        .into_iter()
+        .filter(|s| {
+            s.message.step == imageshare::domain::Step::IssueCredentials && s.message.retry == 1
+        })
+        .collect();
+    assert_eq!(retries.len(), 1, "{retries:?}");
+    assert!(
+        retries[0].not_before.is_some(),
+        "the retry is scheduled, not immediate"
+    );
+    let status: Value = app
+        .get(&format!(
+            "/api/share-requests/{}",
+            submitted["id"].as_str().unwrap()
+        ))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        status["lastError"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no Azure clients")),
+        "the status says why it waits: {status:#}"
     );
 }
 

@@ -231,3 +231,45 @@ async fn a_redelivered_rejection_is_recorded_and_announced_once() {
     let id = RequestId::for_idempotency_key("bad-twice");
     assert_eq!(app.store.history(id).await.unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_queued_request_for_a_vm_an_active_request_holds_is_rejected_with_that_reason() {
+    let app = spawn_app().await;
+    let response = app.submit(&valid_document(), Some("over-http")).await;
+    assert_eq!(response.status(), 202);
+    let holder = RequestId::for_http_idempotency_key("over-http");
+    let message = envelope(
+        valid_document().to_string().as_bytes(),
+        "same-vm",
+        Some("application/json"),
+        json!({}),
+    );
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "completed, not left to redelivery: {reply}");
+    let id = RequestId::for_idempotency_key("same-vm");
+    assert!(
+        app.store.get(id).await.unwrap().is_none(),
+        "no second request"
+    );
+    let rejected = app
+        .store
+        .get_rejected(id)
+        .await
+        .unwrap()
+        .expect("a Rejected record");
+    assert!(
+        rejected.reason.contains(&holder.to_string()) && rejected.reason.contains("still active"),
+        "{}",
+        rejected.reason
+    );
+    assert_eq!(rejected.problems[0].pointer, "#/vm/name");
+    let (status, _) = deliver(&app, &message).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.store.history(id).await.unwrap().len(),
+        1,
+        "recorded once"
+    );
+}

@@ -148,3 +148,45 @@ async fn a_submission_is_announced_once_as_a_cloudevent_even_when_replayed() {
     assert_eq!(event["data"]["state"], "Submitted");
     assert!(event["data"].get("history").is_none());
 }
+
+/// A claim on the demo VM by a request that was never stored, taken `age` ago.
+async fn unstored_claim(app: &crate::helpers::TestApp, age: time::Duration) -> RequestId {
+    let holder = RequestId::new_random();
+    let vm = "/subscriptions/2b2b2b2b-2222-4222-8222-222222222222/resourceGroups/rg-fabrikam-vms/providers/Microsoft.Compute/virtualMachines/vm-fabrikam-01";
+    let claim = imageshare::store::VmClaim {
+        key: imageshare::store::VmClaim::key_for(vm),
+        request: holder,
+        claimed_at: time::OffsetDateTime::now_utc() - age,
+    };
+    app.store.put_claim(&claim, None).await.unwrap();
+    holder
+}
+
+#[tokio::test]
+async fn a_vm_claimed_by_an_admission_still_in_flight_is_refused_with_409() {
+    let app = spawn_app().await;
+    let holder = unstored_claim(&app, time::Duration::seconds(10)).await;
+
+    let response = app.submit(&valid_document(), Some("k")).await;
+
+    assert_eq!(response.status(), 409);
+    let problem: Value = response.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&holder.to_string()),
+        "{problem}"
+    );
+    assert_eq!(app.store.len(), 0, "nothing stored");
+}
+
+#[tokio::test]
+async fn a_vm_claimed_by_an_admission_that_died_long_ago_is_free_again() {
+    let app = spawn_app().await;
+    unstored_claim(&app, time::Duration::minutes(30)).await;
+
+    let response = app.submit(&valid_document(), Some("k")).await;
+
+    assert_eq!(response.status(), 202);
+}

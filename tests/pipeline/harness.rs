@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use azure_core::credentials::{
     AccessToken as CoreToken, Secret as CoreSecret, TokenCredential, TokenRequestOptions,
 };
-use azure_sim::{Scenario, Sim, scenario::demo};
+use azure_sim::{FaultId, Scenario, Sim, scenario::demo};
 use azure_transport::Transport;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use imageshare::{
@@ -22,9 +22,11 @@ use imageshare::{
     config::{Env, Settings},
     context::{AppContext, Clock},
     domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest},
-    events::MemoryEvents,
+    events::{CloudEvent, EventSink, MemoryEvents, PublishError},
     steps::{QueueError, StepMessage, StepQueue},
-    store::{Created, ETag, MemoryStore, RejectedCreated, RequestStore, StoreError, Stored},
+    store::{
+        Created, ETag, MemoryStore, RejectedCreated, RequestStore, StoreError, Stored, VmClaim,
+    },
 };
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -96,6 +98,49 @@ impl TokenCredential for SimManagedIdentity {
     }
 }
 
+/// The events topic, which a test can take down (deleted, full, unreachable): publishes then
+/// fail as Service Bus would refuse them.
+#[derive(Debug, Default)]
+pub struct Topic {
+    inner: MemoryEvents,
+    down: std::sync::atomic::AtomicBool,
+    pub refused: std::sync::atomic::AtomicU32,
+}
+
+impl Topic {
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn published(&self) -> Vec<CloudEvent> {
+        self.inner.published()
+    }
+}
+
+#[async_trait]
+impl EventSink for Topic {
+    async fn publish(&self, event: &CloudEvent) -> Result<(), PublishError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            return Err(PublishError {
+                id: event.id.clone(),
+                detail: "404 MessagingEntityNotFound: the topic share-events does not exist".into(),
+            });
+        }
+        self.inner.publish(event).await
+    }
+}
+
+/// Which message a test loses.
+pub struct Loss(Box<dyn Fn(&StepMessage) -> bool + Send + Sync>);
+
+impl std::fmt::Debug for Loss {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Loss")
+    }
+}
+
 /// A queued step message.
 #[derive(Clone, Debug)]
 pub struct Queued {
@@ -111,6 +156,7 @@ pub struct PumpQueue {
     seen: Mutex<HashSet<String>>,
     pub dead_letters: Mutex<Vec<Queued>>,
     pub sent: Mutex<Vec<Queued>>,
+    drops: Mutex<Vec<Loss>>,
 }
 
 #[async_trait]
@@ -135,6 +181,24 @@ impl StepQueue for PumpQueue {
 }
 
 impl PumpQueue {
+    /// The next message for which `when` holds is lost (dead-lettered after its deliveries,
+    /// or a scheduled re-check that never arrives) instead of being delivered.
+    pub fn lose_next(&self, when: impl Fn(&StepMessage) -> bool + Send + Sync + 'static) {
+        self.drops.lock().unwrap().push(Loss(Box::new(when)));
+    }
+
+    fn lost(&self, q: &Queued) -> bool {
+        let mut drops = self.drops.lock().unwrap();
+        match drops.iter().position(|d| (d.0)(&q.message)) {
+            Some(i) => {
+                drops.remove(i);
+                self.dead_letters.lock().unwrap().push(q.clone());
+                true
+            }
+            None => false,
+        }
+    }
+
     fn take_due(&self, now: OffsetDateTime) -> Option<Queued> {
         let mut pending = self.pending.lock().unwrap();
         let i = pending
@@ -229,6 +293,12 @@ impl RequestStore for CrashingStore {
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {
         self.inner.list_active().await
     }
+    async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError> {
+        self.inner.get_claim(key).await
+    }
+    async fn put_claim(&self, c: &VmClaim, e: Option<&ETag>) -> Result<ETag, StoreError> {
+        self.inner.put_claim(c, e).await
+    }
 }
 
 /// The app against the simulator, with a deterministic host.
@@ -238,10 +308,18 @@ pub struct Harness {
     pub client: reqwest::Client,
     pub store: Arc<CrashingStore>,
     pub queue: Arc<PumpQueue>,
-    pub events: Arc<MemoryEvents>,
+    pub events: Arc<Topic>,
     pub transport: Transport,
     duplicates: std::sync::atomic::AtomicBool,
+    /// The Reconcile timer's period on the simulated clock (the deployed default).
+    pub reconcile_every: Duration,
+    next_reconcile: Mutex<Option<OffsetDateTime>>,
+    pub reconciles: std::sync::atomic::AtomicU32,
+    fault_ends: Mutex<Vec<(FaultId, OffsetDateTime)>>,
 }
+
+/// The deployed reconcile period.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(300);
 
 /// Maximum deliveries before a message is dead-lettered (the demo queues' MaxDeliveryCount).
 pub const MAX_DELIVERY_COUNT: u32 = 10;
@@ -303,7 +381,7 @@ impl Harness {
         let cloud = Arc::new(Cloud::new(&settings, transport.clone(), tokens, policy));
         let store = Arc::new(CrashingStore::default());
         let queue = Arc::new(PumpQueue::default());
-        let events = Arc::new(MemoryEvents::default());
+        let events = Arc::new(Topic::default());
         let ctx = AppContext {
             settings: Arc::new(settings),
             store: store.clone(),
@@ -324,7 +402,65 @@ impl Harness {
             events,
             transport,
             duplicates: false.into(),
+            reconcile_every: RECONCILE_EVERY,
+            next_reconcile: Mutex::new(None),
+            reconciles: 0.into(),
+            fault_ends: Mutex::new(Vec::new()),
         }
+    }
+
+    /// `fault` is active from now for `duration` of simulated time (an outage).
+    pub fn outage(&self, fault: azure_sim::Fault, duration: Duration) {
+        let id = self.sim.add_fault(fault);
+        self.fault_ends
+            .lock()
+            .unwrap()
+            .push((id, self.sim.now() + duration));
+    }
+
+    fn end_outages(&self) {
+        let now = self.sim.now();
+        self.fault_ends.lock().unwrap().retain(|(id, end)| {
+            if *end <= now {
+                self.sim.remove_fault(*id);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Runs the Reconcile function as the host's timer does; returns its log line.
+    pub async fn reconcile(&self) -> String {
+        let envelope = json!({
+            "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "ScheduleStatus": null, "IsPastDue": false}},
+            "Metadata": {}
+        });
+        let response = self
+            .client
+            .post(format!("{}/Reconcile", self.url))
+            .header(
+                "x-azure-functions-invocationid",
+                "00000000-0000-4000-8000-0000000000aa",
+            )
+            .body(envelope.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        self.reconciles
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let reply: Value = response.json().await.unwrap();
+        reply["Logs"][0].as_str().unwrap_or_default().to_owned()
+    }
+
+    /// When the timer fires next.
+    fn next_tick(&self) -> OffsetDateTime {
+        *self
+            .next_reconcile
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| self.sim.now() + self.reconcile_every)
     }
 
     /// From now on every message is delivered twice at the same time (two instances holding
@@ -390,26 +526,55 @@ impl Harness {
     /// none is due) until `done(status)` holds. Failed deliveries are redelivered with
     /// DeliveryCount+1 and dead-lettered past the limit, as Service Bus does.
     pub async fn run_until(&self, id: RequestId, done: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..400 {
-            let status = self.status(id).await;
-            if done(&status) {
-                return status;
+        self.run_all_until(&[id], |all| done(&all[0]))
+            .await
+            .remove(0)
+    }
+
+    /// Like [`Self::run_until`] for several requests at once: delivers due messages and runs
+    /// the reconciler on its timer until `done` holds for their status documents. A request
+    /// with nothing left to deliver waits for the reconciler, as in production.
+    pub async fn run_all_until(
+        &self,
+        ids: &[RequestId],
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let mut idle_ticks = 0;
+        for _ in 0..3000 {
+            let mut all = Vec::new();
+            for id in ids {
+                all.push(self.status(*id).await);
             }
-            let Some(q) = self.queue.take_due(self.sim.now()) else {
-                match self.queue.earliest() {
-                    Some(at) => {
-                        let wait = at - self.sim.now();
-                        self.sim.advance_clock(
-                            Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(1),
-                        );
-                        continue;
-                    }
-                    None => panic!(
-                        "nothing left to deliver and the request is {}: {status:#}",
-                        status["state"]
-                    ),
+            if done(&all) {
+                return all;
+            }
+            self.end_outages();
+            let now = self.sim.now();
+            if now >= self.next_tick() {
+                self.reconcile().await;
+                *self.next_reconcile.lock().unwrap() = Some(now + self.reconcile_every);
+                continue;
+            }
+            let Some(q) = self.queue.take_due(now) else {
+                let tick = self.next_tick();
+                let at = self.queue.earliest().map_or(tick, |e| e.min(tick));
+                if self.queue.earliest().is_none() {
+                    idle_ticks += 1;
+                    assert!(
+                        idle_ticks < 100,
+                        "nothing left to deliver for 100 reconcile periods: {all:#?}"
+                    );
                 }
+                let wait = at - now;
+                self.sim.advance_clock(
+                    Duration::try_from(wait).unwrap_or_default() + Duration::from_millis(1),
+                );
+                continue;
             };
+            idle_ticks = 0;
+            if self.queue.lost(&q) {
+                continue;
+            }
             let failed = if self.duplicates.load(std::sync::atomic::Ordering::SeqCst) {
                 let (a, b) = tokio::join!(self.deliver(&q), self.deliver(&q));
                 a >= 300 && b >= 300
@@ -426,10 +591,11 @@ impl Harness {
                 }
             }
         }
-        panic!(
-            "the request did not get there in 400 deliveries: {:#}",
-            self.status(id).await
-        );
+        let mut all = Vec::new();
+        for id in ids {
+            all.push(self.status(*id).await);
+        }
+        panic!("the requests did not get there in 3000 rounds: {all:#?}");
     }
 
     /// Runs until the request waits for the consumer's admin to consent.

@@ -10,3 +10,6 @@ mod faults;
 mod happy_path;
 mod harness;
 mod idempotency;
+mod lifecycle;
+mod one_per_vm;
+mod overwrite;

@@ -580,3 +580,173 @@ async fn deleting_the_vm_then_its_network_leaves_nothing_behind() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_vm_put_while_its_creation_still_runs_is_refused_with_computes_409_conflict() {
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
+    let url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, _, created) = put_vm(&fabrikam, &url, vm_body(&nic), &aux).await;
+    assert_eq!(s, 201, "{created}");
+
+    let mut bigger = vm_body(&nic);
+    bigger["properties"]["hardwareProfile"]["vmSize"] = json!("Standard_B2s");
+    let (s, _, refused) = put_vm(&fabrikam, &url, bigger, &aux).await;
+
+    assert_eq!(s, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "Conflict");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("The request failed due to conflict with a concurrent request."),
+        "{refused}"
+    );
+    let (_, _, now) = fabrikam.get(&url).await;
+    assert_eq!(
+        now["properties"]["hardwareProfile"]["vmSize"], "Standard_D2s_v5",
+        "the refused PUT changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn if_none_match_star_on_an_existing_vm_is_refused_with_412_and_changes_nothing() {
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
+    let url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, _, created) = put_vm(&fabrikam, &url, vm_body(&nic), &aux).await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["etag"], "\"1\"", "Compute's counter etag");
+    let (_, _, before) = fabrikam.get(&url).await;
+
+    let mut other = vm_body(&nic);
+    other["tags"] = json!({"owner": "someone else"});
+    let (s, _, refused) = fabrikam
+        .send(
+            Method::PUT,
+            &url,
+            Some(other),
+            &[
+                ("x-ms-authorization-auxiliary", &aux),
+                ("if-none-match", "*"),
+            ],
+        )
+        .await;
+
+    assert_eq!(s, 412, "{refused}");
+    assert_eq!(refused["error"]["code"], "PreconditionFailed");
+    let (_, _, after) = fabrikam.get(&url).await;
+    assert_eq!(after["tags"], before["tags"]);
+    assert_eq!(after["etag"], before["etag"]);
+}
+
+#[tokio::test]
+async fn if_none_match_star_creates_an_absent_vm() {
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
+    let url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, _, created) = fabrikam
+        .send(
+            Method::PUT,
+            &url,
+            Some(vm_body(&nic)),
+            &[
+                ("x-ms-authorization-auxiliary", &aux),
+                ("if-none-match", "*"),
+            ],
+        )
+        .await;
+    assert_eq!(s, 201, "{created}");
+}
+
+#[tokio::test]
+async fn an_if_match_that_is_not_the_vms_etag_is_refused_with_412_in_computes_words() {
+    let mut scenario = Scenario::demo().with_replication(Replication::none());
+    scenario.arm.vm_provisioning_polls = 0;
+    let sim = Sim::start(scenario).await.unwrap();
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
+    let url = format!("{}?api-version=2024-07-01", vm("a"));
+    let (s, _, _) = put_vm(&fabrikam, &url, vm_body(&nic), &aux).await;
+    assert_eq!(s, 201);
+    let (_, _, done) = fabrikam.get(&url).await;
+    assert_eq!(done["properties"]["provisioningState"], "Succeeded");
+
+    let (s, _, refused) = fabrikam
+        .send(
+            Method::PUT,
+            &url,
+            Some(vm_body(&nic)),
+            &[
+                ("x-ms-authorization-auxiliary", &aux),
+                ("if-match", "\"7\""),
+            ],
+        )
+        .await;
+    assert_eq!(s, 412, "{refused}");
+    assert_eq!(refused["error"]["code"], "PreconditionFailed");
+    assert_eq!(
+        refused["error"]["message"],
+        "Etag provided in if-match header \"7\" does not match etag \"1\" of resource."
+    );
+
+    let (s, _, updated) = fabrikam
+        .send(
+            Method::PUT,
+            &url,
+            Some(vm_body(&nic)),
+            &[
+                ("x-ms-authorization-auxiliary", &aux),
+                ("if-match", "\"1\""),
+            ],
+        )
+        .await;
+    assert_eq!(s, 200, "{updated}");
+    assert_eq!(updated["etag"], "\"2\"");
+}
+
+#[tokio::test]
+async fn a_network_put_while_its_operation_still_runs_is_refused_with_another_operation_in_progress()
+ {
+    let sim = start_demo().await;
+    let fabrikam = common::arm_as_fabrikam_admin(&sim).await;
+    let url = format!(
+        "{}/providers/Microsoft.Network/networkSecurityGroups/nsg?api-version=2024-05-01",
+        rg()
+    );
+    let (s, h, _) = fabrikam.put(&url, nsg_body()).await;
+    assert_eq!(s, 201);
+    let poll = hv(&h, "azure-asyncoperation").unwrap();
+
+    let (s, _, refused) = fabrikam
+        .put(
+            &url,
+            json!({"location": "eastus", "properties": {"securityRules": []}}),
+        )
+        .await;
+
+    assert_eq!(s, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "AnotherOperationInProgress");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Another operation on this or dependent resource is in progress. To retrieve status of the operation use uri: "),
+        "{message}"
+    );
+    assert!(
+        message.contains(&poll),
+        "names the running operation: {message}"
+    );
+    // Once the operation has ended, the same PUT is accepted.
+    loop {
+        let (_, _, status) = fabrikam.get(&poll).await;
+        if status["status"] != "InProgress" {
+            break;
+        }
+    }
+    let (s, _, _) = fabrikam
+        .put(
+            &url,
+            json!({"location": "eastus", "properties": {"securityRules": []}}),
+        )
+        .await;
+    assert_eq!(s, 200);
+}

@@ -91,6 +91,8 @@ impl Stack {
             ("IMAGESHARE_STORE", "memory".to_owned()),
             ("IMAGESHARE_NOTIFY", "mail".to_owned()),
             ("IMAGESHARE_MAIL_SENDER", demo::MAILBOX_UPN.to_owned()),
+            // The reconciler's timer, as deployed: every five minutes.
+            ("IMAGESHARE_RECONCILE_SCHEDULE", "0 */5 * * * *".to_owned()),
             ("RUST_LOG", "imageshare=info,handler=info,warn".to_owned()),
         ]
         .into_iter()

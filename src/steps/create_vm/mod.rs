@@ -8,11 +8,15 @@ use serde_json::{Value, json};
 
 mod image;
 mod network;
+mod ownership;
 mod verdict;
+mod vm;
 
 use image::{image_facts, vm_body};
-use network::put_and_wait;
+use network::{Wanted, ensure};
+use ownership::TAG;
 use verdict::{Verdict, azure_verdict, classify_operation, verdict};
+use vm::Placed;
 
 use super::{
     Outcome, Run, StepError, already_done,
@@ -91,9 +95,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             Ok(Operation::Failed { code, message }) => {
                 let v = classify_operation(run, &request, &code, &message);
                 if matches!(v, Verdict::Later(..)) {
-                    // Start over with a fresh PUT next time.
+                    // Start over next time: the VM (ours, Failed) is PUT again.
                     record::update(ctx, request.id, |r| {
                         r.progress.vm.operation_url = None;
+                        r.progress.vm.vm_id = None;
                         Ok(Write::Save(Vec::new(), ()))
                     })
                     .await?;
@@ -102,6 +107,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             }
             Err(e) => verdict(run, &request, azure_verdict(run, &request, &e)).await,
         };
+    }
+
+    // Our VM exists already (a re-run found it, or its PUT left nothing to poll): follow its
+    // provisioning state, without reading everything else again.
+    if request.progress.vm.vm_id.is_some() {
+        return finish(run, &request, &consumer, &vm_id).await;
     }
 
     // The image must be replicated where the VM goes (read with the owner tenant's token).
@@ -138,115 +149,73 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         )));
     }
 
+    if let Some(outcome) = vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
+        return Ok(outcome);
+    }
     let location = request.vm.location.as_str();
+    let tags = json!({TAG: request.id.to_string()});
     let subnet_id = if let Some(subnet) = &request.vm.subnet_id {
+        // The consumer's own subnet: referenced, never changed.
         subnet.to_string()
     } else {
-        let nsg = json!({"location": location, "tags": {"imageshare-request": request.id.to_string()}, "properties": {"securityRules": []}});
-        if let Some(outcome) = put_and_wait(
-            run,
-            &request,
-            &consumer,
-            &nsg_id,
-            api_versions::NETWORK,
-            nsg,
-        )
-        .await?
-        {
+        let nsg = Wanted {
+            kind: "network security group",
+            id: &nsg_id,
+            api_version: api_versions::NETWORK,
+            body: json!({"location": location, "tags": tags, "properties": {"securityRules": []}}),
+        };
+        if let Some(outcome) = ensure(run, &request, &consumer, nsg).await? {
             return Ok(outcome);
         }
-        let vnet = json!({
-            "location": location,
-            "tags": {"imageshare-request": request.id.to_string()},
-            "properties": {
-                "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
-            }
-        });
-        if let Some(outcome) = put_and_wait(
-            run,
-            &request,
-            &consumer,
-            &vnet_id,
-            api_versions::NETWORK,
-            vnet,
-        )
-        .await?
-        {
+        let vnet = Wanted {
+            kind: "virtual network",
+            id: &vnet_id,
+            api_version: api_versions::NETWORK,
+            body: json!({
+                "location": location,
+                "tags": tags,
+                "properties": {
+                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
+                }
+            }),
+        };
+        if let Some(outcome) = ensure(run, &request, &consumer, vnet).await? {
             return Ok(outcome);
         }
         format!("{vnet_id}/subnets/default")
     };
-    let nic = json!({
-        "location": location,
-        "tags": {"imageshare-request": request.id.to_string()},
-        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"}}]}
-    });
-    if let Some(outcome) = put_and_wait(
-        run,
-        &request,
-        &consumer,
-        &nic_id,
-        api_versions::NETWORK,
-        nic,
-    )
-    .await?
-    {
+    let nic = Wanted {
+        kind: "network interface",
+        id: &nic_id,
+        api_version: api_versions::NETWORK,
+        body: json!({
+            "location": location,
+            "tags": tags,
+            "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"}}]}
+        }),
+    };
+    if let Some(outcome) = ensure(run, &request, &consumer, nic).await? {
         return Ok(outcome);
     }
 
-    let started = match cloud
-        .arm
-        .put(
-            &consumer,
-            &vm_id,
-            api_versions::COMPUTE,
-            vm_body(&request, &nic_id, &image),
-        )
-        .await
-    {
-        Ok(started) => started,
-        Err(e) => return verdict(run, &request, azure_verdict(run, &request, &e)).await,
+    let placed = Placed {
+        subnet_id,
+        nic_id,
+        vm_id,
     };
-    let operation = started.poll_url().map(ToString::to_string);
-    let event = run.event();
-    let detail = format!(
-        "VM creation accepted by Resource Manager: {vm_id} ({}), from image {}.",
-        request.vm.size, request.image
-    );
-    record::update(ctx, request.id, |r| {
-        if r.state() != State::CreatingVm {
-            return Ok(Write::Keep(()));
-        }
-        let first_time = r.progress.vm.vm_id.is_none();
-        r.progress.vm.subnet_id = Some(subnet_id.clone());
-        r.progress.vm.nic_id = Some(nic_id.clone());
-        r.progress.vm.vm_id = Some(vm_id.clone());
-        r.progress.vm.operation_url.clone_from(&operation);
-        let entries = if first_time {
-            vec![r.note("vm-creation-started", detail.clone(), &event)]
-        } else {
-            Vec::new()
-        };
-        Ok(Write::Save(entries, ()))
-    })
-    .await?;
-    if operation.is_none() {
-        return finish(run, &request, &consumer, &vm_id).await;
-    }
-    rechecks::again(
+    vm::create(
         run,
-        started
-            .retry_after
-            .unwrap_or(POLL)
-            .max(Duration::from_secs(5)),
-        "the VM to finish provisioning".into(),
+        &request,
+        &consumer,
+        &placed,
+        vm_body(&request, &placed.nic_id, &image),
     )
     .await
 }
 
 /// The operation finished: confirm the VM, then complete the request.
-async fn finish(
+pub(super) async fn finish(
     run: &Run<'_>,
     request: &ShareRequest,
     who: &ArmIdentity,

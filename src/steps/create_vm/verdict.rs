@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use super::super::{Outcome, Run, StepError, rechecks};
+use super::super::{
+    Outcome, Run, StepError,
+    entra_codes::{self, TokenFault},
+    rechecks, schedule,
+};
 use crate::{azure::AzureError, domain::ShareRequest};
 
 /// How long a role just granted may still be refused before we call it a real refusal
@@ -56,6 +60,21 @@ pub(super) fn classify(
     let lower = code.to_ascii_lowercase();
     let vm = &request.vm;
     match lower.as_str() {
+        // An operation on the resource still runs (ours after a crash, or a racing run's):
+        // wait for it, never fail. Network says AnotherOperationInProgress (409) or, per the
+        // throttling doc, RetryableErrorDueToAnotherOperation (429); Compute says Conflict
+        // ("conflict with a concurrent request") or OperationNotAllowed naming the operation
+        // in progress. Each wait is a scheduled re-check, so the state's deadline bounds it.
+        "anotheroperationinprogress" | "retryableerrorduetoanotheroperation" | "conflict" => {
+            Verdict::Later(
+                retry_after.unwrap_or(Duration::from_secs(30)),
+                format!("Azure to finish another operation on the resource ({code})"),
+            )
+        }
+        "operationnotallowed" if names_a_running_operation(message) => Verdict::Later(
+            retry_after.unwrap_or(Duration::from_secs(30)),
+            format!("Azure to finish another operation on the resource ({code})"),
+        ),
         "galleryimagenotfound" => Verdict::Terminal(format!(
             "The image is not available in {}: {message}",
             vm.location
@@ -90,15 +109,31 @@ pub(super) fn classify(
             retry_after.unwrap_or(Duration::from_secs(30)),
             "Resource Manager throttling".into(),
         ),
+        // An outage gets re-checks further and further apart (30 s growing to 5 min); the
+        // step's deadline ends it.
         _ if status.is_none_or(|s| s >= 500) => Verdict::Later(
-            Duration::from_secs(30),
-            format!("Resource Manager to recover ({code})"),
+            schedule::backoff(
+                run.message.attempt + 1,
+                Duration::from_secs(30),
+                1.5,
+                Duration::from_secs(300),
+            ),
+            format!("Resource Manager to recover ({code}: {message})"),
         ),
         _ if status.is_some_and(|s| (400..500).contains(&s)) => {
             Verdict::Terminal(format!("Azure refused the VM: {code}: {message}"))
         }
         _ => Verdict::Later(Duration::from_secs(30), format!("{code}: {message}")),
     }
+}
+
+/// Compute's OperationNotAllowed also covers quota and deletion; only wording about an
+/// operation still going on means "wait".
+fn names_a_running_operation(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["in progress", "another operation", "concurrent"]
+        .iter()
+        .any(|w| m.contains(w))
 }
 
 pub(super) async fn verdict(
@@ -125,9 +160,28 @@ pub(super) fn azure_verdict(run: &Run<'_>, request: &ShareRequest, e: &AzureErro
             retry_after,
             ..
         } => classify(run, request, code, message, Some(*status), *retry_after),
-        AzureError::Token { .. } if !e.is_retryable() => {
-            Verdict::Later(Duration::from_secs(60), format!("a token for the app: {e}"))
-        }
+        AzureError::Token { .. } if !e.is_retryable() => match entra_codes::classify(e) {
+            // Consent was confirmed before this step: a missing app now means the consumer's
+            // admin removed it.
+            TokenFault::NotConsented(code) => Verdict::Terminal(format!(
+                "The app is no longer usable in tenant {} (AADSTS{code}): the consumer's admin removed its enterprise application or its consent after approving. Nothing more is created; submit a new request to share again. Entra said: {e}",
+                request.consumer.tenant_id
+            )),
+            TokenFault::CredentialRefused(code)
+                if entra_codes::credential_may_be_propagating(request, run.ctx.clock.now()) =>
+            {
+                Verdict::Later(
+                    Duration::from_secs(30),
+                    format!("the app's credential to propagate in Entra (AADSTS{code})"),
+                )
+            }
+            TokenFault::CredentialRefused(code) => {
+                Verdict::Terminal(entra_codes::credential_reason(request, code, e))
+            }
+            TokenFault::Other => {
+                Verdict::Terminal(format!("Entra refused a token for the app: {e}"))
+            }
+        },
         other => Verdict::Later(Duration::from_secs(30), other.to_string()),
     }
 }

@@ -2,16 +2,56 @@
 //!
 //! One partition per request (`PartitionKey` = request id), so the record and its history can
 //! change together in one entity group transaction:
-//! - RowKey `request`: `State`, `Active` (not terminal, for `list_active`'s filter), `UpdatedAt`
+//! - RowKey `request`: `State`, `Active` (not terminal, or ended with messages or events still to send: for
+//!   `list_active`'s filter), `UpdatedAt`
 //!   and `Document`, the request's JSON, which is the source of truth.
 //! - RowKey `history-{seq:010}`: one entry each (`Entry` is its JSON), zero-padded so that
 //!   the service's RowKey order is seq order.
 
 use serde_json::{Map, Value, json};
-use time::{OffsetDateTime, UtcOffset, macros::format_description};
+use time::{
+    OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
+};
 
 use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
-use crate::store::StoreError;
+use crate::store::{StoreError, VmClaim};
+
+/// The RowKey of a VM claim, alone in its partition [`claim_partition`].
+pub const CLAIM_ROW: &str = "claim";
+
+/// The partition of the claim on VM key `key` (a hex digest: no character a key may not hold).
+pub fn claim_partition(key: &str) -> String {
+    format!("vm-claim-{key}")
+}
+
+/// The entity of a VM claim. `ClaimedAt` is RFC 3339 text, so the exact instant comes back.
+pub fn claim(claim: &VmClaim) -> Result<Value, StoreError> {
+    let at = claim
+        .claimed_at
+        .format(&Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("a timestamp cannot be written: {e}")))?;
+    Ok(json!({
+        "PartitionKey": claim_partition(&claim.key),
+        "RowKey": CLAIM_ROW,
+        "Key": claim.key,
+        "Request": claim.request.to_string(),
+        "ClaimedAt": at,
+    }))
+}
+
+/// Reads a VM claim's entity back.
+pub fn parse_claim(entity: &Map<String, Value>) -> Result<VmClaim, StoreError> {
+    let key = string(entity, "Key")?.to_owned();
+    let request = RequestId::parse(string(entity, "Request")?)
+        .map_err(|e| StoreError::Corrupt(format!("the claim on {key} names no request: {e}")))?;
+    let claimed_at = OffsetDateTime::parse(string(entity, "ClaimedAt")?, &Rfc3339)
+        .map_err(|e| StoreError::Corrupt(format!("the claim on {key} has no time: {e}")))?;
+    Ok(VmClaim {
+        key,
+        request,
+        claimed_at,
+    })
+}
 
 /// The record's RowKey.
 pub const RECORD_ROW: &str = "request";
@@ -64,7 +104,7 @@ pub fn record(request: &ShareRequest) -> Result<Value, StoreError> {
         "PartitionKey": request.id.to_string(),
         "RowKey": RECORD_ROW,
         "State": request.state().as_str(),
-        "Active": !request.state().is_terminal(),
+        "Active": request.needs_reconciling(),
         "UpdatedAt": datetime(request.updated_at)?,
         "UpdatedAt@odata.type": "Edm.DateTime",
         "Document": document,

@@ -29,9 +29,9 @@ use self::{
     batch::Operation,
     client::{Client, ServiceError, entity_etag},
     connection::ConnectionString,
-    entities::{HISTORY_END, HISTORY_PREFIX, RECORD_ROW, REJECTED_ROW},
+    entities::{CLAIM_ROW, HISTORY_END, HISTORY_PREFIX, RECORD_ROW, REJECTED_ROW},
 };
-use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored};
+use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored, VmClaim};
 use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
 
 /// The table used when the configuration names none.
@@ -275,6 +275,55 @@ impl RequestStore for TableStore {
         {
             Some((entity, _)) => entities::parse_rejected(&entity).map(Some),
             None => Ok(None),
+        }
+    }
+
+    async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError> {
+        match self
+            .client
+            .get_entity(&entities::claim_partition(key), CLAIM_ROW)
+            .await?
+        {
+            Some((entity, etag)) => Ok(Some((entities::parse_claim(&entity)?, ETag(etag)))),
+            None => Ok(None),
+        }
+    }
+
+    async fn put_claim(
+        &self,
+        claim: &VmClaim,
+        expected: Option<&ETag>,
+    ) -> Result<ETag, StoreError> {
+        // Insert fails on an existing entity, Replace on a changed one: the service decides
+        // atomically, so two admissions racing for one VM cannot both win.
+        let operation = match expected {
+            None => Operation::Insert {
+                table: self.client.table_url()?,
+                entity: entities::claim(claim)?,
+            },
+            Some(etag) => Operation::Replace {
+                entity_url: self
+                    .client
+                    .entity_url(&entities::claim_partition(&claim.key), CLAIM_ROW)?,
+                if_match: etag.0.clone(),
+                entity: entities::claim(claim)?,
+            },
+        };
+        match self
+            .client
+            .transact(std::slice::from_ref(&operation))
+            .await?
+        {
+            Ok(parts) => record_etag(&parts),
+            Err((_, e))
+                if matches!(
+                    (e.status, e.code.as_str()),
+                    (409, "EntityAlreadyExists") | (412, _) | (404, "ResourceNotFound")
+                ) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err((_, e)) => Err(e.into_store_error()),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod apiversions;
 pub mod auxiliary;
 pub mod compute;
+pub mod concurrency;
 pub mod deployments;
 pub mod jsonc;
 pub mod lighthouse;

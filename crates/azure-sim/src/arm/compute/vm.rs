@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use super::{image_ref, image_ref::ResolvedImage, region_key};
 use crate::{
     arm::{
-        ArmError, Call, Reply, Resource, lro, method_not_allowed,
+        ArmError, Call, Reply, Resource, concurrency, lro, method_not_allowed,
         network::attach_nic,
         path::{self, key},
         rbac::linked,
@@ -24,6 +24,17 @@ use crate::{
 /// VMs' type.
 pub const VM: &str = "Microsoft.Compute/virtualMachines";
 const WRITE: &str = "Microsoft.Compute/virtualMachines/write";
+
+/// The first api-version whose VMs carry an `etag`.
+const ETAG_API_VERSION: &str = "2024-07-01";
+
+/// 1 for a new VM, the stored etag plus one on an update.
+fn next_etag(existing: Option<&Resource>) -> u64 {
+    existing
+        .and_then(|r| r.body["etag"].as_str())
+        .and_then(|e| e.trim_matches('"').parse::<u64>().ok())
+        .map_or(1, |n| n + 1)
+}
 
 fn hex32() -> String {
     uuid::Uuid::new_v4().simple().to_string()
@@ -293,6 +304,11 @@ fn storage(vm_id: &str, given: &Value, image: &ResolvedImage) -> (Value, Value) 
 fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> {
     call.authorize(world, WRITE, id)?;
     ensure_scope(world, &call.path.scope)?;
+    // Preconditions first (a 412 says more than a 409), then a running operation refuses.
+    let stored = world.arm.get(id);
+    let stored_etag = stored.and_then(|r| r.body["etag"].as_str());
+    concurrency::preconditions(call, stored, stored_etag)?;
+    concurrency::compute_busy(world, id)?;
     let body = call.body()?;
     let Some(location) = body
         .get("location")
@@ -360,9 +376,6 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
     let quota = throttle::charge_compute(world, &sub, throttle::PUT_VM, call.now)?;
 
     let existing = world.arm.get(id).cloned();
-    if existing.is_some() {
-        lro::settle(world, id, call.now);
-    }
     let vm_id = existing
         .as_ref()
         .and_then(|e| e.body["properties"]["vmId"].as_str().map(str::to_owned))
@@ -404,8 +417,15 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
         v["properties"] = Value::Object(p);
         v
     };
-    let creating = make(creating_storage, state);
-    let created = make(created_storage, "Succeeded");
+    let mut creating = make(creating_storage, state);
+    let mut created = make(created_storage, "Succeeded");
+    // The VM's etag (a counter, as Compute sends it) exists from 2024-07-01, the first
+    // version whose spec declares `etag` and the conditional headers together.
+    if call.api_version.as_str() >= ETAG_API_VERSION {
+        let etag = format!("\"{}\"", next_etag(existing.as_ref()));
+        creating["etag"] = json!(etag);
+        created["etag"] = json!(etag);
+    }
     let created_at = existing.as_ref().map_or(call.now, |e| e.created_at);
     world
         .arm

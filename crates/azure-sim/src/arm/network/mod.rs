@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::{
     arm::{
-        ArmError, Call, Reply, Resource, lro, method_not_allowed,
+        ArmError, Call, Reply, Resource, concurrency, lro, method_not_allowed,
         path::{self, key},
         rbac::linked,
         reply::put_status,
@@ -85,6 +85,8 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
             if kind == SUBNET && world.arm.get(&parent).is_none() {
                 return Err(resource_not_found(&parent));
             }
+            // A write while the resource's own operation runs is refused, not queued.
+            concurrency::network_busy(world, &id)?;
             put(call, world, kind, &id)
         }
         (true, Method::DELETE) => {
