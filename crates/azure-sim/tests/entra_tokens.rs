@@ -537,3 +537,183 @@ async fn wrong_passwords_unknown_users_and_confidential_clients_are_refused() {
     );
     assert_eq!(body["error_codes"][0], 7_000_218);
 }
+
+/// A password grant at `authority` for the Fabrikam admin through the Azure CLI's client,
+/// asking for a refresh token.
+async fn fabrikam_admin_password_grant(sim: &Sim, authority: &str) -> serde_json::Value {
+    let (status, _, body) = token_request(
+        sim,
+        authority,
+        &[
+            ("client_id", AZURE_CLI),
+            ("grant_type", "password"),
+            ("username", demo::FABRIKAM_ADMIN_UPN),
+            ("password", demo::FABRIKAM_ADMIN_PASSWORD),
+            (
+                "scope",
+                "https://management.core.windows.net//.default offline_access openid profile",
+            ),
+            ("client_info", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn the_organizations_authority_signs_a_user_in_at_their_home_tenant() {
+    let sim = start_demo().await;
+    let body = fabrikam_admin_password_grant(&sim, "organizations").await;
+    let access = claims(body["access_token"].as_str().unwrap());
+    assert_eq!(access["tid"], demo::FABRIKAM_TENANT);
+    assert_eq!(access["upn"], demo::FABRIKAM_ADMIN_UPN);
+    let (status, _, body) = token_request(
+        &sim,
+        "organizations",
+        &[
+            ("client_id", AZURE_CLI),
+            ("grant_type", "password"),
+            ("username", "nobody@fabrikam.onmicrosoft.com"),
+            ("password", "x"),
+            ("scope", "https://management.core.windows.net//.default"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error_codes"][0].as_u64()),
+        (400, Some(50034))
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_serves_any_resource_for_its_client_in_the_user_s_tenant_only() {
+    let sim = start_demo().await;
+    let first = fabrikam_admin_password_grant(&sim, demo::FABRIKAM_TENANT).await;
+    let refresh = first["refresh_token"].as_str().unwrap().to_owned();
+    let redeem = |authority: &'static str, client: &'static str, scope: &'static str| {
+        let refresh = refresh.clone();
+        let sim = &sim;
+        async move {
+            token_request(
+                sim,
+                authority,
+                &[
+                    ("client_id", client),
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh),
+                    ("scope", scope),
+                ],
+            )
+            .await
+        }
+    };
+    // Another resource, at the organizations authority: the token's own tenant answers.
+    let (status, _, graph) = redeem(
+        "organizations",
+        AZURE_CLI,
+        "https://graph.microsoft.com/.default offline_access",
+    )
+    .await;
+    assert_eq!(status, 200, "{graph}");
+    let access = claims(graph["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], "https://graph.microsoft.com");
+    assert_eq!(access["tid"], demo::FABRIKAM_TENANT);
+    assert!(graph["refresh_token"].is_string());
+
+    let (status, _, other_client) = redeem(
+        demo::FABRIKAM_TENANT,
+        "1950a258-227b-4e31-a9cf-717495945fc2",
+        "https://graph.microsoft.com/.default",
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            other_client["error"].as_str(),
+            other_client["error_codes"][0].as_u64()
+        ),
+        (400, Some("invalid_grant"), Some(70000))
+    );
+    let (status, _, elsewhere) = redeem(
+        demo::CONTOSO_TENANT,
+        AZURE_CLI,
+        "https://management.core.windows.net//.default",
+    )
+    .await;
+    assert_eq!(
+        (status, elsewhere["error_codes"][0].as_u64()),
+        (400, Some(50020))
+    );
+    assert!(
+        elsewhere["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist in tenant 'Contoso'")
+    );
+    let (status, _, forged) = token_request(
+        &sim,
+        demo::FABRIKAM_TENANT,
+        &[
+            ("client_id", AZURE_CLI),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "1.not-a-refresh-token"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, forged["error_codes"][0].as_u64()),
+        (400, Some(9_002_313))
+    );
+}
+
+#[tokio::test]
+async fn user_realm_discovery_calls_the_scenario_s_domains_managed() {
+    let sim = start_demo().await;
+    let t = transport(&sim);
+    for (user, kind) in [
+        ("admin@fabrikam.onmicrosoft.com", "Managed"),
+        ("someone@example.org", "Unknown"),
+    ] {
+        let response = call(
+            &t,
+            reqwest::Method::GET,
+            &format!("https://login.microsoftonline.com/common/userrealm/{user}?api-version=1.0"),
+            &[],
+            Vec::<u8>::new(),
+        )
+        .await;
+        assert_eq!(response.status(), 200);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["account_type"], kind, "{user}");
+        assert_eq!(body["cloud_instance_name"], "microsoftonline.com");
+    }
+}
+
+#[tokio::test]
+async fn a_user_grant_declaring_cae_gets_the_long_lived_token() {
+    let sim = start_demo().await;
+    let grant = |claims: Option<&'static str>| {
+        let sim = &sim;
+        async move {
+            let mut form = vec![
+                ("client_id", AZURE_CLI),
+                ("grant_type", "password"),
+                ("username", demo::FABRIKAM_ADMIN_UPN),
+                ("password", demo::FABRIKAM_ADMIN_PASSWORD),
+                ("scope", "https://management.core.windows.net//.default"),
+            ];
+            if let Some(c) = claims {
+                form.push(("claims", c));
+            }
+            token_request(sim, demo::FABRIKAM_TENANT, &form).await
+        }
+    };
+    // MSAL sends the Azure CLI's client capability CP1 this way.
+    let (status, _, cae) =
+        grant(Some(r#"{"access_token": {"xms_cc": {"values": ["CP1"]}}}"#)).await;
+    assert_eq!((status, cae["expires_in"].as_u64()), (200, Some(86_399)));
+    let (status, _, plain) = grant(None).await;
+    assert_eq!((status, plain["expires_in"].as_u64()), (200, Some(3599)));
+}

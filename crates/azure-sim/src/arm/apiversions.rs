@@ -34,7 +34,12 @@ const COMPUTE: &[&str] = &[
     "2024-07-01",
     "2024-11-01",
     "2025-04-01",
+    // Compute/stable/2026-04-01 (ComputeRP.json): what azure-cli 2.91's VM commands send.
+    "2026-04-01",
 ];
+/// Compute's resource SKUs (ResourceSkus, `skus.json`), versioned apart from the rest of
+/// Compute: `az vm list-skus` sends 2019-04-01.
+const COMPUTE_SKUS: &[&str] = &["2017-03-30", "2017-09-01", "2019-04-01", "2021-07-01"];
 const GALLERY: &[&str] = &[
     "2018-06-01",
     "2019-03-01",
@@ -105,6 +110,11 @@ const NETWORK: &[&str] = &[
     "2024-05-01",
     "2024-07-01",
     "2024-10-01",
+    // Network/stable folders with virtualNetwork.json, checked in the specs repository.
+    "2025-01-01",
+    "2025-03-01",
+    "2025-05-01",
+    "2025-07-01",
 ];
 const ROLE_ASSIGNMENTS: &[&str] = &[
     "2015-07-01",
@@ -160,6 +170,19 @@ const RESOURCES: &[&str] = &[
     "2025-04-01",
 ];
 
+/// `Microsoft.Resources` subscriptions, tenants and locations (their own spec folder,
+/// `specification/resources/resource-manager/Microsoft.Resources/subscriptions/stable`).
+const SUBSCRIPTIONS: &[&str] = &[
+    "2015-11-01",
+    "2016-06-01",
+    "2018-06-01",
+    "2019-06-01",
+    "2019-11-01",
+    "2020-01-01",
+    "2021-01-01",
+    "2022-12-01",
+];
+
 /// The versions served for a (lower-case) type, if the simulator tracks them.
 pub fn supported(full_type: &str) -> Option<&'static [&'static str]> {
     let t = full_type.to_ascii_lowercase();
@@ -168,6 +191,8 @@ pub fn supported(full_type: &str) -> Option<&'static [&'static str]> {
         || t.starts_with("microsoft.compute/locations/capsoperations")
     {
         Some(GALLERY)
+    } else if t == "microsoft.compute/skus" {
+        Some(COMPUTE_SKUS)
     } else if t.starts_with("microsoft.compute/") {
         Some(COMPUTE)
     } else if t.starts_with("microsoft.network/") {
@@ -230,7 +255,40 @@ pub fn require(req: &HostRequest) -> Result<String, ArmError> {
 /// 400 when the provider does not serve this version for the type.
 pub fn check_supported(call: &Call<'_>) -> Result<(), ArmError> {
     let full = call.path.full_type();
-    let Some(list) = supported(&full) else {
+    let segments = &call.path.segments;
+    // `/tenants`, `/subscriptions`, `/subscriptions/{s}` and `/subscriptions/{s}/locations`
+    // are the subscriptions API, versioned apart from resource groups and deployments.
+    let subscriptions_api = call.path.provider.is_none()
+        && match segments.first().map(|s| s.to_ascii_lowercase()).as_deref() {
+            Some("tenants") => segments.len() == 1,
+            Some("subscriptions") => {
+                segments.len() <= 2
+                    || (segments.len() == 3 && segments[2].eq_ignore_ascii_case("locations"))
+            }
+            _ => false,
+        };
+    // Resource Manager answers these paths itself; the subscriptions spec's versions are
+    // served beside Microsoft.Resources' own (assumed: the subscriptions type is registered
+    // with both lists; the CLI sends the subscriptions spec's 2022-12-01).
+    if subscriptions_api
+        && SUBSCRIPTIONS
+            .iter()
+            .any(|v| v.eq_ignore_ascii_case(&call.api_version))
+    {
+        return Ok(());
+    }
+    // `/subscriptions/{s}/providers/{namespace}` is Microsoft.Resources' Providers API.
+    let provider_read = call
+        .path
+        .provider
+        .as_ref()
+        .is_some_and(|p| p.types.is_empty());
+    let list = if provider_read {
+        Some(RESOURCES)
+    } else {
+        supported(&full)
+    };
+    let Some(list) = list else {
         return Ok(());
     };
     if list

@@ -2,15 +2,21 @@
 //! what `az deployment sub create` sends) or resource group scope: 201 `Accepted` with an
 //! `Azure-AsyncOperation` that reports `Running` then `Succeeded`/`Failed`. The template is
 //! validated first (400 `InvalidTemplate`); its resources are then deployed as the caller,
-//! each authorized as if the caller wrote it: Lighthouse registrations, role assignments and
-//! nested deployments into a resource group.
+//! each authorized as if the caller wrote it: Lighthouse registrations, role assignments,
+//! nested deployments into a resource group, and the network resources and virtual machines
+//! `az vm create` puts in its template. Those are PUT through their own providers in
+//! `dependsOn` order, at the resource's `apiVersion`, with the deployment's own
+//! `x-ms-authorization-auxiliary` tokens ("Authenticate requests across tenants": ARM
+//! carries the deployment's auxiliary tokens to the resource providers, so a VM from another
+//! tenant's gallery image passes its linked check inside a deployment as it does alone); each
+//! provider's operation is waited for before the next resource.
 
 use http::{Method, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::{
-    ArmError, Call, Reply, Resource, lighthouse, lro, method_not_allowed,
-    path::{self, key},
+    ArmError, Call, Reply, Resource, apiversions, lighthouse, lro, method_not_allowed,
+    path::{self, ArmPath, key},
     rbac::assignments::{self, NewAssignment},
     reply::{arm_time, put_status},
     resources::{ensure_scope, page, resource_not_found},
@@ -98,11 +104,106 @@ const DEPLOYABLE: [&str; 4] = [
     "microsoft.resources/deployments",
 ];
 
+/// Resource types deployed by a PUT through their own provider (the simulated ones).
+fn provider_resource(kind: &str) -> bool {
+    let k = kind.to_ascii_lowercase();
+    k.starts_with("microsoft.network/") || k == "microsoft.compute/virtualmachines"
+}
+
+/// `/subscriptions/{s}/resourcegroups/{rg}` as ARM writes ids: `resourceGroups`.
+fn canonical_scope(at: &str) -> String {
+    let parsed = ArmPath::parse(at);
+    match (
+        &parsed.subscription,
+        &parsed.resource_group,
+        parsed.segments.len(),
+    ) {
+        (Some(sub), Some(rg), 4) => format!("/subscriptions/{sub}/resourceGroups/{rg}"),
+        _ => at.to_owned(),
+    }
+}
+
+/// The parts of a template resource that make its PUT body (ARM's template resource
+/// properties minus the deployment-only `type`, `apiVersion`, `dependsOn`, `condition`,
+/// `copy` and `comments`).
+fn put_body(resource: &Value) -> Value {
+    let mut body = Map::new();
+    for k in [
+        "name",
+        "location",
+        "tags",
+        "properties",
+        "sku",
+        "zones",
+        "identity",
+        "plan",
+        "extendedLocation",
+        "kind",
+    ] {
+        if let Some(v) = resource.get(k).filter(|v| !v.is_null()) {
+            body.insert(k.to_owned(), v.clone());
+        }
+    }
+    Value::Object(body)
+}
+
+/// PUTs one template resource through its provider as the deploying caller, with the
+/// deployment's auxiliary tokens, and waits for the provider's operation.
+fn deploy_through_provider(
+    call: &Call<'_>,
+    world: &mut World,
+    p: &Planned,
+) -> Result<(), ArmError> {
+    let api_version = p.body["apiVersion"].as_str().unwrap_or_default().to_owned();
+    let mut headers = call.req.headers.clone();
+    // The deployment's own preconditions and framing are not the resource's.
+    for h in ["if-match", "if-none-match", "content-length"] {
+        headers.remove(h);
+    }
+    let req = crate::request::HostRequest {
+        method: Method::PUT,
+        host: call.req.host.clone(),
+        path: p.id.clone(),
+        query: Some(format!("api-version={api_version}")),
+        headers,
+        body: bytes::Bytes::from(put_body(&p.body).to_string()),
+        request_id: call.req.request_id.clone(),
+        fault: None,
+    };
+    let inner = Call {
+        ctx: call.ctx,
+        req: &req,
+        now: call.now,
+        caller: call.caller.clone(),
+        api_version,
+        path: ArmPath::parse(&p.id),
+        aux: call.aux.clone(),
+    };
+    apiversions::check_supported(&inner)?;
+    super::route(&inner, world)?;
+    lro::settle(world, &p.id, call.now);
+    let state = world
+        .arm
+        .get(&p.id)
+        .and_then(|r| r.body["properties"]["provisioningState"].as_str())
+        .unwrap_or("Succeeded")
+        .to_owned();
+    if state.eq_ignore_ascii_case("Failed") {
+        return Err(ArmError::bad_request(
+            "ResourceDeploymentFailure",
+            format!(
+                "The resource write operation failed to complete successfully, because it reached terminal provisioning state '{state}'."
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn plan(resources: &Value, scope: &Scope, at: &str) -> Result<Vec<Planned>, TemplateError> {
     let mut out = vec![];
     for raw in resources.as_array().into_iter().flatten() {
         let kind = raw["type"].as_str().unwrap_or_default().to_owned();
-        if !DEPLOYABLE.contains(&kind.to_ascii_lowercase().as_str()) {
+        if !DEPLOYABLE.contains(&kind.to_ascii_lowercase().as_str()) && !provider_resource(&kind) {
             return Err(TemplateError(format!(
                 "The resource type '{kind}' is not deployable through azure-sim templates."
             )));
@@ -151,7 +252,7 @@ fn plan(resources: &Value, scope: &Scope, at: &str) -> Result<Vec<Planned>, Temp
             });
             continue;
         }
-        let id = format!("{at}/providers/{kind}/{name}");
+        let id = format!("{}/providers/{kind}/{name}", canonical_scope(at));
         out.push(Planned {
             kind,
             id,
@@ -169,8 +270,12 @@ fn order(planned: Vec<Planned>) -> Vec<Planned> {
     while !left.is_empty() {
         let ready = left.iter().position(|p| {
             p.depends_on.iter().all(|d| {
+                // A dependency names a full id, `{type}/{name}` (what `az vm create`
+                // writes) or a bare name.
                 let waits_for = |q: &Planned| {
-                    key(&q.id) == key(d) || path::last_name(&q.id).eq_ignore_ascii_case(d)
+                    key(&q.id) == key(d)
+                        || key(&q.id).ends_with(&format!("/providers/{}", key(d)))
+                        || path::last_name(&q.id).eq_ignore_ascii_case(d)
                 };
                 !left.iter().any(|q| !std::ptr::eq(q, p) && waits_for(q))
             })
@@ -188,6 +293,11 @@ fn deploy(
 ) -> Result<(), ArmError> {
     for p in order(planned) {
         let props = p.body.get("properties").cloned().unwrap_or(Value::Null);
+        if provider_resource(&p.kind) {
+            deploy_through_provider(call, world, &p)?;
+            outputs.push(p.id);
+            continue;
+        }
         match p.kind.to_ascii_lowercase().as_str() {
             "microsoft.managedservices/registrationdefinitions" => {
                 lighthouse::write_definition(call, world, &p.id, &props)?;
@@ -249,10 +359,19 @@ fn deploy(
     Ok(())
 }
 
-fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> {
+/// A deployment request that passed template validation.
+struct Validated {
+    scope: Scope,
+    location: Option<String>,
+    props: Value,
+    template: Value,
+    echo: Value,
+    planned: Vec<Planned>,
+}
+
+/// Validates the request body of a deployment (`PUT` or `POST .../validate`) at `id`.
+fn validate_request(call: &Call<'_>, id: &str) -> Result<Validated, ArmError> {
     let scope_id = path::parent_of(id);
-    call.authorize(world, "Microsoft.Resources/deployments/write", id)?;
-    ensure_scope(world, &scope_id)?;
     let body = call.body()?;
     let sub = call.path.subscription.clone().unwrap_or_default();
     let rg = call.path.resource_group.clone();
@@ -290,13 +409,21 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
     scope.parameters = values;
     let planned =
         plan(&template_json["resources"], &scope, &scope_id).map_err(|e| invalid_template(&e))?;
-    let outputs_def = template_json["outputs"].clone();
+    Ok(Validated {
+        scope,
+        location,
+        template: template_json.clone(),
+        props,
+        echo,
+        planned,
+    })
+}
 
-    let mut created = vec![];
-    let result = deploy(call, world, planned, &mut created);
+/// The deployment body both answers share.
+fn deployment_body(call: &Call<'_>, id: &str, v: &Validated, state: &str) -> Value {
     let hash = uuid::Uuid::new_v5(
         &uuid::Uuid::NAMESPACE_OID,
-        template_json.to_string().as_bytes(),
+        v.template.to_string().as_bytes(),
     )
     .as_u128()
         % 10_u128.pow(19);
@@ -306,9 +433,9 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
         "type": DEPLOYMENT,
         "properties": {
             "templateHash": hash.to_string(),
-            "parameters": echo,
-            "mode": props["mode"].as_str().unwrap_or("Incremental"),
-            "provisioningState": "Accepted",
+            "parameters": v.echo,
+            "mode": v.props["mode"].as_str().unwrap_or("Incremental"),
+            "provisioningState": state,
             "timestamp": arm_time(call.now),
             "duration": "PT0.0009876S",
             "correlationId": call.req.request_id,
@@ -316,9 +443,41 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
             "dependencies": [],
         },
     });
-    if let Some(l) = &location {
+    if let Some(l) = &v.location {
         base["location"] = json!(l);
     }
+    base
+}
+
+/// `POST {deployment}/validate` (Deployments_Validate*): the template checked as a `PUT`
+/// would check it, nothing deployed; 200 with the deployment, `provisioningState`
+/// `Succeeded` and the `validatedResources`, or 400 `InvalidTemplate`.
+fn validate(call: &Call<'_>, world: &World, id: &str) -> Result<Reply, ArmError> {
+    call.authorize(world, "Microsoft.Resources/deployments/validate/action", id)?;
+    ensure_scope(world, &path::parent_of(id))?;
+    let v = validate_request(call, id)?;
+    let mut body = deployment_body(call, id, &v, "Succeeded");
+    body["properties"]["validatedResources"] = json!(
+        v.planned
+            .iter()
+            .map(|p| json!({"id": p.id}))
+            .collect::<Vec<_>>()
+    );
+    Ok(Reply::ok(body))
+}
+
+fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> {
+    call.authorize(world, "Microsoft.Resources/deployments/write", id)?;
+    ensure_scope(world, &path::parent_of(id))?;
+    let v = validate_request(call, id)?;
+    let outputs_def = v.template["outputs"].clone();
+    let scope = v.scope.clone();
+    let location = v.location.clone();
+    let planned = v.planned.clone();
+
+    let mut created = vec![];
+    let result = deploy(call, world, planned, &mut created);
+    let base = deployment_body(call, id, &v, "Accepted");
     let mut done = base.clone();
     done["properties"]["duration"] = json!("PT2.5S");
     let failure = match result {
@@ -368,6 +527,15 @@ fn put(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, ArmError> 
     }
     let urls = lro::start(world, op);
     Ok(Reply::json(status, base).header("azure-asyncoperation", urls.async_operation))
+}
+
+/// `POST {deployment}/validate`.
+pub fn route_validate(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
+    if call.req.method != Method::POST {
+        return Err(method_not_allowed(call));
+    }
+    // The id without the trailing action segment: the deployment's.
+    validate(call, world, &call.path.item_id())
 }
 
 /// Routes deployment calls.

@@ -9,10 +9,12 @@ pub mod auxiliary;
 pub mod compute;
 pub mod concurrency;
 pub mod deployments;
+pub mod jsonc;
 pub mod lighthouse;
 pub mod lro;
 pub mod network;
 pub mod path;
+pub mod providers;
 pub mod rbac;
 pub mod reply;
 pub mod resources;
@@ -112,7 +114,14 @@ impl Call<'_> {
         if self.req.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Map::new());
         }
-        match serde_json::from_slice::<Value>(&self.req.body) {
+        // What strict JSON refuses, Json.NET may still read (comments, bare names).
+        let parsed = serde_json::from_slice::<Value>(&self.req.body).or_else(|e| {
+            std::str::from_utf8(&self.req.body)
+                .ok()
+                .and_then(|text| serde_json::from_str::<Value>(&jsonc::to_strict(text)).ok())
+                .ok_or(e)
+        });
+        match parsed {
             Ok(Value::Object(map)) => Ok(map),
             Ok(_) => Err(ArmError::bad_request(
                 "InvalidRequestContent",
@@ -338,12 +347,32 @@ fn serve(
     route(&call, &mut world)
 }
 
-fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
+/// Dispatches a call to the provider of its type (also used for resources a template deploys).
+pub(crate) fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
     let ty = call.path.full_type().to_ascii_lowercase();
     let item = call.path.is_item();
     let m = &call.req.method;
+    let provider_only = call.path.provider.as_ref().filter(|p| p.types.is_empty());
+    if let Some(p) = provider_only {
+        if *m != Method::GET {
+            return Err(method_not_allowed(call));
+        }
+        return providers::show(call, &p.namespace);
+    }
     match ty.as_str() {
         "" => resources::route(call, world),
+        "microsoft.compute/locations/vmsizes" if *m == Method::GET && !item => {
+            let location = call
+                .path
+                .provider
+                .as_ref()
+                .and_then(|p| p.names.first().cloned())
+                .unwrap_or_default();
+            compute::discovery::vm_sizes(call, world, &location)
+        }
+        "microsoft.compute/skus" if *m == Method::GET && !item => {
+            compute::discovery::skus(call, world)
+        }
         "microsoft.authorization/roleassignments" => rbac::assignments::route(call, world),
         "microsoft.authorization/roledefinitions" => resources::role_definitions(call, world),
         "microsoft.authorization/permissions" if *m == Method::GET && !item => {
@@ -362,10 +391,20 @@ fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
             compute::gallery::route(call, world)
         }
         "microsoft.compute/virtualmachines" => compute::vm::route(call, world),
+        "microsoft.compute/virtualmachines/instanceview" if *m == Method::GET && !item => {
+            let vm = path::parent_of(&call.path.item_id());
+            call.authorize(world, "Microsoft.Compute/virtualMachines/read", &vm)?;
+            world
+                .arm
+                .get(&vm)
+                .map(|r| Reply::ok(compute::instance_view::of(&r.body)))
+                .ok_or_else(|| resources::resource_not_found(&vm))
+        }
         t if t.starts_with("microsoft.network/") => network::route(call, world),
         "microsoft.managedservices/registrationdefinitions"
         | "microsoft.managedservices/registrationassignments" => lighthouse::route(call, world),
         "microsoft.resources/deployments" => deployments::route(call, world),
+        "microsoft.resources/deployments/validate" => deployments::route_validate(call, world),
         _ => Err(ArmError::bad_request(
             "InvalidResourceType",
             format!(

@@ -159,6 +159,29 @@ fn sees_subscription(call: &Call<'_>, world: &World, sub: &str) -> bool {
         })
 }
 
+/// `GET /tenants` (Tenants_List, 2022-12-01 example `GetTenants.json`): the caller's own
+/// tenant, category `Home`. Directory guests (other tenants a user belongs to) are not
+/// simulated, so that is the only tenant a token's principal belongs to.
+fn tenants(call: &Call<'_>, world: &World) -> Vec<Value> {
+    world
+        .directory
+        .tenant(&call.caller.tenant)
+        .map(|t| {
+            json!({
+                "id": format!("/tenants/{}", t.id),
+                "tenantId": t.id,
+                "countryCode": "US",
+                "displayName": t.display_name,
+                "domains": [t.domain],
+                "tenantCategory": "Home",
+                "defaultDomain": t.domain,
+                "tenantType": "AAD",
+            })
+        })
+        .into_iter()
+        .collect()
+}
+
 /// Paths without a provider part: subscriptions, resource groups, operation results.
 pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
     let segs: Vec<String> = call
@@ -181,6 +204,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
                 .collect();
             Ok(Reply::ok(page(call, items)))
         }
+        (&Method::GET, ["tenants"]) => Ok(Reply::ok(page(call, tenants(call, world)))),
         (&Method::GET, ["subscriptions", _]) => {
             let sub = call.path.subscription.clone().unwrap_or_default();
             if !sees_subscription(call, world, &sub) {

@@ -54,7 +54,11 @@ pub fn openid_configuration(req: &HostRequest, tenant_id: &str) -> Response {
         "id_token_signing_alg_values_supported": ["RS256"],
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
-        "issuer": format!("{base}/v2.0"),
+        "issuer": if super::password::is_multi_tenant_authority(tenant_id) {
+            "https://login.microsoftonline.com/{tenantid}/v2.0".to_owned()
+        } else {
+            format!("{base}/v2.0")
+        },
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
         "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
@@ -70,6 +74,34 @@ pub fn openid_configuration(req: &HostRequest, tenant_id: &str) -> Response {
         "msgraph_host": "graph.microsoft.com",
         "rbac_url": "https://pas.windows.net",
     });
+    json(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        headers(req),
+        &body,
+    )
+}
+
+/// `GET /common/userrealm/{username}?api-version=1.0`: user-realm discovery, which MSAL
+/// calls before a username/password grant to learn whether the domain is federated (then it
+/// would talk WS-Trust to the federation server) or managed (then it posts the password to
+/// the token endpoint). Every simulated domain is managed (cloud-only accounts); a domain the
+/// directory does not know is `Unknown`, the answer Entra gives for it.
+pub fn user_realm(req: &HostRequest, managed_domain: Option<&str>) -> Response {
+    let body = match managed_domain {
+        Some(domain) => json!({
+            "ver": "1.0",
+            "account_type": "Managed",
+            "domain_name": domain,
+            "cloud_instance_name": "microsoftonline.com",
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        }),
+        None => json!({
+            "ver": "1.0",
+            "account_type": "Unknown",
+            "cloud_instance_name": "microsoftonline.com",
+        }),
+    };
     json(
         StatusCode::OK,
         "application/json; charset=utf-8",

@@ -35,8 +35,26 @@ impl HostService for Entra {
         let parts: Vec<&str> = segments.iter().map(String::as_str).collect();
         match (&req.method, parts.as_slice()) {
             (&Method::GET, ["common", "discovery", "instance"]) => discovery::instance(&req),
+            (&Method::GET, ["common", "userrealm", username]) => {
+                let domain = username
+                    .rsplit_once('@')
+                    .map(|(_, d)| d)
+                    .unwrap_or_default();
+                let known = ctx
+                    .world()
+                    .directory
+                    .tenant(domain)
+                    .map(|t| t.domain.clone());
+                discovery::user_realm(&req, known.as_deref())
+            }
             (&Method::GET, [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
-                let id = ctx.world().directory.tenant(tenant).map(|t| t.id.clone());
+                // `organizations` and `common` have their own document, whose issuer holds
+                // the literal `{tenantid}` placeholder.
+                let id = if password::is_multi_tenant_authority(tenant) {
+                    Some((*tenant).to_owned())
+                } else {
+                    ctx.world().directory.tenant(tenant).map(|t| t.id.clone())
+                };
                 match id {
                     Some(id) => discovery::openid_configuration(&req, &id),
                     None => errors::response(

@@ -1,6 +1,13 @@
-//! The resource-owner password credentials grant (`grant_type=password`) for scenario users
-//! signing in through a first-party public client — what `az login -u user -p password`
-//! does with the Azure CLI's client id. Confidential clients must use their credentials.
+//! The user grants of a first-party public client: the resource-owner password credentials
+//! grant (`grant_type=password`, what `az login -u user -p password` does with the Azure
+//! CLI's client id) and the refresh token grant that MSAL uses for every later token
+//! (`grant_type=refresh_token`, "Refresh the access token" in the Microsoft identity
+//! platform's authorization code flow doc). Confidential clients must use their credentials.
+//!
+//! Refresh tokens are opaque to clients; here they are signed like access tokens (audience
+//! [`REFRESH_AUDIENCE`], which no simulated service accepts) so redeeming one needs no
+//! stored state. Like Entra's, one refresh token serves any resource (a multi-resource refresh
+//! token) and lives 90 days ("Refresh token lifetime", configurable token lifetimes doc).
 
 use axum::response::Response;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -16,7 +23,6 @@ use crate::{
     context::{SimContext, TokenRequest},
     directory::Tenant,
     request::{HostRequest, respond},
-    secrets::SecretKind,
 };
 
 /// The Azure CLI's public client id.
@@ -27,6 +33,17 @@ pub const AZURE_POWERSHELL: &str = "1950a258-227b-4e31-a9cf-717495945fc2";
 const PUBLIC_CLIENTS: [&str; 2] = [AZURE_CLI, AZURE_POWERSHELL];
 const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
+/// The audience of the simulator's refresh tokens.
+pub const REFRESH_AUDIENCE: &str = "urn:azure-sim:refresh-token";
+/// 90 days.
+const REFRESH_LIFETIME_SECONDS: u32 = 90 * 24 * 3600;
+
+/// True for the authorities that name no tenant: `organizations` (work and school accounts)
+/// and `common` (those and personal accounts); the tenant comes from the account.
+pub fn is_multi_tenant_authority(tenant: &str) -> bool {
+    tenant.eq_ignore_ascii_case("organizations") || tenant.eq_ignore_ascii_case("common")
+}
+
 fn missing(parameter: &str) -> Refusal {
     Refusal(
         StatusCode::BAD_REQUEST,
@@ -36,14 +53,12 @@ fn missing(parameter: &str) -> Refusal {
     )
 }
 
-/// Answers a password grant in `tenant`.
-pub(super) fn issue(
+/// The public client asking, or the refusal Entra gives a confidential or unknown one.
+fn public_client<'a>(
     ctx: &SimContext,
-    req: &HostRequest,
-    tenant: &Tenant,
-    form: &[(String, String)],
-    now: OffsetDateTime,
-) -> Result<Response, Refusal> {
+    tenant: &str,
+    form: &'a [(String, String)],
+) -> Result<&'a str, Refusal> {
     let client_id = form_value(form, "client_id").ok_or_else(|| missing("client_id"))?;
     if !PUBLIC_CLIENTS
         .iter()
@@ -67,33 +82,62 @@ pub(super) fn issue(
                 "unauthorized_client",
                 700_016,
                 format!(
-                    "Application with identifier '{client_id}' was not found in the directory '{}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-                    tenant.id
+                    "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant."
                 ),
             )
         });
     }
-    let username = form_value(form, "username").ok_or_else(|| missing("username"))?;
-    let password = form_value(form, "password").ok_or_else(|| missing("password"))?;
-    let scope = form_value(form, "scope").ok_or_else(|| missing("scope"))?;
-    let words: Vec<&str> = scope.split_whitespace().collect();
-    let Some(resource) = words
-        .iter()
+    Ok(client_id)
+}
+
+/// The resource a space-separated scope list asks for (`{resource}/.default` or
+/// `{resource}/user_impersonation`, beside the OpenID Connect scopes).
+fn resource_of(scope: &str) -> Result<&str, Refusal> {
+    scope
+        .split_whitespace()
         .filter(|w| !OIDC_SCOPES.contains(w))
         .find_map(|w| {
             w.strip_suffix("/.default")
                 .or_else(|| w.strip_suffix("/user_impersonation"))
         })
-    else {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            "invalid_scope",
-            70_011,
-            format!(
-                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-            ),
-        ));
-    };
+        .ok_or_else(|| {
+            Refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_scope",
+                70_011,
+                format!(
+                    "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+                ),
+            )
+        })
+}
+
+/// The home tenant of the account `username` names, for the `organizations` and `common`
+/// authorities.
+pub(super) fn account_tenant(ctx: &SimContext, form: &[(String, String)]) -> Option<Tenant> {
+    let username = form_value(form, "username")?;
+    let world = ctx.world();
+    let user = world
+        .directory
+        .users
+        .iter()
+        .find(|u| u.upn.eq_ignore_ascii_case(username))?;
+    world.directory.tenant(&user.tenant).cloned()
+}
+
+/// Answers a password grant in `tenant`.
+pub(super) fn issue(
+    ctx: &SimContext,
+    req: &HostRequest,
+    tenant: &Tenant,
+    form: &[(String, String)],
+    now: OffsetDateTime,
+) -> Result<Response, Refusal> {
+    let client_id = public_client(ctx, &tenant.id, form)?;
+    let username = form_value(form, "username").ok_or_else(|| missing("username"))?;
+    let password = form_value(form, "password").ok_or_else(|| missing("password"))?;
+    let scope = form_value(form, "scope").ok_or_else(|| missing("scope"))?;
+    let resource = resource_of(scope)?;
     let user = ctx.world().directory.user(&tenant.id, username).cloned();
     let Some(user) = user else {
         return Err(Refusal(
@@ -114,7 +158,107 @@ pub(super) fn issue(
             "Error validating credentials due to invalid username or password.".to_owned(),
         ));
     }
-    let lifetime = ctx.scenario.token_lifetime_seconds;
+    Ok(answer(
+        ctx, req, form, tenant, &user, client_id, scope, resource, now,
+    ))
+}
+
+/// Answers `grant_type=refresh_token` at `authority` (a tenant, `organizations` or `common`).
+pub(super) fn refresh(
+    ctx: &SimContext,
+    req: &HostRequest,
+    authority: &str,
+    form: &[(String, String)],
+    now: OffsetDateTime,
+) -> Result<Response, Refusal> {
+    let client_id = public_client(ctx, authority, form)?;
+    let presented = form_value(form, "refresh_token").ok_or_else(|| missing("refresh_token"))?;
+    let scope = form_value(form, "scope").ok_or_else(|| missing("scope"))?;
+    let resource = resource_of(scope)?;
+    let invalid = |code: u32, message: &str| {
+        Refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            code,
+            message.to_owned(),
+        )
+    };
+    let claims = match ctx.signer.verify(presented, now) {
+        Ok(c) if c.aud == REFRESH_AUDIENCE => c,
+        Err(crate::tokens::AuthError::Expired { .. }) => {
+            return Err(invalid(
+                700_082,
+                "The refresh token has expired due to inactivity. The token was issued on a date and was inactive for 90.00:00:00.",
+            ));
+        }
+        _ => {
+            return Err(invalid(
+                9_002_313,
+                "Invalid request. Request is malformed or invalid.",
+            ));
+        }
+    };
+    // A refresh token is bound to the client it was issued to.
+    if !claims.appid.eq_ignore_ascii_case(client_id) {
+        return Err(invalid(70_000, "Provided grant is invalid or malformed."));
+    }
+    let target = if is_multi_tenant_authority(authority) {
+        claims.tid.clone()
+    } else {
+        authority.to_owned()
+    };
+    let world = ctx.world();
+    let Some(tenant) = world.directory.tenant(&target).cloned() else {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            90002,
+            format!(
+                "Tenant '{target}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant."
+            ),
+        ));
+    };
+    // The account must exist in the tenant asked for (no guests are simulated).
+    let Some(user) = world.directory.user(&tenant.id, &claims.oid).cloned() else {
+        return Err(invalid(
+            50_020,
+            &format!(
+                "User account '{{EmailHidden}}' from identity provider 'https://sts.windows.net/{}/' does not exist in tenant '{}' and cannot access the application '{client_id}'({client_id}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+                claims.tid, tenant.display_name
+            ),
+        ));
+    };
+    drop(world);
+    Ok(answer(
+        ctx, req, form, &tenant, &user, client_id, scope, resource, now,
+    ))
+}
+
+/// The token response of a user grant: access token, and refresh token / id token when
+/// `offline_access` / `openid` are asked for.
+#[allow(clippy::too_many_arguments)]
+fn answer(
+    ctx: &SimContext,
+    req: &HostRequest,
+    form: &[(String, String)],
+    tenant: &Tenant,
+    user: &crate::directory::User,
+    client_id: &str,
+    scope: &str,
+    resource: &str,
+    now: OffsetDateTime,
+) -> Response {
+    let words: Vec<&str> = scope.split_whitespace().collect();
+    // A client declaring continuous access evaluation (`xms_cc` `cp1` in `claims`, which
+    // MSAL sends for the Azure CLI's client capability CP1) gets a long-lived token, as the
+    // recorded client-credentials answer shows (86399 s; "Continuous access evaluation":
+    // CAE tokens live up to 28 hours).
+    let cae = form_value(form, "claims").is_some_and(|c| c.to_ascii_lowercase().contains("cp1"));
+    let lifetime = if cae {
+        86_399
+    } else {
+        ctx.scenario.token_lifetime_seconds
+    };
     let (token, _) = ctx.issue_token(TokenRequest {
         tenant: tenant.id.clone(),
         object_id: user.id.clone(),
@@ -133,11 +277,16 @@ pub(super) fn issue(
         "access_token": token,
     });
     if words.contains(&"offline_access") {
-        let refresh = format!(
-            "1.{}",
-            URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes().repeat(4))
-        );
-        ctx.secrets.add(SecretKind::AccessToken, &refresh);
+        let (refresh, _) = ctx.issue_token(TokenRequest {
+            tenant: tenant.id.clone(),
+            object_id: user.id.clone(),
+            app_id: client_id.to_owned(),
+            audience: REFRESH_AUDIENCE.to_owned(),
+            roles: vec![],
+            mi_resource_id: None,
+            lifetime_seconds: Some(REFRESH_LIFETIME_SECONDS),
+            upn: Some(user.upn.clone()),
+        });
         body["refresh_token"] = json!(refresh);
     }
     if words.contains(&"openid") {
@@ -155,9 +304,9 @@ pub(super) fn issue(
         body["client_info"] =
             json!(URL_SAFE_NO_PAD.encode(json!({"uid": user.id, "utid": tenant.id}).to_string()));
     }
-    Ok(respond(
+    respond(
         StatusCode::OK,
         &errors::token_headers(&req.request_id, now),
         body.to_string(),
-    ))
+    )
 }

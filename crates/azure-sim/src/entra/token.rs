@@ -86,7 +86,25 @@ fn issue(
 ) -> Result<Response, Refusal> {
     let form = req.form();
     let basic = basic_credentials(req);
-    let directory_tenant = {
+    let grant = form_value(&form, "grant_type").unwrap_or_default();
+    if grant == "refresh_token" {
+        return super::password::refresh(ctx, req, tenant, &form, now);
+    }
+    let directory_tenant = if grant == "password"
+        && super::password::is_multi_tenant_authority(tenant)
+    {
+        // The account's home tenant answers; an unknown account is AADSTS50034.
+        let home = super::password::account_tenant(ctx, &form);
+        if home.is_none() {
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                50_034,
+                "The user account {EmailHidden} does not exist in the directory. To sign into this application, the account must be added to the directory.".to_owned(),
+            ));
+        }
+        home
+    } else {
         let world = ctx.world();
         world.directory.tenant(tenant).cloned()
     };
@@ -100,7 +118,6 @@ fn issue(
             ),
         ));
     };
-    let grant = form_value(&form, "grant_type").unwrap_or_default();
     if grant == "password" {
         return super::password::issue(ctx, req, &target, &form, now);
     }
@@ -109,7 +126,7 @@ fn issue(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type ''. azure-sim serves client_credentials and password only.".replace("''", &format!("'{grant}'")),
+            "The app requested an unsupported grant type ''. azure-sim serves client_credentials, password and refresh_token only.".replace("''", &format!("'{grant}'")),
         ));
     }
     let client_id = form_value(&form, "client_id")

@@ -1,5 +1,7 @@
-//! The small `$filter` subset the product and the recordings use:
-//! `prop eq 'v'` and `startswith(prop,'v')`, joined by `and`.
+//! The small `$filter` subset the product, the recordings and the Azure CLI use:
+//! `prop eq 'v'`, `startswith(prop,'v')` and the OData lambda `coll/any(x:x eq 'v')` over a
+//! collection of strings (Graph's "Use the $filter query parameter": `any` on
+//! `servicePrincipalNames`, `identifierUris`, ...), joined by `and`.
 
 use serde_json::Value;
 
@@ -8,6 +10,8 @@ use serde_json::Value;
 enum Condition {
     Eq(String, String),
     StartsWith(String, String),
+    /// `coll/any(x:x eq 'v')`
+    AnyEq(String, String),
 }
 
 /// A parsed filter.
@@ -35,6 +39,17 @@ impl Filter {
                     prop.trim().to_owned(),
                     unquote(value)?,
                 ));
+            } else if let Some((coll, lambda)) = part
+                .split_once("/any(")
+                .and_then(|(c, rest)| Some((c, rest.strip_suffix(')')?)))
+            {
+                // `x:x eq 'v'`: the range variable must be what is compared.
+                let (var, body) = lambda.split_once(':')?;
+                let (lhs, value) = body.split_once(" eq ")?;
+                if lhs.trim() != var.trim() {
+                    return None;
+                }
+                conditions.push(Condition::AnyEq(coll.trim().to_owned(), unquote(value)?));
             } else if let Some((prop, value)) = part.split_once(" eq ") {
                 conditions.push(Condition::Eq(prop.trim().to_owned(), unquote(value)?));
             } else {
@@ -55,6 +70,17 @@ impl Filter {
                 .get(p)
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.to_ascii_lowercase().starts_with(&v.to_ascii_lowercase())),
+            Condition::AnyEq(p, v) => {
+                object
+                    .get(p)
+                    .and_then(Value::as_array)
+                    .is_some_and(|items| {
+                        items
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .any(|s| s.eq_ignore_ascii_case(v))
+                    })
+            }
         })
     }
 }
@@ -72,5 +98,9 @@ mod tests {
         assert!(g.matches(&json!({"displayName": "a'b", "appId": "x"})));
         assert!(!g.matches(&json!({"displayName": "a'b", "appId": "y"})));
         assert!(Filter::parse("displayName ne 'x'").is_none());
+        let any = Filter::parse("servicePrincipalNames/any(c:c eq 'A1')").unwrap();
+        assert!(any.matches(&json!({"servicePrincipalNames": ["x", "a1"]})));
+        assert!(!any.matches(&json!({"servicePrincipalNames": ["x"]})));
+        assert!(Filter::parse("servicePrincipalNames/any(c:d eq 'a')").is_none());
     }
 }

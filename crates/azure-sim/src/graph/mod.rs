@@ -1,5 +1,5 @@
 //! Microsoft Graph v1.0 (`graph.microsoft.com`): applications (with passwords and federated
-//! credentials), service principals, and sendMail.
+//! credentials), service principals, sendMail, `/me` and `directoryObjects/getByIds`.
 
 mod applications;
 mod credentials;
@@ -9,6 +9,7 @@ mod mail;
 pub mod model;
 mod service_principals;
 pub mod throttle;
+mod users;
 
 use axum::response::Response;
 use http::StatusCode;
@@ -231,7 +232,8 @@ impl HostService for Graph {
             Ok(c) => c,
             Err(e) => return errors::unauthenticated(&e, &req, now),
         };
-        let roles = if claims.upn.is_some() {
+        let delegated = claims.upn.is_some();
+        let roles = if delegated {
             delegated_roles(&ctx, &claims.tid, &claims.oid)
         } else {
             claims.roles
@@ -259,6 +261,10 @@ impl HostService for Graph {
             service_principals::route(&call, rest)
         } else if *first == "users" {
             mail::route(&call, rest)
+        } else if *first == "me" && rest.len() == 1 {
+            users::me(&call, delegated)
+        } else if *first == "directoryObjects" && rest.get(1) == Some(&"getByIds") {
+            users::get_by_ids(&call)
         } else {
             errors::segment_not_found(first, &req, now)
         }

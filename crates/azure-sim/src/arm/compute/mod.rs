@@ -1,13 +1,15 @@
 //! Microsoft.Compute: galleries (images, versions, direct sharing), managed images, VMs.
 
+pub mod discovery;
 pub mod gallery;
 pub mod image_ref;
+pub mod instance_view;
 pub mod model;
 pub mod shared;
 pub mod vm;
 
 /// Region display names as Compute reports them in `targetRegions[].name`.
-const REGIONS: &[(&str, &str)] = &[
+pub(crate) const REGIONS: &[(&str, &str)] = &[
     ("eastus", "East US"),
     ("eastus2", "East US 2"),
     ("westus", "West US"),

@@ -44,6 +44,26 @@ fn hex32() -> String {
 pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
     let id = call.path.item_id();
     match (call.path.is_item(), call.req.method.clone()) {
+        (false, Method::GET) if call.path.resource_group.is_none() => {
+            // A subscription-wide list answers what the caller may read, not 403: ARM
+            // filters such lists by RBAC ("List all VMs in a subscription" works for a
+            // principal holding a role on one resource group only).
+            let sub = key(&call.path.scope);
+            let items = world
+                .arm
+                .resources
+                .values()
+                .filter(|r| {
+                    r.kind.eq_ignore_ascii_case(VM)
+                        && key(&r.id).starts_with(&format!("{sub}/"))
+                        && call
+                            .authorize(world, "Microsoft.Compute/virtualMachines/read", &r.id)
+                            .is_ok()
+                })
+                .map(|r| r.body.clone())
+                .collect();
+            Ok(Reply::ok(page(call, items)))
+        }
         (false, Method::GET) => {
             let rg = call.path.scope.clone();
             call.authorize(world, "Microsoft.Compute/virtualMachines/read", &rg)?;
@@ -60,11 +80,18 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
             call.authorize(world, "Microsoft.Compute/virtualMachines/read", &id)?;
             ensure_scope(world, &call.path.scope)?;
             lro::observe_resource(world, &id, call.now);
-            let body = world
+            let mut body = world
                 .arm
                 .get(&id)
                 .map(|r| r.body.clone())
                 .ok_or_else(|| resource_not_found(&id))?;
+            if call
+                .req
+                .query_param("$expand")
+                .is_some_and(|e| e.eq_ignore_ascii_case("instanceView"))
+            {
+                body = super::instance_view::expanded(&body);
+            }
             Ok(Reply::ok(body).header(
                 "x-ms-ratelimit-remaining-resource",
                 "Microsoft.Compute/LowCostGet3Min;3999,Microsoft.Compute/LowCostGet30Min;31999",
