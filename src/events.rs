@@ -141,10 +141,18 @@ impl EventSink for MemoryEvents {
     }
 }
 
-/// The event for one history entry of `request`.
+/// The event for one history entry of `request`. An event may be published later than its
+/// change (from the outbox, after an outage of the topic), so its `state` (and the `state`
+/// property subscriptions filter on) is the entry's, not the request's by then.
 pub fn event_for(ctx: &AppContext, request: &ShareRequest, entry: &HistoryEntry) -> CloudEvent {
-    let document =
+    let mut document =
         serde_json::to_value(StatusDocument::for_event(ctx, request)).unwrap_or(Value::Null);
+    if let Some(fields) = document.as_object_mut() {
+        fields.insert(
+            "state".into(),
+            Value::String(entry.state.as_str().to_owned()),
+        );
+    }
     event(ctx, request.id, &request.origin, entry, document)
 }
 

@@ -16,7 +16,7 @@ use imageshare::{
     domain::State,
     store::{
         RequestStore, StoreError, TableStore,
-        contract::{self, new_request},
+        contract::{self, new_request, settled},
         table::{BearerSource, TokenError},
     },
 };
@@ -260,18 +260,6 @@ async fn stored_state_columns_match_the_document_after_a_terminal_update() {
             .iter()
             .all(|s| s.request.id != request.id)
     );
-}
-
-/// Marks everything in the request's outbox as sent, as a flush does.
-fn settled(request: &mut imageshare::domain::ShareRequest) {
-    let ids: Vec<String> = request
-        .outbox
-        .messages
-        .iter()
-        .map(|m| m.message.message_id())
-        .collect();
-    let through = request.history_len();
-    request.outbox.sent(&ids, through);
 }
 
 fn contract_ctx() -> imageshare::domain::EventContext {

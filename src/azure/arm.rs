@@ -162,6 +162,16 @@ fn arm_url(path: &str, api_version: &str) -> Result<Url, AzureError> {
     Ok(url)
 }
 
+/// A PUT of `body` to resource `id`.
+fn put_call(id: &str, api_version: &str, body: Value) -> Result<ApiCall, AzureError> {
+    Ok(ApiCall::new(
+        Service::ResourceManager,
+        Method::PUT,
+        arm_url(id, api_version)?,
+    )
+    .json(body))
+}
+
 /// The deterministic role assignment name: UUIDv5 of scope, principal and role, as the RBAC
 /// docs advise, so a re-run targets the same assignment.
 pub fn role_assignment_name(scope: &str, principal_id: &str, role_id: &str) -> Uuid {
@@ -325,13 +335,7 @@ impl ArmClient {
         api_version: &str,
         body: Value,
     ) -> Result<Started, AzureError> {
-        let call = ApiCall::new(
-            Service::ResourceManager,
-            Method::PUT,
-            arm_url(id, api_version)?,
-        )
-        .json(body);
-        self.start(who, call).await
+        self.start(who, put_call(id, api_version, body)?).await
     }
 
     /// PUTs a resource only if none exists at `id` (`If-None-Match: *`); an existing one
@@ -344,13 +348,7 @@ impl ArmClient {
         api_version: &str,
         body: Value,
     ) -> Result<Started, AzureError> {
-        let call = ApiCall::new(
-            Service::ResourceManager,
-            Method::PUT,
-            arm_url(id, api_version)?,
-        )
-        .header("if-none-match", "*")
-        .json(body);
+        let call = put_call(id, api_version, body)?.header("if-none-match", "*");
         self.start(who, call).await
     }
 

@@ -306,6 +306,18 @@ pub async fn history_comes_back_oldest_first(store: &dyn RequestStore) {
     assert!(history.windows(2).all(|w| w[0].at <= w[1].at));
 }
 
+/// Marks everything in the request's outbox as sent, as a flush does.
+pub fn settled(request: &mut ShareRequest) {
+    let ids: Vec<String> = request
+        .outbox
+        .messages
+        .iter()
+        .map(|m| m.message.message_id())
+        .collect();
+    let through = request.history_len();
+    request.outbox.sent(&ids, through);
+}
+
 /// `list_active` lists requests that can still progress, at their current version, and
 /// terminal ones whose outbox still holds something; it leaves out terminal ones with an
 /// empty outbox.
@@ -320,13 +332,7 @@ pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
             .unwrap();
         if request.id == failed_id {
             // Everything of the failed one was sent; the other still has its events.
-            let ids: Vec<String> = request
-                .outbox
-                .messages
-                .iter()
-                .map(|m| m.message.message_id())
-                .collect();
-            request.outbox.sent(&ids, request.history_len());
+            settled(request);
         }
         store
             .update(request, &stored.etag, &[entry])

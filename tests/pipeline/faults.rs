@@ -106,11 +106,7 @@ async fn an_image_not_replicated_to_the_vms_region_fails_with_that_reason() {
     let mut request = document();
     request["vm"]["location"] = "japaneast".into();
     let id = h.submit(&request).await;
-    h.until_state(id, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(id).await;
 
     let done = h.run_until(id, is_terminal).await;
 
@@ -166,11 +162,7 @@ async fn with_vm_fault(fault: Fault) -> serde_json::Value {
     let h = Harness::start(Scenario::demo(), &[]).await;
     h.sim.add_fault(fault);
     let id = h.submit(&document()).await;
-    h.until_state(id, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(id).await;
     h.run_until(id, is_terminal).await
 }
 

@@ -612,6 +612,16 @@ impl Harness {
             .unwrap()
     }
 
+    /// The consumer admin does both of their steps for request `id`: once the link arrives,
+    /// consents; once consent is confirmed, grants the role.
+    pub async fn admin_consents_and_grants(&self, id: RequestId) {
+        self.until_state(id, "AwaitingConsent").await;
+        self.consent().await;
+        let waiting = self.until_state(id, "AwaitingRoleGrant").await;
+        self.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
+            .await;
+    }
+
     /// The consumer admin grants the app Contributor on the target resource group.
     pub async fn grant_contributor(&self, app_id: &str) {
         local_run::demo::grant_contributor(&self.sim, app_id)

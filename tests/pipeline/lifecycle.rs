@@ -124,6 +124,10 @@ async fn an_events_topic_that_is_gone_delays_the_events_but_neither_the_request_
     assert_eq!(ids, expected);
     let last = h.events.published().last().unwrap().clone();
     assert_eq!(last.kind, "imageshare.request.completed");
+    // Published late, each event still carries the state of its own change.
+    let first = h.events.published()[0].clone();
+    assert_eq!(first.kind, "imageshare.request.submitted");
+    assert_eq!(first.data["state"], "Submitted");
 
     // And a second pass has nothing left to send.
     h.reconcile().await;
@@ -203,11 +207,7 @@ async fn a_vm_creation_that_keeps_failing_with_5xx_fails_at_its_deadline_naming_
         .add_fault(Fault::new("management.azure.com", "*/virtualMachines/*", 503).method("PUT"));
 
     let id = h.submit(&document()).await;
-    h.until_state(id, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(id).await;
     let done = h.run_until(id, is_terminal).await;
 
     assert_eq!(done["state"], "Failed", "{done:#}");
@@ -389,11 +389,7 @@ async fn sixteen_requests_for_tenants_that_do_not_exist_end_at_once_and_leave_no
     );
 
     // The unrelated request goes its way.
-    h.until_state(good, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(good, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(good).await;
     let done = h.until_state(good, "Completed").await;
     assert_eq!(done["state"], "Completed", "{done:#}");
     assert_one_of_everything(&h);

@@ -56,11 +56,7 @@ async fn a_second_request_for_an_active_requests_vm_is_refused_until_the_first_h
     assert_eq!(replay["id"], first_id.as_str());
 
     let id = imageshare::domain::RequestId::parse(&first_id).unwrap();
-    h.until_state(id, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(id).await;
     let ended = h.run_until(id, is_terminal).await;
     assert_eq!(ended["state"], "Failed", "{ended:#}");
 

@@ -175,11 +175,7 @@ fn consumers_vm(h: &Harness) {
 /// Runs the demo request through consent and the role grant, then to its end.
 async fn run_to_the_end(h: &Harness) -> Value {
     let id = h.submit(&document()).await;
-    h.until_state(id, "AwaitingConsent").await;
-    h.consent().await;
-    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
-    h.grant_contributor(waiting["app"]["appId"].as_str().unwrap())
-        .await;
+    h.admin_consents_and_grants(id).await;
     h.run_until(id, is_terminal).await
 }
 
