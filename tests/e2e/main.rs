@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod logs;
+mod packaged;
 mod queued;
 mod stack;
 mod web;
