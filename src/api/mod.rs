@@ -1,9 +1,11 @@
 //! The HTTP functions, served on their original paths (the host forwards them as they are).
 
 mod consent_callback;
+mod openapi;
 mod problem;
 mod share_requests;
 
 pub use consent_callback::consent_callback;
+pub use openapi::{OPENAPI_DOCUMENT, openapi};
 pub use problem::Problem;
 pub use share_requests::{get_share_request, submit_share_request};
