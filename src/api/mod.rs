@@ -1,9 +1,11 @@
 //! The HTTP functions, served on their original paths (the host forwards them as they are).
 
 mod consent_callback;
+mod html;
 mod openapi;
 mod problem;
 mod share_requests;
+mod status_page;
 
 pub use consent_callback::consent_callback;
 pub use openapi::{OPENAPI_DOCUMENT, openapi};

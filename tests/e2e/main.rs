@@ -7,6 +7,7 @@
 
 mod logs;
 mod packaged;
+mod pages;
 mod queued;
 mod stack;
 mod web;
