@@ -69,8 +69,13 @@ param secretLifetimeDays int = 30
 @description('Grant the operator identity its Microsoft Graph app roles here. Needs a deployer who is Privileged Role Administrator or Global Administrator; set false to leave that step to one (docs/deploy.md).')
 param grantGraphAppRoles bool = true
 
-@description('With notifyMode mail, grant Graph Mail.Send in Entra ID (it covers every mailbox). Set false when Exchange Online RBAC for Applications grants Application Mail.Send scoped to the sender mailbox instead (docs/deploy.md).')
-param grantMailSendInEntra bool = true
+// Least privilege by default: Mail.Send granted in Entra ID lets the identity send as every
+// mailbox of the tenant. The default leaves it to Exchange Online RBAC for Applications, which
+// scopes Application Mail.Send to the one sender mailbox (docs/deploy.md, "Scoping Mail.Send";
+// neither Bicep nor Graph can make that assignment). true is an explicit opt-in to the
+// tenant-wide grant.
+@description('With notifyMode mail, grant Graph Mail.Send in Entra ID, which covers EVERY mailbox of the tenant. Default false: scope Application Mail.Send to the sender mailbox with Exchange Online RBAC for Applications instead (docs/deploy.md).')
+param grantMailSendInEntra bool = false
 
 @description('Memory of each Flex Consumption instance, in MB.')
 @allowed([
