@@ -170,7 +170,20 @@ pub struct Settings {
     pub simulated_cloud: Option<String>,
     /// The longest pause before answering a failed step invocation (see `steps::invoke`).
     pub redelivery_pause_cap: Duration,
+    /// The audience of the share apps' federated credentials and of the operator identity's
+    /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
+    pub federated_audience: String,
 }
+
+/// The federated credential's audience (default the public cloud's).
+pub const FEDERATED_AUDIENCE: &str = "IMAGESHARE_FEDERATED_AUDIENCE";
+/// The token exchange audience of each cloud (Entra workload identity federation docs):
+/// public, US Government, China (21Vianet).
+pub const TOKEN_EXCHANGE_AUDIENCES: [&str; 3] = [
+    "api://AzureADTokenExchange",
+    "api://AzureADTokenExchangeUSGov",
+    "api://AzureADTokenExchangeChina",
+];
 
 /// The port the host picks: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy name.
 pub const PORT_VARIABLES: [&str; 2] = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"];
@@ -418,6 +431,22 @@ impl Settings {
         let consent_deadline =
             Duration::from_secs(number(env, CONSENT_DEADLINE_HOURS, 168, 1..=2160)? * 3600);
 
+        let federated_audience = match env.var(FEDERATED_AUDIENCE) {
+            None => TOKEN_EXCHANGE_AUDIENCES[0].to_owned(),
+            Some(value) if TOKEN_EXCHANGE_AUDIENCES.contains(&value.trim()) => {
+                value.trim().to_owned()
+            }
+            Some(other) => {
+                return Err(problem(
+                    FEDERATED_AUDIENCE,
+                    format!(
+                        "'{other}' is not a token exchange audience: one of {} (public, US Government, China)",
+                        TOKEN_EXCHANGE_AUDIENCES.join(", ")
+                    ),
+                ));
+            }
+        };
+
         Ok(Self {
             port,
             catalog,
@@ -439,6 +468,7 @@ impl Settings {
                 30,
                 0..=300,
             )?),
+            federated_audience,
         })
     }
 
@@ -496,6 +526,28 @@ pub(crate) mod tests {
             s.consent_callback_url().as_str(),
             "https://func-imageshare.azurewebsites.net/api/consent/callback"
         );
+    }
+
+    #[test]
+    fn the_federated_audience_defaults_to_the_public_cloud_and_accepts_only_known_clouds() {
+        assert_eq!(
+            with(&[], &[]).unwrap().federated_audience,
+            "api://AzureADTokenExchange"
+        );
+        assert_eq!(
+            with(
+                &[(FEDERATED_AUDIENCE, "api://AzureADTokenExchangeUSGov")],
+                &[]
+            )
+            .unwrap()
+            .federated_audience,
+            "api://AzureADTokenExchangeUSGov"
+        );
+        let Err(e) = with(&[(FEDERATED_AUDIENCE, "api://AzureADTokenExchange/")], &[]) else {
+            panic!("an unknown audience was accepted");
+        };
+        assert_eq!(e.name, FEDERATED_AUDIENCE);
+        assert!(e.problem.contains("api://AzureADTokenExchangeChina"), "{e}");
     }
 
     #[test]

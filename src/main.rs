@@ -55,10 +55,10 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
     if transport.is_simulated() {
         warn!(simulator = ?settings.simulated_cloud, "every Azure call goes to a simulator");
     }
-    let tokens = Arc::new(Tokens::managed_identity(
-        &transport,
-        &settings.identity_client_id,
-    )?);
+    let tokens = Arc::new(
+        Tokens::managed_identity(&transport, &settings.identity_client_id)?
+            .with_token_exchange_audience(&settings.federated_audience),
+    );
     let cloud = Arc::new(Cloud::new(
         &settings,
         transport.clone(),
