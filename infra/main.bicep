@@ -49,6 +49,12 @@ param mailSender string = ''
 @description('Endpoint consent links are POSTed to. Required when notifyMode is webhook.')
 param webhookUrl string = ''
 
+// Standard Webhooks: each POST carries webhook-id, webhook-timestamp and webhook-signature, an
+// HMAC-SHA256 keyed with this secret, so the receiver can check it came from this app.
+@secure()
+@description('With notifyMode webhook: the Standard Webhooks secret (whsec_ + base64 of a 24-64 byte key) the POSTs are signed with, or better a Key Vault reference to it: @Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/<name>) (the operator identity needs Key Vault Secrets User on that secret).')
+param webhookSecret string = ''
+
 @description('Hours the consumer\'s admin has to consent and grant the role before the request expires.')
 @minValue(1)
 @maxValue(2160)
@@ -217,7 +223,10 @@ var keyVaultSettings = useKeyVault ? {
   IMAGESHARE_SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
 } : {}
 var mailSettings = notifyMode == 'mail' ? { IMAGESHARE_MAIL_SENDER: mailSender } : {}
-var webhookSettings = notifyMode == 'webhook' ? { IMAGESHARE_WEBHOOK_URL: webhookUrl } : {}
+var webhookSettings = notifyMode == 'webhook' ? {
+  IMAGESHARE_WEBHOOK_URL: webhookUrl
+  IMAGESHARE_WEBHOOK_SECRET: webhookSecret
+} : {}
 var handlerSettings = union({
   IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
   IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId

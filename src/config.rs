@@ -76,10 +76,12 @@ pub enum NotifySettings {
         /// The sending mailbox.
         sender: String,
     },
-    /// A JSON POST to this URL.
+    /// A JSON POST to this URL, signed per Standard Webhooks.
     Webhook {
-        /// The endpoint.
+        /// The endpoint (https outside simulated runs).
         url: Url,
+        /// The key of the `webhook-signature` header.
+        secret: crate::webhook_signature::WebhookSecret,
     },
     /// Only in the status document.
     StatusOnly,
@@ -90,7 +92,7 @@ impl std::fmt::Debug for NotifySettings {
         match self {
             Self::Mail { sender } => f.debug_struct("Mail").field("sender", sender).finish(),
             // Webhook URLs often carry their own credential (a signature in the query).
-            Self::Webhook { url } => f
+            Self::Webhook { url, .. } => f
                 .debug_struct("Webhook")
                 .field("host", &url.host_str().unwrap_or(""))
                 .finish_non_exhaustive(),
@@ -223,6 +225,9 @@ pub const NOTIFY: &str = "IMAGESHARE_NOTIFY";
 pub const MAIL_SENDER: &str = "IMAGESHARE_MAIL_SENDER";
 /// The webhook URL.
 pub const WEBHOOK_URL: &str = "IMAGESHARE_WEBHOOK_URL";
+/// The Standard Webhooks secret (`whsec_...`) webhook calls are signed with; in Azure a Key
+/// Vault reference.
+pub const WEBHOOK_SECRET: &str = "IMAGESHARE_WEBHOOK_SECRET";
 /// Hours the consumer's admin has.
 pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
 /// A simulator base URL.
@@ -414,12 +419,26 @@ impl Settings {
                     "the mailbox (user id or UPN) consent links are sent from",
                 )?,
             },
-            Some("webhook") => NotifySettings::Webhook {
-                url: absolute_url(
+            Some("webhook") => {
+                let url = absolute_url(
                     WEBHOOK_URL,
                     &required(env, WEBHOOK_URL, "where consent links are POSTed")?,
-                )?,
-            },
+                )?;
+                // The body carries the consent link: only a simulated run may send it in clear.
+                if url.scheme() != "https" && env.var(SIMULATED_CLOUD).is_none() {
+                    return Err(problem(
+                        WEBHOOK_URL,
+                        "must be an https URL (http only in simulated runs)",
+                    ));
+                }
+                let secret = crate::webhook_signature::WebhookSecret::parse(&required(
+                    env,
+                    WEBHOOK_SECRET,
+                    "the whsec_ key webhook calls are signed with (Standard Webhooks)",
+                )?)
+                .map_err(|e| problem(WEBHOOK_SECRET, e))?;
+                NotifySettings::Webhook { url, secret }
+            }
             Some("status") => NotifySettings::StatusOnly,
             Some(other) => {
                 return Err(problem(
@@ -606,15 +625,38 @@ pub(crate) mod tests {
             &[
                 (NOTIFY, "webhook"),
                 (WEBHOOK_URL, "https://hooks.example.com/x?sig=c2VjcmV0"),
+                (WEBHOOK_SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             ],
             &[],
         )
         .unwrap();
         let shown = format!("{s:?}");
         assert!(
-            shown.contains("hooks.example.com") && !shown.contains("c2VjcmV0"),
+            shown.contains("hooks.example.com")
+                && !shown.contains("c2VjcmV0")
+                && !shown.contains("MfKQ9r8G"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_webhook_needs_https_outside_simulated_runs_and_a_standard_webhooks_secret() {
+        const KEY: (&str, &str) = (WEBHOOK_SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let plain = (WEBHOOK_URL, "http://hooks.example.com/x");
+        let err = with(&[(NOTIFY, "webhook"), plain, KEY], &[]).unwrap_err();
+        assert_eq!(err.name, WEBHOOK_URL, "{err}");
+        assert!(err.problem.contains("https"), "{err}");
+        let simulated = (SIMULATED_CLOUD, "http://127.0.0.1:1");
+        assert!(with(&[(NOTIFY, "webhook"), plain, KEY, simulated], &[]).is_ok());
+        let secure = (WEBHOOK_URL, "https://hooks.example.com/x");
+        let err = with(&[(NOTIFY, "webhook"), secure], &[]).unwrap_err();
+        assert_eq!(err.name, WEBHOOK_SECRET, "{err}");
+        let err = with(
+            &[(NOTIFY, "webhook"), secure, (WEBHOOK_SECRET, "hunter2")],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.name, WEBHOOK_SECRET, "{err}");
     }
 
     #[test]
