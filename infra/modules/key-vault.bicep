@@ -40,6 +40,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
+// On the vault: the identity creates a secret per share app at run time, so no narrower scope
+// exists ahead of time; the vault is deployed for this app alone.
 resource secretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, keyVaultSecretsOfficer)
   scope: vault

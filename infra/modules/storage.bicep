@@ -69,6 +69,8 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   }
 }
 
+// On the account: the host's own blobs (keys, leases) are in containers it creates at run time,
+// so a container-scoped Blob Data Owner would not cover them; the account holds nothing else.
 resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for role in items(roles): {
     name: guid(account.id, principalId, role.value)
