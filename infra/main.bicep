@@ -49,6 +49,12 @@ param mailSender string = ''
 @description('Endpoint consent links are POSTed to. Required when notifyMode is webhook.')
 param webhookUrl string = ''
 
+// Standard Webhooks: each POST carries webhook-id, webhook-timestamp and webhook-signature, an
+// HMAC-SHA256 keyed with this secret, so the receiver can check it came from this app.
+@secure()
+@description('With notifyMode webhook: the Standard Webhooks secret (whsec_ + base64 of a 24-64 byte key) the POSTs are signed with, or better a Key Vault reference to it: @Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/<name>) (the operator identity needs Key Vault Secrets User on that secret).')
+param webhookSecret string = ''
+
 @description('Hours the consumer\'s admin has to consent and grant the role before the request expires.')
 @minValue(1)
 @maxValue(2160)
@@ -72,8 +78,13 @@ param secretLifetimeDays int = 30
 @description('Grant the operator identity its Microsoft Graph app roles here. Needs a deployer who is Privileged Role Administrator or Global Administrator; set false to leave that step to one (docs/deploy.md).')
 param grantGraphAppRoles bool = true
 
-@description('With notifyMode mail, grant Graph Mail.Send in Entra ID (it covers every mailbox). Set false when Exchange Online RBAC for Applications grants Application Mail.Send scoped to the sender mailbox instead (docs/deploy.md).')
-param grantMailSendInEntra bool = true
+// Least privilege by default: Mail.Send granted in Entra ID lets the identity send as every
+// mailbox of the tenant. The default leaves it to Exchange Online RBAC for Applications, which
+// scopes Application Mail.Send to the one sender mailbox (docs/deploy.md, "Scoping Mail.Send";
+// neither Bicep nor Graph can make that assignment). true is an explicit opt-in to the
+// tenant-wide grant.
+@description('With notifyMode mail, grant Graph Mail.Send in Entra ID, which covers EVERY mailbox of the tenant. Default false: scope Application Mail.Send to the sender mailbox with Exchange Online RBAC for Applications instead (docs/deploy.md).')
+param grantMailSendInEntra bool = false
 
 @description('Memory of each Flex Consumption instance, in MB.')
 @allowed([
@@ -215,7 +226,10 @@ var keyVaultSettings = useKeyVault ? {
   IMAGESHARE_SECRET_LIFETIME_DAYS: string(secretLifetimeDays)
 } : {}
 var mailSettings = notifyMode == 'mail' ? { IMAGESHARE_MAIL_SENDER: mailSender } : {}
-var webhookSettings = notifyMode == 'webhook' ? { IMAGESHARE_WEBHOOK_URL: webhookUrl } : {}
+var webhookSettings = notifyMode == 'webhook' ? {
+  IMAGESHARE_WEBHOOK_URL: webhookUrl
+  IMAGESHARE_WEBHOOK_SECRET: webhookSecret
+} : {}
 var handlerSettings = union({
   IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
   IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId

@@ -76,10 +76,12 @@ pub enum NotifySettings {
         /// The sending mailbox.
         sender: String,
     },
-    /// A JSON POST to this URL.
+    /// A JSON POST to this URL, signed per Standard Webhooks.
     Webhook {
-        /// The endpoint.
+        /// The endpoint (https outside simulated runs).
         url: Url,
+        /// The key of the `webhook-signature` header.
+        secret: crate::webhook_signature::WebhookSecret,
     },
     /// Only in the status document.
     StatusOnly,
@@ -90,7 +92,7 @@ impl std::fmt::Debug for NotifySettings {
         match self {
             Self::Mail { sender } => f.debug_struct("Mail").field("sender", sender).finish(),
             // Webhook URLs often carry their own credential (a signature in the query).
-            Self::Webhook { url } => f
+            Self::Webhook { url, .. } => f
                 .debug_struct("Webhook")
                 .field("host", &url.host_str().unwrap_or(""))
                 .finish_non_exhaustive(),
@@ -172,6 +174,9 @@ pub struct Settings {
     pub redelivery_pause_cap: Duration,
     /// Deadlines, retries and reconciliation.
     pub pipeline: PipelineSettings,
+    /// The audience of the share apps' federated credentials and of the operator identity's
+    /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
+    pub federated_audience: String,
 }
 
 /// How long each step may take, how often a transient failure is retried, and when the
@@ -232,6 +237,16 @@ impl PipelineSettings {
     }
 }
 
+/// The federated credential's audience (default the public cloud's).
+pub const FEDERATED_AUDIENCE: &str = "IMAGESHARE_FEDERATED_AUDIENCE";
+/// The token exchange audience of each cloud (Entra workload identity federation docs):
+/// public, US Government, China (21Vianet).
+pub const TOKEN_EXCHANGE_AUDIENCES: [&str; 3] = [
+    "api://AzureADTokenExchange",
+    "api://AzureADTokenExchangeUSGov",
+    "api://AzureADTokenExchangeChina",
+];
+
 /// The port the host picks: `FUNCTIONS_CUSTOMHANDLER_PORT`, or the legacy name.
 pub const PORT_VARIABLES: [&str; 2] = ["FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_HTTPWORKER_PORT"];
 /// The operator's image catalog (JSON object of name to image version id).
@@ -270,6 +285,9 @@ pub const NOTIFY: &str = "IMAGESHARE_NOTIFY";
 pub const MAIL_SENDER: &str = "IMAGESHARE_MAIL_SENDER";
 /// The webhook URL.
 pub const WEBHOOK_URL: &str = "IMAGESHARE_WEBHOOK_URL";
+/// The Standard Webhooks secret (`whsec_...`) webhook calls are signed with; in Azure a Key
+/// Vault reference.
+pub const WEBHOOK_SECRET: &str = "IMAGESHARE_WEBHOOK_SECRET";
 /// Hours the consumer's admin has.
 pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
 /// A simulator base URL.
@@ -327,102 +345,127 @@ fn number(
         })
 }
 
+/// The problems found so far: each setting is checked even when an earlier one failed.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    /// The value, or `None` with its problem kept.
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|e| self.0.push(e)).ok()
+    }
+}
+
 impl Settings {
-    /// Reads and checks every setting.
+    /// Reads and checks every setting; the first problem, if any ([`Self::from_env_all`]
+    /// reports them all).
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let port = PORT_VARIABLES
-            .iter()
-            .find_map(|name| env.var(name).map(|v| (*name, v)))
-            .ok_or_else(|| {
-                problem(
-                    PORT_VARIABLES[0],
-                    "not set; the Functions host sets it when it starts the handler",
-                )
-            })
-            .and_then(|(name, v)| {
-                let which = if name == PORT_VARIABLES[0] {
-                    PORT_VARIABLES[0]
-                } else {
-                    PORT_VARIABLES[1]
-                };
-                v.trim()
-                    .parse::<u16>()
-                    .map_err(|_| problem(which, format!("'{v}' is not a TCP port")))
-            })?;
+        Self::from_env_all(env).map_err(|mut problems| problems.swap_remove(0))
+    }
 
-        let catalog = ImageCatalog::from_json(&required(
-            env,
-            IMAGE_CATALOG,
-            "it lists the images this deployment may share",
-        )?)
-        .map_err(|e| problem(IMAGE_CATALOG, e.to_string()))?;
-        if catalog.is_empty() {
-            return Err(problem(
+    /// Reads and checks every setting, and reports every problem at once (never an empty
+    /// list): an operator fixing a deployment sees all that is wrong in one start-up.
+    pub fn from_env_all(env: &Env) -> Result<Self, Vec<ConfigError>> {
+        let mut problems = Problems::default();
+        let port = problems.take(
+            PORT_VARIABLES
+                .iter()
+                .find_map(|name| env.var(name).map(|v| (*name, v)))
+                .ok_or_else(|| {
+                    problem(
+                        PORT_VARIABLES[0],
+                        "not set; the Functions host sets it when it starts the handler",
+                    )
+                })
+                .and_then(|(name, v)| {
+                    let which = if name == PORT_VARIABLES[0] {
+                        PORT_VARIABLES[0]
+                    } else {
+                        PORT_VARIABLES[1]
+                    };
+                    v.trim()
+                        .parse::<u16>()
+                        .map_err(|_| problem(which, format!("'{v}' is not a TCP port")))
+                }),
+        );
+
+        let catalog = problems.take((|| {
+            let catalog = ImageCatalog::from_json(&required(
+                env,
                 IMAGE_CATALOG,
-                "is empty; every request would be refused",
-            ));
-        }
+                "it lists the images this deployment may share",
+            )?)
+            .map_err(|e| problem(IMAGE_CATALOG, e.to_string()))?;
+            if catalog.is_empty() {
+                return Err(problem(
+                    IMAGE_CATALOG,
+                    "is empty; every request would be refused",
+                ));
+            }
+            Ok(catalog)
+        })());
 
-        let public_base_url = absolute_url(
-            PUBLIC_BASE_URL,
-            &required(
+        let public_base_url = problems.take(
+            required(
                 env,
                 PUBLIC_BASE_URL,
                 "the app's public URL, e.g. https://<app>.azurewebsites.net",
-            )?,
-        )?;
-        let owner_tenant = TenantId::parse(&required(
-            env,
-            OWNER_TENANT_ID,
-            "the image owner's Entra tenant id",
-        )?)
-        .map_err(|e| problem(OWNER_TENANT_ID, e.to_string()))?;
-        let identity_client_id = required(
+            )
+            .and_then(|v| absolute_url(PUBLIC_BASE_URL, &v)),
+        );
+        let owner_tenant = problems.take(
+            required(env, OWNER_TENANT_ID, "the image owner's Entra tenant id").and_then(|v| {
+                TenantId::parse(&v).map_err(|e| problem(OWNER_TENANT_ID, e.to_string()))
+            }),
+        );
+        let identity_client_id = problems.take(required(
             env,
             IDENTITY_CLIENT_ID,
             "the client id of the Function App's user-assigned managed identity",
-        )?;
+        ));
 
-        let credential = match env.var(APP_CREDENTIAL).as_deref().map(str::trim) {
-            None | Some("federated") => CredentialMode::Federated,
-            Some("secret") => CredentialMode::Secret,
-            Some(other) => {
-                return Err(problem(
-                    APP_CREDENTIAL,
-                    format!("'{other}' is not 'federated' or 'secret'"),
-                ));
-            }
-        };
-        let key_vault = env
-            .var(KEY_VAULT_URL)
-            .map(|v| absolute_url(KEY_VAULT_URL, &v))
-            .transpose()?;
-        if credential == CredentialMode::Secret && key_vault.is_none() {
-            return Err(problem(
+        let credential = problems.take(match env.var(APP_CREDENTIAL).as_deref().map(str::trim) {
+            None | Some("federated") => Ok(CredentialMode::Federated),
+            Some("secret") => Ok(CredentialMode::Secret),
+            Some(other) => Err(problem(
+                APP_CREDENTIAL,
+                format!("'{other}' is not 'federated' or 'secret'"),
+            )),
+        });
+        let key_vault = problems
+            .take(
+                env.var(KEY_VAULT_URL)
+                    .map(|v| absolute_url(KEY_VAULT_URL, &v))
+                    .transpose(),
+            )
+            .flatten();
+        if credential == Some(CredentialMode::Secret) && key_vault.is_none() {
+            problems.0.push(problem(
                 KEY_VAULT_URL,
                 "not set; client secrets are kept in Key Vault",
             ));
         }
-        let secret_lifetime =
-            Duration::from_secs(number(env, SECRET_LIFETIME_DAYS, 30, 1..=730)? * 86_400);
+        let secret_lifetime = problems
+            .take(number(env, SECRET_LIFETIME_DAYS, 30, 1..=730))
+            .map(|days| Duration::from_secs(days * 86_400));
 
-        let service_bus = match (
-            env.var(SERVICE_BUS_CONNECTION),
-            env.var(SERVICE_BUS_NAMESPACE),
-        ) {
-            (Some(text), _) => ServiceBusConnection::from_connection_string(&text)
-                .map_err(|e| problem(SERVICE_BUS_CONNECTION, e.to_string()))?,
-            (None, Some(host)) => ServiceBusConnection::from_namespace_host(&host)
-                .map_err(|e| problem(SERVICE_BUS_NAMESPACE, e.to_string()))?,
-            (None, None) => {
-                return Err(problem(
+        let service_bus = problems.take(
+            match (
+                env.var(SERVICE_BUS_CONNECTION),
+                env.var(SERVICE_BUS_NAMESPACE),
+            ) {
+                (Some(text), _) => ServiceBusConnection::from_connection_string(&text)
+                    .map_err(|e| problem(SERVICE_BUS_CONNECTION, e.to_string())),
+                (None, Some(host)) => ServiceBusConnection::from_namespace_host(&host)
+                    .map_err(|e| problem(SERVICE_BUS_NAMESPACE, e.to_string())),
+                (None, None) => Err(problem(
                     SERVICE_BUS_CONNECTION,
                     format!(
                         "not set (nor {SERVICE_BUS_NAMESPACE}); the pipeline's queues live there"
                     ),
-                ));
-            }
-        };
+                )),
+            },
+        );
         let events_topic = env
             .var(EVENTS_TOPIC)
             .unwrap_or_else(|| "share-events".to_owned());
@@ -430,67 +473,144 @@ impl Settings {
         let table = env
             .var(TABLE_NAME)
             .unwrap_or_else(|| "ShareRequests".to_owned());
-        let store = match env.var(STORE).as_deref().map(str::trim) {
-            Some("memory") => StoreSettings::Memory,
-            None | Some("table") => {
-                if let Some(connection_string) = env.var(STORAGE_CONNECTION) {
-                    StoreSettings::TableConnectionString {
-                        connection_string,
-                        table,
+        let store = problems.take((|| {
+            Ok(match env.var(STORE).as_deref().map(str::trim) {
+                Some("memory") => StoreSettings::Memory,
+                None | Some("table") => {
+                    if let Some(connection_string) = env.var(STORAGE_CONNECTION) {
+                        StoreSettings::TableConnectionString {
+                            connection_string,
+                            table,
+                        }
+                    } else if let Some(uri) = env.var(STORAGE_TABLE_URI) {
+                        StoreSettings::TableIdentity {
+                            endpoint: absolute_url(STORAGE_TABLE_URI, &uri)?,
+                            table,
+                        }
+                    } else if let Some(account) = env.var(STORAGE_ACCOUNT) {
+                        let endpoint = absolute_url(
+                            STORAGE_ACCOUNT,
+                            &format!("https://{account}.table.core.windows.net"),
+                        )?;
+                        StoreSettings::TableIdentity { endpoint, table }
+                    } else {
+                        return Err(problem(
+                            STORAGE_CONNECTION,
+                            format!(
+                                "not set (nor {STORAGE_ACCOUNT}); requests are stored in its Table Storage"
+                            ),
+                        ));
                     }
-                } else if let Some(uri) = env.var(STORAGE_TABLE_URI) {
-                    StoreSettings::TableIdentity {
-                        endpoint: absolute_url(STORAGE_TABLE_URI, &uri)?,
-                        table,
-                    }
-                } else if let Some(account) = env.var(STORAGE_ACCOUNT) {
-                    let endpoint = absolute_url(
-                        STORAGE_ACCOUNT,
-                        &format!("https://{account}.table.core.windows.net"),
-                    )?;
-                    StoreSettings::TableIdentity { endpoint, table }
-                } else {
+                }
+                Some(other) => {
                     return Err(problem(
-                        STORAGE_CONNECTION,
-                        format!(
-                            "not set (nor {STORAGE_ACCOUNT}); requests are stored in its Table Storage"
-                        ),
+                        STORE,
+                        format!("'{other}' is not 'table' or 'memory'"),
                     ));
                 }
+            })
+        })());
+
+        let notify = problems.take((|| {
+            Ok(match env.var(NOTIFY).as_deref().map(str::trim) {
+                None | Some("mail") => NotifySettings::Mail {
+                    sender: required(
+                        env,
+                        MAIL_SENDER,
+                        "the mailbox (user id or UPN) consent links are sent from",
+                    )?,
+                },
+                Some("webhook") => {
+                    let url = absolute_url(
+                        WEBHOOK_URL,
+                        &required(env, WEBHOOK_URL, "where consent links are POSTed")?,
+                    )?;
+                    // The body carries the consent link: only a simulated run may send it in clear.
+                    if url.scheme() != "https" && env.var(SIMULATED_CLOUD).is_none() {
+                        return Err(problem(
+                            WEBHOOK_URL,
+                            "must be an https URL (http only in simulated runs)",
+                        ));
+                    }
+                    let secret = crate::webhook_signature::WebhookSecret::parse(&required(
+                        env,
+                        WEBHOOK_SECRET,
+                        "the whsec_ key webhook calls are signed with (Standard Webhooks)",
+                    )?)
+                    .map_err(|e| problem(WEBHOOK_SECRET, e))?;
+                    NotifySettings::Webhook { url, secret }
+                }
+                Some("status") => NotifySettings::StatusOnly,
+                Some(other) => {
+                    return Err(problem(
+                        NOTIFY,
+                        format!("'{other}' is not 'mail', 'webhook' or 'status'"),
+                    ));
+                }
+            })
+        })());
+        let consent_deadline = problems
+            .take(number(env, CONSENT_DEADLINE_HOURS, 168, 1..=2160))
+            .map(|hours| Duration::from_secs(hours * 3600));
+        let redelivery_pause_cap = problems
+            .take(number(env, REDELIVERY_PAUSE_MAX_SECONDS, 30, 0..=300))
+            .map(Duration::from_secs);
+
+        let federated_audience = problems.take(match env.var(FEDERATED_AUDIENCE) {
+            None => Ok(TOKEN_EXCHANGE_AUDIENCES[0].to_owned()),
+            Some(value) if TOKEN_EXCHANGE_AUDIENCES.contains(&value.trim()) => {
+                Ok(value.trim().to_owned())
             }
             Some(other) => {
-                return Err(problem(
-                    STORE,
-                    format!("'{other}' is not 'table' or 'memory'"),
-                ));
+                Err(problem(
+                    FEDERATED_AUDIENCE,
+                    format!(
+                        "'{other}' is not a token exchange audience: one of {} (public, US Government, China)",
+                        TOKEN_EXCHANGE_AUDIENCES.join(", ")
+                    ),
+                ))
             }
-        };
+        });
 
-        let notify = match env.var(NOTIFY).as_deref().map(str::trim) {
-            None | Some("mail") => NotifySettings::Mail {
-                sender: required(
-                    env,
-                    MAIL_SENDER,
-                    "the mailbox (user id or UPN) consent links are sent from",
-                )?,
-            },
-            Some("webhook") => NotifySettings::Webhook {
-                url: absolute_url(
-                    WEBHOOK_URL,
-                    &required(env, WEBHOOK_URL, "where consent links are POSTed")?,
-                )?,
-            },
-            Some("status") => NotifySettings::StatusOnly,
-            Some(other) => {
-                return Err(problem(
-                    NOTIFY,
-                    format!("'{other}' is not 'mail', 'webhook' or 'status'"),
-                ));
-            }
-        };
-        let consent_deadline =
-            Duration::from_secs(number(env, CONSENT_DEADLINE_HOURS, 168, 1..=2160)? * 3600);
+        let pipeline = problems.take(PipelineSettings::from_env(env));
 
+        // Every value is there exactly when no problem was found.
+        let (
+            Some(port),
+            Some(catalog),
+            Some(public_base_url),
+            Some(owner_tenant),
+            Some(identity_client_id),
+            Some(credential),
+            Some(secret_lifetime),
+            Some(service_bus),
+            Some(store),
+            Some(notify),
+            Some(consent_deadline),
+            Some(redelivery_pause_cap),
+            Some(federated_audience),
+            Some(pipeline),
+            true,
+        ) = (
+            port,
+            catalog,
+            public_base_url,
+            owner_tenant,
+            identity_client_id,
+            credential,
+            secret_lifetime,
+            service_bus,
+            store,
+            notify,
+            consent_deadline,
+            redelivery_pause_cap,
+            federated_audience,
+            pipeline,
+            problems.0.is_empty(),
+        )
+        else {
+            return Err(problems.0);
+        };
         Ok(Self {
             port,
             catalog,
@@ -506,13 +626,9 @@ impl Settings {
             notify,
             consent_deadline,
             simulated_cloud: env.var(SIMULATED_CLOUD),
-            redelivery_pause_cap: Duration::from_secs(number(
-                env,
-                REDELIVERY_PAUSE_MAX_SECONDS,
-                30,
-                0..=300,
-            )?),
-            pipeline: PipelineSettings::from_env(env)?,
+            redelivery_pause_cap,
+            federated_audience,
+            pipeline,
         })
     }
 
@@ -573,6 +689,54 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn every_setting_problem_is_reported_at_once_not_only_the_first() {
+        let mut pairs = base();
+        pairs.retain(|(k, _)| ![IMAGE_CATALOG, OWNER_TENANT_ID, MAIL_SENDER].contains(k));
+        pairs.extend_from_slice(&[
+            (PUBLIC_BASE_URL, "not a url"),
+            (APP_CREDENTIAL, "password"),
+            (CONSENT_DEADLINE_HOURS, "0"),
+            (FEDERATED_AUDIENCE, "api://elsewhere"),
+        ]);
+        let problems = Settings::from_env_all(&Env::from_pairs(pairs)).unwrap_err();
+        let mut named: Vec<&str> = problems.iter().map(|p| p.name).collect();
+        named.sort_unstable();
+        let mut expected = vec![
+            IMAGE_CATALOG,
+            PUBLIC_BASE_URL,
+            OWNER_TENANT_ID,
+            APP_CREDENTIAL,
+            MAIL_SENDER,
+            CONSENT_DEADLINE_HOURS,
+            FEDERATED_AUDIENCE,
+        ];
+        expected.sort_unstable();
+        assert_eq!(named, expected, "{problems:?}");
+    }
+
+    #[test]
+    fn the_federated_audience_defaults_to_the_public_cloud_and_accepts_only_known_clouds() {
+        assert_eq!(
+            with(&[], &[]).unwrap().federated_audience,
+            "api://AzureADTokenExchange"
+        );
+        assert_eq!(
+            with(
+                &[(FEDERATED_AUDIENCE, "api://AzureADTokenExchangeUSGov")],
+                &[]
+            )
+            .unwrap()
+            .federated_audience,
+            "api://AzureADTokenExchangeUSGov"
+        );
+        let Err(e) = with(&[(FEDERATED_AUDIENCE, "api://AzureADTokenExchange/")], &[]) else {
+            panic!("an unknown audience was accepted");
+        };
+        assert_eq!(e.name, FEDERATED_AUDIENCE);
+        assert!(e.problem.contains("api://AzureADTokenExchangeChina"), "{e}");
+    }
+
+    #[test]
     fn the_legacy_port_variable_is_a_fallback() {
         let s = with(
             &[("FUNCTIONS_HTTPWORKER_PORT", "7072")],
@@ -628,15 +792,38 @@ pub(crate) mod tests {
             &[
                 (NOTIFY, "webhook"),
                 (WEBHOOK_URL, "https://hooks.example.com/x?sig=c2VjcmV0"),
+                (WEBHOOK_SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
             ],
             &[],
         )
         .unwrap();
         let shown = format!("{s:?}");
         assert!(
-            shown.contains("hooks.example.com") && !shown.contains("c2VjcmV0"),
+            shown.contains("hooks.example.com")
+                && !shown.contains("c2VjcmV0")
+                && !shown.contains("MfKQ9r8G"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn a_webhook_needs_https_outside_simulated_runs_and_a_standard_webhooks_secret() {
+        const KEY: (&str, &str) = (WEBHOOK_SECRET, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+        let plain = (WEBHOOK_URL, "http://hooks.example.com/x");
+        let err = with(&[(NOTIFY, "webhook"), plain, KEY], &[]).unwrap_err();
+        assert_eq!(err.name, WEBHOOK_URL, "{err}");
+        assert!(err.problem.contains("https"), "{err}");
+        let simulated = (SIMULATED_CLOUD, "http://127.0.0.1:1");
+        assert!(with(&[(NOTIFY, "webhook"), plain, KEY, simulated], &[]).is_ok());
+        let secure = (WEBHOOK_URL, "https://hooks.example.com/x");
+        let err = with(&[(NOTIFY, "webhook"), secure], &[]).unwrap_err();
+        assert_eq!(err.name, WEBHOOK_SECRET, "{err}");
+        let err = with(
+            &[(NOTIFY, "webhook"), secure, (WEBHOOK_SECRET, "hunter2")],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(err.name, WEBHOOK_SECRET, "{err}");
     }
 
     #[test]

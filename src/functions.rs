@@ -42,6 +42,8 @@ pub enum Function {
     GetShareRequest,
     /// `GET /api/consent/callback`: Entra redirects the consumer admin here.
     ConsentCallback,
+    /// `GET /api/openapi.json`: the OpenAPI document of the HTTP API (`openapi/openapi.json`).
+    OpenApi,
     /// Share requests from automation, on the `share-requests` queue.
     ReceiveShareRequest,
     /// A pipeline step on its queue.
@@ -56,10 +58,11 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
+        Self::OpenApi,
         Self::ReceiveShareRequest,
         Self::Step(Step::IssueCredentials),
         Self::Step(Step::SendConsentLink),
@@ -74,6 +77,7 @@ impl Function {
             Self::SubmitShareRequest => "SubmitShareRequest",
             Self::GetShareRequest => "GetShareRequest",
             Self::ConsentCallback => "ConsentCallback",
+            Self::OpenApi => "OpenApi",
             Self::ReceiveShareRequest => "ReceiveShareRequest",
             Self::Step(step) => step.function_name(),
             Self::Reconcile => "Reconcile",
@@ -96,6 +100,12 @@ impl Function {
             Self::ConsentCallback => Trigger::Http {
                 methods: &["get"],
                 route: "consent/callback",
+                auth_level: "anonymous",
+            },
+            // Anonymous: the document describes the API, it holds nothing of any request.
+            Self::OpenApi => Trigger::Http {
+                methods: &["get"],
+                route: "openapi.json",
                 auth_level: "anonymous",
             },
             Self::ReceiveShareRequest => Trigger::Queue {

@@ -22,3 +22,4 @@ pub mod status;
 pub mod steps;
 pub mod store;
 pub mod telemetry;
+pub mod webhook_signature;

@@ -55,10 +55,10 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
     if transport.is_simulated() {
         warn!(simulator = ?settings.simulated_cloud, "every Azure call goes to a simulator");
     }
-    let tokens = Arc::new(Tokens::managed_identity(
-        &transport,
-        &settings.identity_client_id,
-    )?);
+    let tokens = Arc::new(
+        Tokens::managed_identity(&transport, &settings.identity_client_id)?
+            .with_token_exchange_audience(&settings.federated_audience),
+    );
     let cloud = Arc::new(Cloud::new(
         &settings,
         transport.clone(),
@@ -107,10 +107,19 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
 #[tokio::main]
 async fn main() -> ExitCode {
     telemetry::init();
-    let settings = match Settings::from_env(&Env::Process) {
+    let settings = match Settings::from_env_all(&Env::Process) {
         Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "invalid configuration");
+        Err(problems) => {
+            // Every problem, each on its own line and all in one: fix them in one go.
+            for e in &problems {
+                error!(error = %e, "invalid configuration");
+            }
+            let all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            error!(
+                problems = problems.len(),
+                errors = all.join("; "),
+                "invalid configuration: every problem"
+            );
             return ExitCode::FAILURE;
         }
     };

@@ -38,6 +38,8 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
   }
 }
 
+// On the Application Insights component only, not the workspace or the resource group: the host
+// publishes its telemetry there with Entra authentication (local auth is off), and nothing else.
 resource publisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, monitoringMetricsPublisher)
   scope: appInsights

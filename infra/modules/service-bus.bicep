@@ -97,6 +97,8 @@ resource topic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' = {
   }
 }
 
+// On the namespace: the app uses every queue and the topic of this namespace, and nothing else
+// lives in it (one namespace per deployment), so per-entity assignments would grant the same.
 resource dataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(namespace.id, principalId, serviceBusDataOwner)
   scope: namespace

@@ -26,6 +26,9 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   location: location
   tags: tags
   kind: 'StorageV2'
+  // checkov:skip=CKV_AZURE_35: Flex without a virtual network reaches its storage over the public endpoint; shared keys are off, so every call needs an Entra token with a data role
+  // checkov:skip=CKV_AZURE_59: same as CKV_AZURE_35; anonymous blob access is off (allowBlobPublicAccess: false)
+  // checkov:skip=CKV_AZURE_206: LRS is enough for host state and in-flight requests; the package is rebuilt from source and requests are re-submittable
   sku: {
     name: 'Standard_LRS'
   }
@@ -66,6 +69,8 @@ resource account 'Microsoft.Storage/storageAccounts@2024-01-01' = {
   }
 }
 
+// On the account: the host's own blobs (keys, leases) are in containers it creates at run time,
+// so a container-scoped Blob Data Owner would not cover them; the account holds nothing else.
 resource assignments 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
   for role in items(roles): {
     name: guid(account.id, principalId, role.value)

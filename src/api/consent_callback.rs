@@ -7,7 +7,7 @@ use std::{collections::HashMap, convert::Infallible};
 
 use axum::{
     extract::{Query, State},
-    http::{HeaderValue, StatusCode, header},
+    http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
 use time::format_description::well_known::Rfc3339;
@@ -26,26 +26,12 @@ use crate::{
     store::{self, Change, ChangeError, StoreError},
 };
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use super::html::escape;
 
-/// A small self-contained page.
+/// A small self-contained page, with the security headers of every page.
 fn page(status: StatusCode, title: &str, body_html: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:44rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}\
-         code{{background:#f3f3f3;padding:.1rem .3rem;word-break:break-all}}</style></head>\
-         <body><h1>{t}</h1>{body_html}</body></html>",
-        t = escape(title)
-    );
-    let mut response = (status, Html(html)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let mut response = (status, Html(super::html::document(title, body_html))).into_response();
+    super::html::secure(response.headers_mut());
     response
 }
 

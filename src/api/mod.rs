@@ -1,11 +1,15 @@
 //! The HTTP functions, served on their original paths (the host forwards them as they are).
 
 mod consent_callback;
+mod html;
+mod openapi;
 mod plain_errors;
 mod problem;
 mod share_requests;
+mod status_page;
 
 pub use consent_callback::consent_callback;
+pub use openapi::{OPENAPI_DOCUMENT, openapi};
 pub use plain_errors::problem_for_plain_errors;
 pub use problem::Problem;
 pub use share_requests::{get_share_request, submit_share_request};

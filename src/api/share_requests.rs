@@ -200,11 +200,26 @@ pub async fn submit_share_request(
     Ok(accepted(&ctx, request, history, replayed))
 }
 
+/// The status page of a document (serialised first, so the page shows what the JSON shows).
+fn page(document: &impl serde::Serialize) -> Response {
+    match serde_json::to_value(document) {
+        Ok(value) => super::status_page::render(&value),
+        Err(e) => {
+            warn!(error = %e, "could not serialise a status document");
+            Problem::unavailable("the status could not be shown; retry shortly").into_response()
+        }
+    }
+}
+
 /// `GET /api/share-requests/{id}`: the status document.
+///
+/// A browser (`Accept: text/html` first) gets the same document as a page.
 pub async fn get_share_request(
     State(ctx): State<AppContext>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, Problem> {
+    let html = super::status_page::wants_html(&headers);
     let path = format!("{COLLECTION}/{id}");
     let not_found = || Problem::not_found(format!("there is no share request '{id}'")).at(&path);
     let Ok(id) = RequestId::parse(&id) else {
@@ -220,8 +235,11 @@ pub async fn get_share_request(
             return Err(not_found());
         };
         let history = ctx.store.history(id).await.map_err(|e| store_problem(&e))?;
-        let mut response =
-            Json(RejectedDocument::build(&ctx, &rejected, Some(history))).into_response();
+        let document = RejectedDocument::build(&ctx, &rejected, Some(history));
+        if html {
+            return Ok(page(&document));
+        }
+        let mut response = Json(document).into_response();
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -229,6 +247,9 @@ pub async fn get_share_request(
     };
     let history = ctx.store.history(id).await.map_err(|e| store_problem(&e))?;
     let document = StatusDocument::build(&ctx, &stored.request, history);
+    if html {
+        return Ok(page(&document));
+    }
     let mut response = Json(document).into_response();
     response
         .headers_mut()

@@ -120,12 +120,16 @@ impl AppCredential {
 
 /// The operator identity's token as a client assertion (workload identity federation).
 #[derive(Debug)]
-struct ManagedIdentityAssertion(Arc<dyn TokenCredential>);
+struct ManagedIdentityAssertion {
+    operator: Arc<dyn TokenCredential>,
+    /// `{audience}/.default`: the audience the share app's federated credential trusts.
+    scope: String,
+}
 
 #[async_trait::async_trait]
 impl ClientAssertion for ManagedIdentityAssertion {
     async fn secret(&self, _: Option<ClientMethodOptions<'_>>) -> azure_core::Result<String> {
-        let token = self.0.get_token(&[scopes::TOKEN_EXCHANGE], None).await?;
+        let token = self.operator.get_token(&[&self.scope], None).await?;
         Ok(token.token.secret().to_owned())
     }
 }
@@ -136,6 +140,8 @@ type AppKey = (String, TenantId, String);
 pub struct Tokens {
     client_options: ClientOptions,
     operator: Arc<dyn TokenCredential>,
+    /// The scope of the operator's token used as a client assertion.
+    exchange_scope: String,
     apps: Mutex<HashMap<AppKey, Arc<dyn TokenCredential>>>,
 }
 
@@ -170,6 +176,7 @@ impl Tokens {
         Ok(Self {
             client_options,
             operator,
+            exchange_scope: scopes::TOKEN_EXCHANGE.to_owned(),
             apps: Mutex::default(),
         })
     }
@@ -179,8 +186,17 @@ impl Tokens {
         Self {
             client_options: client_options(transport),
             operator,
+            exchange_scope: scopes::TOKEN_EXCHANGE.to_owned(),
             apps: Mutex::default(),
         }
+    }
+
+    /// Presents the operator's token for `audience` (`IMAGESHARE_FEDERATED_AUDIENCE`) as the
+    /// share apps' client assertion, instead of the public cloud's.
+    #[must_use]
+    pub fn with_token_exchange_audience(mut self, audience: &str) -> Self {
+        self.exchange_scope = format!("{audience}/.default");
+        self
     }
 
     /// A token of the operator identity for `scope`.
@@ -236,7 +252,10 @@ impl Tokens {
             AppCredential::Federated => ClientAssertionCredential::new(
                 tenant.to_string(),
                 app_id.to_owned(),
-                ManagedIdentityAssertion(self.operator.clone()),
+                ManagedIdentityAssertion {
+                    operator: self.operator.clone(),
+                    scope: self.exchange_scope.clone(),
+                },
                 Some(ClientAssertionCredentialOptions {
                     client_options: options,
                 }),

@@ -136,7 +136,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                     settings.owner_tenant
                 ),
                 subject,
-                audiences: vec!["api://AzureADTokenExchange".to_owned()],
+                audiences: vec![settings.federated_audience.clone()],
             };
             cloud
                 .graph

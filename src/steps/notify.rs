@@ -12,6 +12,7 @@ use crate::{
     config::NotifySettings,
     domain::{Delivery, ShareRequest},
     status::role_grant,
+    webhook_signature::WebhookSecret,
 };
 
 /// The delivery configured.
@@ -83,7 +84,7 @@ pub async fn consent_link(
                 )
                 .await
         }
-        NotifySettings::Webhook { url } => {
+        NotifySettings::Webhook { url, secret } => {
             let body = json!({
                 "type": "imageshare.consent-link",
                 "requestId": request.id,
@@ -93,7 +94,8 @@ pub async fn consent_link(
                 "expiresAt": expires,
                 "roleGrant": {"role": "Contributor", "command": command, "portalUrl": portal},
             });
-            post_webhook(run, url, body, &format!("{}:consent-link", request.id)).await
+            let id = format!("{}:consent-link", request.id);
+            post_webhook(run, url, secret, body, &id).await
         }
     }
 }
@@ -121,9 +123,9 @@ pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
                 )
                 .await
         }
-        NotifySettings::Webhook { url } => {
+        NotifySettings::Webhook { url, secret } => {
             let body = json!({"type": "imageshare.expired", "requestId": request.id, "consumerTenantId": request.consumer.tenant_id});
-            post_webhook(run, url, body, &format!("{}:expired", request.id)).await
+            post_webhook(run, url, secret, body, &format!("{}:expired", request.id)).await
         }
     }
 }
@@ -131,14 +133,23 @@ pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
 async fn post_webhook(
     run: &Run<'_>,
     url: &Url,
+    secret: &WebhookSecret,
     body: serde_json::Value,
     key: &str,
 ) -> Result<(), AzureError> {
     let cloud = cloud(run, Service::Webhook)?;
-    // The Idempotency-Key lets the receiver drop the repeats an at-least-once sender makes.
+    // Signed over the exact bytes sent (Standard Webhooks). The id is the idempotency key, the
+    // same on every retry, so the receiver can drop the repeats an at-least-once sender makes;
+    // the timestamp is fresh, so a replayed old call is refused.
+    let bytes = body.to_string().into_bytes();
+    let timestamp = run.ctx.clock.now().unix_timestamp();
+    let signature = secret.sign(key, timestamp, &bytes);
     let call = ApiCall::new(Service::Webhook, Method::POST, url.clone())
-        .json(body)
+        .raw("application/json", bytes)
         .header("idempotency-key", key)
+        .header("webhook-id", key)
+        .header("webhook-timestamp", &timestamp.to_string())
+        .header("webhook-signature", &signature)
         .idempotent(true);
     cloud.http.send(&call).await.map(|_| ())
 }

@@ -6,6 +6,7 @@
 mod bad_input;
 mod helpers;
 mod layout;
+mod openapi;
 mod process;
 mod properties;
 mod protocol;

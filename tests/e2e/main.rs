@@ -7,6 +7,8 @@
 
 mod local_store;
 mod logs;
+mod packaged;
+mod pages;
 mod queued;
 mod stack;
 mod two_instances;

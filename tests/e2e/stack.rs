@@ -16,7 +16,7 @@ impl Drop for Scratch {
 
 /// The demo scenario with Resource Manager asking for 1 s between polls instead of the
 /// recorded 10-50 s: the handler honours `Retry-After`, and these tests run in real time.
-fn fast_demo() -> Scenario {
+pub fn fast_demo() -> Scenario {
     let mut scenario = Scenario::demo();
     scenario.arm.retry_after_seconds = Some(1);
     scenario

@@ -208,23 +208,45 @@ async fn a_client_secret_deployment_keeps_one_secret_in_key_vault_and_completes(
     assert_one_of_everything(&h);
 }
 
-/// A webhook receiver that keeps what it is sent.
+/// The Standard Webhooks secret of the webhook tests (the specification's example key).
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A webhook receiver that keeps what it is sent, once it has checked the call's Standard
+/// Webhooks signature over the exact bytes received.
 async fn webhook() -> (
     String,
     std::sync::Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
 ) {
-    use axum::{Json, Router, http::HeaderMap, routing::post};
+    use axum::{Router, body::Bytes, http::HeaderMap, http::StatusCode, routing::post};
     let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = received.clone();
+    let secret = imageshare::webhook_signature::WebhookSecret::parse(WEBHOOK_SECRET).unwrap();
     let app = Router::new().route(
         "/hooks/imageshare",
-        post(move |headers: HeaderMap, Json(body): Json<Value>| {
-            let key = headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
-            sink.lock().unwrap().push((key, body));
-            async { "ok" }
+        post(move |headers: HeaderMap, body: Bytes| {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let key = header("idempotency-key");
+            let id = header("webhook-id").unwrap_or_default();
+            let timestamp: i64 = header("webhook-timestamp")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_default();
+            let signed = header("webhook-signature") == Some(secret.sign(&id, timestamp, &body))
+                && key.as_deref() == Some(id.as_str());
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let status = if signed && (now - timestamp).abs() < 300 {
+                sink.lock()
+                    .unwrap()
+                    .push((key, serde_json::from_slice(&body).unwrap()));
+                StatusCode::OK
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            async move { status }
         }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -241,6 +263,7 @@ async fn a_webhook_deployment_posts_the_consent_link_once_and_the_admin_can_use_
         &[
             ("IMAGESHARE_NOTIFY", "webhook"),
             ("IMAGESHARE_WEBHOOK_URL", &url),
+            ("IMAGESHARE_WEBHOOK_SECRET", WEBHOOK_SECRET),
         ],
     )
     .await;

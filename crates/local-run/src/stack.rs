@@ -197,6 +197,27 @@ impl Stack {
         })
     }
 
+    /// A stack around a host started elsewhere (the packaged app under test), with the
+    /// settings and app folder it runs, requests in the handler's memory.
+    pub fn around(
+        sim: Sim,
+        host: RunningHost,
+        base_url: String,
+        app_dir: PathBuf,
+        settings: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
+        let transport = Transport::simulated(&sim.url())?;
+        Ok(Self {
+            sim,
+            host,
+            base_url,
+            transport,
+            azurite: None,
+            app_dir,
+            settings,
+        })
+    }
+
     /// Starts one more instance of the same app (its own func-host and handler process) on a
     /// free port, sharing the simulator and the store, as a scale-out instance does. It keeps
     /// the first instance's public URL: instances of one Function App share its host name.
