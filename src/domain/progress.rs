@@ -89,10 +89,17 @@ pub struct CallbackRecord {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentRecord {
-    /// The v2 admin-consent URL (with `state`).
-    pub url: String,
-    /// SHA-256 (hex) of the state's random part; the state itself is only in the URL.
+    /// The link itself, kept only where the deployment delivers it in the status document
+    /// (`IMAGESHARE_NOTIFY=status`): everywhere else only the state's hash is stored, so the
+    /// table, the API and the events never hold a usable state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_link: Option<String>,
+    /// SHA-256 (hex) of the state's random part; the state itself is only in the link.
     pub state_hash: String,
+    /// Hashes of states this request sent earlier and replaced (a re-sent link), newest last
+    /// and bounded: one of them comes back as "superseded", never as a forgery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded_hashes: Vec<String>,
     /// When the state stops being accepted.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,

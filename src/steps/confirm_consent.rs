@@ -105,6 +105,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let until_deadline = Duration::try_from(consent.expires_at - started).unwrap_or_default();
     let next = |attempt: u32| delay(attempt).min(until_deadline + Duration::from_secs(1));
 
+    // Only this request's own answer moves it on: an app consented for an earlier request
+    // signs in to the tenant just as well, and that must not be enough (DESIGN §8). Nothing
+    // is asked of the consumer's tenant until the admin has approved; the callback queues a
+    // check at once, and the deadline re-check expires a request nobody answers.
+    if consent.state_used_at.is_none() {
+        return rechecks::again(
+            run,
+            until_deadline + Duration::from_secs(1),
+            "the consumer's admin to approve this request".to_owned(),
+        )
+        .await;
+    }
+
     let cloud = run.cloud()?;
     let credential = app_credential(run, &app).await?;
     let tenant = request.consumer.tenant_id;
