@@ -85,6 +85,11 @@ pub struct CallbackRecord {
     pub reported_tenant: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// The admin-consent link and its delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -100,6 +105,13 @@ pub struct ConsentRecord {
     /// and bounded: one of them comes back as "superseded", never as a forgery.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub superseded_hashes: Vec<String>,
+    /// How many times the operator asked for a fresh link (`POST .../consent-link`); numbers
+    /// the SendConsentLink message of each re-send, so duplicate detection keeps them apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resends: u32,
+    /// A re-send was asked for and its link is not delivered yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resend_pending: bool,
     /// When the state stops being accepted.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,

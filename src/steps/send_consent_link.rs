@@ -43,7 +43,10 @@ const SUPERSEDED_KEPT: usize = 8;
 /// `earlier` with `replaced` added, oldest dropped past [`SUPERSEDED_KEPT`].
 pub fn superseded(earlier: &[String], replaced: &str) -> Vec<String> {
     let mut kept: Vec<String> = earlier.to_vec();
-    kept.push(replaced.to_owned());
+    // An empty hash is a state already retired by a re-send request: nothing to remember.
+    if !replaced.is_empty() {
+        kept.push(replaced.to_owned());
+    }
     let drop = kept.len().saturating_sub(SUPERSEDED_KEPT);
     kept.drain(..drop);
     kept
@@ -69,6 +72,21 @@ pub fn consent_url(
     Ok(url)
 }
 
+/// Whether an operator's re-send of the link waits for this step.
+fn resend_pending(request: &ShareRequest) -> bool {
+    request.state() == State::AwaitingConsent
+        && request
+            .progress
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.resend_pending && c.state_used_at.is_none())
+}
+
+/// Whether this step has a link to make and deliver: the first one, or a re-sent one.
+fn sending(request: &ShareRequest) -> bool {
+    request.state() == State::CredentialsIssued || resend_pending(request)
+}
+
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
     let started = ctx.clock.now();
@@ -78,6 +96,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let request = stored.request;
     match request.state() {
         State::CredentialsIssued => {}
+        State::AwaitingConsent if resend_pending(&request) => {}
         State::AwaitingConsent => {
             return already_done(run, &request, Some(Step::ConfirmConsent)).await;
         }
@@ -85,7 +104,11 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         State::Submitted => return Ok(Outcome::Stale("credentials are not issued yet".into())),
         _ => return already_done(run, &request, None).await,
     }
-    if let Some(stale) = rechecks::superseded(run, &request) {
+    // Re-check numbering belongs to the waiting step (ConfirmConsent) once the request waits;
+    // a re-send's message is numbered by the re-send instead.
+    if request.state() == State::CredentialsIssued
+        && let Some(stale) = rechecks::superseded(run, &request)
+    {
         return Ok(stale);
     }
     let app_id = request
@@ -110,7 +133,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     // the value itself lives only in this run's memory and the link it sends. A run that
     // sends again makes a new state, so the newest delivered link is the one that works.
     let (request, (deliver, fresh)) = record::update(ctx, request.id, |r| {
-        if r.state() != State::CredentialsIssued {
+        if !sending(r) {
             return Ok(Write::Keep((Deliver::Moved, None)));
         }
         let now = match &r.progress.consent {
@@ -129,6 +152,8 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                 (Some(_), Delivery::Mail) => false,
             },
         };
+        // The mailed link cannot be shown again (only its hash is kept) and keeps working if
+        // it arrived; if it did not, the operator re-sends a fresh one (POST .../consent-link).
         if !now {
             if let Some(c) = &mut r.progress.consent {
                 c.delivery_uncertain = true;
@@ -145,11 +170,20 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             .as_ref()
             .map(|c| superseded(&c.superseded_hashes, &c.state_hash))
             .unwrap_or_default();
+        let previous = r.progress.consent.as_ref();
+        let resending = previous.is_some_and(|c| c.resend_pending);
+        // A re-send keeps the deadline the operator's request set.
+        let expires_at = previous
+            .filter(|_| resending)
+            .map_or(started + deadline, |c| c.expires_at);
+        let resends = previous.map_or(0, |c| c.resends);
         r.progress.consent = Some(ConsentRecord {
             status_link,
             state_hash: state.hash.clone(),
             superseded_hashes,
-            expires_at: started + deadline,
+            resends,
+            resend_pending: resending,
+            expires_at,
             delivery,
             delivering: Some(intent.clone()),
             delivered_at: None,
@@ -171,7 +205,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let Some(consent) = request.progress.consent.clone() else {
         return already_done(run, &request, None).await;
     };
-    if request.state() != State::CredentialsIssued {
+    if !sending(&request) {
         return already_done(run, &request, Some(Step::ConfirmConsent)).await;
     }
 
@@ -210,6 +244,16 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         )
     };
     let (request, moved) = record::update(ctx, request.id, |r| {
+        if resend_pending(r) {
+            // A re-sent link: the request goes on waiting, with the new link's delivery noted.
+            if let Some(c) = &mut r.progress.consent {
+                c.delivering = None;
+                c.resend_pending = false;
+                c.delivered_at = Some(event.at);
+            }
+            let entry = r.note("consent-link-resent", detail.clone(), &event);
+            return Ok(Write::Save(vec![entry], true));
+        }
         if r.state() != State::CredentialsIssued {
             return Ok(Write::Keep(false));
         }

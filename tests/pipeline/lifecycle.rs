@@ -314,7 +314,7 @@ async fn a_consent_mail_whose_fate_is_unknown_is_not_sent_twice_and_the_status_s
     assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
     assert_eq!(waiting["consent"]["deliveryUncertain"], true, "{waiting:#}");
     // Only the state's hash is stored, so the status cannot show the link; the history tells
-    // the operator to re-send a fresh one.
+    // the operator how to re-send a fresh one.
     assert!(waiting["consent"].get("url").is_none(), "{waiting:#}");
     assert!(
         waiting.to_string().contains("/consent-link"),
