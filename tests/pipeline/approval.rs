@@ -354,3 +354,145 @@ async fn a_status_only_deployment_shows_the_link_in_the_status_document_but_not_
         assert!(!text.contains(secret), "an event holds the state: {text}");
     }
 }
+
+/// Asks for a fresh consent link; the status code and the body.
+async fn resend(h: &Harness, id: RequestId) -> (u16, Value) {
+    let response = h
+        .client
+        .post(format!("{}/api/share-requests/{id}/consent-link", h.url))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_re_sent_link_works_and_the_old_one_is_superseded_and_changes_nothing() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+    let old = mailed_link(&h);
+
+    let (status, body) = resend(&h, id).await;
+    assert_eq!(status, 202, "{body:#}");
+    let resent = h
+        .run_until(id, |s| {
+            s["history"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["event"] == "consent-link-resent"))
+        })
+        .await;
+    assert_eq!(resent["state"], "AwaitingConsent", "{resent:#}");
+    let new = mailed_link(&h);
+    assert_ne!(state_of(&old), state_of(&new), "a new state");
+    assert_eq!(local_run::demo::consent_links_from_mail(&h.sim).len(), 2);
+
+    let before = stored(&h, id).await;
+    let old_state = state_of(&old);
+    for query in [
+        [("admin_consent", "True"), ("state", old_state.as_str())],
+        [("error", "access_denied"), ("state", old_state.as_str())],
+    ] {
+        let (status, page) = callback(&h, &query).await;
+        assert_eq!(status, 410, "{page}");
+        assert!(page.contains("newer link"), "{page}");
+    }
+    assert_eq!(
+        stored(&h, id).await,
+        before,
+        "the old link changed something"
+    );
+
+    local_run::demo::consent_in_browser(&h.transport, &new)
+        .await
+        .unwrap();
+    let waiting = h.until_state(id, "AwaitingRoleGrant").await;
+    assert_eq!(waiting["state"], "AwaitingRoleGrant", "{waiting:#}");
+}
+
+#[tokio::test]
+async fn a_re_send_moves_the_deadline_but_never_past_the_maximum() {
+    let h = Harness::start(
+        Scenario::demo(),
+        &[
+            ("IMAGESHARE_CONSENT_DEADLINE_HOURS", "2"),
+            ("IMAGESHARE_CONSENT_DEADLINE_MAX_HOURS", "3"),
+        ],
+    )
+    .await;
+    let id = h.submit(&document()).await;
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+    let parse = |v: &Value| {
+        time::OffsetDateTime::parse(
+            v.as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap()
+    };
+    let created = parse(&waiting["createdAt"]);
+    let first = parse(&waiting["deadline"]);
+
+    h.sim.advance_clock(std::time::Duration::from_secs(1800));
+    let (status, body) = resend(&h, id).await;
+    assert_eq!(status, 202, "{body:#}");
+    let moved = parse(&body["deadline"]);
+    assert!(moved > first, "{first} -> {moved}");
+
+    h.sim.advance_clock(std::time::Duration::from_secs(3600));
+    let (_, body) = resend(&h, id).await;
+    let capped = parse(&body["deadline"]);
+    assert_eq!(
+        capped,
+        created + time::Duration::hours(3),
+        "capped at the maximum"
+    );
+}
+
+#[tokio::test]
+async fn a_link_cannot_be_re_sent_for_a_request_that_is_not_waiting_for_it() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let id = completed_first_request(&h).await;
+    let before = stored(&h, id).await;
+
+    let response = h
+        .client
+        .post(format!("{}/api/share-requests/{id}/consent-link", h.url))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 409);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(stored(&h, id).await, before);
+    let (missing, _) = resend(&h, RequestId::new_random()).await;
+    assert_eq!(missing, 404);
+}
+
+#[tokio::test]
+async fn an_expired_link_changes_nothing() {
+    let h = Harness::start(
+        Scenario::demo(),
+        &[("IMAGESHARE_CONSENT_DEADLINE_HOURS", "1")],
+    )
+    .await;
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+    let state = state_of(&mailed_link(&h));
+    // Past the deadline, before the expiring re-check has run.
+    h.sim.advance_clock(std::time::Duration::from_secs(3700));
+    let before = stored(&h, id).await;
+
+    for query in [
+        [("admin_consent", "True"), ("state", state.as_str())],
+        [("error", "access_denied"), ("state", state.as_str())],
+    ] {
+        let (status, page) = callback(&h, &query).await;
+        assert_eq!(status, 410, "{page}");
+        assert!(page.contains("expired"), "{page}");
+    }
+    assert_eq!(stored(&h, id).await, before);
+}
