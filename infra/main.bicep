@@ -65,6 +65,11 @@ param consentDeadlineHours int = 168
 @maxValue(4320)
 param consentDeadlineMaxHours int = 720
 
+@description('Hours before the consent deadline an unanswered consent link is sent once more (a fresh link; the first stops working); 0 for no reminder. Less than consentDeadlineHours.')
+@minValue(0)
+@maxValue(2159)
+param consentReminderHours int = 0
+
 @description('NCRONTAB schedule of the Reconcile timer (six fields, UTC): re-sends lost steps, expires and fails overdue requests, sends outboxes left behind.')
 param reconcileSchedule string = '0 */5 * * * *'
 
@@ -245,6 +250,7 @@ var handlerSettings = union({
   IMAGESHARE_NOTIFY: notifyMode
   IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
   IMAGESHARE_CONSENT_DEADLINE_MAX_HOURS: string(consentDeadlineMaxHours)
+  IMAGESHARE_CONSENT_REMINDER_HOURS: string(consentReminderHours)
   // The Reconcile timer's NCRONTAB schedule (functions/Reconcile/function.json reads it; the
   // host refuses to start if it is missing): every five minutes.
   IMAGESHARE_RECONCILE_SCHEDULE: reconcileSchedule

@@ -112,6 +112,13 @@ pub struct ConsentRecord {
     /// A re-send was asked for and its link is not delivered yet.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resend_pending: bool,
+    /// When the reminder before the deadline was sent (once per request).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reminded_at: Option<OffsetDateTime>,
     /// When the state stops being accepted.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,

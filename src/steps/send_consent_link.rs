@@ -177,12 +177,14 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             .filter(|_| resending)
             .map_or(started + deadline, |c| c.expires_at);
         let resends = previous.map_or(0, |c| c.resends);
+        let reminded_at = previous.and_then(|c| c.reminded_at);
         r.progress.consent = Some(ConsentRecord {
             status_link,
             state_hash: state.hash.clone(),
             superseded_hashes,
             resends,
             resend_pending: resending,
+            reminded_at,
             expires_at,
             delivery,
             delivering: Some(intent.clone()),

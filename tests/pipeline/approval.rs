@@ -496,3 +496,38 @@ async fn an_expired_link_changes_nothing() {
     }
     assert_eq!(stored(&h, id).await, before);
 }
+
+#[tokio::test]
+async fn a_reminder_with_a_fresh_link_goes_out_once_before_the_deadline() {
+    let h = Harness::start(
+        Scenario::demo(),
+        &[
+            ("IMAGESHARE_CONSENT_DEADLINE_HOURS", "3"),
+            ("IMAGESHARE_CONSENT_REMINDER_HOURS", "1"),
+        ],
+    )
+    .await;
+    let id = h.submit(&document()).await;
+    h.until_state(id, "AwaitingConsent").await;
+    let first = mailed_link(&h);
+
+    let reminded = h
+        .run_until(id, |s| {
+            s["history"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["event"] == "consent-link-resent"))
+        })
+        .await;
+    assert_eq!(reminded["state"], "AwaitingConsent", "{reminded:#}");
+    let reminder = mailed_link(&h);
+    assert_ne!(state_of(&first), state_of(&reminder));
+
+    // Nobody answers: it expires, and the reminder was sent once.
+    let expired = h.until_state(id, "Expired").await;
+    assert_eq!(expired["state"], "Expired", "{expired:#}");
+    assert_eq!(
+        local_run::demo::consent_links_from_mail(&h.sim).len(),
+        2,
+        "the link and one reminder"
+    );
+}
