@@ -414,16 +414,6 @@ async fn record_consent(
     reported_tenant: Option<String>,
     event: &EventContext,
 ) -> Result<Option<ShareRequest>, StoreError> {
-    // A number no scheduled re-check can have yet (they are at most latest + 1), so the
-    // check runs now instead of being dropped as a duplicate, and supersedes the chain. Sent
-    // before it is recorded: a message newer than the record still runs, and one sent for
-    // an answer that then loses the race finds nothing new and waits again.
-    let attempt = request.progress.rechecks.latest + 2;
-    let message = StepMessage::attempt(request.id, Step::ConfirmConsent, attempt);
-    ctx.queue
-        .send(&message, None)
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     let applied = store::change(ctx.store.as_ref(), request.id, |request| {
         if !answerable(request, hash) {
             return Ok::<_, Infallible>(Change::Keep(false));
@@ -439,7 +429,16 @@ async fn record_consent(
             error: None,
             reported_tenant: reported_tenant.clone(),
         });
-        request.progress.rechecks.latest = request.progress.rechecks.latest.max(attempt);
+        // The check goes out through the outbox, with the approval it must see: sent before
+        // the write, it could run first, find no approval and wait for the deadline. Its
+        // number is one no scheduled re-check can have yet (they are at most latest + 1), so
+        // it runs now and supersedes the chain.
+        let attempt = request.progress.rechecks.latest + 2;
+        request.progress.rechecks.latest = attempt;
+        request.send_after_write(
+            StepMessage::attempt(request.id, Step::ConfirmConsent, attempt),
+            None,
+        );
         let detail = format!(
             "The consumer's admin approved this request on the consent page; imageshare verifies the consent in tenant {consumer}."
         );
