@@ -60,6 +60,16 @@ param webhookSecret string = ''
 @maxValue(2160)
 param consentDeadlineHours int = 168
 
+@description('Hours after a request\'s creation past which re-sending its consent link (POST .../consent-link) no longer extends the deadline; at least consentDeadlineHours.')
+@minValue(1)
+@maxValue(4320)
+param consentDeadlineMaxHours int = 720
+
+@description('Hours before the consent deadline an unanswered consent link is sent once more (a fresh link; the first stops working); 0 for no reminder. Less than consentDeadlineHours.')
+@minValue(0)
+@maxValue(2159)
+param consentReminderHours int = 0
+
 @description('NCRONTAB schedule of the Reconcile timer (six fields, UTC): re-sends lost steps, expires and fails overdue requests, sends outboxes left behind.')
 param reconcileSchedule string = '0 */5 * * * *'
 
@@ -239,6 +249,8 @@ var handlerSettings = union({
   IMAGESHARE_EVENTS_TOPIC: names.eventsTopic
   IMAGESHARE_NOTIFY: notifyMode
   IMAGESHARE_CONSENT_DEADLINE_HOURS: string(consentDeadlineHours)
+  IMAGESHARE_CONSENT_DEADLINE_MAX_HOURS: string(consentDeadlineMaxHours)
+  IMAGESHARE_CONSENT_REMINDER_HOURS: string(consentReminderHours)
   // The Reconcile timer's NCRONTAB schedule (functions/Reconcile/function.json reads it; the
   // host refuses to start if it is missing): every five minutes.
   IMAGESHARE_RECONCILE_SCHEDULE: reconcileSchedule

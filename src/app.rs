@@ -26,6 +26,7 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::SubmitShareRequest => post(api::submit_share_request),
         Function::GetShareRequest => get(api::get_share_request),
         Function::ConsentCallback => get(api::consent_callback),
+        Function::ResendConsentLink => post(api::resend_consent_link),
         Function::OpenApi => get(api::openapi),
         Function::ReceiveShareRequest => post(intake::queue::receive),
         Function::Reconcile => post(steps::reconcile::invoke),

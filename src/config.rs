@@ -168,6 +168,12 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// How long the consumer's admin has to consent and grant the role.
     pub consent_deadline: Duration,
+    /// The latest a re-sent consent link may move the deadline to, counted from the
+    /// request's creation: a request cannot be kept waiting for ever by re-sending.
+    pub consent_deadline_max: Duration,
+    /// How long before the consent deadline an unanswered link is sent once more as a
+    /// reminder (a fresh link; the first stops working); `None` when off.
+    pub consent_reminder: Option<Duration>,
     /// A simulated cloud to send every Azure call to (local runs and tests only).
     pub simulated_cloud: Option<String>,
     /// The longest pause before answering a failed step invocation (see `steps::invoke`).
@@ -290,6 +296,10 @@ pub const WEBHOOK_URL: &str = "IMAGESHARE_WEBHOOK_URL";
 pub const WEBHOOK_SECRET: &str = "IMAGESHARE_WEBHOOK_SECRET";
 /// Hours the consumer's admin has.
 pub const CONSENT_DEADLINE_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_HOURS";
+/// Hours after a request's creation past which a re-sent link no longer extends its deadline.
+pub const CONSENT_DEADLINE_MAX_HOURS: &str = "IMAGESHARE_CONSENT_DEADLINE_MAX_HOURS";
+/// Hours before the consent deadline a reminder goes out; 0 (the default) for none.
+pub const CONSENT_REMINDER_HOURS: &str = "IMAGESHARE_CONSENT_REMINDER_HOURS";
 /// A simulator base URL.
 pub const SIMULATED_CLOUD: &str = "IMAGESHARE_SIMULATED_CLOUD";
 /// Cap of the pause before a failed step invocation is answered, in seconds.
@@ -552,6 +562,33 @@ impl Settings {
         let consent_deadline = problems
             .take(number(env, CONSENT_DEADLINE_HOURS, 168, 1..=2160))
             .map(|hours| Duration::from_secs(hours * 3600));
+        let consent_deadline_max = problems
+            .take(number(env, CONSENT_DEADLINE_MAX_HOURS, 720, 1..=4320))
+            .map(|hours| Duration::from_secs(hours * 3600));
+        // A maximum below the deadline itself would cut every first link short.
+        if let (Some(deadline), Some(max)) = (consent_deadline, consent_deadline_max)
+            && max < deadline
+        {
+            problems.0.push(problem(
+                CONSENT_DEADLINE_MAX_HOURS,
+                format!(
+                    "must be at least {CONSENT_DEADLINE_HOURS} ({} hours)",
+                    deadline.as_secs() / 3600
+                ),
+            ));
+        }
+        let consent_reminder = problems
+            .take(number(env, CONSENT_REMINDER_HOURS, 0, 0..=2159))
+            .map(|hours| (hours > 0).then(|| Duration::from_secs(hours * 3600)));
+        // A reminder due before the link is even sent would go out at once.
+        if let (Some(deadline), Some(Some(reminder))) = (consent_deadline, consent_reminder)
+            && reminder >= deadline
+        {
+            problems.0.push(problem(
+                CONSENT_REMINDER_HOURS,
+                format!("must be less than {CONSENT_DEADLINE_HOURS}"),
+            ));
+        }
         let redelivery_pause_cap = problems
             .take(number(env, REDELIVERY_PAUSE_MAX_SECONDS, 30, 0..=300))
             .map(Duration::from_secs);
@@ -587,6 +624,8 @@ impl Settings {
             Some(store),
             Some(notify),
             Some(consent_deadline),
+            Some(consent_deadline_max),
+            Some(consent_reminder),
             Some(redelivery_pause_cap),
             Some(federated_audience),
             Some(pipeline),
@@ -603,6 +642,8 @@ impl Settings {
             store,
             notify,
             consent_deadline,
+            consent_deadline_max,
+            consent_reminder,
             redelivery_pause_cap,
             federated_audience,
             pipeline,
@@ -625,6 +666,8 @@ impl Settings {
             store,
             notify,
             consent_deadline,
+            consent_deadline_max,
+            consent_reminder,
             simulated_cloud: env.var(SIMULATED_CLOUD),
             redelivery_pause_cap,
             federated_audience,
@@ -686,6 +729,31 @@ pub(crate) mod tests {
             s.consent_callback_url().as_str(),
             "https://func-imageshare.azurewebsites.net/api/consent/callback"
         );
+    }
+
+    #[test]
+    fn a_consent_deadline_maximum_below_the_deadline_is_refused() {
+        let e = with(
+            &[
+                (CONSENT_DEADLINE_HOURS, "48"),
+                (CONSENT_DEADLINE_MAX_HOURS, "24"),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.name, CONSENT_DEADLINE_MAX_HOURS, "{e:?}");
+        let s = with(&[], &[]).unwrap();
+        assert_eq!(s.consent_deadline_max, Duration::from_secs(30 * 86_400));
+        assert_eq!(s.consent_reminder, None, "no reminder unless asked for");
+        let e = with(
+            &[
+                (CONSENT_DEADLINE_HOURS, "24"),
+                (CONSENT_REMINDER_HOURS, "24"),
+            ],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.name, CONSENT_REMINDER_HOURS, "{e:?}");
     }
 
     #[test]

@@ -42,6 +42,8 @@ pub enum Function {
     GetShareRequest,
     /// `GET /api/consent/callback`: Entra redirects the consumer admin here.
     ConsentCallback,
+    /// `POST /api/share-requests/{id}/consent-link`: the operator re-sends the consent link.
+    ResendConsentLink,
     /// `GET /api/openapi.json`: the OpenAPI document of the HTTP API (`openapi/openapi.json`).
     OpenApi,
     /// Share requests from automation, on the `share-requests` queue.
@@ -58,10 +60,11 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
+        Self::ResendConsentLink,
         Self::OpenApi,
         Self::ReceiveShareRequest,
         Self::Step(Step::IssueCredentials),
@@ -77,6 +80,7 @@ impl Function {
             Self::SubmitShareRequest => "SubmitShareRequest",
             Self::GetShareRequest => "GetShareRequest",
             Self::ConsentCallback => "ConsentCallback",
+            Self::ResendConsentLink => "ResendConsentLink",
             Self::OpenApi => "OpenApi",
             Self::ReceiveShareRequest => "ReceiveShareRequest",
             Self::Step(step) => step.function_name(),
@@ -95,6 +99,11 @@ impl Function {
             Self::GetShareRequest => Trigger::Http {
                 methods: &["get"],
                 route: "share-requests/{id}",
+                auth_level: "function",
+            },
+            Self::ResendConsentLink => Trigger::Http {
+                methods: &["post"],
+                route: "share-requests/{id}/consent-link",
                 auth_level: "function",
             },
             Self::ConsentCallback => Trigger::Http {

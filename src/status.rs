@@ -132,8 +132,10 @@ pub struct AppView {
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentView {
-    /// The admin-consent URL.
-    url: String,
+    /// The admin-consent URL: only where the deployment delivers it here
+    /// (`IMAGESHARE_NOTIFY=status`), and never in an event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<String>,
     /// When it stops working.
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
@@ -191,6 +193,9 @@ fn summary(state: State) -> &'static str {
         State::Failed => "Stopped: see 'failure' for the reason.",
         State::Expired => "Stopped: the consumer's admin did not act before the deadline.",
         State::Rejected => "Refused: the request could not be processed.",
+        State::Declined => {
+            "Stopped: the consumer's admin declined this request; nothing was created."
+        }
     }
 }
 
@@ -212,11 +217,16 @@ pub fn role_grant(request: &ShareRequest) -> Option<(String, String)> {
     Some((command, portal))
 }
 
-fn next_action(ctx: &AppContext, request: &ShareRequest) -> Option<NextAction> {
+fn next_action(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Option<NextAction> {
     match request.state() {
         State::AwaitingConsent => {
             let consent = request.progress.consent.as_ref()?;
-            let url = Url::parse(&consent.url).ok().map(|u| ctx.browser_link(&u));
+            let url = consent
+                .status_link
+                .as_deref()
+                .filter(|_| with_link)
+                .and_then(|l| Url::parse(l).ok())
+                .map(|u| ctx.browser_link(&u));
             Some(NextAction {
                 actor: "consumer-admin",
                 description: format!(
@@ -252,13 +262,18 @@ fn next_action(ctx: &AppContext, request: &ShareRequest) -> Option<NextAction> {
 impl StatusDocument {
     /// The document of `request` with its history, as `GET` serves it.
     pub fn build(ctx: &AppContext, request: &ShareRequest, history: Vec<HistoryEntry>) -> Self {
-        let mut document = Self::for_event(ctx, request);
+        let mut document = Self::without_history(ctx, request, true);
         document.history = Some(history);
         document
     }
 
-    /// The document without history, as events carry it.
+    /// The document without history and without the consent link, as events carry it: an
+    /// event goes to every subscriber of the topic, none of whom may use the admin's state.
     pub fn for_event(ctx: &AppContext, request: &ShareRequest) -> Self {
+        Self::without_history(ctx, request, false)
+    }
+
+    fn without_history(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Self {
         let self_url = ctx
             .settings
             .public_base_url
@@ -276,7 +291,7 @@ impl StatusDocument {
             id: request.id,
             state: request.state(),
             summary: summary(request.state()).to_owned(),
-            next_action: next_action(ctx, request),
+            next_action: next_action(ctx, request, with_link),
             waiting_for: request
                 .progress
                 .rechecks
@@ -320,7 +335,12 @@ impl StatusDocument {
                 },
             }),
             consent: consent.map(|c| ConsentView {
-                url: Url::parse(&c.url).map_or_else(|_| c.url.clone(), |u| ctx.browser_link(&u)),
+                url: c
+                    .status_link
+                    .as_deref()
+                    .filter(|_| with_link)
+                    .and_then(|l| Url::parse(l).ok())
+                    .map(|u| ctx.browser_link(&u)),
                 expires_at: c.expires_at,
                 delivery: c.delivery,
                 delivered_at: c.delivered_at,

@@ -80,6 +80,97 @@ fn single_valued(pairs: Vec<(String, String)>) -> Option<HashMap<String, String>
     Some(query)
 }
 
+/// The longest `error_description` kept (characters of its first line): enough for any
+/// Entra message and an admin's reason, small enough that no replay can grow a record.
+pub const REASON_MAX_CHARS: usize = 500;
+/// The longest `error` code or `tenant` accepted; anything longer is not from Entra.
+const TOKEN_MAX_CHARS: usize = 64;
+
+/// The first line of `text`, at most [`REASON_MAX_CHARS`] characters, control characters
+/// dropped: stored as plain text and escaped wherever it is shown.
+pub fn bounded_reason(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(REASON_MAX_CHARS)
+        .collect()
+}
+
+/// Whether `value` could be an Entra error code or a tenant (GUID or domain): short, and
+/// made of the characters those use.
+fn token_like(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= TOKEN_MAX_CHARS
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The page for a state that was answered already or replaced by a newer link: it changes
+/// nothing, on the `error=` path as much as on consent.
+pub fn already_used(superseded: bool) -> Response {
+    let why = if superseded {
+        "A newer link was sent for this request, and only the newest one works."
+    } else {
+        "This link has been used already: each link works once."
+    };
+    page(
+        StatusCode::GONE,
+        "This link was already used",
+        &format!(
+            "<p>{why} Nothing was changed. If you still need to act, use the latest message you received or ask the image owner to send a new link.</p>"
+        ),
+    )
+}
+
+/// The page for a request that has ended: the reason stays with the owner (it can hold
+/// their tenant's internals); the request id is there to quote.
+pub fn ended(request: &ShareRequest) -> Response {
+    page(
+        StatusCode::GONE,
+        "This request has ended",
+        &format!(
+            "<p>The request is {} and nothing more will happen to it; this link no longer does anything. If you have questions, quote request <code>{}</code> to the image owner.</p>",
+            escape(request.state().as_str()),
+            request.id
+        ),
+    )
+}
+
+/// Which of this request's states was presented, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// The current one, not yet used.
+    Current,
+    /// The current one, already used.
+    Used,
+    /// One a newer link replaced.
+    Superseded,
+    /// None of ours: forged, truncated, or another request's.
+    Unknown,
+}
+
+/// Classifies `presented` (a state hash) against `consent`.
+pub fn presented(consent: &crate::domain::ConsentRecord, presented: &str) -> Presented {
+    if consent_state::matches(&consent.state_hash, presented) {
+        if consent.state_used_at.is_some() {
+            Presented::Used
+        } else {
+            Presented::Current
+        }
+    } else if consent
+        .superseded_hashes
+        .iter()
+        .any(|h| consent_state::matches(h, presented))
+    {
+        Presented::Superseded
+    } else {
+        Presented::Unknown
+    }
+}
+
 /// `GET /api/consent/callback?admin_consent=True&tenant=..&state=..` (or `error=..`).
 pub async fn consent_callback(
     State(ctx): State<AppContext>,
@@ -89,42 +180,53 @@ pub async fn consent_callback(
     let Some(query) = single_valued(pairs) else {
         return invalid_link();
     };
-    let Some((id, presented)) = query.get("state").and_then(|s| consent_state::parse(s)) else {
+    let Some((id, hash)) = query.get("state").and_then(|s| consent_state::parse(s)) else {
         return invalid_link();
     };
+    let error = query.get("error");
+    let tenant = query.get("tenant");
+    if error.is_some_and(|e| !token_like(e)) || tenant.is_some_and(|t| !token_like(t)) {
+        return invalid_link();
+    }
     let stored = match ctx.store.get(id).await {
         Ok(Some(stored)) => stored,
         Ok(None) => return invalid_link(),
         Err(e) => return unavailable(&e),
     };
-    let Some(consent) = stored.request.progress.consent.clone() else {
+    let request = &stored.request;
+    let Some(consent) = request.progress.consent.clone() else {
         return invalid_link();
     };
-    if !consent_state::matches(&consent.state_hash, &presented) {
-        warn!(request_id = %id, "consent callback with a state that does not match");
-        return invalid_link();
+    match presented(&consent, &hash) {
+        Presented::Current => {}
+        Presented::Used => return already_used(false),
+        Presented::Superseded => return already_used(true),
+        Presented::Unknown => {
+            warn!(request_id = %id, "consent callback with a state that does not match");
+            return invalid_link();
+        }
+    }
+    if request.state().is_terminal() {
+        return ended(request);
     }
     let now = ctx.clock.now();
-    if now > consent.expires_at && consent.state_used_at.is_none() {
+    if now > consent.expires_at {
         return page(
             StatusCode::GONE,
             "This consent link has expired",
-            "<p>Ask the image owner for a new request.</p>",
+            "<p>Nothing was changed. Ask the image owner to send a new link.</p>",
         );
     }
-    let request = &stored.request;
-    if matches!(
-        request.state(),
-        RequestState::Failed | RequestState::Expired | RequestState::Rejected
-    ) {
-        let reason = request
-            .failure
-            .clone()
-            .unwrap_or_else(|| request.state().to_string());
+    // Entra names the tenant the admin signed in to; one that is not the request's is not an
+    // answer for this request, whatever else the redirect says.
+    if tenant.is_some_and(|t| !t.eq_ignore_ascii_case(&request.consumer.tenant_id.to_string())) {
         return page(
-            StatusCode::OK,
-            "This request has ended",
-            &format!("<p>{}</p>", escape(&reason)),
+            StatusCode::BAD_REQUEST,
+            "This answer is for another tenant",
+            &format!(
+                "<p>The link was answered from a different tenant than the one this request is for. Nothing was changed. Sign in as an administrator of tenant <code>{}</code> and open the link again.</p>",
+                request.consumer.tenant_id
+            ),
         );
     }
 
@@ -133,21 +235,32 @@ pub async fn consent_callback(
         actor: Actor::ConsumerAdmin,
         invocation_id,
     };
-    if let Some(error) = query.get("error") {
-        let description = query.get("error_description").cloned().unwrap_or_default();
-        let first_line = description.lines().next().unwrap_or("").to_owned();
-        if let Err(e) = record_decline(&ctx, id, error, &first_line, &event).await {
+    if let Some(error) = error {
+        let description = bounded_reason(
+            query
+                .get("error_description")
+                .map(String::as_str)
+                .unwrap_or(""),
+        );
+        if error == "access_denied" {
+            return match decline(&ctx, id, &hash, &description, &event).await {
+                Ok(Some(request)) => declined_page(&request),
+                Ok(None) => already_used(false),
+                Err(e) => unavailable(&e),
+            };
+        }
+        if let Err(e) = record_error(&ctx, id, &hash, error, &description, &event).await {
             return unavailable(&e);
         }
-        info!(request_id = %id, %error, "consumer admin did not consent");
+        info!(request_id = %id, %error, "Entra reported an error on the consent page");
         let expires = consent.expires_at.format(&Rfc3339).unwrap_or_default();
         return page(
             StatusCode::OK,
             "Consent was not given",
             &format!(
-                "<p>Entra reported <code>{}</code>: {}</p><p>If this was a mistake, open the consent link again (it works until {}).</p>",
+                "<p>Entra reported <code>{}</code>: {}</p><p>Nothing was changed. If this was a mistake, open the link again (it works until {}).</p>",
                 escape(error),
-                escape(&first_line),
+                escape(&description),
                 escape(&expires)
             ),
         );
@@ -159,8 +272,8 @@ pub async fn consent_callback(
         return invalid_link();
     }
 
-    match record_consent(&ctx, &stored.request, query.get("tenant").cloned(), &event).await {
-        Ok(request) => page(
+    match record_consent(&ctx, &stored.request, &hash, tenant.cloned(), &event).await {
+        Ok(Some(request)) => page(
             StatusCode::OK,
             "Thank you: consent recorded",
             &format!(
@@ -169,8 +282,21 @@ pub async fn consent_callback(
                 remaining(&request)
             ),
         ),
+        Ok(None) => already_used(false),
         Err(e) => unavailable(&e),
     }
+}
+
+/// The page after a decline.
+pub fn declined_page(request: &ShareRequest) -> Response {
+    page(
+        StatusCode::OK,
+        "You declined this request",
+        &format!(
+            "<p>Nothing will be created in your tenant for request <code>{}</code>; it has ended. The image owner is told.</p>",
+            request.id
+        ),
+    )
 }
 
 fn unavailable(error: &StoreError) -> Response {
@@ -182,26 +308,94 @@ fn unavailable(error: &StoreError) -> Response {
     )
 }
 
-async fn record_decline(
+/// Whether `request` still waits for the answer that the state hashed `hash` brings.
+fn answerable(request: &ShareRequest, hash: &str) -> bool {
+    !request.state().is_terminal()
+        && request
+            .progress
+            .consent
+            .as_ref()
+            .is_some_and(|c| presented(c, hash) == Presented::Current)
+}
+
+/// Ends the request `Declined` in one write, consuming the state; `None` when the state was
+/// used (or the request moved on) in the meantime, so a replay changes nothing.
+pub async fn decline(
     ctx: &AppContext,
     id: RequestId,
+    hash: &str,
+    reason: &str,
+    event: &EventContext,
+) -> Result<Option<ShareRequest>, StoreError> {
+    let applied = store::change(ctx.store.as_ref(), id, |request| {
+        if !answerable(request, hash) {
+            return Ok::<_, Infallible>(Change::Keep(false));
+        }
+        if let Some(consent) = request.progress.consent.as_mut() {
+            consent.state_used_at = Some(event.at);
+            consent.callback = Some(CallbackRecord {
+                at: event.at,
+                consented: false,
+                error: Some("access_denied".to_owned()),
+                reported_tenant: None,
+            });
+        }
+        let detail = if reason.is_empty() {
+            "The consumer's admin declined this request.".to_owned()
+        } else {
+            format!("The consumer's admin declined this request: {reason}")
+        };
+        request.failure = Some(detail.clone());
+        match request.transition(RequestState::Declined, "declined", detail, event) {
+            Ok(entry) => Ok(Change::Save(vec![entry], true)),
+            Err(_) => Ok(Change::Keep(false)),
+        }
+    })
+    .await
+    .map_err(store_error)?;
+    if !applied.value {
+        return Ok(None);
+    }
+    info!(request_id = %id, "consumer admin declined the request");
+    announce(ctx, &applied.request, &applied.entries).await;
+    Ok(Some(applied.request))
+}
+
+/// Records an Entra error other than a decline (the admin may open the link again): bounded,
+/// overwriting the last one, and noted in the history only when it differs from it, so
+/// replays cannot grow the record.
+async fn record_error(
+    ctx: &AppContext,
+    id: RequestId,
+    hash: &str,
     error: &str,
     description: &str,
     event: &EventContext,
 ) -> Result<(), StoreError> {
+    let text = format!("{error}: {description}");
     let applied = store::change(ctx.store.as_ref(), id, |request| {
-        let Some(consent) = request.progress.consent.as_mut() else {
+        if !answerable(request, hash) {
             return Ok::<_, Infallible>(Change::Keep(()));
+        }
+        let Some(consent) = request.progress.consent.as_mut() else {
+            return Ok(Change::Keep(()));
         };
+        let repeat = consent
+            .callback
+            .as_ref()
+            .is_some_and(|c| c.error.as_deref() == Some(text.as_str()));
+        if repeat {
+            return Ok(Change::Keep(()));
+        }
         consent.callback = Some(CallbackRecord {
             at: event.at,
             consented: false,
-            error: Some(format!("{error}: {description}")),
+            error: Some(text.clone()),
             reported_tenant: None,
         });
-        let detail = format!("The consumer's admin did not consent: {error}: {description}");
+        let detail = format!("The consent page reported an error: {text}");
         Ok(Change::Save(
-            vec![request.note("consent-declined", detail, event)],
+            vec![request.note("consent-error", detail, event)],
             (),
         ))
     })
@@ -211,44 +405,23 @@ async fn record_decline(
     Ok(())
 }
 
-/// Records the consent report (once) and queues an immediate consent check.
+/// Records the consent report, consuming the state (it is this request's approval), and
+/// queues an immediate consent check. `None` when the state was used in the meantime.
 async fn record_consent(
     ctx: &AppContext,
     request: &ShareRequest,
+    hash: &str,
     reported_tenant: Option<String>,
     event: &EventContext,
-) -> Result<ShareRequest, StoreError> {
-    let already = request
-        .progress
-        .consent
-        .as_ref()
-        .is_some_and(|c| c.state_used_at.is_some());
-    // A number no scheduled re-check can have yet (they are at most latest + 1), so the
-    // check runs now instead of being dropped as a duplicate, and supersedes the chain. Sent
-    // before it is recorded: a message newer than the record still runs.
-    let latest = request.progress.rechecks.latest;
-    let attempt = if already { latest } else { latest + 2 };
-    if matches!(
-        request.state(),
-        RequestState::AwaitingConsent | RequestState::AwaitingRoleGrant
-    ) {
-        let message = StepMessage::attempt(request.id, Step::ConfirmConsent, attempt);
-        ctx.queue
-            .send(&message, None)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    }
-    if already {
-        return Ok(request.clone());
-    }
+) -> Result<Option<ShareRequest>, StoreError> {
     let applied = store::change(ctx.store.as_ref(), request.id, |request| {
+        if !answerable(request, hash) {
+            return Ok::<_, Infallible>(Change::Keep(false));
+        }
         let consumer = request.consumer.tenant_id;
         let Some(consent) = request.progress.consent.as_mut() else {
-            return Ok::<_, Infallible>(Change::Keep(()));
+            return Ok(Change::Keep(false));
         };
-        if consent.state_used_at.is_some() {
-            return Ok(Change::Keep(()));
-        }
         consent.state_used_at = Some(event.at);
         consent.callback = Some(CallbackRecord {
             at: event.at,
@@ -256,22 +429,31 @@ async fn record_consent(
             error: None,
             reported_tenant: reported_tenant.clone(),
         });
-        request.progress.rechecks.latest = request.progress.rechecks.latest.max(attempt);
-        let claimed = reported_tenant.as_deref().unwrap_or("none");
-        let mismatch = if claimed.eq_ignore_ascii_case(&consumer.to_string()) {
-            ""
-        } else {
-            " It names a different tenant than the request's, so only the check in the request's tenant counts."
-        };
-        let detail = format!(
-            "The consumer's admin reports consent (redirect names tenant {claimed}); imageshare verifies it in tenant {consumer}.{mismatch}"
+        // The check goes out through the outbox, with the approval it must see: sent before
+        // the write, it could run first, find no approval and wait for the deadline. Its
+        // number is one no scheduled re-check can have yet (they are at most latest + 1), so
+        // it runs now and supersedes the chain.
+        let attempt = request.progress.rechecks.latest + 2;
+        request.progress.rechecks.latest = attempt;
+        request.send_after_write(
+            StepMessage::attempt(request.id, Step::ConfirmConsent, attempt),
+            None,
         );
-        Ok(Change::Save(vec![request.note("consent-reported", detail, event)], ()))
+        let detail = format!(
+            "The consumer's admin approved this request on the consent page; imageshare verifies the consent in tenant {consumer}."
+        );
+        Ok(Change::Save(
+            vec![request.note("consent-reported", detail, event)],
+            true,
+        ))
     })
     .await
     .map_err(store_error)?;
+    if !applied.value {
+        return Ok(None);
+    }
     announce(ctx, &applied.request, &applied.entries).await;
-    Ok(applied.request)
+    Ok(Some(applied.request))
 }
 
 fn store_error(error: ChangeError<Infallible>) -> StoreError {

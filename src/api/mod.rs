@@ -1,6 +1,7 @@
 //! The HTTP functions, served on their original paths (the host forwards them as they are).
 
 mod consent_callback;
+mod consent_link;
 mod html;
 mod openapi;
 mod plain_errors;
@@ -9,6 +10,7 @@ mod share_requests;
 mod status_page;
 
 pub use consent_callback::consent_callback;
+pub use consent_link::resend_consent_link;
 pub use openapi::{OPENAPI_DOCUMENT, openapi};
 pub use plain_errors::problem_for_plain_errors;
 pub use problem::Problem;

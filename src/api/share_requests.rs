@@ -118,7 +118,7 @@ fn accepted(
     response
 }
 
-fn store_problem(error: &StoreError) -> Problem {
+pub(super) fn store_problem(error: &StoreError) -> Problem {
     warn!(error = %error, "request store failure");
     Problem::unavailable("the request store is unavailable; retry shortly").at(COLLECTION)
 }

@@ -46,8 +46,18 @@ pub fn render(status: &Value) -> Response {
         escape(text(status, "/state").unwrap_or("unknown")),
         escape(text(status, "/summary").unwrap_or(""))
     );
-    if let Some(failure) = text(status, "/failure") {
-        body.push_str(&format!("<p><b>Why:</b> {}</p>", escape(failure)));
+    // A failure's text is Azure's own (resource ids, the owner tenant's internals): whoever
+    // holds this page's link gets a generic reason and the id to quote; the JSON keeps the
+    // detail for the operator.
+    match (text(status, "/state"), text(status, "/failure")) {
+        (Some("Failed"), Some(_)) => body.push_str(&format!(
+            "<p><b>Why:</b> the request could not be completed. Quote request <code>{}</code> to the image owner, who can see the reason.</p>",
+            escape(id)
+        )),
+        (_, Some(failure)) => {
+            body.push_str(&format!("<p><b>Why:</b> {}</p>", escape(failure)));
+        }
+        _ => {}
     }
     if let Some(waiting) = text(status, "/waitingFor") {
         body.push_str(&format!("<p>Waiting for {}.</p>", escape(waiting)));
@@ -117,4 +127,43 @@ pub fn render(status: &Value) -> Response {
     let mut response = Html(document(&format!("Share request {id}"), &body)).into_response();
     secure(response.headers_mut());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn a_failed_requests_page_shows_a_generic_reason_and_the_id_not_azures_message() {
+        let status = serde_json::json!({
+            "id": "5b0c2f7e-0000-4000-8000-000000000001",
+            "state": "Failed",
+            "failure": "ARM said: /subscriptions/1a1a/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/g is forbidden",
+        });
+        let page = body_of(render(&status)).await;
+        assert!(!page.contains("rg-images"), "{page}");
+        assert!(
+            page.contains("5b0c2f7e-0000-4000-8000-000000000001"),
+            "{page}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_declined_requests_page_shows_the_admins_reason_escaped() {
+        let status = serde_json::json!({
+            "id": "5b0c2f7e-0000-4000-8000-000000000002",
+            "state": "Declined",
+            "failure": "The consumer's admin declined this request: <script>x</script>",
+        });
+        let page = body_of(render(&status)).await;
+        assert!(page.contains("&lt;script&gt;x"), "{page}");
+        assert!(!page.contains("<script>"), "{page}");
+    }
 }

@@ -85,14 +85,40 @@ pub struct CallbackRecord {
     pub reported_tenant: Option<String>,
 }
 
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
 /// The admin-consent link and its delivery.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentRecord {
-    /// The v2 admin-consent URL (with `state`).
-    pub url: String,
-    /// SHA-256 (hex) of the state's random part; the state itself is only in the URL.
+    /// The link itself, kept only where the deployment delivers it in the status document
+    /// (`IMAGESHARE_NOTIFY=status`): everywhere else only the state's hash is stored, so the
+    /// table, the API and the events never hold a usable state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_link: Option<String>,
+    /// SHA-256 (hex) of the state's random part; the state itself is only in the link.
     pub state_hash: String,
+    /// Hashes of states this request sent earlier and replaced (a re-sent link), newest last
+    /// and bounded: one of them comes back as "superseded", never as a forgery.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub superseded_hashes: Vec<String>,
+    /// How many times the operator asked for a fresh link (`POST .../consent-link`); numbers
+    /// the SendConsentLink message of each re-send, so duplicate detection keeps them apart.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resends: u32,
+    /// A re-send was asked for and its link is not delivered yet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resend_pending: bool,
+    /// When the reminder before the deadline was sent (once per request).
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub reminded_at: Option<OffsetDateTime>,
     /// When the state stops being accepted.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,

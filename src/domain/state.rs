@@ -27,6 +27,8 @@ pub enum State {
     Expired,
     /// The request could never be processed (invalid, not allowed); nothing was created.
     Rejected,
+    /// The consumer's admin declined this request; nothing is created in their tenant.
+    Declined,
 }
 
 impl State {
@@ -34,7 +36,7 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Completed | Self::Failed | Self::Expired | Self::Rejected
+            Self::Completed | Self::Failed | Self::Expired | Self::Rejected | Self::Declined
         )
     }
 
@@ -45,22 +47,27 @@ impl State {
             Self::CredentialsIssued => Some(Step::SendConsentLink),
             Self::AwaitingConsent | Self::AwaitingRoleGrant => Some(Step::ConfirmConsent),
             Self::CreatingVm => Some(Step::CreateVm),
-            Self::Completed | Self::Failed | Self::Expired | Self::Rejected => None,
+            Self::Completed | Self::Failed | Self::Expired | Self::Rejected | Self::Declined => {
+                None
+            }
         }
     }
 
     /// Whether the state machine allows `self -> to`.
     pub fn can_become(self, to: Self) -> bool {
         use State::{
-            AwaitingConsent, AwaitingRoleGrant, Completed, CreatingVm, CredentialsIssued, Expired,
-            Failed, Submitted,
+            AwaitingConsent, AwaitingRoleGrant, Completed, CreatingVm, CredentialsIssued, Declined,
+            Expired, Failed, Submitted,
         };
         matches!(
             (self, to),
             (Submitted, CredentialsIssued)
                 | (CredentialsIssued, AwaitingConsent)
-                | (AwaitingConsent, AwaitingRoleGrant | CreatingVm | Expired)
-                | (AwaitingRoleGrant, CreatingVm | Expired)
+                | (
+                    AwaitingConsent,
+                    AwaitingRoleGrant | CreatingVm | Expired | Declined
+                )
+                | (AwaitingRoleGrant, CreatingVm | Expired | Declined)
                 | (CreatingVm, Completed)
         ) || (!self.is_terminal() && to == Failed)
     }
@@ -77,6 +84,7 @@ impl State {
             Self::Failed => "Failed",
             Self::Expired => "Expired",
             Self::Rejected => "Rejected",
+            Self::Declined => "Declined",
         }
     }
 }
@@ -208,7 +216,7 @@ impl StepTimes {
 mod tests {
     use super::*;
 
-    const ALL: [State; 9] = [
+    const ALL: [State; 10] = [
         State::Submitted,
         State::CredentialsIssued,
         State::AwaitingConsent,
@@ -218,7 +226,20 @@ mod tests {
         State::Failed,
         State::Expired,
         State::Rejected,
+        State::Declined,
     ];
+
+    #[test]
+    fn only_waiting_for_the_consumer_admin_can_be_declined() {
+        let can_decline: Vec<State> = ALL
+            .into_iter()
+            .filter(|s| s.can_become(State::Declined))
+            .collect();
+        assert_eq!(
+            can_decline,
+            [State::AwaitingConsent, State::AwaitingRoleGrant]
+        );
+    }
 
     #[test]
     fn terminal_states_lead_nowhere() {

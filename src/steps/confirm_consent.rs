@@ -61,6 +61,55 @@ pub(super) async fn app_credential(
     }
 }
 
+/// When the one reminder before the deadline is due, if one is configured and not sent yet.
+/// A status-only deployment has no one to remind.
+fn reminder_due(
+    ctx: &crate::context::AppContext,
+    consent: &crate::domain::ConsentRecord,
+) -> Option<time::OffsetDateTime> {
+    let before = time::Duration::try_from(ctx.settings.consent_reminder?).ok()?;
+    let pending = consent.reminded_at.is_some()
+        || consent.resend_pending
+        || consent.delivery == crate::domain::Delivery::Status;
+    (!pending).then(|| consent.expires_at - before)
+}
+
+/// Sends the reminder once: a fresh link (only the old state's hash is kept, so the old link
+/// cannot be sent again), delivered by SendConsentLink like a re-send; the deadline stays.
+async fn remind(run: &Run<'_>) -> Result<(), StepError> {
+    let event = run.event();
+    record::update(run.ctx, run.message.request_id, |r| {
+        let Some(c) = r.progress.consent.as_mut() else {
+            return Ok(Write::Keep(()));
+        };
+        if c.reminded_at.is_some() || c.resend_pending || c.state_used_at.is_some() {
+            return Ok(Write::Keep(()));
+        }
+        c.reminded_at = Some(event.at);
+        c.superseded_hashes =
+            super::send_consent_link::superseded(&c.superseded_hashes, &c.state_hash);
+        c.state_hash.clear();
+        c.status_link = None;
+        c.resends += 1;
+        c.resend_pending = true;
+        c.delivering = None;
+        c.delivered_at = None;
+        let resends = c.resends;
+        r.send_after_write(
+            StepMessage::attempt(r.id, Step::SendConsentLink, resends),
+            None,
+        );
+        let entry = r.note(
+            "consent-reminder",
+            "The consent link was not answered yet: a reminder with a fresh link is sent; the previous link no longer works.",
+            &event,
+        );
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    Ok(())
+}
+
 /// Re-check cadence: 5 s, then growing by half each time up to 5 minutes. A person acts in
 /// seconds to hours and a role grant takes up to 10 minutes to apply, so early checks are
 /// frequent and later ones cheap.
@@ -104,6 +153,27 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     }
     let until_deadline = Duration::try_from(consent.expires_at - started).unwrap_or_default();
     let next = |attempt: u32| delay(attempt).min(until_deadline + Duration::from_secs(1));
+
+    // Only this request's own answer moves it on: an app consented for an earlier request
+    // signs in to the tenant just as well, and that must not be enough (DESIGN §8). Nothing
+    // is asked of the consumer's tenant until the admin has approved; the callback queues a
+    // check at once, and the deadline re-check expires a request nobody answers.
+    if consent.state_used_at.is_none() {
+        let mut wait = until_deadline + Duration::from_secs(1);
+        if let Some(remind_at) = reminder_due(ctx, &consent) {
+            if started >= remind_at {
+                remind(run).await?;
+            } else {
+                wait = wait.min(Duration::try_from(remind_at - started).unwrap_or_default());
+            }
+        }
+        return rechecks::again(
+            run,
+            wait,
+            "the consumer's admin to approve this request".to_owned(),
+        )
+        .await;
+    }
 
     let cloud = run.cloud()?;
     let credential = app_credential(run, &app).await?;

@@ -21,7 +21,7 @@ mod rechecks;
 pub mod reconcile;
 mod record;
 mod schedule;
-mod send_consent_link;
+pub(crate) mod send_consent_link;
 
 pub use error::StepError;
 pub use invoke::invoke;

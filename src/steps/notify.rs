@@ -45,11 +45,13 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Sends the admin-consent link.
+/// Sends the admin-consent link for this request. `state_hash` names the link's state, so a
+/// webhook receiver drops a repeat of the same link but not a fresh one.
 pub async fn consent_link(
     run: &Run<'_>,
     request: &ShareRequest,
     link: &Url,
+    state_hash: &str,
     expires: &str,
 ) -> Result<(), AzureError> {
     let ctx = run.ctx;
@@ -60,13 +62,19 @@ pub async fn consent_link(
         NotifySettings::Mail { sender } => {
             let cloud = cloud(run, Service::Graph)?;
             let html = format!(
-                "<p>An image owner wants to share the VM image <b>{image}</b> with your tenant <code>{tenant}</code> and create the VM <b>{vm}</b> in resource group <b>{rg}</b>.</p>\
-                 <p>1. As an administrator of your tenant, <a href=\"{link}\">review and accept the app's access</a> (the link works until {expires}).</p>\
+                "<p>An image owner wants to share the VM image <b>{image}</b> with your tenant <code>{tenant}</code> and create the VM <b>{vm}</b> (size {size}, in {location}) in resource group <b>{rg}</b>. Requested through {origin}.</p>\
+                 <p>1. As an administrator of your tenant, <a href=\"{link}\">review and accept the app's access for this request</a> (the link works once, until {expires}). Nothing is created in your tenant before you accept it, even if you accepted an earlier request; decline on that page to end the request.</p>\
                  <p>2. Then give the app Contributor on the resource group: <a href=\"{portal}\">in the Azure portal</a>, or run<br><code>{command}</code></p>\
                  <p>Nothing else is needed; imageshare creates the VM when both are done. Request {id}.</p>",
                 image = escape(&request.image_name),
                 tenant = request.consumer.tenant_id,
                 vm = escape(request.vm.name.as_str()),
+                size = escape(request.vm.size.as_str()),
+                location = escape(request.vm.location.as_str()),
+                origin = match request.origin {
+                    crate::domain::Origin::Http { .. } => "the image owner's API",
+                    crate::domain::Origin::Queue { .. } => "the image owner's automation",
+                },
                 rg = escape(request.consumer.resource_group.as_str()),
                 link = escape(&link),
                 expires = escape(expires),
@@ -94,7 +102,11 @@ pub async fn consent_link(
                 "expiresAt": expires,
                 "roleGrant": {"role": "Contributor", "command": command, "portalUrl": portal},
             });
-            let id = format!("{}:consent-link", request.id);
+            let id = format!(
+                "{}:consent-link:{}",
+                request.id,
+                state_hash.get(..16).unwrap_or(state_hash)
+            );
             post_webhook(run, url, secret, body, &id).await
         }
     }

@@ -36,6 +36,22 @@ enum Deliver {
     Moved,
 }
 
+/// How many replaced states a request remembers, so a re-sent link's predecessors answer
+/// "superseded" without the record growing with every re-send.
+const SUPERSEDED_KEPT: usize = 8;
+
+/// `earlier` with `replaced` added, oldest dropped past [`SUPERSEDED_KEPT`].
+pub fn superseded(earlier: &[String], replaced: &str) -> Vec<String> {
+    let mut kept: Vec<String> = earlier.to_vec();
+    // An empty hash is a state already retired by a re-send request: nothing to remember.
+    if !replaced.is_empty() {
+        kept.push(replaced.to_owned());
+    }
+    let drop = kept.len().saturating_sub(SUPERSEDED_KEPT);
+    kept.drain(..drop);
+    kept
+}
+
 /// The v2 admin-consent URL (reference §2.1): `/.default` asks for everything the app's
 /// registration lists.
 pub fn consent_url(
@@ -56,6 +72,21 @@ pub fn consent_url(
     Ok(url)
 }
 
+/// Whether an operator's re-send of the link waits for this step.
+fn resend_pending(request: &ShareRequest) -> bool {
+    request.state() == State::AwaitingConsent
+        && request
+            .progress
+            .consent
+            .as_ref()
+            .is_some_and(|c| c.resend_pending && c.state_used_at.is_none())
+}
+
+/// Whether this step has a link to make and deliver: the first one, or a re-sent one.
+fn sending(request: &ShareRequest) -> bool {
+    request.state() == State::CredentialsIssued || resend_pending(request)
+}
+
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
     let started = ctx.clock.now();
@@ -65,6 +96,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let request = stored.request;
     match request.state() {
         State::CredentialsIssued => {}
+        State::AwaitingConsent if resend_pending(&request) => {}
         State::AwaitingConsent => {
             return already_done(run, &request, Some(Step::ConfirmConsent)).await;
         }
@@ -72,7 +104,11 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         State::Submitted => return Ok(Outcome::Stale("credentials are not issued yet".into())),
         _ => return already_done(run, &request, None).await,
     }
-    if let Some(stale) = rechecks::superseded(run, &request) {
+    // Re-check numbering belongs to the waiting step (ConfirmConsent) once the request waits;
+    // a re-send's message is numbered by the re-send instead.
+    if request.state() == State::CredentialsIssued
+        && let Some(stale) = rechecks::superseded(run, &request)
+    {
         return Ok(stale);
     }
     let app_id = request
@@ -93,48 +129,74 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         at: started,
         label: "consent-link".into(),
     };
-    let (request, deliver) = record::update(ctx, request.id, |r| {
-        if r.state() != State::CredentialsIssued {
-            return Ok(Write::Keep(Deliver::Moved));
+    // A state is made by the run that delivers it and written (as a hash) before the call;
+    // the value itself lives only in this run's memory and the link it sends. A run that
+    // sends again makes a new state, so the newest delivered link is the one that works.
+    let (request, (deliver, fresh)) = record::update(ctx, request.id, |r| {
+        if !sending(r) {
+            return Ok(Write::Keep((Deliver::Moved, None)));
         }
-        match &mut r.progress.consent {
-            None => {
-                let state = consent_state::generate(r.id);
-                r.progress.consent = Some(ConsentRecord {
-                    url: consent_url(r, &app_id, &callback, &state.value)
-                        .map_err(|e| StepError::Retryable(e.into()))?
-                        .to_string(),
-                    state_hash: state.hash,
-                    expires_at: started + deadline,
-                    delivery,
-                    delivering: Some(intent.clone()),
-                    delivered_at: None,
-                    delivery_uncertain: false,
-                    callback: None,
-                    state_used_at: None,
-                });
-                Ok(Write::Save(Vec::new(), Deliver::Now))
-            }
+        let now = match &r.progress.consent {
+            None => true,
             Some(c) => match (&c.delivering, c.delivery) {
-                // Nothing under way (a first try, or one that surely failed), or a webhook,
-                // whose receiver drops a repeat by its Idempotency-Key: send.
-                (None, _) | (Some(_), Delivery::Webhook | Delivery::Status) => {
-                    c.delivering = Some(intent.clone());
-                    Ok(Write::Save(Vec::new(), Deliver::Now))
-                }
+                // Nothing under way (a first try, or one that surely failed), or a webhook /
+                // the status document, where a repeat is harmless: send.
+                (None, _) | (Some(_), Delivery::Webhook | Delivery::Status) => true,
                 // Another run's mail may be in flight: it records the outcome; wait for it
                 // rather than move on and leave a failed send unrepaired.
                 (Some(other), Delivery::Mail) if started - other.at < DELIVERY_WINDOW => {
-                    Ok(Write::Keep(Deliver::Wait))
+                    return Ok(Write::Keep((Deliver::Wait, None)));
                 }
                 // That run died mid-send: the mail may or may not have gone; it is not sent
-                // twice, and the status shows the link and says so.
-                (Some(_), Delivery::Mail) => {
-                    c.delivery_uncertain = true;
-                    Ok(Write::Save(Vec::new(), Deliver::Uncertain))
-                }
+                // twice, and the status says so (the operator can re-send a fresh link).
+                (Some(_), Delivery::Mail) => false,
             },
+        };
+        // The mailed link cannot be shown again (only its hash is kept) and keeps working if
+        // it arrived; if it did not, the operator re-sends a fresh one (POST .../consent-link).
+        if !now {
+            if let Some(c) = &mut r.progress.consent {
+                c.delivery_uncertain = true;
+            }
+            return Ok(Write::Save(Vec::new(), (Deliver::Uncertain, None)));
         }
+        let state = consent_state::generate(r.id);
+        let link = consent_url(r, &app_id, &callback, &state.value)
+            .map_err(|e| StepError::Retryable(e.into()))?;
+        let status_link = (delivery == Delivery::Status).then(|| link.to_string());
+        let superseded_hashes = r
+            .progress
+            .consent
+            .as_ref()
+            .map(|c| superseded(&c.superseded_hashes, &c.state_hash))
+            .unwrap_or_default();
+        let previous = r.progress.consent.as_ref();
+        let resending = previous.is_some_and(|c| c.resend_pending);
+        // A re-send keeps the deadline the operator's request set.
+        let expires_at = previous
+            .filter(|_| resending)
+            .map_or(started + deadline, |c| c.expires_at);
+        let resends = previous.map_or(0, |c| c.resends);
+        let reminded_at = previous.and_then(|c| c.reminded_at);
+        r.progress.consent = Some(ConsentRecord {
+            status_link,
+            state_hash: state.hash.clone(),
+            superseded_hashes,
+            resends,
+            resend_pending: resending,
+            reminded_at,
+            expires_at,
+            delivery,
+            delivering: Some(intent.clone()),
+            delivered_at: None,
+            delivery_uncertain: false,
+            callback: None,
+            state_used_at: None,
+        });
+        Ok(Write::Save(
+            Vec::new(),
+            (Deliver::Now, Some((link, state.hash))),
+        ))
     })
     .await?;
     if deliver == Deliver::Wait {
@@ -142,18 +204,17 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             "another run is delivering the consent link; waiting for its outcome"
         )));
     }
-    let send = deliver == Deliver::Now;
     let Some(consent) = request.progress.consent.clone() else {
         return already_done(run, &request, None).await;
     };
-    if request.state() != State::CredentialsIssued {
+    if !sending(&request) {
         return already_done(run, &request, Some(Step::ConfirmConsent)).await;
     }
 
-    if send {
-        let link = Url::parse(&consent.url).map_err(|e| StepError::Retryable(e.into()))?;
+    let send = fresh.is_some();
+    if let Some((link, hash)) = &fresh {
         let expires = consent.expires_at.format(&Rfc3339).unwrap_or_default();
-        if let Err(e) = notify::consent_link(run, &request, &link, &expires).await {
+        if let Err(e) = notify::consent_link(run, &request, link, hash, &expires).await {
             if notify::surely_not_delivered(&e) {
                 record::update(ctx, request.id, |r| {
                     if let Some(c) = &mut r.progress.consent {
@@ -180,10 +241,21 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         )
     } else {
         format!(
-            "Admin-consent link for app {app_id} was being delivered {how} when the step was interrupted, so it may not have arrived; it is not sent twice, and it is in this status document (deliveryUncertain)."
+            "Admin-consent link for app {app_id} was being delivered {how} when the step was interrupted, so it may not have arrived; it is not sent twice (deliveryUncertain): if the admin did not get it, re-send a fresh link with POST /api/share-requests/{id}/consent-link.",
+            id = request.id
         )
     };
     let (request, moved) = record::update(ctx, request.id, |r| {
+        if resend_pending(r) {
+            // A re-sent link: the request goes on waiting, with the new link's delivery noted.
+            if let Some(c) = &mut r.progress.consent {
+                c.delivering = None;
+                c.resend_pending = false;
+                c.delivered_at = Some(event.at);
+            }
+            let entry = r.note("consent-link-resent", detail.clone(), &event);
+            return Ok(Write::Save(vec![entry], true));
+        }
         if r.state() != State::CredentialsIssued {
             return Ok(Write::Keep(false));
         }

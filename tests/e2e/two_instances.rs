@@ -66,8 +66,10 @@ async fn two_instances_on_one_store_share_twenty_requests_under_faults_with_one_
         locations.push(location);
     }
 
-    // The consumer's admin consents once and grants the role once (one app per tenant).
-    let (mut consented, mut granted) = (false, false);
+    // The consumer's admin approves every request through its own link (an earlier consent
+    // is never enough) and grants the role once (one app per tenant).
+    let mut approved = std::collections::HashSet::new();
+    let mut granted = false;
     let started = Instant::now();
     let statuses = loop {
         let mut all = Vec::new();
@@ -86,7 +88,7 @@ async fn two_instances_on_one_store_share_twenty_requests_under_faults_with_one_
         if all.iter().all(|s| {
             matches!(
                 s["state"].as_str(),
-                Some("Completed" | "Failed" | "Expired" | "Rejected")
+                Some("Completed" | "Failed" | "Expired" | "Rejected" | "Declined")
             )
         }) {
             break all;
@@ -98,14 +100,20 @@ async fn two_instances_on_one_store_share_twenty_requests_under_faults_with_one_
                 .map(|s| (s["id"].clone(), s["state"].clone(), s["waitingFor"].clone()))
                 .collect::<Vec<_>>()
         );
-        if !consented
-            && all.iter().any(|s| s["state"] == "AwaitingConsent")
-            && let Some(link) = play::consent_link_from_mail(&stack.sim)
-        {
-            play::consent_in_browser(&stack.transport, &link)
-                .await
-                .unwrap();
-            consented = true;
+        let waiting: Vec<&str> = all
+            .iter()
+            .filter(|s| s["state"] == "AwaitingConsent")
+            .filter_map(|s| s["id"].as_str())
+            .collect();
+        for link in play::consent_links_from_mail(&stack.sim) {
+            let Some(id) = play::request_of_link(&link) else {
+                continue;
+            };
+            if waiting.contains(&id.as_str()) && approved.insert(id) {
+                play::consent_in_browser(&stack.transport, &link)
+                    .await
+                    .unwrap();
+            }
         }
         if !granted
             && let Some(app_id) = all
@@ -122,6 +130,11 @@ async fn two_instances_on_one_store_share_twenty_requests_under_faults_with_one_
     for s in &statuses {
         assert_eq!(s["state"], "Completed", "{s:#}");
     }
+    assert_eq!(
+        approved.len(),
+        REQUESTS,
+        "each request was approved on its own link"
+    );
     let state = stack.sim.state();
     let unique_name = format!("imageshare-{}", demo::FABRIKAM_TENANT);
     let apps: Vec<_> = state

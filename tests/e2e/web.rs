@@ -28,6 +28,15 @@ async fn the_demo_reaches_a_vm_and_no_secret_reaches_a_log_a_queue_message_or_a_
         );
     }
     assert!(report.status["vm"]["id"].as_str().is_some());
+    // The consent state the admin's link carried: only the link may hold it.
+    let link = demo::consent_link_from_mail(&stack.sim).expect("a consent mail");
+    let state = demo::request_of_link(&link)
+        .and_then(|id| {
+            link.query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.trim_start_matches(&format!("{id}.")).to_owned())
+        })
+        .expect("a state in the link");
 
     // Status responses.
     let status = reqwest::get(report.status["links"]["self"].as_str().unwrap())
@@ -40,6 +49,10 @@ async fn the_demo_reaches_a_vm_and_no_secret_reaches_a_log_a_queue_message_or_a_
         secrets_in(&stack, &status),
         Vec::<String>::new(),
         "a secret in the status document"
+    );
+    assert!(
+        !status.contains(&state),
+        "the consent state in the status document"
     );
     // Queue messages and everything else sent to Service Bus: the simulator saw each body.
     let leaking: Vec<_> = stack
@@ -78,4 +91,5 @@ async fn the_demo_reaches_a_vm_and_no_secret_reaches_a_log_a_queue_message_or_a_
         .map(|s| format!("{:?}", s.kind))
         .collect();
     assert_eq!(found, Vec::<String>::new(), "a secret in the logs");
+    assert!(!logs.contains(&state), "the consent state in the logs");
 }

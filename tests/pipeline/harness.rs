@@ -641,7 +641,7 @@ fn uuid_like(q: &Queued) -> String {
 pub fn is_terminal(status: &Value) -> bool {
     matches!(
         status["state"].as_str(),
-        Some("Completed" | "Failed" | "Expired" | "Rejected")
+        Some("Completed" | "Failed" | "Expired" | "Rejected" | "Declined")
     )
 }
 

@@ -100,18 +100,35 @@ fn duration_between(start: &Value, end: &Value) -> Option<Duration> {
 
 /// The admin-consent link in the newest mail to the consumer's admin, as a person clicks it.
 pub fn consent_link_from_mail(sim: &Sim) -> Option<Url> {
-    let mails = sim.outbox(demo::CONTOSO_TENANT);
-    let mail = mails.iter().rev().find(|m| {
-        m.to.iter()
-            .any(|t| t.eq_ignore_ascii_case(demo::FABRIKAM_ADMIN_UPN))
-    })?;
-    mail.content
-        .split("href=\"")
-        .skip(1)
-        .filter_map(|rest| rest.split('"').next())
-        .map(|href| href.replace("&amp;", "&"))
-        .find(|href| href.contains("adminconsent"))
-        .and_then(|href| Url::parse(&href).ok())
+    consent_links_from_mail(sim).pop()
+}
+
+/// Every consent link mailed to the demo admin, oldest first: one per request, each working
+/// for its own request only.
+pub fn consent_links_from_mail(sim: &Sim) -> Vec<Url> {
+    sim.outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| {
+            m.to.iter()
+                .any(|t| t.eq_ignore_ascii_case(demo::FABRIKAM_ADMIN_UPN))
+        })
+        .filter_map(|mail| {
+            mail.content
+                .split("href=\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(|href| href.replace("&amp;", "&"))
+                .find(|href| href.contains("adminconsent"))
+                .and_then(|href| Url::parse(&href).ok())
+        })
+        .collect()
+}
+
+/// The request a consent link is for: its `state` starts with the request id.
+pub fn request_of_link(link: &Url) -> Option<String> {
+    link.query_pairs()
+        .find(|(k, _)| k == "state")
+        .and_then(|(_, v)| v.split_once('.').map(|(id, _)| id.to_owned()))
 }
 
 async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Value> {
