@@ -177,6 +177,17 @@ pub async fn submit_share_request(
                 e.to_string(),
             )
             .at(COLLECTION),
+            AdmitError::SameTenant(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "same-tenant",
+                "Consumer tenant is the owner's tenant",
+                e.to_string(),
+            )
+            .with_errors(vec![intake::FieldProblem::new(
+                "/consumer/tenantId",
+                e.to_string(),
+            )])
+            .at(COLLECTION),
             AdmitError::Store(e) => {
                 warn!(error = %e, "could not store a share request");
                 Problem::unavailable(format!(

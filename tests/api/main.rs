@@ -11,4 +11,5 @@ mod process;
 mod properties;
 mod protocol;
 mod queue_intake;
+mod same_tenant;
 mod submit;
