@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod clients;
+mod deployments;
 mod faults;
 mod happy_path;
 mod harness;
