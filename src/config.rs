@@ -180,6 +180,9 @@ pub struct Settings {
     /// Tells this deployment's share apps apart from another deployment's in the same owner
     /// tenant (staging and production); `None` keeps the names of deployments made before it.
     pub deployment_id: Option<DeploymentId>,
+    /// App Service Authentication is on ([`APP_SERVICE_AUTH`]): only then does the platform
+    /// strip client-sent `X-MS-CLIENT-PRINCIPAL` headers, so only then is the header trusted.
+    pub app_service_auth: bool,
 }
 
 /// A deployment's short name inside the owner tenant, part of every share app's `uniqueName`
@@ -277,6 +280,8 @@ impl PipelineSettings {
     }
 }
 
+/// Set by App Service to `True` when App Service Authentication is enabled on the app.
+pub const APP_SERVICE_AUTH: &str = "WEBSITE_AUTH_ENABLED";
 /// This deployment's id, part of the share apps' `uniqueName` (see [`DeploymentId`]).
 pub const DEPLOYMENT_ID: &str = "IMAGESHARE_DEPLOYMENT_ID";
 /// The federated credential's audience (default the public cloud's).
@@ -679,6 +684,9 @@ impl Settings {
             federated_audience,
             pipeline,
             deployment_id,
+            app_service_auth: env
+                .var(APP_SERVICE_AUTH)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 

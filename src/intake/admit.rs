@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     context::AppContext,
-    domain::{Actor, EventContext, Origin, RequestId, ShareRequest, TenantId},
+    domain::{Actor, Caller, EventContext, Origin, RequestId, ShareRequest, TenantId},
     outbox,
     store::{Created, StoreError},
 };
@@ -71,6 +71,7 @@ pub async fn admit(
     origin: Origin,
     key: Option<&str>,
     actor: Actor,
+    caller: Option<Caller>,
     invocation_id: Option<String>,
 ) -> Result<Admission, AdmitError> {
     let tenant = accepted.submission.consumer.tenant_id;
@@ -86,6 +87,7 @@ pub async fn admit(
     let event = EventContext {
         at: ctx.clock.now(),
         actor,
+        caller,
         invocation_id,
     };
     // One active request per VM. A request already stored under this id (a replay, or a

@@ -194,6 +194,7 @@ async fn admit_queued(
         origin.clone(),
         Some(key),
         Actor::Queue,
+        None,
         invocation_id.clone(),
     )
     .await
@@ -250,6 +251,7 @@ async fn reject(
         event: "rejected".into(),
         state: RequestState::Rejected,
         actor: Actor::Queue,
+        caller: None,
         detail: format!("The queued share request was rejected: {error}"),
         invocation_id,
     };
