@@ -31,6 +31,7 @@ fn ctx() -> EventContext {
     EventContext {
         at: time::OffsetDateTime::now_utc(),
         actor: Actor::Pipeline,
+        caller: None,
         invocation_id: None,
     }
 }

@@ -243,6 +243,9 @@ var webhookSettings = notifyMode == 'webhook' ? {
 var handlerSettings = union({
   IMAGESHARE_IMAGE_CATALOG: string(imageCatalog)
   IMAGESHARE_OWNER_TENANT_ID: tenant().tenantId
+  // Part of every share app's uniqueName: two deployments (azd environments) in this tenant
+  // get two apps per consumer tenant instead of overwriting one app's redirect URI and FIC.
+  IMAGESHARE_DEPLOYMENT_ID: resourceToken
   IMAGESHARE_APP_CREDENTIAL: appCredential
   IMAGESHARE_STORE: 'table'
   IMAGESHARE_TABLE_NAME: names.table

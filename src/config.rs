@@ -183,6 +183,49 @@ pub struct Settings {
     /// The audience of the share apps' federated credentials and of the operator identity's
     /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
     pub federated_audience: String,
+    /// Tells this deployment's share apps apart from another deployment's in the same owner
+    /// tenant (staging and production); `None` keeps the names of deployments made before it.
+    pub deployment_id: Option<DeploymentId>,
+    /// App Service Authentication is on ([`APP_SERVICE_AUTH`]): only then does the platform
+    /// strip client-sent `X-MS-CLIENT-PRINCIPAL` headers, so only then is the header trusted.
+    pub app_service_auth: bool,
+}
+
+/// A deployment's short name inside the owner tenant, part of every share app's `uniqueName`
+/// and Key Vault secret name: 1 to 24 lowercase letters, digits and inner hyphens, so the
+/// names stay valid for Graph and Key Vault and two deployments never share an app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentId(String);
+
+impl DeploymentId {
+    /// The longest id: keeps `imageshare-{id}-{tenant}` well inside Graph's and Key Vault's
+    /// name limits.
+    pub const MAX_LEN: usize = 24;
+
+    /// Checks `text`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let valid_chars = text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if text.is_empty()
+            || text.len() > Self::MAX_LEN
+            || !valid_chars
+            || text.starts_with('-')
+            || text.ends_with('-')
+        {
+            return Err(format!(
+                "'{text}' is not a deployment id: 1 to {} lowercase letters, digits and hyphens, not starting or ending with a hyphen",
+                Self::MAX_LEN
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// How long each step may take, how often a transient failure is retried, and when the
@@ -243,6 +286,10 @@ impl PipelineSettings {
     }
 }
 
+/// Set by App Service to `True` when App Service Authentication is enabled on the app.
+pub const APP_SERVICE_AUTH: &str = "WEBSITE_AUTH_ENABLED";
+/// This deployment's id, part of the share apps' `uniqueName` (see [`DeploymentId`]).
+pub const DEPLOYMENT_ID: &str = "IMAGESHARE_DEPLOYMENT_ID";
 /// The federated credential's audience (default the public cloud's).
 pub const FEDERATED_AUDIENCE: &str = "IMAGESHARE_FEDERATED_AUDIENCE";
 /// The token exchange audience of each cloud (Entra workload identity federation docs):
@@ -610,6 +657,13 @@ impl Settings {
         });
 
         let pipeline = problems.take(PipelineSettings::from_env(env));
+        let deployment_id = problems
+            .take(
+                env.var(DEPLOYMENT_ID)
+                    .map(|v| DeploymentId::parse(&v).map_err(|e| problem(DEPLOYMENT_ID, e)))
+                    .transpose(),
+            )
+            .flatten();
 
         // Every value is there exactly when no problem was found.
         let (
@@ -672,6 +726,10 @@ impl Settings {
             redelivery_pause_cap,
             federated_audience,
             pipeline,
+            deployment_id,
+            app_service_auth: env
+                .var(APP_SERVICE_AUTH)
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
         })
     }
 
@@ -902,5 +960,40 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert!(!format!("{s:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn a_deployment_id_is_short_lowercase_and_hyphenated_inside() {
+        for good in ["staging", "prod-2", "a", "abcdefghij0123456789wxyz"] {
+            assert_eq!(DeploymentId::parse(good).map(|d| d.0), Ok(good.to_owned()));
+        }
+        for bad in [
+            "",
+            "Staging",
+            "-prod",
+            "prod-",
+            "prod_1",
+            "abcdefghij0123456789wxyz1",
+            "pr od",
+        ] {
+            assert!(DeploymentId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_deployment_id_is_reported_with_the_other_problems() {
+        let mut pairs = base();
+        pairs.push((DEPLOYMENT_ID, "Prod_1"));
+        pairs.push((CONSENT_DEADLINE_HOURS, "0"));
+        let problems = Settings::from_env_all(&Env::from_pairs(pairs)).unwrap_err();
+        let names: Vec<&str> = problems.iter().map(|p| p.name).collect();
+        assert!(names.contains(&DEPLOYMENT_ID), "{names:?}");
+        assert!(names.contains(&CONSENT_DEADLINE_HOURS), "{names:?}");
+    }
+
+    #[test]
+    fn without_a_deployment_id_the_settings_keep_none() {
+        let settings = Settings::from_env(&Env::from_pairs(base())).unwrap();
+        assert_eq!(settings.deployment_id, None);
     }
 }

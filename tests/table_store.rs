@@ -266,6 +266,7 @@ fn contract_ctx() -> imageshare::domain::EventContext {
     imageshare::domain::EventContext {
         at: time::OffsetDateTime::now_utc(),
         actor: imageshare::domain::Actor::Pipeline,
+        caller: None,
         invocation_id: None,
     }
 }

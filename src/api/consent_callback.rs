@@ -233,6 +233,7 @@ pub async fn consent_callback(
     let event = EventContext {
         at: now,
         actor: Actor::ConsumerAdmin,
+        caller: None,
         invocation_id,
     };
     if let Some(error) = error {

@@ -9,7 +9,7 @@ use axum::{
 };
 use tracing::{info, warn};
 
-use super::Problem;
+use super::{ApiCaller, Problem, Role};
 use crate::{
     context::AppContext,
     domain::{Actor, HistoryEntry, Origin, RequestId, ShareRequest},
@@ -127,9 +127,11 @@ pub(super) fn store_problem(error: &StoreError) -> Problem {
 pub async fn submit_share_request(
     State(ctx): State<AppContext>,
     InvocationId(invocation_id): InvocationId,
+    caller: ApiCaller,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, Problem> {
+    caller.require(Role::Submit, COLLECTION)?;
     // More than one Content-Type leaves the type undecided: refused like a missing one.
     let mut content_types = headers.get_all(header::CONTENT_TYPE).iter();
     let content_type = match (content_types.next(), content_types.next()) {
@@ -159,6 +161,7 @@ pub async fn submit_share_request(
         origin,
         Some(&effective_key),
         Actor::Api,
+        Some(caller.caller),
         invocation_id,
     )
     .await
@@ -176,6 +179,17 @@ pub async fn submit_share_request(
                 "VM already being shared",
                 e.to_string(),
             )
+            .at(COLLECTION),
+            AdmitError::SameTenant(_) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "same-tenant",
+                "Consumer tenant is the owner's tenant",
+                e.to_string(),
+            )
+            .with_errors(vec![intake::FieldProblem::new(
+                "/consumer/tenantId",
+                e.to_string(),
+            )])
             .at(COLLECTION),
             AdmitError::Store(e) => {
                 warn!(error = %e, "could not store a share request");
@@ -217,10 +231,12 @@ fn page(document: &impl serde::Serialize) -> Response {
 pub async fn get_share_request(
     State(ctx): State<AppContext>,
     Path(id): Path<String>,
+    caller: ApiCaller,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let html = super::status_page::wants_html(&headers);
     let path = format!("{COLLECTION}/{id}");
+    caller.require(Role::Read, &path)?;
     let not_found = || Problem::not_found(format!("there is no share request '{id}'")).at(&path);
     let Ok(id) = RequestId::parse(&id) else {
         return Err(not_found());

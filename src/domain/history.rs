@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::State;
+use super::{Caller, State};
 
 /// Who caused a history entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +38,9 @@ pub struct HistoryEntry {
     pub actor: Actor,
     /// A sentence for a person.
     pub detail: String,
+    /// The API caller behind it (entries the HTTP API wrote; the pipeline's have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
     /// The Functions invocation that wrote it, to find its logs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invocation_id: Option<String>,

@@ -3,6 +3,7 @@
 //! Every type here checks its invariant when it is built and cannot hold an invalid value
 //! afterwards: the rest of the code never re-validates.
 
+mod caller;
 mod email;
 mod guid;
 mod history;
@@ -17,6 +18,7 @@ mod state;
 mod step_message;
 mod vm;
 
+pub use caller::Caller;
 pub use email::EmailAddress;
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};

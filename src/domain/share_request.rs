@@ -96,6 +96,8 @@ pub struct EventContext {
     pub at: OffsetDateTime,
     /// Who.
     pub actor: Actor,
+    /// The API caller, when the HTTP API made the change.
+    pub caller: Option<super::Caller>,
     /// The Functions invocation id, when there is one.
     pub invocation_id: Option<String>,
 }
@@ -283,6 +285,7 @@ impl ShareRequest {
             event: event.to_owned(),
             state: self.state,
             actor: ctx.actor,
+            caller: ctx.caller.clone(),
             detail,
             invocation_id: ctx.invocation_id.clone(),
         }
@@ -297,6 +300,7 @@ pub(crate) mod tests {
         EventContext {
             at: OffsetDateTime::UNIX_EPOCH,
             actor: Actor::Pipeline,
+            caller: None,
             invocation_id: Some("inv-1".into()),
         }
     }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::{
     context::AppContext,
-    domain::{Actor, EventContext, Origin, RequestId, ShareRequest},
+    domain::{Actor, Caller, EventContext, Origin, RequestId, ShareRequest, TenantId},
     outbox,
     store::{Created, StoreError},
 };
@@ -49,6 +49,14 @@ pub enum AdmitError {
         /// The active request that holds it.
         holder: RequestId,
     },
+    /// The consumer tenant is the owner's own tenant. Sharing an image inside one tenant needs
+    /// no cross-tenant app, and running this pipeline there would skip the consumer admin's
+    /// consent entirely (the owner's operator identity already has its own access), so such a
+    /// request is refused rather than given a path nobody approves.
+    #[error(
+        "the consumer tenant {0} is the image owner's own tenant; imageshare shares images with other tenants only (within one tenant, grant Reader on the gallery image and create the VM directly)"
+    )]
+    SameTenant(TenantId),
     /// Storage failed: nothing was stored (retry).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,8 +71,14 @@ pub async fn admit(
     origin: Origin,
     key: Option<&str>,
     actor: Actor,
+    caller: Option<Caller>,
     invocation_id: Option<String>,
 ) -> Result<Admission, AdmitError> {
+    let tenant = accepted.submission.consumer.tenant_id;
+    if tenant == ctx.settings.owner_tenant {
+        info!(%tenant, "share request refused: the consumer tenant is the owner's tenant");
+        return Err(AdmitError::SameTenant(tenant));
+    }
     let id = match (&origin, key) {
         (Origin::Http { .. }, Some(key)) => RequestId::for_http_idempotency_key(key),
         (Origin::Queue { .. }, Some(key)) => RequestId::for_idempotency_key(key),
@@ -73,6 +87,7 @@ pub async fn admit(
     let event = EventContext {
         at: ctx.clock.now(),
         actor,
+        caller,
         invocation_id,
     };
     // One active request per VM. A request already stored under this id (a replay, or a

@@ -147,6 +147,9 @@ enum Refusal {
     /// Another active request holds the VM: that never changes for this message.
     #[error("{0}")]
     VmBusy(String),
+    /// The consumer tenant is the owner's: that never changes for this message.
+    #[error("{0}")]
+    SameTenant(String),
 }
 
 impl Refusal {
@@ -157,6 +160,9 @@ impl Refusal {
             Self::Document(d) => (Some(d), None),
             Self::NoKey { reason, document } => (document.as_ref(), Some(reason.clone())),
             Self::VmBusy(reason) => return vec![issue("#/vm/name".into(), reason.clone())],
+            Self::SameTenant(reason) => {
+                return vec![issue("#/consumer/tenantId".into(), reason.clone())];
+            }
         };
         let mut problems: Vec<FieldIssue> = document
             .map(IntakeError::problems)
@@ -188,6 +194,7 @@ async fn admit_queued(
         origin.clone(),
         Some(key),
         Actor::Queue,
+        None,
         invocation_id.clone(),
     )
     .await
@@ -200,6 +207,10 @@ async fn admit_queued(
         }
         Err(e @ AdmitError::VmBusy { .. }) => {
             let refusal = Refusal::VmBusy(e.to_string());
+            recorded_rejection(ctx, key, origin, &refusal, invocation_id).await
+        }
+        Err(e @ AdmitError::SameTenant(_)) => {
+            let refusal = Refusal::SameTenant(e.to_string());
             recorded_rejection(ctx, key, origin, &refusal, invocation_id).await
         }
         Err(AdmitError::KeyReused(id)) => {
@@ -240,6 +251,7 @@ async fn reject(
         event: "rejected".into(),
         state: RequestState::Rejected,
         actor: Actor::Queue,
+        caller: None,
         detail: format!("The queued share request was rejected: {error}"),
         invocation_id,
     };

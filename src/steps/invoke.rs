@@ -100,6 +100,7 @@ async fn run_step(
             let event = EventContext {
                 at: ctx.clock.now(),
                 actor: Actor::Pipeline,
+                caller: None,
                 invocation_id,
             };
             match record::fail(ctx, request_id, &reason, &event).await {

@@ -17,7 +17,7 @@ use crate::{
         discovery::SubscriptionHome,
         graph::{Application, FederatedCredential},
     },
-    config::CredentialMode,
+    config::{CredentialMode, DeploymentId},
     domain::{
         AppRecord, CredentialRecord, Intent, ShareRequest, State, Step, StepMessage, TenantId,
     },
@@ -32,14 +32,20 @@ const USER_READ: &str = "e1fe6dd8-ba31-4d61-89e7-88639da4683d";
 /// Replication re-checks before giving up (about 15 minutes with the backoff below).
 const MAX_REPLICATION_CHECKS: u32 = 20;
 
-/// The app's `uniqueName`: one app per consumer tenant.
-pub fn app_unique_name(consumer: TenantId) -> String {
-    format!("imageshare-{consumer}")
+/// The app's `uniqueName`: one app per deployment and consumer tenant, so two deployments in
+/// one owner tenant (staging, production) never overwrite each other's redirect URI and
+/// federated credential. Without a deployment id, the name deployments made before it used.
+pub fn app_unique_name(deployment: Option<&DeploymentId>, consumer: TenantId) -> String {
+    match deployment {
+        Some(id) => format!("imageshare-{}-{consumer}", id.as_str()),
+        None => format!("imageshare-{consumer}"),
+    }
 }
 
-/// The Key Vault secret holding a consumer tenant's app secret.
-pub fn vault_secret_name(consumer: TenantId) -> String {
-    format!("imageshare-{consumer}")
+/// The Key Vault secret holding a consumer tenant's app secret (named like the app, for the
+/// same reason).
+pub fn vault_secret_name(deployment: Option<&DeploymentId>, consumer: TenantId) -> String {
+    app_unique_name(deployment, consumer)
 }
 
 fn app_body(request: &ShareRequest, callback: &str) -> Value {
@@ -102,7 +108,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         check_consumer(run, &request).await?;
     }
 
-    let unique_name = app_unique_name(request.consumer.tenant_id);
+    let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
     let callback = settings.consent_callback_url().to_string();
     let app =
         match cloud
@@ -258,7 +264,10 @@ async fn ensure_secret(
         .key_vault
         .as_ref()
         .ok_or_else(|| StepError::terminal("client secrets are configured but no Key Vault is"))?;
-    let name = vault_secret_name(request.consumer.tenant_id);
+    let name = vault_secret_name(
+        ctx.settings.deployment_id.as_ref(),
+        request.consumer.tenant_id,
+    );
     let now = ctx.clock.now();
     let live: Vec<&str> = app
         .password_credentials

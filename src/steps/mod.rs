@@ -65,6 +65,7 @@ impl Run<'_> {
         EventContext {
             at: self.ctx.clock.now(),
             actor: Actor::Pipeline,
+            caller: None,
             invocation_id: self.invocation_id.clone(),
         }
     }

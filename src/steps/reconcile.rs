@@ -171,6 +171,7 @@ async fn act(
     let event = EventContext {
         at: now,
         actor: Actor::Reconciler,
+        caller: None,
         invocation_id: invocation_id.clone(),
     };
     match action {

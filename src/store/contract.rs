@@ -51,6 +51,7 @@ fn ctx(step: i64) -> EventContext {
     EventContext {
         at: T0 + Duration::seconds(step),
         actor: Actor::Pipeline,
+        caller: None,
         invocation_id: Some(format!("contract-{step}")),
     }
 }
@@ -403,6 +404,7 @@ fn rejection(id: RequestId) -> (RejectedRequest, HistoryEntry) {
         event: "rejected".into(),
         state: State::Rejected,
         actor: Actor::Queue,
+        caller: None,
         detail: rejected.reason.clone(),
         invocation_id: None,
     };

@@ -46,7 +46,16 @@ pub fn settings_pairs() -> Vec<(&'static str, String)> {
 }
 
 pub fn settings() -> Settings {
-    let pairs = settings_pairs();
+    settings_with(&[])
+}
+
+/// The settings with `extra` added (or replacing a default).
+pub fn settings_with(extra: &[(&'static str, &str)]) -> Settings {
+    let mut pairs = settings_pairs();
+    for (k, v) in extra {
+        pairs.retain(|(name, _)| name != k);
+        pairs.push((k, (*v).to_owned()));
+    }
     Settings::from_env(&Env::from_pairs(
         pairs.iter().map(|(k, v)| (*k, v.as_str())),
     ))
@@ -64,11 +73,16 @@ pub struct TestApp {
 
 /// The app without Azure clients: the HTTP API and the host protocol only.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(settings()).await
+}
+
+/// The app with these settings.
+pub async fn spawn_app_with(settings: Settings) -> TestApp {
     let store = Arc::new(MemoryStore::new());
     let queue = Arc::new(MemoryQueue::default());
     let events = Arc::new(MemoryEvents::default());
     let ctx = AppContext {
-        settings: Arc::new(settings()),
+        settings: Arc::new(settings),
         store: store.clone(),
         queue: queue.clone(),
         events: events.clone(),

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod bad_input;
+mod callers;
 mod helpers;
 mod layout;
 mod openapi;
@@ -11,4 +12,5 @@ mod process;
 mod properties;
 mod protocol;
 mod queue_intake;
+mod same_tenant;
 mod submit;

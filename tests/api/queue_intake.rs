@@ -416,3 +416,29 @@ async fn a_queued_request_for_a_vm_an_active_request_holds_is_rejected_with_that
         "recorded once"
     );
 }
+
+#[tokio::test]
+async fn a_queued_request_to_the_owners_own_tenant_is_rejected_with_that_reason() {
+    let app = spawn_app().await;
+    let body = crate::same_tenant::same_tenant_document().to_string();
+    let message = envelope(
+        body.as_bytes(),
+        "same-tenant-queued",
+        Some("application/json"),
+        json!({}),
+    );
+
+    let (status, reply) = deliver(&app, &message).await;
+
+    assert_eq!(status, 200, "completed, not left to redelivery: {reply}");
+    let id = RequestId::for_idempotency_key("same-tenant-queued");
+    assert!(app.store.get(id).await.unwrap().is_none(), "no request");
+    let rejected = app
+        .store
+        .get_rejected(id)
+        .await
+        .unwrap()
+        .expect("a Rejected record");
+    assert_eq!(rejected.problems[0].pointer, "#/consumer/tenantId");
+    assert!(app.queue.sent().is_empty(), "no step queued");
+}

@@ -5,6 +5,7 @@
 // Tests may panic on unexpected values: that is how they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod callers;
 mod local_store;
 mod logs;
 mod packaged;

@@ -328,6 +328,11 @@ impl Harness {
     /// Starts the simulator with `scenario` and the app with the demo settings plus `extra`.
     pub async fn start(scenario: Scenario, extra: &[(&str, &str)]) -> Self {
         let sim = Arc::new(Sim::start(scenario).await.unwrap());
+        Self::start_on(sim, extra).await
+    }
+
+    /// Starts another app (a second deployment, say) against a running simulator.
+    pub async fn start_on(sim: Arc<Sim>, extra: &[(&str, &str)]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()

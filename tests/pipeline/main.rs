@@ -7,6 +7,7 @@
 
 mod approval;
 mod clients;
+mod deployments;
 mod faults;
 mod happy_path;
 mod harness;

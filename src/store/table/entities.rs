@@ -206,6 +206,7 @@ mod tests {
         let ctx = EventContext {
             at: OffsetDateTime::UNIX_EPOCH,
             actor: Actor::Api,
+            caller: None,
             invocation_id: None,
         };
         ShareRequest::submit(
