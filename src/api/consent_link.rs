@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{Problem, share_requests::store_problem};
+use super::{ApiCaller, Problem, Role, share_requests::store_problem};
 use crate::{
     context::AppContext,
     domain::{Actor, EventContext, RequestId, State as RequestState, Step, StepMessage},
@@ -29,8 +29,11 @@ pub async fn resend_consent_link(
     State(ctx): State<AppContext>,
     InvocationId(invocation_id): InvocationId,
     Path(id): Path<String>,
+    caller: ApiCaller,
 ) -> Result<Response, Problem> {
     let path = format!("/api/share-requests/{id}/consent-link");
+    // Re-sending acts on the request as submitting it did, so it needs the same role.
+    caller.require(Role::Submit, &path)?;
     let not_found = || Problem::not_found(format!("there is no share request '{id}'")).at(&path);
     let Ok(id) = RequestId::parse(&id) else {
         return Err(not_found());
@@ -40,6 +43,7 @@ pub async fn resend_consent_link(
         at: now,
         actor: Actor::Api,
         invocation_id,
+        caller: Some(caller.caller),
     };
     let deadline =
         time::Duration::try_from(ctx.settings.consent_deadline).unwrap_or(time::Duration::days(7));

@@ -99,6 +99,39 @@ async fn reading_a_status_needs_the_read_role_when_a_principal_calls() {
 }
 
 #[tokio::test]
+async fn re_sending_a_consent_link_needs_the_submit_role_and_a_refusal_changes_nothing() {
+    let app = behind_authentication().await;
+    let submitted: Value = submit_as(&app, &principal(&["ShareRequests.Submit"]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = submitted["id"].as_str().unwrap();
+    let stored_before = app.store.len();
+    let sent_before = app.queue.sent().len();
+
+    let response = app
+        .client
+        .post(format!("{}/api/share-requests/{id}/consent-link", app.url))
+        .header("X-MS-CLIENT-PRINCIPAL", principal(&["ShareRequests.Read"]))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.status(), 403);
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["type"], "urn:imageshare:problem:missing-role");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ShareRequests.Submit")
+    );
+    assert_eq!(app.store.len(), stored_before);
+    assert_eq!(app.queue.sent().len(), sent_before);
+}
+
+#[tokio::test]
 async fn a_function_key_call_is_recorded_as_one() {
     let app = behind_authentication().await;
 
