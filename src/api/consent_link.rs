@@ -16,7 +16,6 @@ use crate::{
     domain::{Actor, EventContext, RequestId, State as RequestState, Step, StepMessage},
     invocation::InvocationId,
     status::StatusDocument,
-    steps::send_consent_link::superseded,
     store::{self, Change, ChangeError},
 };
 
@@ -65,18 +64,8 @@ pub async fn resend_consent_link(
             let Some(c) = r.progress.consent.as_mut() else {
                 return Err(NotWaiting(RequestState::AwaitingConsent));
             };
-            c.superseded_hashes = superseded(&c.superseded_hashes, &c.state_hash);
-            // No state matches an empty hash: the old link stops working now, not when the
-            // new one is delivered.
-            c.state_hash.clear();
-            c.status_link = None;
-            c.resends += 1;
-            c.resend_pending = true;
-            c.delivering = None;
-            c.delivered_at = None;
-            c.delivery_uncertain = false;
             c.expires_at = c.expires_at.max((now + deadline).min(latest));
-            c.resends
+            c.retire_link()
         };
         let expires = r
             .progress

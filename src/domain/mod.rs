@@ -26,7 +26,7 @@ pub use image::{ImageCatalog, ImageRef, NotAllowed};
 pub use outbox::{Outbox, PendingMessage};
 pub use progress::{
     AccessRecord, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery, Intent,
-    LastError, Progress, Rechecks, VmRecord,
+    LastError, Progress, Rechecks, VmRecord, superseded,
 };
 pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};

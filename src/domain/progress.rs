@@ -91,6 +91,41 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// The admin-consent link and its delivery.
+/// How many replaced states a request remembers, so a re-sent link's predecessors answer
+/// "superseded" without the record growing with every re-send.
+const SUPERSEDED_KEPT: usize = 8;
+
+/// `earlier` with `replaced` added, oldest dropped past [`SUPERSEDED_KEPT`].
+pub fn superseded(earlier: &[String], replaced: &str) -> Vec<String> {
+    let mut kept: Vec<String> = earlier.to_vec();
+    // An empty hash is a state already retired by a re-send request: nothing to remember.
+    if !replaced.is_empty() {
+        kept.push(replaced.to_owned());
+    }
+    let drop = kept.len().saturating_sub(SUPERSEDED_KEPT);
+    kept.drain(..drop);
+    kept
+}
+
+impl ConsentRecord {
+    /// Retires the current link so a fresh one can be sent (an operator's re-send, the
+    /// reminder): the old state stops working now, not when the new one is delivered (no
+    /// state matches an empty hash), and is remembered as superseded. Returns the re-send's
+    /// number, which numbers its SendConsentLink message.
+    pub fn retire_link(&mut self) -> u32 {
+        self.superseded_hashes = superseded(&self.superseded_hashes, &self.state_hash);
+        self.state_hash.clear();
+        self.status_link = None;
+        self.resends += 1;
+        self.resend_pending = true;
+        self.delivering = None;
+        self.delivered_at = None;
+        // The uncertainty was about the old link's delivery; the new one starts afresh.
+        self.delivery_uncertain = false;
+        self.resends
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsentRecord {

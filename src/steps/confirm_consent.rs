@@ -86,15 +86,7 @@ async fn remind(run: &Run<'_>) -> Result<(), StepError> {
             return Ok(Write::Keep(()));
         }
         c.reminded_at = Some(event.at);
-        c.superseded_hashes =
-            super::send_consent_link::superseded(&c.superseded_hashes, &c.state_hash);
-        c.state_hash.clear();
-        c.status_link = None;
-        c.resends += 1;
-        c.resend_pending = true;
-        c.delivering = None;
-        c.delivered_at = None;
-        let resends = c.resends;
+        let resends = c.retire_link();
         r.send_after_write(
             StepMessage::attempt(r.id, Step::SendConsentLink, resends),
             None,

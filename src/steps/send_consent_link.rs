@@ -36,22 +36,6 @@ enum Deliver {
     Moved,
 }
 
-/// How many replaced states a request remembers, so a re-sent link's predecessors answer
-/// "superseded" without the record growing with every re-send.
-const SUPERSEDED_KEPT: usize = 8;
-
-/// `earlier` with `replaced` added, oldest dropped past [`SUPERSEDED_KEPT`].
-pub fn superseded(earlier: &[String], replaced: &str) -> Vec<String> {
-    let mut kept: Vec<String> = earlier.to_vec();
-    // An empty hash is a state already retired by a re-send request: nothing to remember.
-    if !replaced.is_empty() {
-        kept.push(replaced.to_owned());
-    }
-    let drop = kept.len().saturating_sub(SUPERSEDED_KEPT);
-    kept.drain(..drop);
-    kept
-}
-
 /// The v2 admin-consent URL (reference §2.1): `/.default` asks for everything the app's
 /// registration lists.
 pub fn consent_url(
@@ -168,7 +152,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             .progress
             .consent
             .as_ref()
-            .map(|c| superseded(&c.superseded_hashes, &c.state_hash))
+            .map(|c| crate::domain::superseded(&c.superseded_hashes, &c.state_hash))
             .unwrap_or_default();
         let previous = r.progress.consent.as_ref();
         let resending = previous.is_some_and(|c| c.resend_pending);
