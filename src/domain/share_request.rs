@@ -120,6 +120,10 @@ pub struct ShareRequest {
     pub vm: VmSpec,
     /// Where the request came from.
     pub origin: Origin,
+    /// The API caller who submitted it (absent for queued requests): the consumer's admin is
+    /// told who asked before approving.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<super::Caller>,
     /// SHA-256 of the normalised submission, to tell a retry from a different request that
     /// reuses an idempotency key.
     pub fingerprint: String,
@@ -171,6 +175,7 @@ impl ShareRequest {
             image_name,
             vm,
             origin,
+            requested_by: ctx.caller.clone(),
             fingerprint,
             state: State::Submitted,
             failure: None,

@@ -45,6 +45,19 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Who asked for the share, as the consumer's admin reads it before approving.
+fn requested_by(request: &ShareRequest) -> String {
+    use crate::domain::{Caller, Origin};
+    match (&request.origin, &request.requested_by) {
+        (Origin::Queue { .. }, _) => "the image owner's automation (a queued request)".to_owned(),
+        (Origin::Http { .. }, Some(Caller::Principal { object_id, name })) => match name {
+            Some(name) => format!("the image owner's API, by {name} (object id {object_id})"),
+            None => format!("the image owner's API, by object id {object_id}"),
+        },
+        (Origin::Http { .. }, _) => "the image owner's API (with a function key)".to_owned(),
+    }
+}
+
 /// Sends the admin-consent link for this request. `state_hash` names the link's state, so a
 /// webhook receiver drops a repeat of the same link but not a fresh one.
 pub async fn consent_link(
@@ -71,10 +84,7 @@ pub async fn consent_link(
                 vm = escape(request.vm.name.as_str()),
                 size = escape(request.vm.size.as_str()),
                 location = escape(request.vm.location.as_str()),
-                origin = match request.origin {
-                    crate::domain::Origin::Http { .. } => "the image owner's API",
-                    crate::domain::Origin::Queue { .. } => "the image owner's automation",
-                },
+                origin = escape(&requested_by(request)),
                 rg = escape(request.consumer.resource_group.as_str()),
                 link = escape(&link),
                 expires = escape(expires),
@@ -99,6 +109,10 @@ pub async fn consent_link(
                 "consumerTenantId": request.consumer.tenant_id,
                 "adminEmail": request.consumer.admin_email,
                 "consentUrl": link,
+                "image": request.image_name,
+                "vm": {"name": request.vm.name, "size": request.vm.size, "location": request.vm.location},
+                "resourceGroup": request.consumer.resource_group,
+                "requestedBy": requested_by(request),
                 "expiresAt": expires,
                 "roleGrant": {"role": "Contributor", "command": command, "portalUrl": portal},
             });

@@ -3,6 +3,9 @@
 //! recorded on its change and its app roles are enforced.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use std::time::{Duration, Instant};
+
+use azure_sim::scenario::demo::CONTOSO_TENANT;
 use local_run::stack::demo_request;
 use serde_json::{Value, json};
 
@@ -54,5 +57,22 @@ async fn through_the_host_a_principal_is_recorded_and_one_without_the_role_is_re
     assert_eq!(
         body["history"][0]["caller"],
         json!({"kind": "principal", "objectId": OID, "name": "Operations pipeline"})
+    );
+    // The consumer's admin reads who asked before approving.
+    let id = body["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mail = loop {
+        let mails = stack.sim.outbox(CONTOSO_TENANT);
+        if let Some(mail) = mails.into_iter().find(|m| m.content.contains(&id)) {
+            break mail;
+        }
+        assert!(Instant::now() < deadline, "no consent mail for {id}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        mail.content
+            .contains(&format!("by Operations pipeline (object id {OID})")),
+        "{}",
+        mail.content
     );
 }
