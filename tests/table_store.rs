@@ -62,6 +62,7 @@ contract_tests!(
     history_comes_back_oldest_first,
     list_active_excludes_terminal_requests,
     list_active_returns_every_page_past_1000,
+    list_for_consumer_finds_that_tenants_requests_ended_or_not,
     a_rejection_is_stored_once_with_its_history,
     a_request_and_a_rejection_never_share_an_id,
     a_vm_claim_is_created_once_and_reads_back_exactly,

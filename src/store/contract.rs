@@ -361,6 +361,43 @@ pub async fn list_active_excludes_terminal_requests(store: &dyn RequestStore) {
     assert!(listed.iter().all(|s| s.request.needs_reconciling()));
 }
 
+/// `list_for_consumer` returns every request of that consumer tenant, ended ones included,
+/// at its current version, and none of another tenant's.
+pub async fn list_for_consumer_finds_that_tenants_requests_ended_or_not(store: &dyn RequestStore) {
+    let fresh = || crate::domain::TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    let (tenant, other) = (fresh(), fresh());
+    let mut mine = Vec::new();
+    for (name, consumer) in [("a", tenant), ("b", tenant), ("c", other)] {
+        let (mut request, first) = new_request(&format!("consumer-{name}"));
+        request.consumer.tenant_id = consumer;
+        store.create(&request, &[first]).await.expect("create");
+        if consumer == tenant {
+            mine.push(request.id);
+        }
+    }
+    // One of them ends: it is still listed (its VM may still need the tenant's grants).
+    let ended = must_get(store, mine[0]).await;
+    let mut request = ended.request.clone();
+    let entry = request.fail("stopped", &ctx(1)).unwrap();
+    let etag = store
+        .update(&request, &ended.etag, &[entry])
+        .await
+        .expect("fail");
+
+    let listed = store.list_for_consumer(tenant).await.expect("list");
+    let mut ids: Vec<RequestId> = listed.iter().map(|s| s.request.id).collect();
+    ids.sort_by_key(ToString::to_string);
+    mine.sort_by_key(ToString::to_string);
+    assert_eq!(ids, mine);
+    let failed = listed.iter().find(|s| s.request.id == request.id).unwrap();
+    assert_eq!((&failed.request, &failed.etag), (&request, &etag));
+    assert!(
+        listed
+            .iter()
+            .all(|s| s.request.consumer.tenant_id == tenant)
+    );
+}
+
 /// More active requests than the table service returns in one page (1000).
 pub const MANY: usize = 1005;
 
@@ -579,6 +616,7 @@ pub async fn run_all(store: &dyn RequestStore) {
     history_comes_back_oldest_first(store).await;
     list_active_excludes_terminal_requests(store).await;
     list_active_returns_every_page_past_1000(store).await;
+    list_for_consumer_finds_that_tenants_requests_ended_or_not(store).await;
     a_rejection_is_stored_once_with_its_history(store).await;
     a_request_and_a_rejection_never_share_an_id(store).await;
     a_vm_claim_is_created_once_and_reads_back_exactly(store).await;
@@ -650,6 +688,12 @@ mod memory_store {
     #[tokio::test]
     async fn list_active_excludes_terminal_requests() {
         super::list_active_excludes_terminal_requests(&MemoryStore::new()).await;
+    }
+
+    #[tokio::test]
+    async fn list_for_consumer_finds_that_tenants_requests_ended_or_not() {
+        super::list_for_consumer_finds_that_tenants_requests_ended_or_not(&MemoryStore::new())
+            .await;
     }
 
     #[tokio::test]

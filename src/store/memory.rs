@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Mutex};
 use async_trait::async_trait;
 
 use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored, VmClaim};
-use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest, TenantId};
 
 #[derive(Debug)]
 struct Entry {
@@ -186,6 +186,18 @@ impl RequestStore for MemoryStore {
             .lock()?
             .values()
             .filter(|e| e.request.needs_reconciling())
+            .map(|e| Stored {
+                request: e.request.clone(),
+                etag: etag(e.version),
+            })
+            .collect())
+    }
+
+    async fn list_for_consumer(&self, tenant: TenantId) -> Result<Vec<Stored>, StoreError> {
+        Ok(self
+            .lock()?
+            .values()
+            .filter(|e| e.request.consumer.tenant_id == tenant)
             .map(|e| Stored {
                 request: e.request.clone(),
                 etag: etag(e.version),

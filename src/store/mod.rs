@@ -18,7 +18,7 @@ pub use change::{Applied, Change, ChangeError, change};
 pub use memory::MemoryStore;
 pub use table::TableStore;
 
-use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest, TenantId};
 
 /// An opaque version tag: an update succeeds only against the version it was read at.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -131,6 +131,10 @@ pub trait RequestStore: Send + Sync + std::fmt::Debug {
     /// Requests the reconciler must look at: not in a terminal state, or ended with messages
     /// or events still in their outbox.
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError>;
+
+    /// Every request (ended ones included) whose consumer is `tenant`: who else uses that
+    /// tenant's share app, credential and grants before a revocation or a release removes them.
+    async fn list_for_consumer(&self, tenant: TenantId) -> Result<Vec<Stored>, StoreError>;
 
     /// The claim on a VM, with its version.
     async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError>;

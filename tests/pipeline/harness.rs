@@ -293,6 +293,12 @@ impl RequestStore for CrashingStore {
     async fn list_active(&self) -> Result<Vec<Stored>, StoreError> {
         self.inner.list_active().await
     }
+    async fn list_for_consumer(
+        &self,
+        tenant: imageshare::domain::TenantId,
+    ) -> Result<Vec<Stored>, StoreError> {
+        self.inner.list_for_consumer(tenant).await
+    }
     async fn get_claim(&self, key: &str) -> Result<Option<(VmClaim, ETag)>, StoreError> {
         self.inner.get_claim(key).await
     }
@@ -646,7 +652,7 @@ fn uuid_like(q: &Queued) -> String {
 pub fn is_terminal(status: &Value) -> bool {
     matches!(
         status["state"].as_str(),
-        Some("Completed" | "Failed" | "Expired" | "Rejected" | "Declined")
+        Some("Completed" | "Failed" | "Expired" | "Rejected" | "Declined" | "Revoked")
     )
 }
 

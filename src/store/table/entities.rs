@@ -3,7 +3,7 @@
 //! One partition per request (`PartitionKey` = request id), so the record and its history can
 //! change together in one entity group transaction:
 //! - RowKey `request`: `State`, `Active` (not terminal, or ended with messages or events still to send: for
-//!   `list_active`'s filter), `UpdatedAt`
+//!   `list_active`'s filter), `ConsumerTenant` (for `list_for_consumer`), `UpdatedAt`
 //!   and `Document`, the request's JSON, which is the source of truth.
 //! - RowKey `history-{seq:010}`: one entry each (`Entry` is its JSON), zero-padded so that
 //!   the service's RowKey order is seq order.
@@ -105,6 +105,8 @@ pub fn record(request: &ShareRequest) -> Result<Value, StoreError> {
         "RowKey": RECORD_ROW,
         "State": request.state().as_str(),
         "Active": request.needs_reconciling(),
+        // Queried before a revocation: who else uses this tenant's app and grants.
+        "ConsumerTenant": request.consumer.tenant_id.to_string(),
         "UpdatedAt": datetime(request.updated_at)?,
         "UpdatedAt@odata.type": "Edm.DateTime",
         "Document": document,

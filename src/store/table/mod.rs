@@ -32,7 +32,7 @@ use self::{
     entities::{CLAIM_ROW, HISTORY_END, HISTORY_PREFIX, RECORD_ROW, REJECTED_ROW},
 };
 use super::{Created, ETag, RejectedCreated, RequestStore, StoreError, Stored, VmClaim};
-use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest};
+use crate::domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest, TenantId};
 
 /// The table used when the configuration names none.
 pub const DEFAULT_TABLE: &str = "ShareRequests";
@@ -331,6 +331,20 @@ impl RequestStore for TableStore {
         let filter = format!(
             "RowKey eq {} and Active eq true",
             client::literal(RECORD_ROW)
+        );
+        self.client
+            .query(&filter)
+            .await?
+            .iter()
+            .map(|entity| Self::stored(entity, entity_etag(entity)?))
+            .collect()
+    }
+
+    async fn list_for_consumer(&self, tenant: TenantId) -> Result<Vec<Stored>, StoreError> {
+        let filter = format!(
+            "RowKey eq {} and ConsumerTenant eq {}",
+            client::literal(RECORD_ROW),
+            client::literal(&tenant.to_string())
         );
         self.client
             .query(&filter)
