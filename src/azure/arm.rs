@@ -327,6 +327,27 @@ impl ArmClient {
         }
     }
 
+    /// DELETEs a resource. Resource Manager answers 200 (deleted), 204 (there was nothing to
+    /// delete) or 202 (accepted: follow `running`).
+    pub async fn delete(
+        &self,
+        who: &ArmIdentity,
+        id: &str,
+        api_version: &str,
+    ) -> Result<super::deletion::Deleted, AzureError> {
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::DELETE,
+            arm_url(id, api_version)?,
+        )
+        .idempotent(true);
+        super::deletion::read(
+            Service::ResourceManager,
+            self.send(who, call).await,
+            Some(204),
+        )
+    }
+
     /// PUTs a resource (create or update; idempotent) and returns how to follow it.
     pub async fn put(
         &self,

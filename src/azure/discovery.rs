@@ -79,6 +79,7 @@ mod tests {
             message: message.into(),
             retry_after: None,
             details: Vec::new(),
+            request_id: None,
         }
     }
 

@@ -50,6 +50,9 @@ pub enum AzureError {
         retry_after: Option<Duration>,
         /// Codes in `error.details[]` (Graph's `NoBackingApplicationObject` hides there).
         details: Vec<String>,
+        /// The service's id of the call (Graph `request-id`, ARM
+        /// `x-ms-correlation-request-id`, Key Vault `x-ms-request-id`), for its support.
+        request_id: Option<String>,
     },
     /// Entra refused a token.
     #[error("Entra refused a token for tenant {tenant}: {message}")]
@@ -123,6 +126,14 @@ impl AzureError {
     /// True when Entra answered with this AADSTS code.
     pub fn has_aadsts(&self, code: u32) -> bool {
         matches!(self, Self::Token { codes, .. } if codes.contains(&code))
+    }
+
+    /// The service's id of the failed call, when it sent one.
+    pub fn service_request_id(&self) -> Option<&str> {
+        match self {
+            Self::Api { request_id, .. } => request_id.as_deref(),
+            _ => None,
+        }
     }
 
     /// The HTTP status of an API error.

@@ -88,6 +88,13 @@ fn url(path: &str) -> Result<Url, AzureError> {
     })
 }
 
+/// A path segment with everything but unreserved characters percent-encoded.
+fn urlencoding_segment(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
 /// Quotes a value for an OData key segment (`'` doubled).
 fn odata_key(value: &str) -> String {
     value.replace('\'', "''")
@@ -258,6 +265,64 @@ impl GraphClient {
                 Ok(())
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes the app registration (Graph moves it to deleted items; its service principal
+    /// in this tenant goes with it).
+    pub async fn delete_application(
+        &self,
+        app_object_id: &str,
+    ) -> Result<super::deletion::Deleted, AzureError> {
+        let path = format!("/applications/{app_object_id}");
+        let call = ApiCall::new(Service::Graph, Method::DELETE, url(&path)?).idempotent(true);
+        super::deletion::read(Service::Graph, self.call(call).await, None)
+    }
+
+    /// Deletes a service principal (Graph moves it to deleted items).
+    pub async fn delete_service_principal(
+        &self,
+        object_id: &str,
+    ) -> Result<super::deletion::Deleted, AzureError> {
+        let path = format!("/servicePrincipals/{object_id}");
+        let call = ApiCall::new(Service::Graph, Method::DELETE, url(&path)?).idempotent(true);
+        super::deletion::read(Service::Graph, self.call(call).await, None)
+    }
+
+    /// Deletes the app's federated identity credential `name` (Graph addresses it by id or
+    /// by name).
+    pub async fn delete_federated_credential(
+        &self,
+        app_object_id: &str,
+        name: &str,
+    ) -> Result<super::deletion::Deleted, AzureError> {
+        let path = format!(
+            "/applications/{app_object_id}/federatedIdentityCredentials/{}",
+            urlencoding_segment(name)
+        );
+        let call = ApiCall::new(Service::Graph, Method::DELETE, url(&path)?).idempotent(true);
+        super::deletion::read(Service::Graph, self.call(call).await, None)
+    }
+
+    /// Removes a client secret, saying whether it was there.
+    pub async fn delete_password(
+        &self,
+        app_object_id: &str,
+        key_id: &str,
+    ) -> Result<super::deletion::Deleted, AzureError> {
+        let path = format!("/applications/{app_object_id}/removePassword");
+        let call = ApiCall::new(Service::Graph, Method::POST, url(&path)?)
+            .json(json!({"keyId": key_id}))
+            .idempotent(true);
+        match self.call(call).await {
+            Err(e) if matches!(e.status(), Some(400 | 404)) && e.message_mentions("keyId") => {
+                Ok(super::deletion::Deleted {
+                    absent: true,
+                    request_id: e.service_request_id().map(str::to_owned),
+                    running: None,
+                })
+            }
+            answer => super::deletion::read(Service::Graph, answer, None),
         }
     }
 

@@ -166,6 +166,27 @@ impl ApiResponse {
     pub fn retry_after(&self) -> Option<Duration> {
         retry_after(&self.headers)
     }
+
+    /// The service's id of this call (see [`service_request_id`]).
+    pub fn service_request_id(&self, service: Service) -> Option<String> {
+        service_request_id(service, &self.headers)
+    }
+}
+
+/// The id a service gives each call, which its support asks for: Graph's `request-id`, Resource
+/// Manager's `x-ms-correlation-request-id` (the one that follows the call through the resource
+/// providers), Key Vault's `x-ms-request-id`.
+pub fn service_request_id(service: Service, headers: &HeaderMap) -> Option<String> {
+    let name = match service {
+        Service::Graph => "request-id",
+        Service::ResourceManager => "x-ms-correlation-request-id",
+        Service::KeyVault | Service::ServiceBus => "x-ms-request-id",
+        Service::Entra | Service::Webhook => return None,
+    };
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(100).collect())
 }
 
 // Hand-written Debug: headers carry bearer tokens and bodies carry client secrets and Key
@@ -243,6 +264,7 @@ fn api_error(service: Service, status: StatusCode, headers: &HeaderMap, body: &[
                     .collect()
             })
             .unwrap_or_default(),
+        request_id: service_request_id(service, headers),
     }
 }
 

@@ -244,6 +244,7 @@ impl ServiceBusSender {
                     message: e.to_string(),
                     retry_after: None,
                     details: Vec::new(),
+                    request_id: None,
                 }
             }
             _ => AzureError::Transport {
