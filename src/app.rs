@@ -7,7 +7,7 @@ use axum::{
     extract::State,
     http::{StatusCode, Uri},
     middleware,
-    routing::{MethodRouter, get, post},
+    routing::{MethodRouter, delete, get, post},
 };
 use tokio::net::TcpListener;
 
@@ -27,6 +27,7 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::GetShareRequest => get(api::get_share_request),
         Function::ConsentCallback => get(api::consent_callback),
         Function::ResendConsentLink => post(api::resend_consent_link),
+        Function::RevokeShareRequest => delete(api::revoke_share_request),
         Function::OpenApi => get(api::openapi),
         Function::ReceiveShareRequest => post(intake::queue::receive),
         Function::Reconcile => post(steps::reconcile::invoke),

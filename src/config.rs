@@ -238,6 +238,11 @@ pub struct PipelineSettings {
     pub credentials_issued_deadline: Duration,
     /// Creating the network and the VM: `CreatingVm`.
     pub creating_vm_deadline: Duration,
+    /// Removing what a revoked request created: `Revoking`.
+    pub revoking_deadline: Duration,
+    /// Keep the owner-side credential (federated credential or secret) when a request ends,
+    /// instead of removing it once no other request of that tenant needs it.
+    pub keep_access_after_end: bool,
     /// Transient failures of one message retried (scheduled, growing pauses) before the step
     /// rests until the reconciler re-sends it.
     pub max_retries: u32,
@@ -251,6 +256,8 @@ impl Default for PipelineSettings {
             submitted_deadline: Duration::from_secs(60 * 60),
             credentials_issued_deadline: Duration::from_secs(60 * 60),
             creating_vm_deadline: Duration::from_secs(3 * 60 * 60),
+            revoking_deadline: Duration::from_secs(60 * 60),
+            keep_access_after_end: false,
             max_retries: 8,
             reconcile_grace: Duration::from_secs(10 * 60),
         }
@@ -279,6 +286,18 @@ impl PipelineSettings {
                 d.creating_vm_deadline,
                 15..=1440,
             )?,
+            revoking_deadline: minutes(DEADLINE_REVOKING_MINUTES, d.revoking_deadline, 5..=1440)?,
+            keep_access_after_end: match env.var(KEEP_ACCESS_AFTER_END).as_deref().map(str::trim) {
+                None => d.keep_access_after_end,
+                Some(v) if v.eq_ignore_ascii_case("true") => true,
+                Some(v) if v.eq_ignore_ascii_case("false") => false,
+                Some(other) => {
+                    return Err(problem(
+                        KEEP_ACCESS_AFTER_END,
+                        format!("'{other}' is not 'true' or 'false'"),
+                    ));
+                }
+            },
             max_retries: u32::try_from(number(env, RETRY_MAX, u64::from(d.max_retries), 0..=30)?)
                 .unwrap_or(d.max_retries),
             reconcile_grace: minutes(RECONCILE_GRACE_MINUTES, d.reconcile_grace, 1..=240)?,
@@ -358,6 +377,10 @@ pub const DEADLINE_CREDENTIALS_ISSUED_MINUTES: &str =
     "IMAGESHARE_DEADLINE_CREDENTIALS_ISSUED_MINUTES";
 /// How long creating the network and the VM may take (minutes).
 pub const DEADLINE_CREATING_VM_MINUTES: &str = "IMAGESHARE_DEADLINE_CREATING_VM_MINUTES";
+/// How long removing what a revoked request created may take (minutes).
+pub const DEADLINE_REVOKING_MINUTES: &str = "IMAGESHARE_DEADLINE_REVOKING_MINUTES";
+/// `true` keeps a tenant's owner-side credential after its requests end (default `false`).
+pub const KEEP_ACCESS_AFTER_END: &str = "IMAGESHARE_KEEP_ACCESS_AFTER_END";
 /// Transient failures of one step message retried before resting until the reconciler.
 pub const RETRY_MAX: &str = "IMAGESHARE_RETRY_MAX";
 /// How far past its due time a step may be before the reconciler re-sends it (minutes).

@@ -44,6 +44,9 @@ pub enum Function {
     ConsentCallback,
     /// `POST /api/share-requests/{id}/consent-link`: the operator re-sends the consent link.
     ResendConsentLink,
+    /// `DELETE /api/share-requests/{id}`: revokes the share (same route as
+    /// GetShareRequest; the host tells them apart by method).
+    RevokeShareRequest,
     /// `GET /api/openapi.json`: the OpenAPI document of the HTTP API (`openapi/openapi.json`).
     OpenApi,
     /// Share requests from automation, on the `share-requests` queue.
@@ -60,17 +63,20 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
         Self::ResendConsentLink,
+        Self::RevokeShareRequest,
         Self::OpenApi,
         Self::ReceiveShareRequest,
         Self::Step(Step::IssueCredentials),
         Self::Step(Step::SendConsentLink),
         Self::Step(Step::ConfirmConsent),
         Self::Step(Step::CreateVm),
+        Self::Step(Step::RevokeAccess),
+        Self::Step(Step::ReleaseAccess),
         Self::Reconcile,
     ];
 
@@ -81,6 +87,7 @@ impl Function {
             Self::GetShareRequest => "GetShareRequest",
             Self::ConsentCallback => "ConsentCallback",
             Self::ResendConsentLink => "ResendConsentLink",
+            Self::RevokeShareRequest => "RevokeShareRequest",
             Self::OpenApi => "OpenApi",
             Self::ReceiveShareRequest => "ReceiveShareRequest",
             Self::Step(step) => step.function_name(),
@@ -98,6 +105,11 @@ impl Function {
             },
             Self::GetShareRequest => Trigger::Http {
                 methods: &["get"],
+                route: "share-requests/{id}",
+                auth_level: "function",
+            },
+            Self::RevokeShareRequest => Trigger::Http {
+                methods: &["delete"],
                 route: "share-requests/{id}",
                 auth_level: "function",
             },

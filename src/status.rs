@@ -70,6 +70,13 @@ pub struct StatusDocument {
     pub consent: Option<ConsentView>,
     /// The VM.
     pub vm: VmView,
+    /// The revocation, once asked for: what it removed, what it kept, and what only the
+    /// consumer's admin can remove.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<RevocationView>,
+    /// The owner-side credential released when the request ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_release: Option<crate::domain::AccessRelease>,
     /// When it was created.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -116,6 +123,120 @@ pub struct ConsumerView {
 pub struct ImageView {
     name: String,
     id: String,
+}
+
+/// Microsoft's shared-image troubleshooting guidance, for the warning a revocation carries.
+pub const REIMAGE_WARNING: &str = "VMs created from a shared gallery image keep needing read access to the image: reimaging them and scaling out a scale set fail once that access is removed (Microsoft, 'Troubleshoot shared images in Azure', https://learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/troubleshoot-shared-images). Recreate such VMs from an image in the consumer's own subscription first if they must keep working.";
+
+/// Something only the consumer's admin can remove, with how.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerAction {
+    /// What, in a sentence.
+    pub what: String,
+    /// Where in the portal.
+    pub portal: String,
+    /// The Azure CLI command.
+    pub command: String,
+}
+
+/// What only the consumer's admin can remove once the request's app was consented in their
+/// tenant: its enterprise application (service principal) there, and its role grant.
+pub fn consumer_actions(request: &ShareRequest) -> Vec<ConsumerAction> {
+    let consented = request.progress.access.consent_confirmed_at.is_some()
+        || request
+            .progress
+            .consent
+            .as_ref()
+            .and_then(|c| c.callback.as_ref())
+            .is_some_and(|c| c.consented);
+    let Some(app) = request.progress.app.as_ref().filter(|_| consented) else {
+        return Vec::new();
+    };
+    let tenant = request.consumer.tenant_id;
+    let scope = format!(
+        "/subscriptions/{}/resourceGroups/{}",
+        request.consumer.subscription_id, request.consumer.resource_group
+    );
+    vec![
+        ConsumerAction {
+            what: format!(
+                "The enterprise application (service principal) of app {} in your tenant, made by your consent.",
+                app.app_id
+            ),
+            portal: format!(
+                "Microsoft Entra admin center (https://entra.microsoft.com/#@{tenant}) > Enterprise applications > All applications > search {} > Properties > Delete",
+                app.app_id
+            ),
+            command: format!("az ad sp delete --id {}", app.app_id),
+        },
+        ConsumerAction {
+            what: format!(
+                "The app's role assignment on resource group {}.",
+                request.consumer.resource_group
+            ),
+            portal: format!(
+                "https://portal.azure.com/#@{tenant}/resource{scope}/users > Role assignments > the app {} > Remove",
+                app.app_id
+            ),
+            command: format!(
+                "az role assignment delete --assignee {} --scope {scope}",
+                app.app_id
+            ),
+        },
+    ]
+}
+
+/// A revocation as the status document shows it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationView {
+    /// The record (when, who, what was removed and kept).
+    #[serde(flatten)]
+    pub record: RevocationFacts,
+    /// What only the consumer's admin can remove.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub consumer_actions: Vec<ConsumerAction>,
+    /// The reimage warning.
+    pub warning: &'static str,
+}
+
+/// The parts of the revocation record a reader needs (not the notice's bookkeeping).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationFacts {
+    /// When it was asked for.
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// Who asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<crate::domain::Caller>,
+    /// Whether the consumer-side VM and network were to be deleted.
+    pub delete_resources: bool,
+    /// The state the request was in.
+    pub from_state: State,
+    /// What was removed.
+    pub removed: Vec<crate::domain::Removal>,
+    /// What was kept, and why.
+    pub kept: Vec<crate::domain::Kept>,
+}
+
+impl RevocationView {
+    fn of(request: &ShareRequest) -> Option<Self> {
+        let r = request.progress.revocation.as_ref()?;
+        Some(Self {
+            record: RevocationFacts {
+                requested_at: r.requested_at,
+                requested_by: r.requested_by.clone(),
+                delete_resources: r.delete_resources,
+                from_state: r.from_state,
+                removed: r.removed.clone(),
+                kept: r.kept.clone(),
+            },
+            consumer_actions: consumer_actions(request),
+            warning: REIMAGE_WARNING,
+        })
+    }
 }
 
 /// The share app (ids only).
@@ -195,6 +316,10 @@ fn summary(state: State) -> &'static str {
         State::Rejected => "Refused: the request could not be processed.",
         State::Declined => {
             "Stopped: the consumer's admin declined this request; nothing was created."
+        }
+        State::Revoking => "Revoking: removing what this request created; see 'revocation'.",
+        State::Revoked => {
+            "Revoked: what this request created is removed; see 'revocation' for what only the consumer's admin can remove."
         }
     }
 }
@@ -354,6 +479,8 @@ impl StatusDocument {
                 subnet_id: request.vm.subnet_id.as_ref().map(ToString::to_string),
                 id: request.progress.vm.vm_id.clone(),
             },
+            revocation: RevocationView::of(request),
+            access_release: request.progress.access_release.clone(),
             created_at: request.created_at,
             updated_at: request.updated_at,
             steps: request.steps.clone(),

@@ -15,6 +15,8 @@ param queueNames array = [
   'send-consent-link'
   'confirm-consent'
   'create-vm'
+  'revoke-access'
+  'release-access'
 ]
 
 @description('The topic status events are published to (IMAGESHARE_EVENTS_TOPIC).')

@@ -206,7 +206,7 @@ pub async fn consent_callback(
             return invalid_link();
         }
     }
-    if request.state().is_terminal() {
+    if request.state().pipeline_is_over() {
         return ended(request);
     }
     let now = ctx.clock.now();
@@ -311,7 +311,7 @@ fn unavailable(error: &StoreError) -> Response {
 
 /// Whether `request` still waits for the answer that the state hashed `hash` brings.
 fn answerable(request: &ShareRequest, hash: &str) -> bool {
-    !request.state().is_terminal()
+    !request.state().pipeline_is_over()
         && request
             .progress
             .consent

@@ -7,6 +7,7 @@ mod openapi;
 mod plain_errors;
 mod principal;
 mod problem;
+mod revoke;
 mod share_requests;
 mod status_page;
 
@@ -16,4 +17,5 @@ pub use openapi::{OPENAPI_DOCUMENT, openapi};
 pub use plain_errors::problem_for_plain_errors;
 pub use principal::{ApiCaller, PrincipalError, Role};
 pub use problem::Problem;
+pub use revoke::revoke_share_request;
 pub use share_requests::{get_share_request, submit_share_request};

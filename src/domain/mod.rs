@@ -12,6 +12,7 @@ mod outbox;
 mod progress;
 mod rejected;
 mod resource_id;
+mod revocation;
 mod share_request;
 mod ssh;
 mod state;
@@ -30,6 +31,9 @@ pub use progress::{
 };
 pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
+pub use revocation::{
+    AccessRelease, Kept, Removable, Removal, RemovalOutcome, RemovalService, RevocationRecord,
+};
 pub use share_request::{
     Consumer, EventContext, Origin, ShareRequest, Strategy, Submission, VmSpec,
 };

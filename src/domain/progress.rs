@@ -322,4 +322,10 @@ pub struct Progress {
     /// The current step's last transient failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// The revocation, once one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<super::RevocationRecord>,
+    /// The owner-side credential released when the request ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_release: Option<super::AccessRelease>,
 }

@@ -221,11 +221,9 @@ impl ShareRequest {
         detail: impl Into<String>,
         ctx: &EventContext,
     ) -> Result<HistoryEntry, IllegalTransition> {
-        if !self.state.can_become(to) {
-            return Err(IllegalTransition {
-                from: self.state,
-                to,
-            });
+        let from = self.state;
+        if !from.can_become(to) {
+            return Err(IllegalTransition { from, to });
         }
         // A new step starts its own message chain: its first message is attempt 0, so the
         // previous step's re-check count must not make it look superseded.
@@ -237,7 +235,61 @@ impl ShareRequest {
             self.progress.last_error = None;
         }
         self.state = to;
+        // An end releases the owner-side credential this request used (the ReleaseAccess
+        // step decides whether another request still needs it, or a setting keeps it); a
+        // revocation that failed did its own removals.
+        if to.releases_access() && from != State::Revoking && self.progress.app.is_some() {
+            self.outbox.send(
+                StepMessage::first(self.id, super::Step::ReleaseAccess),
+                None,
+            );
+        }
         Ok(self.append(event, detail.into(), ctx))
+    }
+
+    /// Starts revoking the request: from any state but Rejected, Revoking and Revoked. The
+    /// RevokeAccess step does the removals; a revocation asked for again after one failed
+    /// starts a fresh chain (its number numbers the messages).
+    pub fn revoke(
+        &mut self,
+        delete_resources: bool,
+        ctx: &EventContext,
+    ) -> Result<HistoryEntry, IllegalTransition> {
+        let from = self.state;
+        let number = self
+            .progress
+            .revocation
+            .as_ref()
+            .map_or(0, |r| r.number + 1);
+        let detail = format!(
+            "Revocation asked for in state {from}{}: removing what this request created in the owner's tenant, unless another request still needs it.",
+            if delete_resources {
+                ", with its VM and network in the consumer's tenant"
+            } else {
+                ""
+            }
+        );
+        let entry = self.transition(State::Revoking, "revoking", detail, ctx)?;
+        self.failure = None;
+        self.progress.revocation = Some(super::RevocationRecord {
+            requested_at: ctx.at,
+            requested_by: ctx.caller.clone(),
+            delete_resources,
+            from_state: from,
+            number,
+            consumer_done: !delete_resources,
+            removed: Vec::new(),
+            kept: Vec::new(),
+            notice_intent: None,
+            notice_sent_at: None,
+        });
+        self.progress.rechecks.latest = number;
+        self.steps.restarted(super::Step::RevokeAccess, ctx.at);
+        self.outbox.send(
+            StepMessage::attempt(self.id, super::Step::RevokeAccess, number),
+            None,
+        );
+        Ok(entry)
     }
 
     /// Queues `message` to be sent after this change is written (the outbox), visible from

@@ -29,6 +29,11 @@ pub enum State {
     Rejected,
     /// The consumer's admin declined this request; nothing is created in their tenant.
     Declined,
+    /// Someone asked to revoke the request; what it created is being removed.
+    Revoking,
+    /// Revoked: what this request created on the owner's side (and, when asked, in the
+    /// consumer's tenant) is removed.
+    Revoked,
 }
 
 impl State {
@@ -36,7 +41,36 @@ impl State {
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
-            Self::Completed | Self::Failed | Self::Expired | Self::Rejected | Self::Declined
+            Self::Completed
+                | Self::Failed
+                | Self::Expired
+                | Self::Rejected
+                | Self::Declined
+                | Self::Revoked
+        )
+    }
+
+    /// True when the share pipeline's steps (IssueCredentials .. CreateVm) must do nothing
+    /// more: the request ended or is being revoked. A revocation is not terminal (its own step
+    /// still runs), but a late pipeline message must not re-send a successor or create
+    /// anything once it has started.
+    pub fn pipeline_is_over(self) -> bool {
+        self.is_terminal() || self == Self::Revoking
+    }
+
+    /// Whether a revocation may start from here: from any state, ended ones included (access
+    /// granted by a finished request can still be taken back), except a request that never
+    /// created anything (Rejected) or one already being or already revoked.
+    pub fn can_be_revoked(self) -> bool {
+        !matches!(self, Self::Rejected | Self::Revoking | Self::Revoked)
+    }
+
+    /// An end after which the request's owner-side access is released (unless another
+    /// request needs it): the share finished, failed, expired or was declined.
+    pub fn releases_access(self) -> bool {
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Expired | Self::Declined
         )
     }
 
@@ -47,9 +81,13 @@ impl State {
             Self::CredentialsIssued => Some(Step::SendConsentLink),
             Self::AwaitingConsent | Self::AwaitingRoleGrant => Some(Step::ConfirmConsent),
             Self::CreatingVm => Some(Step::CreateVm),
-            Self::Completed | Self::Failed | Self::Expired | Self::Rejected | Self::Declined => {
-                None
-            }
+            Self::Revoking => Some(Step::RevokeAccess),
+            Self::Completed
+            | Self::Failed
+            | Self::Expired
+            | Self::Rejected
+            | Self::Declined
+            | Self::Revoked => None,
         }
     }
 
@@ -57,7 +95,7 @@ impl State {
     pub fn can_become(self, to: Self) -> bool {
         use State::{
             AwaitingConsent, AwaitingRoleGrant, Completed, CreatingVm, CredentialsIssued, Declined,
-            Expired, Failed, Submitted,
+            Expired, Failed, Revoked, Revoking, Submitted,
         };
         matches!(
             (self, to),
@@ -69,7 +107,9 @@ impl State {
                 )
                 | (AwaitingRoleGrant, CreatingVm | Expired | Declined)
                 | (CreatingVm, Completed)
+                | (Revoking, Revoked)
         ) || (!self.is_terminal() && to == Failed)
+            || (to == Revoking && self.can_be_revoked())
     }
 
     /// The state's wire name.
@@ -85,6 +125,8 @@ impl State {
             Self::Expired => "Expired",
             Self::Rejected => "Rejected",
             Self::Declined => "Declined",
+            Self::Revoking => "Revoking",
+            Self::Revoked => "Revoked",
         }
     }
 }
@@ -117,15 +159,21 @@ pub enum Step {
     ConfirmConsent,
     /// Create the network and the VM in the consumer's tenant.
     CreateVm,
+    /// Remove what a revoked request created (owner side; consumer side when asked).
+    RevokeAccess,
+    /// After a request ends, remove the owner-side credential no other request needs.
+    ReleaseAccess,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::IssueCredentials,
         Self::SendConsentLink,
         Self::ConfirmConsent,
         Self::CreateVm,
+        Self::RevokeAccess,
+        Self::ReleaseAccess,
     ];
 
     /// The Service Bus queue that triggers the step; also the step's wire name.
@@ -135,6 +183,8 @@ impl Step {
             Self::SendConsentLink => "send-consent-link",
             Self::ConfirmConsent => "confirm-consent",
             Self::CreateVm => "create-vm",
+            Self::RevokeAccess => "revoke-access",
+            Self::ReleaseAccess => "release-access",
         }
     }
 
@@ -145,6 +195,8 @@ impl Step {
             Self::SendConsentLink => "SendConsentLink",
             Self::ConfirmConsent => "ConfirmConsent",
             Self::CreateVm => "CreateVm",
+            Self::RevokeAccess => "RevokeAccess",
+            Self::ReleaseAccess => "ReleaseAccess",
         }
     }
 }
@@ -201,6 +253,14 @@ impl StepTimes {
         t.completed_at.get_or_insert(at);
     }
 
+    /// Starts `step` afresh at `at` (a revocation asked for again after one failed): its
+    /// deadline counts from now, not from the first attempt.
+    pub fn restarted(&mut self, step: Step, at: OffsetDateTime) {
+        let t = self.0.entry(step).or_default();
+        t.started_at = Some(at);
+        t.completed_at = None;
+    }
+
     /// The times of one step.
     pub fn get(&self, step: Step) -> Option<&StepTime> {
         self.0.get(&step)
@@ -216,7 +276,7 @@ impl StepTimes {
 mod tests {
     use super::*;
 
-    const ALL: [State; 10] = [
+    const ALL: [State; 12] = [
         State::Submitted,
         State::CredentialsIssued,
         State::AwaitingConsent,
@@ -227,6 +287,8 @@ mod tests {
         State::Expired,
         State::Rejected,
         State::Declined,
+        State::Revoking,
+        State::Revoked,
     ];
 
     #[test]
@@ -242,9 +304,9 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states_lead_nowhere() {
+    fn terminal_states_lead_nowhere_but_to_a_revocation() {
         for from in ALL.into_iter().filter(|s| s.is_terminal()) {
-            for to in ALL {
+            for to in ALL.into_iter().filter(|s| *s != State::Revoking) {
                 assert!(!from.can_become(to), "{from} -> {to} allowed");
             }
         }
@@ -275,6 +337,58 @@ mod tests {
         assert_eq!(
             can_expire,
             [State::AwaitingConsent, State::AwaitingRoleGrant]
+        );
+    }
+
+    #[test]
+    fn every_state_but_rejected_and_revocation_itself_can_start_revoking() {
+        let can_revoke: Vec<State> = ALL
+            .into_iter()
+            .filter(|s| s.can_become(State::Revoking))
+            .collect();
+        assert_eq!(
+            can_revoke,
+            [
+                State::Submitted,
+                State::CredentialsIssued,
+                State::AwaitingConsent,
+                State::AwaitingRoleGrant,
+                State::CreatingVm,
+                State::Completed,
+                State::Failed,
+                State::Expired,
+                State::Declined,
+            ]
+        );
+    }
+
+    #[test]
+    fn only_revoking_becomes_revoked_and_revoked_is_the_end() {
+        let to_revoked: Vec<State> = ALL
+            .into_iter()
+            .filter(|s| s.can_become(State::Revoked))
+            .collect();
+        assert_eq!(to_revoked, [State::Revoking]);
+        assert!(State::Revoked.is_terminal());
+        assert!(!State::Revoking.is_terminal());
+        assert!(ALL.into_iter().all(|to| !State::Revoked.can_become(to)));
+        assert!(State::Revoking.can_become(State::Failed));
+    }
+
+    #[test]
+    fn the_pipeline_is_over_once_ended_or_revoking() {
+        let over: Vec<State> = ALL.into_iter().filter(|s| s.pipeline_is_over()).collect();
+        assert_eq!(
+            over,
+            [
+                State::Completed,
+                State::Failed,
+                State::Expired,
+                State::Rejected,
+                State::Declined,
+                State::Revoking,
+                State::Revoked,
+            ]
         );
     }
 

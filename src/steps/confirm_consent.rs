@@ -125,7 +125,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         State::AwaitingConsent | State::AwaitingRoleGrant => {}
         State::CreatingVm => return already_done(run, &request, Some(Step::CreateVm)).await,
         State::Completed => return already_done(run, &request, None).await,
-        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         s => return Ok(Outcome::Stale(format!("the request is still {s}"))),
     }
     if let Some(stale) = rechecks::superseded(run, &request) {

@@ -19,6 +19,7 @@ pub(crate) fn limit(settings: &PipelineSettings, state: State) -> Option<Duratio
         State::Submitted => Some(settings.submitted_deadline),
         State::CredentialsIssued => Some(settings.credentials_issued_deadline),
         State::CreatingVm => Some(settings.creating_vm_deadline),
+        State::Revoking => Some(settings.revoking_deadline),
         _ => None,
     }
 }

@@ -139,6 +139,7 @@ mod tests {
             message: "m".into(),
             retry_after: (status == 429).then(|| Duration::from_secs(17)),
             details: Vec::new(),
+            request_id: None,
         }
     }
 

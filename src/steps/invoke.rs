@@ -103,7 +103,7 @@ async fn run_step(
                 caller: None,
                 invocation_id,
             };
-            match record::fail(ctx, request_id, &reason, &event).await {
+            match record::fail(ctx, request_id, &reason, &event, step).await {
                 Ok(()) => {
                     warn!(%reason, "step failed for good; request marked Failed");
                     InvocationReply::with_logs(vec![format!(

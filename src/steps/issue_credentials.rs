@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Value, json};
 
 use super::{
-    Outcome, Run, StepError, already_done, rechecks,
+    Outcome, Run, StepError,
+    access::lock,
+    already_done, rechecks,
     record::{self, Write},
     schedule,
 };
@@ -96,24 +98,51 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let request = stored.request;
     match request.state() {
         State::Submitted => {}
-        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         _ => return already_done(run, &request, Some(Step::SendConsentLink)).await,
     }
     if let Some(stale) = rechecks::superseded(run, &request) {
         return Ok(stale);
     }
-    let cloud = run.cloud()?;
     let settings = &ctx.settings;
     if request.progress.consumer_checked_at.is_none() {
         check_consumer(run, &request).await?;
     }
 
     let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
+    // One change to the tenant's app at a time: a revocation or release of another request
+    // of this tenant must not remove the app or credential between our upsert and our record.
+    let held = lock::take(ctx, &unique_name, request.id).await?;
+    let result = issue(run, &request, &unique_name).await;
+    lock::release(ctx, held).await;
+    result
+}
+
+/// The upserts, under the tenant's lock.
+async fn issue(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    unique_name: &str,
+) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let settings = &ctx.settings;
+    let cloud = run.cloud()?;
+    // Read again under the lock: a revocation that ran before we took it found nothing of
+    // ours to remove, so nothing may be created now.
+    match record::load(ctx, request.id)
+        .await?
+        .map(|s| s.request.state())
+    {
+        Some(State::Submitted) => {}
+        Some(s) => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        None => return Ok(Outcome::Stale("no such request".into())),
+    }
+    let unique_name = unique_name.to_owned();
     let callback = settings.consent_callback_url().to_string();
     let app =
         match cloud
             .graph
-            .upsert_application(&unique_name, app_body(&request, &callback))
+            .upsert_application(&unique_name, app_body(request, &callback))
             .await
         {
             Ok(app) => app,
@@ -152,7 +181,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                 name: FEDERATED_CREDENTIAL_NAME.to_owned(),
             }
         }
-        CredentialMode::Secret => ensure_secret(run, &request, &app).await?,
+        CredentialMode::Secret => ensure_secret(run, request, &app).await?,
     };
 
     let scope = request.image.image_definition_id().to_string();
@@ -185,6 +214,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     };
     let event = run.event();
     let (request, done) = record::update(ctx, request.id, |r| {
+        if r.state() == State::Revoking && r.progress.app.is_none() {
+            // Revoked while we were creating: record what exists, so the revocation (which
+            // waits for our lock) removes it.
+            r.progress.app = Some(app_record.clone());
+            return Ok(Write::Save(Vec::new(), false));
+        }
         if r.state() != State::Submitted {
             return Ok(Write::Keep(false));
         }
@@ -205,6 +240,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         Ok(Write::Save(vec![entry], true))
     })
     .await?;
+    if request.state() == State::Revoking {
+        return Ok(Outcome::Stale("the request is being revoked".into()));
+    }
     if !done {
         return already_done(run, &request, Some(Step::SendConsentLink)).await;
     }

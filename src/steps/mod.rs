@@ -7,6 +7,7 @@
 //! successor and stops (rule 1). Successor and re-check messages go through the request's
 //! outbox, written with the change that needs them.
 
+mod access;
 mod confirm_consent;
 mod create_vm;
 pub(crate) mod deadline;
@@ -20,6 +21,8 @@ mod queue;
 mod rechecks;
 pub mod reconcile;
 mod record;
+mod release_access;
+mod revoke_access;
 mod schedule;
 pub(crate) mod send_consent_link;
 
@@ -86,6 +89,8 @@ pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
         Step::SendConsentLink => send_consent_link::run(run).await,
         Step::ConfirmConsent => confirm_consent::run(run).await,
         Step::CreateVm => create_vm::run(run).await,
+        Step::RevokeAccess => revoke_access::run(run).await,
+        Step::ReleaseAccess => release_access::run(run).await,
     }
 }
 

@@ -156,6 +156,73 @@ pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
     }
 }
 
+/// Tells the admin a share was revoked: what imageshare removed, and what only they can
+/// remove in their tenant (the enterprise application, the role grant), with the portal path
+/// and the command.
+pub async fn revoked(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureError> {
+    let ctx = run.ctx;
+    let actions = crate::status::consumer_actions(request);
+    let vm_kept = request
+        .progress
+        .revocation
+        .as_ref()
+        .is_some_and(|r| !r.delete_resources)
+        && request.progress.vm.vm_id.is_some();
+    match &ctx.settings.notify {
+        NotifySettings::StatusOnly => Ok(()),
+        NotifySettings::Mail { sender } => {
+            let cloud = cloud(run, Service::Graph)?;
+            let steps: String = actions
+                .iter()
+                .map(|a| {
+                    format!(
+                        "<li>{}<br>Portal: {}<br>CLI: <code>{}</code></li>",
+                        escape(&a.what),
+                        escape(&a.portal),
+                        escape(&a.command)
+                    )
+                })
+                .collect();
+            let vm = if vm_kept {
+                format!(
+                    "<p>The VM <b>{}</b> stays in your resource group; it is yours to keep or delete.</p>",
+                    escape(request.vm.name.as_str())
+                )
+            } else {
+                String::new()
+            };
+            let html = format!(
+                "<p>The image owner revoked the share of the VM image <b>{image}</b> with your tenant <code>{tenant}</code> (request {id}). The owner's side of the access is removed: the app can no longer act in your tenant.</p>{vm}                 <p>What only you can remove in your tenant:</p><ol>{steps}</ol>                 <p>{warning}</p>",
+                image = escape(&request.image_name),
+                tenant = request.consumer.tenant_id,
+                id = request.id,
+                warning = escape(crate::status::REIMAGE_WARNING),
+            );
+            cloud
+                .graph
+                .send_mail(
+                    sender,
+                    request.consumer.admin_email.as_str(),
+                    "Shared VM image access revoked",
+                    &html,
+                )
+                .await
+        }
+        NotifySettings::Webhook { url, secret } => {
+            let body = json!({
+                "type": "imageshare.revoked",
+                "requestId": request.id,
+                "consumerTenantId": request.consumer.tenant_id,
+                "adminEmail": request.consumer.admin_email,
+                "image": request.image_name,
+                "consumerActions": actions,
+                "warning": crate::status::REIMAGE_WARNING,
+            });
+            post_webhook(run, url, secret, body, &format!("{}:revoked", request.id)).await
+        }
+    }
+}
+
 async fn post_webhook(
     run: &Run<'_>,
     url: &Url,

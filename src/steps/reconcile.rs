@@ -192,7 +192,10 @@ async fn act(
             };
             confirm_consent::expire(&run, request).await.map(|_| ())
         }
-        Action::Fail(reason) => record::fail(ctx, request.id, reason, &event).await,
+        Action::Fail(reason) => match request.state().current_step() {
+            Some(step) => record::fail(ctx, request.id, reason, &event, step).await,
+            None => Ok(()),
+        },
         Action::Resend(step) => resend(ctx, request, *step, &event).await,
     }
 }

@@ -4,7 +4,7 @@
 use super::StepError;
 use crate::{
     context::AppContext,
-    domain::{RequestId, ShareRequest},
+    domain::{RequestId, ShareRequest, State, Step},
     outbox,
     store::{self, Change, Stored},
 };
@@ -33,15 +33,18 @@ pub(super) async fn update<T>(
 }
 
 /// Marks the request `Failed` with `reason` (and announces it), re-reading on a concurrent
-/// change; a request that already ended is left as it is.
+/// change; a request that already ended is left as it is. `step` is the step that failed: a
+/// pipeline step still in flight when a revocation started (its message was read before) must
+/// not turn the revocation into a failure; only the revocation's own step may.
 pub(crate) async fn fail(
     ctx: &AppContext,
     id: RequestId,
     reason: &str,
     event: &crate::domain::EventContext,
+    step: Step,
 ) -> Result<(), StepError> {
     update(ctx, id, |r| {
-        if r.state().is_terminal() {
+        if r.state().is_terminal() || (r.state() == State::Revoking && step != Step::RevokeAccess) {
             return Ok(Write::Keep(()));
         }
         let entry = r.fail(reason, event)?;

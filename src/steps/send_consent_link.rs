@@ -84,7 +84,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         State::AwaitingConsent => {
             return already_done(run, &request, Some(Step::ConfirmConsent)).await;
         }
-        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         State::Submitted => return Ok(Outcome::Stale("credentials are not issued yet".into())),
         _ => return already_done(run, &request, None).await,
     }

@@ -11,6 +11,7 @@ mod logs;
 mod packaged;
 mod pages;
 mod queued;
+mod revoke;
 mod stack;
 mod two_instances;
 mod web;

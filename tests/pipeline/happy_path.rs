@@ -86,7 +86,12 @@ pub fn assert_one_of_everything(h: &Harness) {
         c.service_principals_consumer, 1,
         "service principals in the consumer tenant"
     );
-    assert_eq!(c.live_credentials, 1, "live credentials");
+    // One, or none once the ended request released it (ReleaseAccess): never two.
+    assert!(
+        c.live_credentials <= 1,
+        "live credentials: {}",
+        c.live_credentials
+    );
     assert_eq!(
         c.reader_assignments, 1,
         "Reader assignments on the image definition"

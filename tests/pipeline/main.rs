@@ -15,3 +15,4 @@ mod idempotency;
 mod lifecycle;
 mod one_per_vm;
 mod overwrite;
+mod revocation;

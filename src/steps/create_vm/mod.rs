@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 mod image;
 mod network;
-mod ownership;
+pub(super) mod ownership;
 mod verdict;
 mod vm;
 
@@ -34,7 +34,7 @@ const INLINE_BUDGET: Duration = Duration::from_secs(30);
 /// Re-check interval while the VM provisions.
 const POLL: Duration = Duration::from_secs(15);
 
-fn ids(request: &ShareRequest) -> (String, String, String, String, String) {
+pub(super) fn ids(request: &ShareRequest) -> (String, String, String, String, String) {
     let group = format!(
         "/subscriptions/{}/resourceGroups/{}",
         request.consumer.subscription_id, request.consumer.resource_group
@@ -58,7 +58,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     match request.state() {
         State::CreatingVm => {}
         State::Completed => return already_done(run, &request, None).await,
-        s if s.is_terminal() => return Ok(Outcome::Stale(format!("the request is {s}"))),
+        s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         s => return Ok(Outcome::Stale(format!("the request is still {s}"))),
     }
     if let Some(stale) = rechecks::superseded(run, &request) {

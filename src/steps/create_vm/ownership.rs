@@ -9,10 +9,10 @@ use super::super::StepError;
 use crate::domain::RequestId;
 
 /// The tag naming the request that created a resource.
-pub(super) const TAG: &str = "imageshare-request";
+pub(in crate::steps) const TAG: &str = "imageshare-request";
 
 /// What a read found at one of our resource names.
-pub(super) enum Found {
+pub(in crate::steps) enum Found {
     /// Nothing: ours to create.
     Absent,
     /// Created by this request: ours to continue.
@@ -23,7 +23,7 @@ pub(super) enum Found {
 
 impl Found {
     /// Sorts a GET's answer by the request tag.
-    pub(super) fn of(resource: Option<Value>, request: RequestId) -> Self {
+    pub(in crate::steps) fn of(resource: Option<Value>, request: RequestId) -> Self {
         match resource {
             None => Self::Absent,
             Some(r) if tagged_by(&r, request) => Self::Ours(r),

@@ -44,12 +44,14 @@ pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
 /// SAS key (demo only).
 pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
 /// Queues.
-pub const QUEUES: [&str; 5] = [
+pub const QUEUES: [&str; 7] = [
     "share-requests",
     "issue-credentials",
     "send-consent-link",
     "confirm-consent",
     "create-vm",
+    "revoke-access",
+    "release-access",
 ];
 /// Topic and its subscription.
 pub const TOPIC: &str = "share-events";

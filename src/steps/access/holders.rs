@@ -1,0 +1,78 @@
+//! Who still needs what a request shares with others of its consumer tenant. One app (with
+//! its credential) serves every request of a tenant, and one Reader assignment every request
+//! of that tenant and image, so a removal must leave them while another request needs them:
+//!
+//! - the credential: a request still in progress, or a revocation still deleting in the
+//!   consumer's tenant (it signs in there with it);
+//! - the app: all of those, and a Completed request (its VM needs the image for reimage and
+//!   scale-out, through the app's Reader grant);
+//! - the Reader grant: a request in progress or Completed, for the same image.
+
+use crate::domain::{AppRecord, ShareRequest, State};
+
+/// What the other requests of the tenant still need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(in crate::steps) struct StillNeeded {
+    /// A request that needs the credential, if any.
+    pub credential: Option<String>,
+    /// A request that needs the app, if any.
+    pub app: Option<String>,
+    /// A request that needs the Reader grant on this image, if any.
+    pub reader: Option<String>,
+}
+
+fn in_progress(state: State) -> bool {
+    matches!(
+        state,
+        State::Submitted
+            | State::CredentialsIssued
+            | State::AwaitingConsent
+            | State::AwaitingRoleGrant
+            | State::CreatingVm
+    )
+}
+
+/// Whether `other` uses the same app as `app` (a request not issued yet will use the app of
+/// its tenant's name, which is this one).
+fn same_app(other: &ShareRequest, app: &AppRecord) -> bool {
+    other
+        .progress
+        .app
+        .as_ref()
+        .is_none_or(|a| a.object_id.eq_ignore_ascii_case(&app.object_id))
+}
+
+/// What `others` (the tenant's other requests) still need of `me`'s app and grant.
+pub(in crate::steps) fn still_needed(
+    me: &ShareRequest,
+    app: &AppRecord,
+    others: &[ShareRequest],
+) -> StillNeeded {
+    let image = me.image.image_definition_id().to_string();
+    let mut needed = StillNeeded::default();
+    for other in others.iter().filter(|o| o.id != me.id && same_app(o, app)) {
+        let state = other.state();
+        let revoking_there = state == State::Revoking
+            && other
+                .progress
+                .revocation
+                .as_ref()
+                .is_some_and(crate::domain::RevocationRecord::needs_credential);
+        let id = || Some(other.id.to_string());
+        if in_progress(state) || revoking_there {
+            needed.credential = needed.credential.or_else(id);
+        }
+        if in_progress(state) || revoking_there || state == State::Completed {
+            needed.app = needed.app.or_else(id);
+        }
+        let same_image = other
+            .image
+            .image_definition_id()
+            .to_string()
+            .eq_ignore_ascii_case(&image);
+        if same_image && (in_progress(state) || state == State::Completed) {
+            needed.reader = needed.reader.or_else(id);
+        }
+    }
+    needed
+}

@@ -1,0 +1,97 @@
+//! ReleaseAccess: when a request ends (Completed, Failed, Expired, Declined), the owner-side
+//! credential that lets the Function App's identity act in that consumer tenant is removed,
+//! unless another request of the tenant still needs it (the last one to end removes it) or
+//! `IMAGESHARE_KEEP_ACCESS_AFTER_END` keeps it. The app and its Reader grant stay: VMs made
+//! from the image need it for reimage and scale-out; a revocation removes them.
+//!
+//! A later request to the same tenant puts the credential back in IssueCredentials.
+
+use super::{
+    Outcome, Run, StepError,
+    access::{holders, lock, owner},
+    record::{self, Write},
+    revoke_access::{credential_id, credential_kind},
+};
+use crate::domain::{AccessRelease, Kept};
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    if !request.state().releases_access() {
+        return Ok(Outcome::Stale(format!(
+            "the request is {}; access is released only after it ends",
+            request.state()
+        )));
+    }
+    if request.progress.access_release.is_some() {
+        return Ok(Outcome::AlreadyDone);
+    }
+    if ctx.settings.pipeline.keep_access_after_end {
+        return Ok(Outcome::Stale(
+            "IMAGESHARE_KEEP_ACCESS_AFTER_END keeps the credential".into(),
+        ));
+    }
+    let Some(app) = request.progress.app.clone() else {
+        return Ok(Outcome::Stale("the request made no app".into()));
+    };
+
+    let held = lock::take(ctx, &app.unique_name, request.id).await?;
+    let result = async {
+        let others: Vec<_> = ctx
+            .store
+            .list_for_consumer(request.consumer.tenant_id)
+            .await?
+            .into_iter()
+            .map(|s| s.request)
+            .collect();
+        let needed = holders::still_needed(&request, &app, &others);
+        Ok::<_, StepError>(match needed.credential {
+            None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
+            Some(other) => (
+                Vec::new(),
+                vec![Kept {
+                    what: credential_kind(&app),
+                    id: credential_id(&app),
+                    reason: format!("request {other} still needs it; it removes it when it ends"),
+                }],
+            ),
+        })
+    }
+    .await;
+    lock::release(ctx, held).await;
+    let (removed, kept) = result?;
+
+    let event = run.event();
+    record::update(ctx, request.id, |r| {
+        if r.progress.access_release.is_some() || !r.state().releases_access() {
+            return Ok(Write::Keep(()));
+        }
+        let mut entries = Vec::new();
+        let detail = match (removed.first(), kept.first()) {
+            (Some(removal), _) => format!(
+                "The request ended; the owner-side credential for tenant {} is gone: {}",
+                r.consumer.tenant_id,
+                removal.describe()
+            ),
+            (None, Some(k)) => format!(
+                "The request ended; the {} {} stays: {}",
+                k.what.label(),
+                k.id,
+                k.reason
+            ),
+            (None, None) => "The request ended; nothing to release.".to_owned(),
+        };
+        entries.push(r.note("access-released", detail, &event));
+        r.progress.access_release = Some(AccessRelease {
+            at: event.at,
+            removed: removed.clone(),
+            kept: kept.clone(),
+        });
+        Ok(Write::Save(entries, ()))
+    })
+    .await?;
+    Ok(Outcome::Done)
+}
