@@ -16,7 +16,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::{
-    request::{HostFamily, family, respond},
+    request::{HostFamily, HostRequest, family, respond},
     timefmt,
 };
 
@@ -190,21 +190,27 @@ impl Fault {
             && glob(&self.path, path)
     }
 
-    /// The response this fault gives on `host`.
-    pub fn response(&self, host: &str, request_id: &str, now: OffsetDateTime) -> Option<Response> {
+    /// The response this fault gives to `req`, with the headers its service puts on every
+    /// answer (Graph's `request-id` / `client-request-id` / `x-ms-ags-diagnostic`, Resource
+    /// Manager's `x-ms-request-id` / `x-ms-correlation-request-id` / `x-ms-routing-request-id`;
+    /// `x-ms-request-id` elsewhere). `None` when the fault does not answer.
+    pub fn response(&self, req: &HostRequest, now: OffsetDateTime) -> Option<Response> {
         let status = StatusCode::from_u16(self.status?).ok()?;
-        let (content_type, default_body) = default_error(&family(host), status, request_id, now);
-        let mut headers: Vec<(&str, String)> = vec![
-            (
-                "content-type",
-                if self.body.is_some() {
-                    "application/json".to_owned()
-                } else {
-                    content_type.to_owned()
-                },
-            ),
-            ("x-ms-request-id", request_id.to_owned()),
-        ];
+        let family = family(&req.host);
+        let (content_type, default_body) = default_error(&family, status, req, now);
+        let mut headers: Vec<(&str, String)> = match family {
+            HostFamily::Graph => crate::graph::errors::common(req, now),
+            HostFamily::ResourceManager => crate::arm::reply::standard_headers(req, now, None),
+            _ => vec![("x-ms-request-id", req.request_id.clone())],
+        };
+        headers.push((
+            "content-type",
+            if self.body.is_some() {
+                "application/json".to_owned()
+            } else {
+                content_type.to_owned()
+            },
+        ));
         if let Some(seconds) = self.retry_after {
             headers.push(("retry-after", seconds.to_string()));
         }
@@ -225,9 +231,10 @@ impl Fault {
 fn default_error(
     family: &HostFamily,
     status: StatusCode,
-    request_id: &str,
+    req: &HostRequest,
     now: OffsetDateTime,
 ) -> (&'static str, String) {
+    let request_id = req.request_id.as_str();
     let code = match status.as_u16() {
         429 => "TooManyRequests",
         503 => "ServiceUnavailable",
@@ -246,7 +253,7 @@ fn default_error(
             "application/json",
             json!({"error": {"code": code, "message": message, "innerError": {
                 "date": timefmt::graph_inner_date(now), "request-id": request_id,
-                "client-request-id": request_id}}})
+                "client-request-id": req.client_request_id().unwrap_or(request_id)}}})
             .to_string(),
         ),
         HostFamily::Entra => {

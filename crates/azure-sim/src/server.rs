@@ -123,7 +123,7 @@ where
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
         }
-        if let Some(r) = fault.response(&host, &req.request_id, ctx.now()) {
+        if let Some(r) = fault.response(&req, ctx.now()) {
             fired = Some(id);
             response = Some(r);
         } else {

@@ -750,3 +750,154 @@ async fn a_network_put_while_its_operation_still_runs_is_refused_with_another_op
         .await;
     assert_eq!(s, 200);
 }
+
+/// Resource Manager's ids on one answer: `x-ms-request-id` (a GUID), `x-ms-correlation-request-id`
+/// (the caller's when it sent one, else a GUID of ARM's own, not the request id, as recorded)
+/// and `x-ms-routing-request-id` ending with the correlation id. Returns the correlation id.
+fn arm_ids(what: &str, h: &reqwest::header::HeaderMap, sent: Option<&str>) -> String {
+    let request_id =
+        hv(h, "x-ms-request-id").unwrap_or_else(|| panic!("{what}: no x-ms-request-id"));
+    assert!(
+        uuid::Uuid::parse_str(&request_id).is_ok(),
+        "{what}: x-ms-request-id {request_id}"
+    );
+    let correlation = hv(h, "x-ms-correlation-request-id")
+        .unwrap_or_else(|| panic!("{what}: no x-ms-correlation-request-id"));
+    if let Some(s) = sent {
+        assert_eq!(
+            correlation, s,
+            "{what}: the caller's correlation id is echoed"
+        );
+    } else {
+        assert!(
+            uuid::Uuid::parse_str(&correlation).is_ok(),
+            "{what}: x-ms-correlation-request-id {correlation}"
+        );
+        assert_ne!(
+            correlation, request_id,
+            "{what}: ARM's own correlation id is not the request id"
+        );
+    }
+    let routing = hv(h, "x-ms-routing-request-id")
+        .unwrap_or_else(|| panic!("{what}: no x-ms-routing-request-id"));
+    assert!(
+        routing.ends_with(&format!(":{correlation}")),
+        "{what}: {routing}"
+    );
+    correlation
+}
+
+#[tokio::test]
+async fn every_resource_manager_answer_carries_its_request_and_correlation_ids() {
+    let sim = start_demo().await;
+    let (fabrikam, aux, nic) = ready_for_a_vm(&sim).await;
+    let mine = "0f7c2a9e-5b1d-4c3e-8a6f-9d2e1b0c4a57";
+    let with_id = [("x-ms-correlation-request-id", mine)];
+    let mut seen = vec![];
+
+    let net = format!("{}/providers/Microsoft.Network", rg());
+    let nsg_url = format!("{net}/networkSecurityGroups/ids?api-version=2024-05-01");
+    let (s, h, body) = fabrikam
+        .send(Method::PUT, &nsg_url, Some(nsg_body()), &with_id)
+        .await;
+    assert_eq!(s, 201, "{body}");
+    seen.push(arm_ids("NSG PUT", &h, Some(mine)));
+    let (s, h, _) = fabrikam.get(&hv(&h, "azure-asyncoperation").unwrap()).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("NSG poll", &h, None));
+
+    let vm_url = format!("{}?api-version=2024-07-01", vm("ids"));
+    let (s, h, body) = put_vm(&fabrikam, &vm_url, vm_body(&nic), &aux).await;
+    assert_eq!(s, 201, "{body}");
+    seen.push(arm_ids("VM PUT", &h, None));
+    let (s, h, _) = fabrikam.get(&hv(&h, "azure-asyncoperation").unwrap()).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("VM poll", &h, None));
+    let (s, h, _) = fabrikam.get(&vm_url).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("VM GET", &h, None));
+
+    let (s, h, _) = fabrikam.send(Method::DELETE, &vm_url, None, &with_id).await;
+    assert_eq!(s, 202);
+    seen.push(arm_ids("VM DELETE", &h, Some(mine)));
+    let (async_op, monitor) = (
+        hv(&h, "azure-asyncoperation").unwrap(),
+        hv(&h, "location").unwrap(),
+    );
+    let (s, h, _) = fabrikam.get(&async_op).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("VM DELETE poll", &h, None));
+    let (s, h, _) = fabrikam.get(&monitor).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("VM DELETE monitor", &h, None));
+    let (s, h, _) = fabrikam.delete(&vm_url).await;
+    assert_eq!(s, 204, "deleting an absent VM");
+    seen.push(arm_ids("VM DELETE again", &h, None));
+
+    let nic_url = format!("{nic}?api-version=2024-05-01");
+    let (s, h, _) = fabrikam.delete(&nic_url).await;
+    assert_eq!(s, 202);
+    seen.push(arm_ids("NIC DELETE", &h, None));
+    let (s, h, _) = fabrikam.get(&hv(&h, "location").unwrap()).await;
+    assert!(s == 202 || s == 204, "{s}");
+    seen.push(arm_ids("NIC DELETE result", &h, None));
+    let (s, h, _) = fabrikam.delete(&nic_url).await;
+    assert_eq!(s, 204, "deleting an absent NIC");
+    seen.push(arm_ids("NIC DELETE again", &h, None));
+    for url in [
+        nsg_url.clone(),
+        format!("{net}/virtualNetworks/v?api-version=2024-05-01"),
+    ] {
+        let (s, h, body) = fabrikam.delete(&url).await;
+        assert_eq!(s, 202, "{url}: {body}");
+        seen.push(arm_ids("network DELETE", &h, None));
+        let (s, h, _) = fabrikam.delete(&url).await;
+        assert_eq!(s, 204, "{url} again");
+        seen.push(arm_ids("network DELETE again", &h, None));
+    }
+
+    let operator = arm_as_operator(&sim).await;
+    // Reader on the gallery (ready_for_a_vm granted it on the image definition already).
+    let grant = role_assignment(demo::GALLERY_ID, uuid::Uuid::new_v4());
+    let state = sim.state();
+    let app = state
+        .applications
+        .iter()
+        .find(|a| a.display_name == "share-fabrikam")
+        .unwrap();
+    let contoso_sp = state
+        .service_principals
+        .iter()
+        .find(|s| s.app_id == app.app_id && s.tenant == demo::CONTOSO_TENANT)
+        .unwrap()
+        .id
+        .clone();
+    let (s, h, _) = operator.put(&grant, reader_on_image(&contoso_sp)).await;
+    assert_eq!(s, 201);
+    seen.push(arm_ids("role assignment PUT", &h, None));
+    let (s, h, _) = operator.send(Method::DELETE, &grant, None, &with_id).await;
+    assert_eq!(s, 200);
+    seen.push(arm_ids("role assignment DELETE", &h, Some(mine)));
+    let (s, h, _) = operator.delete(&grant).await;
+    assert_eq!(s, 204, "deleting an absent role assignment");
+    seen.push(arm_ids("role assignment DELETE again", &h, None));
+
+    let (s, h, _) = fabrikam.get(&vm_url).await;
+    assert_eq!(s, 404);
+    seen.push(arm_ids("404", &h, None));
+    sim.add_fault(azure_sim::Fault::new("management.azure.com", &vm("*"), 503).times(2));
+    let (s, h, _) = fabrikam.send(Method::GET, &vm_url, None, &with_id).await;
+    assert_eq!(s, 503);
+    seen.push(arm_ids("injected 503", &h, Some(mine)));
+    let (s, h, _) = fabrikam.delete(&vm_url).await;
+    assert_eq!(s, 503);
+    seen.push(arm_ids("injected 503 without a correlation id", &h, None));
+
+    let own: Vec<_> = seen.iter().filter(|c| c.as_str() != mine).collect();
+    let distinct: std::collections::HashSet<_> = own.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        own.len(),
+        "each call gets its own correlation id"
+    );
+}

@@ -717,3 +717,63 @@ async fn a_user_grant_declaring_cae_gets_the_long_lived_token() {
     let (status, _, plain) = grant(None).await;
     assert_eq!((status, plain["expires_in"].as_u64()), (200, Some(3599)));
 }
+
+#[tokio::test]
+async fn after_its_federated_credential_is_deleted_a_multi_tenant_app_gets_no_token_in_the_consumer_tenant()
+ {
+    let sim = start_demo().await;
+    let operator = graph_as_operator(&sim).await;
+    let app = operator_creates_app(&sim, "fic-revoked", true).await;
+    let fics = format!("/applications/{}/federatedIdentityCredentials", app.id);
+    let (status, _, fic) = operator
+        .post(
+            &fics,
+            json!({"name": "operator-mi", "issuer": contoso_v2_issuer(),
+                "subject": demo::OPERATOR_PRINCIPAL_ID, "audiences": ["api://AzureADTokenExchange"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{fic}");
+    sim.consent(demo::FABRIKAM_TENANT, &app.app_id, demo::FABRIKAM_ADMIN_ID)
+        .unwrap();
+    let (status, body) = exchange(&sim, &app.app_id, demo::FABRIKAM_TENANT).await;
+    assert_eq!(status, 200, "the exchange works before the delete: {body}");
+    assert_eq!(
+        claims(body["access_token"].as_str().unwrap())["tid"],
+        demo::FABRIKAM_TENANT
+    );
+
+    let (status, _, _) = operator
+        .delete(&format!("{fics}/{}", fic["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 204);
+
+    for tenant in [demo::FABRIKAM_TENANT, demo::CONTOSO_TENANT] {
+        let (status, body) = exchange(&sim, &app.app_id, tenant).await;
+        assert_eq!(status, 400, "{tenant}: {body}");
+        assert_entra_error(&body, "invalid_request", 70_021);
+        let description = body["error_description"].as_str().unwrap();
+        assert!(
+            description.starts_with(
+                "AADSTS70021: No matching federated identity record found for presented assertion."
+            ),
+            "{description}"
+        );
+        assert!(
+            description.contains(&format!(
+                "Assertion Subject: '{}'",
+                demo::OPERATOR_PRINCIPAL_ID
+            )),
+            "{description}"
+        );
+    }
+    // The app's secret still works: only the federated credential is gone.
+    let (status, _, body) = secret_grant(
+        &sim,
+        demo::FABRIKAM_TENANT,
+        &app.app_id,
+        &app.secret,
+        "https://management.azure.com/.default",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}

@@ -426,3 +426,144 @@ async fn an_application_is_read_by_its_unique_name_as_get_mg_application_by_uniq
     assert_eq!(status, 404);
     assert_eq!(missing["error"]["code"], "Request_ResourceNotFound");
 }
+
+/// Graph's ids on one answer: `request-id` (a GUID, returned), `client-request-id` (the
+/// caller's when it sent one, else the request-id) and the JSON `x-ms-ags-diagnostic`.
+fn graph_ids(what: &str, headers: &reqwest::header::HeaderMap, sent: Option<&str>) -> String {
+    let request_id = hv(headers, "request-id").unwrap_or_else(|| panic!("{what}: no request-id"));
+    assert!(
+        uuid::Uuid::parse_str(&request_id).is_ok(),
+        "{what}: request-id {request_id}"
+    );
+    assert_eq!(
+        hv(headers, "client-request-id").as_deref(),
+        Some(sent.unwrap_or(&request_id)),
+        "{what}: client-request-id"
+    );
+    let diagnostic = hv(headers, "x-ms-ags-diagnostic")
+        .unwrap_or_else(|| panic!("{what}: no x-ms-ags-diagnostic"));
+    let diagnostic: serde_json::Value = serde_json::from_str(&diagnostic).unwrap();
+    assert!(
+        diagnostic["ServerInfo"]["DataCenter"].is_string(),
+        "{what}: {diagnostic}"
+    );
+    request_id
+}
+
+#[tokio::test]
+async fn every_graph_answer_carries_request_id_client_request_id_and_the_diagnostic_header() {
+    let sim = start_demo().await;
+    let operator = graph_as_operator(&sim).await;
+    let mine = "6d1f3a52-0c2b-4f0e-9a47-3c5b2d9e8f10";
+    let with_id = [("client-request-id", mine)];
+    let mut seen = vec![];
+
+    let (status, h, app) = operator
+        .send(
+            reqwest::Method::POST,
+            "/applications",
+            Some(json!({"displayName": "ids", "signInAudience": "AzureADMultipleOrgs"})),
+            &with_id,
+        )
+        .await;
+    assert_eq!(status, 201, "{app}");
+    seen.push(graph_ids("POST /applications", &h, Some(mine)));
+    let app_path = format!("/applications/{}", app["id"].as_str().unwrap());
+
+    let (status, h, _) = operator.get(&app_path).await;
+    assert_eq!(status, 200);
+    seen.push(graph_ids("GET application", &h, None));
+
+    let (status, h, _) = operator
+        .post(
+            &format!("{app_path}/addPassword"),
+            json!({"passwordCredential": {"displayName": "ids"}}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    seen.push(graph_ids("addPassword", &h, None));
+
+    let fics = format!("{app_path}/federatedIdentityCredentials");
+    let (status, h, _) = operator.post(&fics, fic("ids", "s")).await;
+    assert_eq!(status, 201);
+    seen.push(graph_ids("POST federatedIdentityCredentials", &h, None));
+    let (status, h, _) = operator
+        .send(
+            reqwest::Method::DELETE,
+            &format!("{fics}/ids"),
+            None,
+            &with_id,
+        )
+        .await;
+    assert_eq!(status, 204);
+    seen.push(graph_ids(
+        "DELETE federatedIdentityCredential",
+        &h,
+        Some(mine),
+    ));
+
+    let (status, h, _) = operator
+        .patch(&app_path, json!({"displayName": "ids renamed"}))
+        .await;
+    assert_eq!(status, 204);
+    seen.push(graph_ids("PATCH application", &h, None));
+
+    let (status, h, sp) = operator
+        .post("/servicePrincipals", json!({"appId": app["appId"]}))
+        .await;
+    assert_eq!(status, 201, "{sp}");
+    seen.push(graph_ids("POST /servicePrincipals", &h, None));
+    let (status, h, _) = operator
+        .delete(&format!(
+            "/servicePrincipals/{}",
+            sp["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, 204);
+    seen.push(graph_ids("DELETE servicePrincipal", &h, None));
+
+    let (status, h, _) = operator.post(&format!("/users/{}/sendMail", demo::MAILBOX_UPN), json!({
+        "message": {"subject": "s", "body": {"contentType": "Text", "content": "c"},
+                    "toRecipients": [{"emailAddress": {"address": "admin@fabrikam.onmicrosoft.com"}}]}})).await;
+    assert_eq!(status, 202);
+    seen.push(graph_ids("sendMail", &h, None));
+
+    let (status, h, _) = operator
+        .send(reqwest::Method::DELETE, &app_path, None, &with_id)
+        .await;
+    assert_eq!(status, 204);
+    seen.push(graph_ids("DELETE application", &h, Some(mine)));
+
+    // Errors name the same ids in the header and in innerError.
+    let (status, h, err) = operator
+        .send(reqwest::Method::GET, &app_path, None, &with_id)
+        .await;
+    assert_eq!(status, 404, "{err}");
+    let id = graph_ids("404", &h, Some(mine));
+    assert_eq!(err["error"]["innerError"]["request-id"], id.as_str());
+    assert_eq!(err["error"]["innerError"]["client-request-id"], mine);
+    seen.push(id);
+
+    // So do the answers of injected faults, which never reach Graph's handlers.
+    sim.add_fault(Fault::throttle("graph.microsoft.com", "/v1.0/applications*", 2).times(2));
+    let (status, h, err) = operator
+        .send(reqwest::Method::DELETE, &app_path, None, &with_id)
+        .await;
+    assert_eq!(status, 429, "{err}");
+    let id = graph_ids("injected 429", &h, Some(mine));
+    assert_eq!(err["error"]["innerError"]["request-id"], id.as_str());
+    assert_eq!(err["error"]["innerError"]["client-request-id"], mine);
+    seen.push(id);
+    let (status, h, err) = operator.get("/applications").await;
+    assert_eq!(status, 429);
+    let id = graph_ids("injected 429 without a client id", &h, None);
+    assert_eq!(err["error"]["innerError"]["client-request-id"], id.as_str());
+    seen.push(id);
+
+    let distinct: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        seen.len(),
+        "each answer has its own request-id"
+    );
+}

@@ -18,7 +18,7 @@ use super::{
     ArmError, Call, Reply, Resource, apiversions, lighthouse, lro, method_not_allowed,
     path::{self, ArmPath, key},
     rbac::assignments::{self, NewAssignment},
-    reply::{arm_time, put_status},
+    reply::{arm_time, correlation_id, put_status},
     resources::{ensure_scope, page, resource_not_found},
     template::{self, Scope, TemplateError},
 };
@@ -347,7 +347,7 @@ fn deploy(
                 deploy(call, world, inner, outputs)?;
                 let body = json!({
                     "id": p.id, "name": path::last_name(&p.id), "type": DEPLOYMENT,
-                    "properties": {"mode": "Incremental", "provisioningState": "Succeeded", "timestamp": arm_time(call.now), "duration": "PT1S", "correlationId": call.req.request_id},
+                    "properties": {"mode": "Incremental", "provisioningState": "Succeeded", "timestamp": arm_time(call.now), "duration": "PT1S", "correlationId": correlation_id(call.req)},
                 });
                 world
                     .arm
@@ -438,7 +438,7 @@ fn deployment_body(call: &Call<'_>, id: &str, v: &Validated, state: &str) -> Val
             "provisioningState": state,
             "timestamp": arm_time(call.now),
             "duration": "PT0.0009876S",
-            "correlationId": call.req.request_id,
+            "correlationId": correlation_id(call.req),
             "providers": [],
             "dependencies": [],
         },

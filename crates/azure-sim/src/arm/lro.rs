@@ -370,22 +370,34 @@ pub fn status_of(
         ),
         _ => None,
     };
-    let with_quota = |r: Reply| match quota {
-        Some(q) => r.header("x-ms-ratelimit-remaining-resource", q),
-        None => r,
+    // Compute's remaining quota; Network's own id of the call.
+    let network = op.style == Style::Network;
+    let decorate = |r: Reply| {
+        let r = if network {
+            r.header(
+                super::network::SERVICE_REQUEST_ID,
+                crate::request::new_request_id(),
+            )
+        } else {
+            r
+        };
+        match quota {
+            Some(q) => r.header("x-ms-ratelimit-remaining-resource", q),
+            None => r,
+        }
     };
     if monitor || results {
         if running {
-            return Ok(with_quota(
+            return Ok(decorate(
                 Reply::empty(StatusCode::ACCEPTED)
                     .header("location", call.req.azure_url())
                     .header("retry-after", call.retry_after(10)),
             ));
         }
         if let Some(e) = &op.failure {
-            return Ok(with_quota(Reply::ok(json!({"error": e}))));
+            return Ok(decorate(Reply::ok(json!({"error": e}))));
         }
-        return Ok(with_quota(if results && op.style == Style::Network {
+        return Ok(decorate(if results && op.style == Style::Network {
             Reply::empty(StatusCode::NO_CONTENT)
         } else {
             Reply::empty(StatusCode::OK)
@@ -403,5 +415,5 @@ pub fn status_of(
             reply = reply.header("retry-after", v.to_string());
         }
     }
-    Ok(with_quota(reply))
+    Ok(decorate(reply))
 }

@@ -276,8 +276,9 @@ impl HostService for Arm {
         family(host) == HostFamily::ResourceManager
     }
 
-    async fn handle(&self, ctx: SimContext, req: HostRequest) -> Response {
+    async fn handle(&self, ctx: SimContext, mut req: HostRequest) -> Response {
         let now = ctx.now();
+        reply::ensure_correlation_id(&mut req);
         let mut remaining = None;
         let outcome = serve(&ctx, &req, now, &mut remaining);
         match outcome {

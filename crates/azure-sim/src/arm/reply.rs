@@ -6,7 +6,10 @@ use http::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use crate::request::{HostRequest, respond};
+use crate::request::{HostRequest, new_request_id, respond};
+
+/// The header that follows one call through ARM and the resource providers.
+pub const CORRELATION_HEADER: &str = "x-ms-correlation-request-id";
 
 /// A successful (or accepted) answer.
 #[derive(Debug, Clone)]
@@ -164,15 +167,38 @@ fn routing_id(now: OffsetDateTime, correlation: &str) -> String {
     )
 }
 
-/// The headers on every ARM answer.
+/// The call's correlation id: the caller's `x-ms-correlation-request-id`, else a new GUID.
+/// ARM makes its own when the caller sends none; the recorded answers never reuse the
+/// request id (`x-ms-request-id`) for it.
+pub fn correlation_id(req: &HostRequest) -> String {
+    req.header(CORRELATION_HEADER)
+        .filter(|c| !c.trim().is_empty())
+        .map_or_else(new_request_id, str::to_owned)
+}
+
+/// Gives the request the correlation id its answer, its long-running operation and the
+/// resources a deployment PUTs on its behalf all carry (see [`correlation_id`]).
+pub fn ensure_correlation_id(req: &mut HostRequest) {
+    if req
+        .header(CORRELATION_HEADER)
+        .is_some_and(|c| !c.trim().is_empty())
+    {
+        return;
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&new_request_id()) {
+        req.headers.insert(CORRELATION_HEADER, v);
+    }
+}
+
+/// The headers on every ARM answer (success, error, LRO poll, injected fault): `x-ms-request-id`
+/// (this request's id), `x-ms-correlation-request-id` ([`correlation_id`]) and
+/// `x-ms-routing-request-id` ending with it, the cache headers and the remaining budget.
 pub fn standard_headers(
     req: &HostRequest,
     now: OffsetDateTime,
     remaining: Option<(RateClass, u32)>,
 ) -> Vec<(&'static str, String)> {
-    let correlation = req
-        .header("x-ms-correlation-request-id")
-        .map_or_else(|| req.request_id.clone(), str::to_owned);
+    let correlation = correlation_id(req);
     let mut h = vec![
         ("cache-control", "no-cache".to_owned()),
         ("pragma", "no-cache".to_owned()),
@@ -183,7 +209,7 @@ pub fn standard_headers(
         ),
         ("x-content-type-options", "nosniff".to_owned()),
         ("x-ms-request-id", req.request_id.clone()),
-        ("x-ms-correlation-request-id", correlation.clone()),
+        (CORRELATION_HEADER, correlation.clone()),
         ("x-ms-routing-request-id", routing_id(now, &correlation)),
     ];
     if let Some((class, n)) = remaining {

@@ -312,6 +312,21 @@ fn check_assertion(ctx: &SimContext, app: &Application, assertion: &str) -> Resu
                 "Client assertion failed signature validation.".to_owned(),
             ),
         })?;
+    if app.federated.is_empty() {
+        // No record at all: an app whose credentials were all removed, or (in Entra) one whose
+        // new credential has not reached the region yet. Entra's generic code, documented for
+        // that propagation case (workload-identity-federation-considerations) and observed
+        // with this wording and a 400 `invalid_request` (Azure/azure-workload-identity#616).
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            70_021,
+            format!(
+                "No matching federated identity record found for presented assertion. Assertion Issuer: '{}'. Assertion Subject: '{}'. Assertion Audience: '{}'. https://learn.microsoft.com/entra/workload-id/workload-identity-federation",
+                claims.iss, claims.sub, claims.aud
+            ),
+        ));
+    }
     let hint = "Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. https://learn.microsoft.com/entra/workload-id/workload-identity-federation";
     let by_issuer: Vec<_> = app
         .federated

@@ -15,7 +15,10 @@ use crate::{
 /// The OData content type of successful JSON answers.
 pub const ODATA_JSON: &str = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8";
 
-fn common(req: &HostRequest, now: OffsetDateTime) -> Vec<(&'static str, String)> {
+/// The headers on every Graph answer, success or error (as recorded): `request-id` (this
+/// request's id), `client-request-id` (the caller's, else the request-id), `x-ms-ags-diagnostic`
+/// (a JSON string), `x-ms-resource-unit` and the rest. Injected faults carry them too.
+pub fn common(req: &HostRequest, now: OffsetDateTime) -> Vec<(&'static str, String)> {
     vec![
         ("cache-control", "no-cache".to_owned()),
         ("request-id", req.request_id.clone()),

@@ -319,6 +319,8 @@ mod tests {
             "send-consent-link",
             "confirm-consent",
             "create-vm",
+            "revoke-access",
+            "release-access",
             "share-events",
             "imageshare@contoso.onmicrosoft.com",
             "5e5e5e5e-5555-4555-8555-555555555555",
@@ -349,6 +351,8 @@ mod tests {
             ["Application.ReadWrite.OwnedBy", "Mail.Send"]
         );
         let queues = &demo.service_bus_namespaces[0].queues;
+        let names: Vec<&str> = queues.iter().map(|q| q.name.as_str()).collect();
+        assert_eq!(names, super::QUEUES);
         assert!(queues.iter().all(|q| q.lock_duration == "PT30S"
             && q.max_delivery_count == 10
             && q.duplicate_detection_window.as_deref() == Some("PT10M")));

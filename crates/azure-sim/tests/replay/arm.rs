@@ -168,6 +168,7 @@ async fn network_and_vm_creation_with_their_pollers_replay_like_the_sdk_recordin
             "x-ms-ratelimit-remaining-subscription-writes",
             "x-ms-ratelimit-remaining-subscription-reads",
             "x-ms-ratelimit-remaining-resource",
+            "x-ms-arm-service-request-id",
         ],
         url_headers: &[],
         // Azure Policy tags Microsoft's own test subscription with these; ARM adds none.

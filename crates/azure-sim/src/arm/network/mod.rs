@@ -41,8 +41,20 @@ fn kind_of(types: &[String]) -> Option<&'static str> {
     }
 }
 
-/// Routes network calls.
+/// The id Network's own front end gives each call it serves (recorded on every Network answer,
+/// PUT and poll alike, beside ARM's `x-ms-request-id`).
+pub const SERVICE_REQUEST_ID: &str = "x-ms-arm-service-request-id";
+
+/// Routes network calls; every answer, refusals included, carries [`SERVICE_REQUEST_ID`].
 pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
+    let id = crate::request::new_request_id();
+    match serve(call, world) {
+        Ok(reply) => Ok(reply.header(SERVICE_REQUEST_ID, id)),
+        Err(e) => Err(e.header(SERVICE_REQUEST_ID, id)),
+    }
+}
+
+fn serve(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
     let Some(p) = &call.path.provider else {
         return Err(method_not_allowed(call));
     };
@@ -388,9 +400,12 @@ fn delete(call: &Call<'_>, world: &mut World, kind: &str, id: &str) -> Result<Re
         .or_else(|| parent_location(world, id))
         .unwrap_or_else(|| "eastus".into());
     let op = lro::Operation::new(call, lro::Style::Network, &location, None, 0);
+    let op_id = op.id.clone();
     let urls = lro::start(world, op);
+    // As on its PUTs, Network's operation id is the request id.
     Ok(Reply::empty(StatusCode::ACCEPTED)
         .header("azure-asyncoperation", urls.async_operation)
         .header("location", urls.location)
-        .header("retry-after", call.retry_after(10)))
+        .header("retry-after", call.retry_after(10))
+        .header("x-ms-request-id", op_id))
 }
