@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use axum::{
     Router,
-    extract::State,
+    extract::{DefaultBodyLimit, State},
     http::{StatusCode, Uri},
     middleware,
     routing::{MethodRouter, delete, get, post},
@@ -26,6 +26,11 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::SubmitShareRequest => post(api::submit_share_request),
         Function::GetShareRequest => get(api::get_share_request),
         Function::ConsentCallback => get(api::consent_callback),
+        Function::ApprovalPage => get(api::approval_page),
+        // An answer is a few hundred bytes: the form's limit keeps a flood from being read.
+        Function::AnswerApproval => {
+            post(api::answer_approval).layer(DefaultBodyLimit::max(api::APPROVAL_FORM_MAX_BYTES))
+        }
         Function::ResendConsentLink => post(api::resend_consent_link),
         Function::RevokeShareRequest => delete(api::revoke_share_request),
         Function::OpenApi => get(api::openapi),

@@ -756,6 +756,15 @@ impl Settings {
         })
     }
 
+    /// imageshare's approval page, where the consumer's admin reviews, approves or declines
+    /// one request (its link carries the request's state).
+    pub fn approval_page_url(&self) -> Url {
+        let mut url = self.public_base_url.clone();
+        url.set_path("/api/approval");
+        url.set_query(None);
+        url
+    }
+
     /// The consent redirect URI registered on every share app.
     pub fn consent_callback_url(&self) -> Url {
         let mut url = self.public_base_url.clone();

@@ -42,6 +42,11 @@ pub enum Function {
     GetShareRequest,
     /// `GET /api/consent/callback`: Entra redirects the consumer admin here.
     ConsentCallback,
+    /// `GET /api/approval?state=..`: the consumer admin's approval page for one request.
+    ApprovalPage,
+    /// `POST /api/approval`: the approval page's answer (same route as ApprovalPage; the host
+    /// tells them apart by method).
+    AnswerApproval,
     /// `POST /api/share-requests/{id}/consent-link`: the operator re-sends the consent link.
     ResendConsentLink,
     /// `DELETE /api/share-requests/{id}`: revokes the share (same route as
@@ -63,10 +68,12 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
+        Self::ApprovalPage,
+        Self::AnswerApproval,
         Self::ResendConsentLink,
         Self::RevokeShareRequest,
         Self::OpenApi,
@@ -86,6 +93,8 @@ impl Function {
             Self::SubmitShareRequest => "SubmitShareRequest",
             Self::GetShareRequest => "GetShareRequest",
             Self::ConsentCallback => "ConsentCallback",
+            Self::ApprovalPage => "ApprovalPage",
+            Self::AnswerApproval => "AnswerApproval",
             Self::ResendConsentLink => "ResendConsentLink",
             Self::RevokeShareRequest => "RevokeShareRequest",
             Self::OpenApi => "OpenApi",
@@ -121,6 +130,17 @@ impl Function {
             Self::ConsentCallback => Trigger::Http {
                 methods: &["get"],
                 route: "consent/callback",
+                auth_level: "anonymous",
+            },
+            // Anonymous like the callback: the admin has no key, the state is the credential.
+            Self::ApprovalPage => Trigger::Http {
+                methods: &["get"],
+                route: "approval",
+                auth_level: "anonymous",
+            },
+            Self::AnswerApproval => Trigger::Http {
+                methods: &["post"],
+                route: "approval",
                 auth_level: "anonymous",
             },
             // Anonymous: the document describes the API, it holds nothing of any request.

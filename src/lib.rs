@@ -15,6 +15,7 @@ pub mod context;
 pub mod domain;
 pub mod events;
 pub mod functions;
+pub mod html;
 pub mod intake;
 pub mod invocation;
 pub mod outbox;

@@ -355,7 +355,7 @@ fn next_action(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Opt
             Some(NextAction {
                 actor: "consumer-admin",
                 description: format!(
-                    "An administrator of tenant {} opens the consent link, signs in and accepts; then grants the app Contributor on resource group {}.",
+                    "An administrator of tenant {} opens the approval link and approves (on Microsoft's consent page too when the tenant has not consented to the app yet); then grants the app Contributor on resource group {}.",
                     request.consumer.tenant_id, request.consumer.resource_group
                 ),
                 url,

@@ -1,8 +1,9 @@
 //! The HTTP functions, served on their original paths (the host forwards them as they are).
 
+mod answers;
+mod approval;
 mod consent_callback;
 mod consent_link;
-mod html;
 mod openapi;
 mod plain_errors;
 mod principal;
@@ -11,6 +12,7 @@ mod revoke;
 mod share_requests;
 mod status_page;
 
+pub use approval::{FORM_MAX_BYTES as APPROVAL_FORM_MAX_BYTES, answer_approval, approval_page};
 pub use consent_callback::consent_callback;
 pub use consent_link::resend_consent_link;
 pub use openapi::{OPENAPI_DOCUMENT, openapi};

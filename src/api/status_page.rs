@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::Value;
 
-use super::html::{document, escape, secure};
+use crate::html::{document, escape, secure};
 
 /// Whether the client prefers HTML to JSON: a browser's `Accept` names `text/html` before any
 /// JSON type; automation sends `application/json`, `*/*` or nothing and gets JSON.

@@ -152,6 +152,22 @@ pub struct ShareRequest {
 }
 
 impl ShareRequest {
+    /// Who asked for the share, as the consumer's admin reads it before approving (mail,
+    /// webhook and the approval page).
+    pub fn requested_by_text(&self) -> String {
+        use super::Caller;
+        match (&self.origin, &self.requested_by) {
+            (Origin::Queue { .. }, _) => {
+                "the image owner's automation (a queued request)".to_owned()
+            }
+            (Origin::Http { .. }, Some(Caller::Principal { object_id, name })) => match name {
+                Some(name) => format!("the image owner's API, by {name} (object id {object_id})"),
+                None => format!("the image owner's API, by object id {object_id}"),
+            },
+            (Origin::Http { .. }, _) => "the image owner's API (with a function key)".to_owned(),
+        }
+    }
+
     /// A new request in state `Submitted`, with its first history entry.
     pub fn submit(
         id: RequestId,

@@ -11,6 +11,7 @@ use crate::{
     azure::{ApiCall, AzureError, Service},
     config::NotifySettings,
     domain::{Delivery, ShareRequest},
+    html::escape,
     status::role_grant,
     webhook_signature::WebhookSecret,
 };
@@ -38,26 +39,6 @@ fn cloud<'a>(run: &'a Run<'_>, service: Service) -> Result<&'a crate::cloud::Clo
     })
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// Who asked for the share, as the consumer's admin reads it before approving.
-fn requested_by(request: &ShareRequest) -> String {
-    use crate::domain::{Caller, Origin};
-    match (&request.origin, &request.requested_by) {
-        (Origin::Queue { .. }, _) => "the image owner's automation (a queued request)".to_owned(),
-        (Origin::Http { .. }, Some(Caller::Principal { object_id, name })) => match name {
-            Some(name) => format!("the image owner's API, by {name} (object id {object_id})"),
-            None => format!("the image owner's API, by object id {object_id}"),
-        },
-        (Origin::Http { .. }, _) => "the image owner's API (with a function key)".to_owned(),
-    }
-}
-
 /// Sends the admin-consent link for this request. `state_hash` names the link's state, so a
 /// webhook receiver drops a repeat of the same link but not a fresh one.
 pub async fn consent_link(
@@ -76,7 +57,7 @@ pub async fn consent_link(
             let cloud = cloud(run, Service::Graph)?;
             let html = format!(
                 "<p>An image owner wants to share the VM image <b>{image}</b> with your tenant <code>{tenant}</code> and create the VM <b>{vm}</b> (size {size}, in {location}) in resource group <b>{rg}</b>. Requested through {origin}.</p>\
-                 <p>1. As an administrator of your tenant, <a href=\"{link}\">review and accept the app's access for this request</a> (the link works once, until {expires}). Nothing is created in your tenant before you accept it, even if you accepted an earlier request; decline on that page to end the request.</p>\
+                 <p>1. As an administrator of your tenant, <a href=\"{link}\">review this request and approve or decline it</a> (the link works once, until {expires}). If your tenant has not consented to the app yet, approving takes you on to Microsoft's consent page. Nothing is created in your tenant before you approve, even if you approved an earlier request.</p>\
                  <p>2. Then give the app Contributor on the resource group: <a href=\"{portal}\">in the Azure portal</a>, or run<br><code>{command}</code></p>\
                  <p>Nothing else is needed; imageshare creates the VM when both are done. Request {id}.</p>",
                 image = escape(&request.image_name),
@@ -84,7 +65,7 @@ pub async fn consent_link(
                 vm = escape(request.vm.name.as_str()),
                 size = escape(request.vm.size.as_str()),
                 location = escape(request.vm.location.as_str()),
-                origin = escape(&requested_by(request)),
+                origin = escape(&request.requested_by_text()),
                 rg = escape(request.consumer.resource_group.as_str()),
                 link = escape(&link),
                 expires = escape(expires),
@@ -108,11 +89,14 @@ pub async fn consent_link(
                 "requestId": request.id,
                 "consumerTenantId": request.consumer.tenant_id,
                 "adminEmail": request.consumer.admin_email,
+                // The approval page's link; `consentUrl` is its earlier name, kept for
+                // receivers written against it.
+                "approvalUrl": link,
                 "consentUrl": link,
                 "image": request.image_name,
                 "vm": {"name": request.vm.name, "size": request.vm.size, "location": request.vm.location},
                 "resourceGroup": request.consumer.resource_group,
-                "requestedBy": requested_by(request),
+                "requestedBy": request.requested_by_text(),
                 "expiresAt": expires,
                 "roleGrant": {"role": "Contributor", "command": command, "portalUrl": portal},
             });

@@ -40,14 +40,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
 
     let held = lock::take(ctx, &app.unique_name, request.id).await?;
     let result = async {
-        let others: Vec<_> = ctx
-            .store
-            .list_for_consumer(request.consumer.tenant_id)
-            .await?
-            .into_iter()
-            .map(|s| s.request)
-            .collect();
-        let needed = holders::still_needed(&request, &app, &others);
+        let needed = holders::in_tenant(ctx, &request, &app).await?;
         Ok::<_, StepError>(match needed.credential {
             None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
             Some(other) => (

@@ -268,15 +268,7 @@ async fn remove_owner_side(
     request: &ShareRequest,
     app: &AppRecord,
 ) -> Result<(Vec<Removal>, Vec<Kept>), StepError> {
-    let others: Vec<ShareRequest> = run
-        .ctx
-        .store
-        .list_for_consumer(request.consumer.tenant_id)
-        .await?
-        .into_iter()
-        .map(|s| s.request)
-        .collect();
-    let needed = holders::still_needed(request, app, &others);
+    let needed = holders::in_tenant(run.ctx, request, app).await?;
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     let needs = |other: &str| format!("request {other} still needs it");

@@ -1,5 +1,6 @@
-//! SendConsentLink: build the v2 admin-consent URL for the consumer tenant and deliver it,
-//! once per request even when the step runs twice.
+//! SendConsentLink: make this request's single-use state and deliver the approval page's link
+//! with it, once per request even when the step runs twice. The page leads on to the v2
+//! admin-consent URL ([`consent_url`]) when the tenant has yet to consent to the app.
 
 use std::time::Duration;
 
@@ -56,6 +57,13 @@ pub fn consent_url(
     Ok(url)
 }
 
+/// The approval page's link for one state: `{page}?state={state}`.
+pub fn approval_link(page: &Url, state: &str) -> Url {
+    let mut url = page.clone();
+    url.query_pairs_mut().clear().append_pair("state", state);
+    url
+}
+
 /// Whether an operator's re-send of the link waits for this step.
 fn resend_pending(request: &ShareRequest) -> bool {
     request.state() == State::AwaitingConsent
@@ -108,7 +116,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let delivery = notify::delivery(&ctx.settings.notify);
     let deadline =
         time::Duration::try_from(ctx.settings.consent_deadline).unwrap_or(time::Duration::days(7));
-    let callback = ctx.settings.consent_callback_url();
+    let approval_page = ctx.settings.approval_page_url();
     let intent = Intent {
         at: started,
         label: "consent-link".into(),
@@ -145,8 +153,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             return Ok(Write::Save(Vec::new(), (Deliver::Uncertain, None)));
         }
         let state = consent_state::generate(r.id);
-        let link = consent_url(r, &app_id, &callback, &state.value)
-            .map_err(|e| StepError::Retryable(e.into()))?;
+        // The admin is sent to imageshare's approval page, which shows this request and leads
+        // on to Entra's consent page when the tenant has not consented to the app yet.
+        let link = approval_link(&approval_page, &state.value);
         let status_link = (delivery == Delivery::Status).then(|| link.to_string());
         let superseded_hashes = r
             .progress
@@ -220,12 +229,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     };
     let detail = if send {
         format!(
-            "Admin-consent link for app {app_id} delivered {how}; it is valid until {}.",
+            "Approval link for app {app_id} delivered {how}; it is valid until {}.",
             consent.expires_at.format(&Rfc3339).unwrap_or_default()
         )
     } else {
         format!(
-            "Admin-consent link for app {app_id} was being delivered {how} when the step was interrupted, so it may not have arrived; it is not sent twice (deliveryUncertain): if the admin did not get it, re-send a fresh link with POST /api/share-requests/{id}/consent-link.",
+            "Approval link for app {app_id} was being delivered {how} when the step was interrupted, so it may not have arrived; it is not sent twice (deliveryUncertain): if the admin did not get it, re-send a fresh link with POST /api/share-requests/{id}/consent-link.",
             id = request.id
         )
     };

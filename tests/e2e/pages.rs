@@ -1,5 +1,6 @@
 //! The pages people see, in a real browser: headless Chromium (Debian's `chromium`) renders
-//! the consent callback the consumer's admin lands on and the status page of a request. Each
+//! the approval page and the consent callback the consumer's admin lands on, and the status
+//! page of a request. Each
 //! must render with its heading, say what it is for, log nothing to the console (the pages run
 //! no script, so any message, such as a blocked style, is a fault) and send the security
 //! headers. Screenshots are kept under `target/tmp/pages/` as test artefacts.
@@ -110,7 +111,9 @@ fn assert_readable(page: &Rendered, title: &str) {
     );
 }
 
-async fn assert_security_headers(url: &str, accept: &str) {
+/// The page's security headers; `form_action` is `'none'` everywhere but on the approval
+/// page, whose forms post back to the app (`'self'`).
+async fn assert_security_headers(url: &str, accept: &str, form_action: &str) {
     let response = reqwest::Client::new()
         .get(url)
         .header("accept", accept)
@@ -141,7 +144,7 @@ async fn assert_security_headers(url: &str, accept: &str) {
     for directive in [
         "default-src 'none'",
         "frame-ancestors 'none'",
-        "form-action 'none'",
+        &format!("form-action {form_action}"),
     ] {
         assert!(
             csp.contains(directive),
@@ -167,7 +170,7 @@ async fn wait_for_state(location: &str, state: &str) -> Value {
 
 #[tokio::test]
 #[ignore = "needs Chromium: run by tools/check-pages"]
-async fn the_consent_callback_and_the_status_page_render_readably_in_chromium_with_security_headers()
+async fn the_approval_page_the_consent_callback_and_the_status_page_render_readably_in_chromium_with_security_headers()
  {
     let (stack, _scratch): (Stack, _) = start(&[]).await;
     let submitted = reqwest::Client::new()
@@ -190,12 +193,34 @@ async fn the_consent_callback_and_the_status_page_render_readably_in_chromium_wi
         waiting.dom
     );
     assert!(waiting.dom.contains("What to do next"), "{}", waiting.dom);
-    assert_security_headers(&location, "text/html,application/xhtml+xml,*/*;q=0.8").await;
+    assert_security_headers(
+        &location,
+        "text/html,application/xhtml+xml,*/*;q=0.8",
+        "'none'",
+    )
+    .await;
 
-    // The admin signs in and accepts; Entra sends them to the callback, which Chromium opens.
+    // The admin opens the mailed link: our approval page, with the request and both answers.
+    // Chromium opening it changes nothing (the link still works below).
     let link = consent_link_from_mail(&stack.sim).expect("a consent mail");
+    let approval = render(link.as_str(), "approval-page").await;
+    assert_readable(&approval, "Approve sharing a VM image");
+    for shown in [
+        "vm-fabrikam-01",
+        "Standard_D2s_v5",
+        "rg-fabrikam-vms",
+        "Requested by",
+    ] {
+        assert!(approval.dom.contains(shown), "{shown}: {}", approval.dom);
+    }
+    assert!(approval.dom.contains("id=\"decline\""), "{}", approval.dom);
+    assert_security_headers(link.as_str(), "text/html", "'self'").await;
+
+    // A first share: approving goes on to Microsoft's consent page; the admin signs in and
+    // accepts; Entra sends them to the callback, which Chromium opens.
     let browser = Browser::new(stack.transport.clone()).unwrap();
-    let signin = browser.open(&link).await.unwrap();
+    let page = browser.open(&link).await.unwrap();
+    let signin = browser.open(&page.link("consent").unwrap()).await.unwrap();
     let consent = browser
         .submit(
             &signin.form("signin").unwrap(),
@@ -226,6 +251,7 @@ async fn the_consent_callback_and_the_status_page_render_readably_in_chromium_wi
     assert_security_headers(
         &format!("{}/api/consent/callback", stack.base_url),
         "text/html",
+        "'none'",
     )
     .await;
 

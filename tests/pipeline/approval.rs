@@ -9,7 +9,7 @@ use url::Url;
 use crate::harness::{Harness, document};
 
 /// The `state` of a consent link.
-fn state_of(link: &Url) -> String {
+pub(crate) fn state_of(link: &Url) -> String {
     link.query_pairs()
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
@@ -17,7 +17,7 @@ fn state_of(link: &Url) -> String {
 }
 
 /// The newest consent link the demo admin was mailed.
-fn mailed_link(h: &Harness) -> Url {
+pub(crate) fn mailed_link(h: &Harness) -> Url {
     local_run::demo::consent_link_from_mail(&h.sim).expect("a consent mail")
 }
 
@@ -35,7 +35,7 @@ async fn callback(h: &Harness, query: &[(&str, &str)]) -> (u16, String) {
 }
 
 /// A second demo request: another VM in the same tenant and resource group.
-fn second_document() -> Value {
+pub(crate) fn second_document() -> Value {
     let mut doc = document();
     doc["vm"]["name"] = "vm-fabrikam-02".into();
     doc
@@ -44,7 +44,7 @@ fn second_document() -> Value {
 /// Requests the simulator saw acting in the consumer's tenant: a token for it, or an ARM call
 /// on its subscription that was let in (the tenant-discovery probe, answered 401 without a
 /// token, acts on nothing).
-fn consumer_tenant_calls(h: &Harness) -> usize {
+pub(crate) fn consumer_tenant_calls(h: &Harness) -> usize {
     h.sim
         .requests()
         .iter()
@@ -60,7 +60,7 @@ fn consumer_tenant_calls(h: &Harness) -> usize {
         .count()
 }
 
-fn vms(h: &Harness) -> usize {
+pub(crate) fn vms(h: &Harness) -> usize {
     h.sim
         .state()
         .resources_of_type("Microsoft.Compute/virtualMachines")
@@ -68,14 +68,14 @@ fn vms(h: &Harness) -> usize {
 }
 
 /// The stored document's JSON, for before/after comparisons.
-async fn stored(h: &Harness, id: RequestId) -> Value {
+pub(crate) async fn stored(h: &Harness, id: RequestId) -> Value {
     let mut status = h.status(id).await;
     // The document names the time it was read nowhere; it is compared whole.
     status.as_object_mut().map(|o| o.remove("waitingFor"));
     status
 }
 
-async fn completed_first_request(h: &Harness) -> RequestId {
+pub(crate) async fn completed_first_request(h: &Harness) -> RequestId {
     let id = h.submit(&document()).await;
     h.admin_consents_and_grants(id).await;
     let done = h.until_state(id, "Completed").await;
@@ -356,7 +356,7 @@ async fn a_status_only_deployment_shows_the_link_in_the_status_document_but_not_
 }
 
 /// Asks for a fresh consent link; the status code and the body.
-async fn resend(h: &Harness, id: RequestId) -> (u16, Value) {
+pub(crate) async fn resend(h: &Harness, id: RequestId) -> (u16, Value) {
     let response = h
         .client
         .post(format!("{}/api/share-requests/{id}/consent-link", h.url))

@@ -60,7 +60,8 @@ pub fn counts(h: &Harness) -> Counts {
         .outbox(demo::CONTOSO_TENANT)
         .iter()
         .filter(|m| {
-            m.to.iter().any(|t| t == demo::FABRIKAM_ADMIN_UPN) && m.content.contains("adminconsent")
+            m.to.iter().any(|t| t == demo::FABRIKAM_ADMIN_UPN)
+                && m.content.contains("/api/approval?")
         })
         .count();
     Counts {
@@ -297,7 +298,11 @@ async fn a_webhook_deployment_posts_the_consent_link_once_and_the_admin_can_use_
         "a webhook deployment sent mail"
     );
 
-    let link = url::Url::parse(body["consentUrl"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        body["consentUrl"], body["approvalUrl"],
+        "the earlier name stays"
+    );
+    let link = url::Url::parse(body["approvalUrl"].as_str().unwrap()).unwrap();
     local_run::demo::consent_in_browser(&h.transport, &link)
         .await
         .unwrap();

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod approval;
+mod approval_page;
 mod clients;
 mod deployments;
 mod faults;

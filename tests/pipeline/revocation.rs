@@ -303,7 +303,10 @@ async fn after_a_request_completes_the_operator_can_no_longer_get_a_token_in_the
     let (code, body) = consumer_token_status(&h, &app_id).await;
     assert!(matches!(code, 400 | 401), "{code} {body:#}");
     assert!(
-        matches!(body["error"].as_str(), Some("invalid_request" | "invalid_client")),
+        matches!(
+            body["error"].as_str(),
+            Some("invalid_request" | "invalid_client")
+        ),
         "{body:#}"
     );
     let codes = body["error_codes"].as_array().unwrap();

@@ -106,6 +106,19 @@ impl Page {
             .ok_or_else(|| anyhow!("no form '{id}' on {}: {}", self.url, excerpt(&self.html)))
     }
 
+    /// The `href` of the link (`<a>`) with `id`, resolved against the page.
+    pub fn link(&self, id: &str) -> anyhow::Result<Url> {
+        let needle = format!("id=\"{id}\"");
+        self.html
+            .split("<a ")
+            .skip(1)
+            .filter_map(|rest| rest.split('>').next())
+            .find(|tag| tag.contains(&needle))
+            .and_then(|tag| attribute(tag, "href"))
+            .and_then(|href| self.url.join(&href).ok())
+            .ok_or_else(|| anyhow!("no link '{id}' on {}: {}", self.url, excerpt(&self.html)))
+    }
+
     /// The text of the element with `id` (first text run), for reading error pages.
     pub fn text_of(&self, id: &str) -> Option<String> {
         let needle = format!("id=\"{id}\">");

@@ -98,12 +98,12 @@ fn duration_between(start: &Value, end: &Value) -> Option<Duration> {
     Duration::try_from(parse(end)? - parse(start)?).ok()
 }
 
-/// The admin-consent link in the newest mail to the consumer's admin, as a person clicks it.
+/// The approval link in the newest mail to the consumer's admin, as a person clicks it.
 pub fn consent_link_from_mail(sim: &Sim) -> Option<Url> {
     consent_links_from_mail(sim).pop()
 }
 
-/// Every consent link mailed to the demo admin, oldest first: one per request, each working
+/// Every approval link mailed to the demo admin, oldest first: one per request, each working
 /// for its own request only.
 pub fn consent_links_from_mail(sim: &Sim) -> Vec<Url> {
     sim.outbox(demo::CONTOSO_TENANT)
@@ -118,13 +118,13 @@ pub fn consent_links_from_mail(sim: &Sim) -> Vec<Url> {
                 .skip(1)
                 .filter_map(|rest| rest.split('"').next())
                 .map(|href| href.replace("&amp;", "&"))
-                .find(|href| href.contains("adminconsent"))
+                .find(|href| href.contains("/api/approval?"))
                 .and_then(|href| Url::parse(&href).ok())
         })
         .collect()
 }
 
-/// The request a consent link is for: its `state` starts with the request id.
+/// The request an approval link is for: its `state` starts with the request id.
 pub fn request_of_link(link: &Url) -> Option<String> {
     link.query_pairs()
         .find(|(k, _)| k == "state")
@@ -140,31 +140,54 @@ async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Valu
     response.json().await.context("reading the status document")
 }
 
-/// Plays the consumer admin in the browser: open the link, sign in, accept.
+/// Plays the consumer admin in the browser: opens the approval link and approves, on the page
+/// itself when the tenant consented to the app before, else on Microsoft's consent page
+/// (sign in, accept). Returns the last page, ours.
 pub async fn consent_in_browser(transport: &Transport, link: &Url) -> anyhow::Result<String> {
     let browser = Browser::new(transport.clone())?;
-    let signin = browser.open(link).await?;
-    let form = signin.form("signin")?;
-    let consent = browser
-        .submit(
-            &form,
-            &[
-                ("login", demo::FABRIKAM_ADMIN_UPN),
-                ("passwd", demo::FABRIKAM_ADMIN_PASSWORD),
-            ],
-        )
-        .await?;
-    let accept = consent.form("accept")?;
-    let redirect = browser.submit(&accept, &[]).await?;
-    let callback = browser.follow(&redirect).await?;
-    if !callback.status.is_success() {
+    let approval = browser.open(link).await?;
+    if !approval.status.is_success() {
         bail!(
-            "the consent callback answered {}: {}",
-            callback.status,
-            callback.html
+            "the approval page answered {}: {}",
+            approval.status,
+            approval.html
         );
     }
-    Ok(callback.html)
+    let done = if let Ok(form) = approval.form("approve") {
+        browser.submit(&form, &[]).await?
+    } else {
+        let consent = approval.link("consent")?;
+        let signin = browser.open(&consent).await?;
+        let form = signin.form("signin")?;
+        let consent = browser
+            .submit(
+                &form,
+                &[
+                    ("login", demo::FABRIKAM_ADMIN_UPN),
+                    ("passwd", demo::FABRIKAM_ADMIN_PASSWORD),
+                ],
+            )
+            .await?;
+        let accept = consent.form("accept")?;
+        let redirect = browser.submit(&accept, &[]).await?;
+        browser.follow(&redirect).await?
+    };
+    if !done.status.is_success() {
+        bail!("the approval answered {}: {}", done.status, done.html);
+    }
+    Ok(done.html)
+}
+
+/// Plays the consumer admin declining on the approval page, with `reason`.
+pub async fn decline_in_browser(
+    transport: &Transport,
+    link: &Url,
+    reason: &str,
+) -> anyhow::Result<crate::browser::Page> {
+    let browser = Browser::new(transport.clone())?;
+    let approval = browser.open(link).await?;
+    let form = approval.form("decline")?;
+    browser.submit(&form, &[("reason", reason)]).await
 }
 
 /// Plays the consumer admin granting the app Contributor on the resource group, as in the
@@ -280,7 +303,7 @@ pub async fn run(
             "AwaitingConsent" if !consented => {
                 if let Some(link) = consent_link_from_mail(&stack.sim) {
                     progress(
-                        "         the consumer's admin opens the link from the mail and accepts",
+                        "         the consumer's admin opens the link from the mail and approves",
                     );
                     consent_in_browser(&stack.transport, &link).await?;
                     consented = true;

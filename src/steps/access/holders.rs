@@ -8,7 +8,11 @@
 //!   scale-out, through the app's Reader grant);
 //! - the Reader grant: a request in progress or Completed, for the same image.
 
-use crate::domain::{AppRecord, ShareRequest, State};
+use crate::{
+    context::AppContext,
+    domain::{AppRecord, ShareRequest, State},
+    store::StoreError,
+};
 
 /// What the other requests of the tenant still need.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -40,6 +44,23 @@ fn same_app(other: &ShareRequest, app: &AppRecord) -> bool {
         .app
         .as_ref()
         .is_none_or(|a| a.object_id.eq_ignore_ascii_case(&app.object_id))
+}
+
+/// What the other requests of `me`'s consumer tenant, as stored now, still need of `me`'s app
+/// and grant. Read under the tenant lock, so no request of the tenant moves past it meanwhile.
+pub(in crate::steps) async fn in_tenant(
+    ctx: &AppContext,
+    me: &ShareRequest,
+    app: &AppRecord,
+) -> Result<StillNeeded, StoreError> {
+    let others: Vec<ShareRequest> = ctx
+        .store
+        .list_for_consumer(me.consumer.tenant_id)
+        .await?
+        .into_iter()
+        .map(|s| s.request)
+        .collect();
+    Ok(still_needed(me, app, &others))
 }
 
 /// What `others` (the tenant's other requests) still need of `me`'s app and grant.
