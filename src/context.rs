@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use url::Url;
 
 use crate::{
-    cloud::Cloud, config::Settings, events::EventSink, steps::StepQueue, store::RequestStore,
+    cloud::Cloud, config::Settings, events::EventSink, queue::StepQueue, store::RequestStore,
 };
 
 /// The current time. Injected so tests can move it (deadlines, expiry).

@@ -19,6 +19,8 @@ pub mod html;
 pub mod intake;
 pub mod invocation;
 pub mod outbox;
+pub mod queue;
+pub mod secret;
 pub mod status;
 pub mod steps;
 pub mod store;

@@ -27,7 +27,7 @@ use crate::{
     domain::{Actor, EventContext, ShareRequest, State as RequestState},
     html::{document, escape, secure_with_forms},
     invocation::InvocationId,
-    steps::send_consent_link::consent_url,
+    steps::app_consent::send_consent_link::consent_url,
     store::StoreError,
 };
 

@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 
 use super::{AzureError, Service};
 use crate::domain::TenantId;
+pub use crate::secret::Secret;
 
 /// Token scopes of the services we call.
 pub mod scopes {
@@ -40,28 +41,6 @@ pub mod scopes {
     pub const STORAGE: &str = "https://storage.azure.com/.default";
     /// The audience of managed identity tokens used as federated client assertions.
     pub const TOKEN_EXCHANGE: &str = "api://AzureADTokenExchange/.default";
-}
-
-/// A secret value: never printed, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a value.
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The value, for the one place that must send it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
 }
 
 /// A bearer token.

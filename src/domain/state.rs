@@ -188,6 +188,18 @@ impl Step {
         }
     }
 
+    /// The strategy whose sequence the step belongs to.
+    pub fn strategy(self) -> super::Strategy {
+        match self {
+            Self::IssueCredentials
+            | Self::SendConsentLink
+            | Self::ConfirmConsent
+            | Self::CreateVm
+            | Self::RevokeAccess
+            | Self::ReleaseAccess => super::Strategy::AppConsent,
+        }
+    }
+
     /// The name of the function that runs the step.
     pub fn function_name(self) -> &'static str {
         match self {

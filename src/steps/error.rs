@@ -10,7 +10,7 @@ use crate::{
     azure::AzureError,
     domain::IllegalTransition,
     events::PublishError,
-    steps::QueueError,
+    queue::QueueError,
     store::{ChangeError, StoreError},
 };
 

@@ -7,34 +7,25 @@
 //! successor and stops (rule 1). Successor and re-check messages go through the request's
 //! outbox, written with the change that needs them.
 
-mod access;
-mod confirm_consent;
-mod create_vm;
+pub(crate) mod app_consent;
 pub(crate) mod deadline;
-mod entra_codes;
 mod error;
 mod invoke;
-mod issue_credentials;
 mod message;
 pub mod notify;
-mod queue;
 mod rechecks;
 pub mod reconcile;
 mod record;
-mod release_access;
-mod revoke_access;
 mod schedule;
-pub(crate) mod send_consent_link;
 
 pub use error::StepError;
 pub use invoke::invoke;
 pub use message::StepMessage;
-pub use queue::{MemoryQueue, QueueError, SentMessage, StepQueue};
 
 use crate::{
     cloud::Cloud,
     context::AppContext,
-    domain::{Actor, EventContext, Step},
+    domain::{Actor, EventContext, Step, Strategy},
 };
 
 /// What a step run achieved.
@@ -82,15 +73,10 @@ impl Run<'_> {
     }
 }
 
-/// Runs one step for one message.
+/// Runs one step for one message: each step belongs to one strategy, whose module runs it.
 pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
-    match step {
-        Step::IssueCredentials => issue_credentials::run(run).await,
-        Step::SendConsentLink => send_consent_link::run(run).await,
-        Step::ConfirmConsent => confirm_consent::run(run).await,
-        Step::CreateVm => create_vm::run(run).await,
-        Step::RevokeAccess => revoke_access::run(run).await,
-        Step::ReleaseAccess => release_access::run(run).await,
+    match step.strategy() {
+        Strategy::AppConsent => app_consent::run(step, run).await,
     }
 }
 

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::{
-    Run, StepError, confirm_consent, deadline,
+    Run, StepError, app_consent, deadline,
     record::{self, Write},
 };
 use crate::{
@@ -190,7 +190,7 @@ async fn act(
                 ),
                 invocation_id,
             };
-            confirm_consent::expire(&run, request).await.map(|_| ())
+            app_consent::expire(&run, request).await.map(|_| ())
         }
         Action::Fail(reason) => match request.state().current_step() {
             Some(step) => record::fail(ctx, request.id, reason, &event, step).await,

@@ -8,7 +8,7 @@ use imageshare::{
     config::{Env, Settings},
     context::{AppContext, SystemClock},
     events::MemoryEvents,
-    steps::MemoryQueue,
+    queue::MemoryQueue,
     store::MemoryStore,
 };
 use serde_json::{Value, json};

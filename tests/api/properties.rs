@@ -20,7 +20,7 @@ use imageshare::{
     context::{AppContext, SystemClock},
     domain::RequestId,
     events::MemoryEvents,
-    steps::MemoryQueue,
+    queue::MemoryQueue,
     store::{MemoryStore, RequestStore},
 };
 use proptest::{

@@ -13,8 +13,9 @@ use imageshare::{
         graph::GraphClient,
         keyvault::KeyVaultClient,
         scopes,
-        service_bus::{Entity, Outgoing, ServiceBusConnection, ServiceBusSender},
+        service_bus::{Entity, Outgoing, ServiceBusSender},
     },
+    config::ServiceBusConnection,
     domain::TenantId,
 };
 use serde_json::json;

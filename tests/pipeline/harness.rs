@@ -23,7 +23,8 @@ use imageshare::{
     context::{AppContext, Clock},
     domain::{HistoryEntry, RejectedRequest, RequestId, ShareRequest},
     events::{CloudEvent, EventSink, MemoryEvents, PublishError},
-    steps::{QueueError, StepMessage, StepQueue},
+    queue::{QueueError, StepQueue},
+    steps::StepMessage,
     store::{
         Created, ETag, MemoryStore, RejectedCreated, RequestStore, StoreError, Stored, VmClaim,
     },

@@ -7,10 +7,11 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
-use crate::{
-    azure::service_bus::ServiceBusConnection,
-    domain::{ImageCatalog, TenantId},
-};
+mod service_bus;
+
+pub use service_bus::{ConnectionError, ServiceBusConnection};
+
+use crate::domain::{ImageCatalog, TenantId};
 
 /// Where settings come from.
 #[derive(Clone, Debug)]

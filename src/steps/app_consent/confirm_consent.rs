@@ -315,7 +315,10 @@ fn consent_confirmed(
 
 /// The deadline passed: stop, then tell the admin. Only the run whose write made the request
 /// `Expired` sends the notice, so two runs at once (a re-check and the reconciler) send one.
-pub(super) async fn expire(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
+pub(in crate::steps) async fn expire(
+    run: &Run<'_>,
+    request: &ShareRequest,
+) -> Result<Outcome, StepError> {
     let event = run.event();
     let (expired, made_it) = record::update(run.ctx, request.id, |r| {
         if !matches!(r.state(), State::AwaitingConsent | State::AwaitingRoleGrant) {

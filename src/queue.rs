@@ -1,12 +1,13 @@
-//! Sending step messages. The Service Bus implementation lives with the Azure clients; the
-//! in-memory one records what would have been sent (the embedded run and tests).
+//! The port the steps send their messages through. Service Bus implements it with the Azure
+//! clients (`azure::service_bus`); the in-memory one here records what would have been sent
+//! (the embedded run and tests).
 
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-use super::StepMessage;
+use crate::domain::StepMessage;
 
 /// Sending failed; the caller's step is retried.
 #[derive(Debug, thiserror::Error)]
