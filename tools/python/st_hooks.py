@@ -2,15 +2,16 @@
 SCHEMATHESIS_HOOKS): one more check, that every error of the JSON API is RFC 9457
 application/problem+json whose `status` is the response's status.
 
-The consent callback is a page for a person; its errors are HTML pages, as documented in
-openapi/openapi.json, and are checked by content_type_conformance instead.
+The consent callback and the approval page are pages for a person; their errors are HTML
+pages, as documented in openapi/openapi.json, and are checked by content_type_conformance
+instead.
 """
 
 import json
 
 import schemathesis
 
-HTML_PAGES = {"/api/consent/callback"}
+HTML_PAGES = {"/api/consent/callback", "/api/approval"}
 
 
 def _header(response, name):
