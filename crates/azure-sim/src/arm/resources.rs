@@ -245,6 +245,9 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
                 .collect();
             Ok(Reply::ok(page(call, items)))
         }
+        (&Method::GET, ["subscriptions", _, "resourcegroups", _, "resources"]) => {
+            resources_in_group(call, world)
+        }
         (_, ["subscriptions", _, "resourcegroups", _]) => resource_group(call, world),
         (&Method::GET, ["subscriptions", _, "operationresults", _]) => {
             let id = call.path.segments[3].clone();
@@ -255,6 +258,53 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
             format!("The request URI '{}' is not valid.", call.req.path),
         )),
     }
+}
+
+/// Resources - List By Resource Group (`GET {rg}/resources`, Microsoft.Resources
+/// `resources.json`): the group's tracked resources, nested ones such as gallery image
+/// definitions and versions included, each as `{id, name, type, location, tags}`. Extension
+/// resources (role assignments, Lighthouse assignments) and deployments are not resources of
+/// the group and are not listed. Needs `.../resourceGroups/resources/read` (Reader's
+/// `*/read`).
+fn resources_in_group(call: &Call<'_>, world: &World) -> Result<Reply, ArmError> {
+    let sub = call.path.subscription.clone().unwrap_or_default();
+    let rg = call.path.segments.get(3).cloned().unwrap_or_default();
+    let rg_id = format!("/subscriptions/{sub}/resourceGroups/{rg}");
+    call.authorize(
+        world,
+        "Microsoft.Resources/subscriptions/resourceGroups/resources/read",
+        &rg_id,
+    )?;
+    if world.arm.get(&rg_id).is_none() {
+        return Err(resource_group_not_found(&rg));
+    }
+    let prefix = key(&format!("{rg_id}/providers/"));
+    let items = world
+        .arm
+        .resources
+        .iter()
+        .filter(|(k, r)| {
+            let kind = r.kind.to_ascii_lowercase();
+            k.starts_with(&prefix)
+                && !kind.starts_with("microsoft.authorization/")
+                && !kind.starts_with("microsoft.resources/")
+                && !kind.starts_with("microsoft.managedservices/")
+        })
+        .map(|(_, r)| {
+            let mut item = json!({
+                "id": r.id,
+                "name": r.body.get("name").cloned().unwrap_or_else(|| json!(path::last_name(&r.id))),
+                "type": r.kind,
+            });
+            for field in ["location", "tags", "kind", "sku"] {
+                if let Some(v) = r.body.get(field) {
+                    item[field] = v.clone();
+                }
+            }
+            item
+        })
+        .collect();
+    Ok(Reply::ok(page(call, items)))
 }
 
 fn resource_group(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
