@@ -68,7 +68,7 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
@@ -84,6 +84,8 @@ impl Function {
         Self::Step(Step::CreateVm),
         Self::Step(Step::RevokeAccess),
         Self::Step(Step::ReleaseAccess),
+        Self::Step(Step::Delegate),
+        Self::Step(Step::EndDelegation),
         Self::Reconcile,
     ];
 

@@ -68,8 +68,12 @@ pub struct StatusDocument {
     /// The admin-consent link, while the consumer's admin has not used it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentView>,
-    /// The VM.
-    pub vm: VmView,
+    /// The VM imageshare creates (`app-consent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmView>,
+    /// The Lighthouse delegation (`lighthouse`): to whom, until when, and its resources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationView>,
     /// The revocation, once asked for: what it removed, what it kept, and what only the
     /// consumer's admin can remove.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -289,6 +293,49 @@ pub struct VmView {
     id: Option<String>,
 }
 
+/// The delegation part of the status document (`lighthouse`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DelegationView {
+    principals: Vec<crate::domain::ConsumerPrincipal>,
+    lifetime_days: u32,
+    /// The delegated resource group (the gallery's).
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_definition_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_assignment_id: Option<String>,
+    /// When the delegation is removed.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_at: Option<OffsetDateTime>,
+    /// What was removed when it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<crate::domain::Removal>,
+}
+
+impl DelegationView {
+    fn of(request: &ShareRequest) -> Option<Self> {
+        let plan = request.delegation.as_ref()?;
+        let record = request.progress.delegation.clone().unwrap_or_default();
+        let known = |s: String| (!s.is_empty()).then_some(s);
+        Some(Self {
+            principals: plan.principals.clone(),
+            lifetime_days: plan.lifetime_days,
+            scope: request.image.as_resource_id().resource_group_id(),
+            deployment_id: known(record.deployment_id),
+            registration_definition_id: known(record.definition_id),
+            registration_assignment_id: known(record.assignment_id),
+            expires_at: record.expires_at,
+            removed: record.removed,
+        })
+    }
+}
+
 /// Related URLs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Links {
@@ -297,7 +344,29 @@ pub struct Links {
     pub self_: String,
 }
 
-fn summary(state: State) -> &'static str {
+fn summary(request: &ShareRequest) -> &'static str {
+    if request.strategy == Strategy::Lighthouse {
+        return match request.state() {
+            State::Submitted => {
+                "Accepted; checking the gallery's resource group before delegating it."
+            }
+            State::Delegating => {
+                "Delegating the gallery's resource group to the consumer's tenant (Azure Lighthouse)."
+            }
+            State::Delegated => {
+                "Delegated: the consumer's principals can create VMs from the image until 'delegation.expiresAt'; see 'nextAction'."
+            }
+            State::Completed => {
+                "Done: the delegation ended and is removed; see 'delegation.removed'."
+            }
+            State::Revoked => "Revoked: the delegation is removed; see 'delegation.removed'.",
+            state => summary_of(state),
+        };
+    }
+    summary_of(request.state())
+}
+
+fn summary_of(state: State) -> &'static str {
     match state {
         State::Submitted => "Accepted; creating the app credentials in the image owner's tenant.",
         State::CredentialsIssued => {
@@ -321,6 +390,8 @@ fn summary(state: State) -> &'static str {
         State::Revoked => {
             "Revoked: what this request created is removed; see 'revocation' for what only the consumer's admin can remove."
         }
+        State::Delegating => "Delegating the image's resource group (Azure Lighthouse).",
+        State::Delegated => "Delegated: the consumer's principals can use the image.",
     }
 }
 
@@ -380,6 +451,7 @@ fn next_action(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Opt
                 command: Some(command),
             })
         }
+        State::Delegated => crate::steps::lighthouse::next_action(ctx, request),
         _ => None,
     }
 }
@@ -415,7 +487,7 @@ impl StatusDocument {
         Self {
             id: request.id,
             state: request.state(),
-            summary: summary(request.state()).to_owned(),
+            summary: summary(request).to_owned(),
             next_action: next_action(ctx, request, with_link),
             waiting_for: request
                 .progress
@@ -471,14 +543,15 @@ impl StatusDocument {
                 delivered_at: c.delivered_at,
                 delivery_uncertain: c.delivery_uncertain,
             }),
-            vm: VmView {
-                name: request.vm.name.to_string(),
-                size: request.vm.size.to_string(),
-                location: request.vm.location.to_string(),
-                admin_username: request.vm.admin_username.to_string(),
-                subnet_id: request.vm.subnet_id.as_ref().map(ToString::to_string),
+            vm: request.vm.as_ref().map(|vm| VmView {
+                name: vm.name.to_string(),
+                size: vm.size.to_string(),
+                location: vm.location.to_string(),
+                admin_username: vm.admin_username.to_string(),
+                subnet_id: vm.subnet_id.as_ref().map(ToString::to_string),
                 id: request.progress.vm.vm_id.clone(),
-            },
+            }),
+            delegation: DelegationView::of(request),
             revocation: RevocationView::of(request),
             access_release: request.progress.access_release.clone(),
             created_at: request.created_at,
@@ -534,7 +607,7 @@ impl RejectedDocument {
         Self {
             id: rejected.id,
             state: State::Rejected,
-            summary: summary(State::Rejected).to_owned(),
+            summary: summary_of(State::Rejected).to_owned(),
             failure: rejected.reason.clone(),
             errors: rejected.problems.clone(),
             idempotency_key: match &rejected.origin {

@@ -17,6 +17,8 @@ param queueNames array = [
   'create-vm'
   'revoke-access'
   'release-access'
+  'delegate'
+  'end-delegation'
 ]
 
 @description('The topic status events are published to (IMAGESHARE_EVENTS_TOPIC).')

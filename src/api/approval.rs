@@ -178,14 +178,16 @@ fn details(open: &Open) -> String {
         "/subscriptions/{}/resourceGroups/{}",
         request.consumer.subscription_id, request.consumer.resource_group
     );
+    // Only app-consent requests carry an approval link, and each has a VM section.
+    let vm = |f: fn(&crate::domain::VmSpec) -> &str| request.vm.as_ref().map_or("", f);
     format!(
         "<p>An image owner asks to share a VM image with your tenant and to create one VM from it in your subscription. Nothing is created before you approve.</p>\
          <table>{}{}{}{}{}{}{}{}{}</table>\
          <p>To create the VM, imageshare's app needs <b>Contributor</b> on resource group <b>{}</b>; after approving, the next page says how to grant it if it is not in place. VMs made from a shared image keep needing read access to it for reimage and scale-out.</p>",
         row("Image", &request.image_name),
-        row("VM", request.vm.name.as_str()),
-        row("Size", request.vm.size.as_str()),
-        row("Region", request.vm.location.as_str()),
+        row("VM", vm(|v| v.name.as_str())),
+        row("Size", vm(|v| v.size.as_str())),
+        row("Region", vm(|v| v.location.as_str())),
         row("Resource group", &scope),
         row("Your tenant", &request.consumer.tenant_id.to_string()),
         row("Requested by", &request.requested_by_text()),

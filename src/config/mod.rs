@@ -7,8 +7,13 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
+mod lighthouse;
 mod service_bus;
 
+pub use lighthouse::{
+    LIGHTHOUSE_ALLOW_OTHER_RESOURCES, LIGHTHOUSE_DAYS_DEFAULT, LIGHTHOUSE_DAYS_MAX,
+    LighthouseSettings,
+};
 pub use service_bus::{ConnectionError, ServiceBusConnection};
 
 use crate::domain::{ImageCatalog, TenantId};
@@ -181,6 +186,8 @@ pub struct Settings {
     pub redelivery_pause_cap: Duration,
     /// Deadlines, retries and reconciliation.
     pub pipeline: PipelineSettings,
+    /// The `lighthouse` strategy's lifetimes and preflight.
+    pub lighthouse: LighthouseSettings,
     /// The audience of the share apps' federated credentials and of the operator identity's
     /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
     pub federated_audience: String,
@@ -241,6 +248,8 @@ pub struct PipelineSettings {
     pub creating_vm_deadline: Duration,
     /// Removing what a revoked request created: `Revoking`.
     pub revoking_deadline: Duration,
+    /// Deploying a Lighthouse delegation: `Delegating`.
+    pub delegating_deadline: Duration,
     /// Keep the owner-side credential (federated credential or secret) when a request ends,
     /// instead of removing it once no other request of that tenant needs it.
     pub keep_access_after_end: bool,
@@ -258,6 +267,7 @@ impl Default for PipelineSettings {
             credentials_issued_deadline: Duration::from_secs(60 * 60),
             creating_vm_deadline: Duration::from_secs(3 * 60 * 60),
             revoking_deadline: Duration::from_secs(60 * 60),
+            delegating_deadline: Duration::from_secs(60 * 60),
             keep_access_after_end: false,
             max_retries: 8,
             reconcile_grace: Duration::from_secs(10 * 60),
@@ -288,6 +298,11 @@ impl PipelineSettings {
                 15..=1440,
             )?,
             revoking_deadline: minutes(DEADLINE_REVOKING_MINUTES, d.revoking_deadline, 5..=1440)?,
+            delegating_deadline: minutes(
+                DEADLINE_DELEGATING_MINUTES,
+                d.delegating_deadline,
+                5..=1440,
+            )?,
             keep_access_after_end: match env.var(KEEP_ACCESS_AFTER_END).as_deref().map(str::trim) {
                 None => d.keep_access_after_end,
                 Some(v) if v.eq_ignore_ascii_case("true") => true,
@@ -380,6 +395,8 @@ pub const DEADLINE_CREDENTIALS_ISSUED_MINUTES: &str =
 pub const DEADLINE_CREATING_VM_MINUTES: &str = "IMAGESHARE_DEADLINE_CREATING_VM_MINUTES";
 /// How long removing what a revoked request created may take (minutes).
 pub const DEADLINE_REVOKING_MINUTES: &str = "IMAGESHARE_DEADLINE_REVOKING_MINUTES";
+/// Minutes a Lighthouse delegation's deployment may take (`Delegating`).
+pub const DEADLINE_DELEGATING_MINUTES: &str = "IMAGESHARE_DEADLINE_DELEGATING_MINUTES";
 /// `true` keeps a tenant's owner-side credential after its requests end (default `false`).
 pub const KEEP_ACCESS_AFTER_END: &str = "IMAGESHARE_KEEP_ACCESS_AFTER_END";
 /// Transient failures of one step message retried before resting until the reconciler.
@@ -681,6 +698,7 @@ impl Settings {
         });
 
         let pipeline = problems.take(PipelineSettings::from_env(env));
+        let lighthouse = problems.take(LighthouseSettings::from_env(env));
         let deployment_id = problems
             .take(
                 env.var(DEPLOYMENT_ID)
@@ -707,6 +725,7 @@ impl Settings {
             Some(redelivery_pause_cap),
             Some(federated_audience),
             Some(pipeline),
+            Some(lighthouse),
             true,
         ) = (
             port,
@@ -725,6 +744,7 @@ impl Settings {
             redelivery_pause_cap,
             federated_audience,
             pipeline,
+            lighthouse,
             problems.0.is_empty(),
         )
         else {
@@ -750,6 +770,7 @@ impl Settings {
             redelivery_pause_cap,
             federated_audience,
             pipeline,
+            lighthouse,
             deployment_id,
             app_service_auth: env
                 .var(APP_SERVICE_AUTH)

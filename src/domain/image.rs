@@ -64,6 +64,11 @@ impl ImageCatalog {
         Ok(Self(entries))
     }
 
+    /// Every image version the catalog allows.
+    pub fn versions(&self) -> impl Iterator<Item = &ImageVersionId> {
+        self.0.values()
+    }
+
     /// True when the catalog lists nothing (every request would be refused).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

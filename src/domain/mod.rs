@@ -4,6 +4,7 @@
 //! afterwards: the rest of the code never re-validates.
 
 mod caller;
+mod delegation;
 mod email;
 mod guid;
 mod history;
@@ -17,9 +18,13 @@ mod share_request;
 mod ssh;
 mod state;
 mod step_message;
+mod strategy;
 mod vm;
 
 pub use caller::Caller;
+pub use delegation::{
+    ConsumerPrincipal, DISPLAY_NAME_MAX_CHARS, DelegationPlan, DelegationRecord, PrincipalKind,
+};
 pub use email::EmailAddress;
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};
@@ -34,12 +39,11 @@ pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};
 pub use revocation::{
     AccessRelease, Kept, Removable, Removal, RemovalOutcome, RemovalService, RevocationRecord,
 };
-pub use share_request::{
-    Consumer, EventContext, Origin, ShareRequest, Strategy, Submission, VmSpec,
-};
+pub use share_request::{Consumer, EventContext, Origin, ShareRequest, Submission, VmSpec};
 pub use ssh::SshPublicKey;
 pub use state::{IllegalTransition, State, Step, StepTimes};
 pub use step_message::StepMessage;
+pub use strategy::Strategy;
 pub use vm::{AdminUsername, Location, VmName, VmSize};
 
 /// Why a value was refused. The message is written for the person who sent it.

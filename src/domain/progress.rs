@@ -328,4 +328,7 @@ pub struct Progress {
     /// The owner-side credential released when the request ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_release: Option<super::AccessRelease>,
+    /// What the `lighthouse` steps found or made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<super::DelegationRecord>,
 }

@@ -30,6 +30,10 @@ pub enum Removable {
     VirtualNetwork,
     /// The network security group imageshare made.
     NetworkSecurityGroup,
+    /// A Lighthouse registration assignment (the delegation of a resource group).
+    RegistrationAssignment,
+    /// A Lighthouse registration definition (the offer the assignment used).
+    RegistrationDefinition,
 }
 
 impl Removable {
@@ -46,6 +50,8 @@ impl Removable {
             Self::NetworkInterface => "network interface",
             Self::VirtualNetwork => "virtual network",
             Self::NetworkSecurityGroup => "network security group",
+            Self::RegistrationAssignment => "Lighthouse registration assignment",
+            Self::RegistrationDefinition => "Lighthouse registration definition",
         }
     }
 }

@@ -6,19 +6,12 @@ use time::OffsetDateTime;
 use super::{
     Actor, AdminUsername, EmailAddress, HistoryEntry, IllegalTransition, ImageVersionId, Location,
     Outbox, Progress, Rechecks, RequestId, ResourceGroupName, SshPublicKey, State, StepMessage,
-    StepTimes, SubnetId, SubscriptionId, TenantId, VmName, VmSize,
+    StepTimes, Strategy, SubnetId, SubscriptionId, TenantId, VmName, VmSize,
+    delegation::DelegationPlan,
 };
 
-/// How the image is shared. Only `app-consent` exists today (DESIGN §8 lists what comes next).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strategy {
-    /// A multi-tenant app in the owner's tenant, consented to by the consumer's admin.
-    #[default]
-    AppConsent,
-}
-
-/// The consumer tenant and where its VM goes.
+/// The consumer tenant and where its VM goes (for `lighthouse`, where the consumer's
+/// operators create it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Consumer {
@@ -85,8 +78,10 @@ pub struct Submission {
     pub image: ImageVersionId,
     /// The image's name in the operator's catalog.
     pub image_name: String,
-    /// The VM.
-    pub vm: VmSpec,
+    /// The VM imageshare creates (`app-consent`).
+    pub vm: Option<VmSpec>,
+    /// The delegation (`lighthouse`).
+    pub delegation: Option<DelegationPlan>,
 }
 
 /// Context for a history entry: when, who, under which invocation.
@@ -116,8 +111,12 @@ pub struct ShareRequest {
     pub image: ImageVersionId,
     /// Its catalog name.
     pub image_name: String,
-    /// The VM to create.
-    pub vm: VmSpec,
+    /// The VM to create (`app-consent`; with `lighthouse` the consumer creates it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<VmSpec>,
+    /// What to delegate, to whom, for how long (`lighthouse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegation: Option<DelegationPlan>,
     /// Where the request came from.
     pub origin: Origin,
     /// The API caller who submitted it (absent for queued requests): the consumer's admin is
@@ -182,6 +181,7 @@ impl ShareRequest {
             image,
             image_name,
             vm,
+            delegation,
         } = submission;
         let mut request = Self {
             id,
@@ -190,6 +190,7 @@ impl ShareRequest {
             image,
             image_name,
             vm,
+            delegation,
             origin,
             requested_by: ctx.caller.clone(),
             fingerprint,
@@ -202,19 +203,31 @@ impl ShareRequest {
             history_len: 0,
             outbox: Outbox::default(),
         };
-        let detail = format!(
-            "Share of image '{}' with tenant {} requested; VM '{}' in {}/{}.",
-            request.image_name,
-            request.consumer.tenant_id,
-            request.vm.name,
-            request.consumer.subscription_id,
-            request.consumer.resource_group
-        );
-        request.steps.queued(super::Step::IssueCredentials, ctx.at);
+        let detail = match (&request.vm, &request.delegation) {
+            (Some(vm), _) => format!(
+                "Share of image '{}' with tenant {} requested; VM '{}' in {}/{}.",
+                request.image_name,
+                request.consumer.tenant_id,
+                vm.name,
+                request.consumer.subscription_id,
+                request.consumer.resource_group
+            ),
+            (None, Some(plan)) => format!(
+                "Share of image '{}' with tenant {} requested through an Azure Lighthouse delegation to {} principal(s) for {} days.",
+                request.image_name,
+                request.consumer.tenant_id,
+                plan.principals.len(),
+                plan.lifetime_days
+            ),
+            (None, None) => format!(
+                "Share of image '{}' with tenant {} requested.",
+                request.image_name, request.consumer.tenant_id
+            ),
+        };
+        let first = strategy.first_step();
+        request.steps.queued(first, ctx.at);
         request.progress.rechecks.next_run_at = Some(ctx.at);
-        request
-            .outbox
-            .send(StepMessage::first(id, super::Step::IssueCredentials), None);
+        request.outbox.send(StepMessage::first(id, first), None);
         let entry = request.append("submitted", detail, ctx);
         (request, entry)
     }
@@ -222,6 +235,11 @@ impl ShareRequest {
     /// Where the request stands.
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The step that moves the request on from where it stands, in its strategy.
+    pub fn current_step(&self) -> Option<super::Step> {
+        self.strategy.current_step(self.state)
     }
 
     /// Number of history entries written.
@@ -238,12 +256,12 @@ impl ShareRequest {
         ctx: &EventContext,
     ) -> Result<HistoryEntry, IllegalTransition> {
         let from = self.state;
-        if !from.can_become(to) {
+        if !self.strategy.can_become(from, to) {
             return Err(IllegalTransition { from, to });
         }
         // A new step starts its own message chain: its first message is attempt 0, so the
         // previous step's re-check count must not make it look superseded.
-        if self.state.current_step() != to.current_step() {
+        if self.strategy.current_step(from) != self.strategy.current_step(to) {
             self.progress.rechecks = Rechecks {
                 next_run_at: Some(ctx.at),
                 ..Rechecks::default()
@@ -272,11 +290,20 @@ impl ShareRequest {
         ctx: &EventContext,
     ) -> Result<HistoryEntry, IllegalTransition> {
         let from = self.state;
+        // A delegation made no resources in the consumer's tenant: its VMs are the
+        // consumer's own, never imageshare's to delete.
+        let delete_resources = delete_resources && self.strategy == Strategy::AppConsent;
+        let step = self.strategy.revoke_step();
+        // The number is the chain's first message attempt. When the revocation's step is the
+        // one the request was waiting in (a delegation's EndDelegation, scheduled for its
+        // expiry as attempt 0), the chain starts past that message, which becomes superseded:
+        // a MessageId is never reused.
+        let first = u32::from(self.strategy.current_step(from) == Some(step));
         let number = self
             .progress
             .revocation
             .as_ref()
-            .map_or(0, |r| r.number + 1);
+            .map_or(first, |r| r.number + 1);
         let detail = format!(
             "Revocation asked for in state {from}{}: removing what this request created in the owner's tenant, unless another request still needs it.",
             if delete_resources {
@@ -300,11 +327,9 @@ impl ShareRequest {
             notice_sent_at: None,
         });
         self.progress.rechecks.latest = number;
-        self.steps.restarted(super::Step::RevokeAccess, ctx.at);
-        self.outbox.send(
-            StepMessage::attempt(self.id, super::Step::RevokeAccess, number),
-            None,
-        );
+        self.steps.restarted(step, ctx.at);
+        self.outbox
+            .send(StepMessage::attempt(self.id, step, number), None);
         Ok(entry)
     }
 

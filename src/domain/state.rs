@@ -34,6 +34,11 @@ pub enum State {
     /// Revoked: what this request created on the owner's side (and, when asked, in the
     /// consumer's tenant) is removed.
     Revoked,
+    /// `lighthouse`: the delegation's deployment is running.
+    Delegating,
+    /// `lighthouse`: the delegation is in place; the consumer's principals can use the image
+    /// until it is removed.
+    Delegated,
 }
 
 impl State {
@@ -74,44 +79,6 @@ impl State {
         )
     }
 
-    /// The step that moves a request out of this state, if a step does.
-    pub fn current_step(self) -> Option<Step> {
-        match self {
-            Self::Submitted => Some(Step::IssueCredentials),
-            Self::CredentialsIssued => Some(Step::SendConsentLink),
-            Self::AwaitingConsent | Self::AwaitingRoleGrant => Some(Step::ConfirmConsent),
-            Self::CreatingVm => Some(Step::CreateVm),
-            Self::Revoking => Some(Step::RevokeAccess),
-            Self::Completed
-            | Self::Failed
-            | Self::Expired
-            | Self::Rejected
-            | Self::Declined
-            | Self::Revoked => None,
-        }
-    }
-
-    /// Whether the state machine allows `self -> to`.
-    pub fn can_become(self, to: Self) -> bool {
-        use State::{
-            AwaitingConsent, AwaitingRoleGrant, Completed, CreatingVm, CredentialsIssued, Declined,
-            Expired, Failed, Revoked, Revoking, Submitted,
-        };
-        matches!(
-            (self, to),
-            (Submitted, CredentialsIssued)
-                | (CredentialsIssued, AwaitingConsent)
-                | (
-                    AwaitingConsent,
-                    AwaitingRoleGrant | CreatingVm | Expired | Declined
-                )
-                | (AwaitingRoleGrant, CreatingVm | Expired | Declined)
-                | (CreatingVm, Completed)
-                | (Revoking, Revoked)
-        ) || (!self.is_terminal() && to == Failed)
-            || (to == Revoking && self.can_be_revoked())
-    }
-
     /// The state's wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -127,6 +94,8 @@ impl State {
             Self::Declined => "Declined",
             Self::Revoking => "Revoking",
             Self::Revoked => "Revoked",
+            Self::Delegating => "Delegating",
+            Self::Delegated => "Delegated",
         }
     }
 }
@@ -147,7 +116,7 @@ pub struct IllegalTransition {
     pub to: State,
 }
 
-/// One step of the app-consent pipeline; each is a function on its own queue.
+/// One step of a strategy's sequence; each is a function on its own queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
@@ -163,17 +132,23 @@ pub enum Step {
     RevokeAccess,
     /// After a request ends, remove the owner-side credential no other request needs.
     ReleaseAccess,
+    /// `lighthouse`: check, deploy and confirm the delegation, then tell the admin.
+    Delegate,
+    /// `lighthouse`: remove the delegation (its lifetime ended, or it was revoked).
+    EndDelegation,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 8] = [
         Self::IssueCredentials,
         Self::SendConsentLink,
         Self::ConfirmConsent,
         Self::CreateVm,
         Self::RevokeAccess,
         Self::ReleaseAccess,
+        Self::Delegate,
+        Self::EndDelegation,
     ];
 
     /// The Service Bus queue that triggers the step; also the step's wire name.
@@ -185,6 +160,8 @@ impl Step {
             Self::CreateVm => "create-vm",
             Self::RevokeAccess => "revoke-access",
             Self::ReleaseAccess => "release-access",
+            Self::Delegate => "delegate",
+            Self::EndDelegation => "end-delegation",
         }
     }
 
@@ -197,6 +174,7 @@ impl Step {
             | Self::CreateVm
             | Self::RevokeAccess
             | Self::ReleaseAccess => super::Strategy::AppConsent,
+            Self::Delegate | Self::EndDelegation => super::Strategy::Lighthouse,
         }
     }
 
@@ -209,6 +187,8 @@ impl Step {
             Self::CreateVm => "CreateVm",
             Self::RevokeAccess => "RevokeAccess",
             Self::ReleaseAccess => "ReleaseAccess",
+            Self::Delegate => "Delegate",
+            Self::EndDelegation => "EndDelegation",
         }
     }
 }
@@ -288,6 +268,9 @@ impl StepTimes {
 mod tests {
     use super::*;
 
+    /// These are the app-consent machine's rules (each strategy has its own order).
+    const AC: super::super::Strategy = super::super::Strategy::AppConsent;
+
     const ALL: [State; 12] = [
         State::Submitted,
         State::CredentialsIssued,
@@ -307,7 +290,7 @@ mod tests {
     fn only_waiting_for_the_consumer_admin_can_be_declined() {
         let can_decline: Vec<State> = ALL
             .into_iter()
-            .filter(|s| s.can_become(State::Declined))
+            .filter(|s| AC.can_become(*s, State::Declined))
             .collect();
         assert_eq!(
             can_decline,
@@ -319,7 +302,7 @@ mod tests {
     fn terminal_states_lead_nowhere_but_to_a_revocation() {
         for from in ALL.into_iter().filter(|s| s.is_terminal()) {
             for to in ALL.into_iter().filter(|s| *s != State::Revoking) {
-                assert!(!from.can_become(to), "{from} -> {to} allowed");
+                assert!(!AC.can_become(from, to), "{from} -> {to} allowed");
             }
         }
     }
@@ -335,8 +318,18 @@ mod tests {
             State::Completed,
         ];
         for pair in path.windows(2) {
-            assert!(pair[0].can_become(pair[1]), "{} -> {}", pair[0], pair[1]);
-            assert!(!pair[1].can_become(pair[0]), "{} -> {}", pair[1], pair[0]);
+            assert!(
+                AC.can_become(pair[0], pair[1]),
+                "{} -> {}",
+                pair[0],
+                pair[1]
+            );
+            assert!(
+                !AC.can_become(pair[1], pair[0]),
+                "{} -> {}",
+                pair[1],
+                pair[0]
+            );
         }
     }
 
@@ -344,7 +337,7 @@ mod tests {
     fn only_waiting_for_a_person_can_expire() {
         let can_expire: Vec<State> = ALL
             .into_iter()
-            .filter(|s| s.can_become(State::Expired))
+            .filter(|s| AC.can_become(*s, State::Expired))
             .collect();
         assert_eq!(
             can_expire,
@@ -356,7 +349,7 @@ mod tests {
     fn every_state_but_rejected_and_revocation_itself_can_start_revoking() {
         let can_revoke: Vec<State> = ALL
             .into_iter()
-            .filter(|s| s.can_become(State::Revoking))
+            .filter(|s| AC.can_become(*s, State::Revoking))
             .collect();
         assert_eq!(
             can_revoke,
@@ -378,13 +371,13 @@ mod tests {
     fn only_revoking_becomes_revoked_and_revoked_is_the_end() {
         let to_revoked: Vec<State> = ALL
             .into_iter()
-            .filter(|s| s.can_become(State::Revoked))
+            .filter(|s| AC.can_become(*s, State::Revoked))
             .collect();
         assert_eq!(to_revoked, [State::Revoking]);
         assert!(State::Revoked.is_terminal());
         assert!(!State::Revoking.is_terminal());
-        assert!(ALL.into_iter().all(|to| !State::Revoked.can_become(to)));
-        assert!(State::Revoking.can_become(State::Failed));
+        assert!(ALL.into_iter().all(|to| !AC.can_become(State::Revoked, to)));
+        assert!(AC.can_become(State::Revoking, State::Failed));
     }
 
     #[test]
@@ -406,7 +399,7 @@ mod tests {
 
     #[test]
     fn nothing_becomes_rejected_after_creation() {
-        assert!(ALL.into_iter().all(|s| !s.can_become(State::Rejected)));
+        assert!(ALL.into_iter().all(|s| !AC.can_become(s, State::Rejected)));
     }
 
     #[test]

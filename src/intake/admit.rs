@@ -92,12 +92,12 @@ pub async fn admit(
     };
     // One active request per VM. A request already stored under this id (a replay, or a
     // reused key) took or never needed the claim; only a new one claims.
-    if ctx.store.get(id).await?.is_none() {
-        let vm_id = claim::vm_resource_id(&accepted.submission);
-        if let Claimed::Held(holder) = claim::claim_vm(ctx, &vm_id, id).await? {
-            info!(request_id = %id, %holder, "share request refused: its VM is another active request's");
-            return Err(AdmitError::VmBusy { vm_id, holder });
-        }
+    if let Some(vm_id) = claim::vm_resource_id(&accepted.submission)
+        && ctx.store.get(id).await?.is_none()
+        && let Claimed::Held(holder) = claim::claim_vm(ctx, &vm_id, id).await?
+    {
+        info!(request_id = %id, %holder, "share request refused: its VM is another active request's");
+        return Err(AdmitError::VmBusy { vm_id, holder });
     }
     let (request, first) = ShareRequest::submit(
         id,

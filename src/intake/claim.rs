@@ -29,14 +29,16 @@ pub enum Claimed {
     Held(RequestId),
 }
 
-/// The VM resource id a submission names.
-pub fn vm_resource_id(submission: &Submission) -> String {
-    format!(
+/// The VM resource id a submission names, when imageshare creates one (a `lighthouse`
+/// delegation creates none: its requests share the delegation instead of claiming).
+pub fn vm_resource_id(submission: &Submission) -> Option<String> {
+    let vm = submission.vm.as_ref()?;
+    Some(format!(
         "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/{}",
         submission.consumer.subscription_id,
         submission.consumer.resource_group.as_str(),
-        submission.vm.name.as_str()
-    )
+        vm.name.as_str()
+    ))
 }
 
 /// Claims `vm_id` for `request`.

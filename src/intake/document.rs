@@ -9,22 +9,44 @@
 //!          "adminUsername": "azureuser", "sshPublicKey": "ssh-ed25519 ...", "subnetId": "..."}
 //! }
 //! ```
+//!
+//! `lighthouse` names no `vm` (the consumer's operators create it) but the principals the
+//! delegation is for, and optionally its lifetime:
+//!
+//! ```json
+//! {
+//!   "strategy": "lighthouse",
+//!   "consumer": {"tenantId": "...", "subscriptionId": "...", "resourceGroup": "...", "adminEmail": "...",
+//!                "principals": [{"objectId": "...", "displayName": "VM operators", "kind": "group"}]},
+//!   "image": {"name": "ubuntu-hardened"},
+//!   "delegation": {"days": 7}
+//! }
+//! ```
 
 use serde_json::{Map, Value};
 
 use super::FieldProblem;
 use crate::domain::{
-    AdminUsername, Consumer, EmailAddress, ImageCatalog, ImageRef, ImageVersionId, Invalid,
-    Location, ResourceGroupName, SshPublicKey, Strategy, SubnetId, SubscriptionId, TenantId,
-    VmName, VmSize, VmSpec,
+    AdminUsername, Consumer, ConsumerPrincipal, EmailAddress, ImageCatalog, ImageRef,
+    ImageVersionId, Invalid, Location, PrincipalKind, ResourceGroupName, SshPublicKey, Strategy,
+    SubnetId, SubscriptionId, TenantId, VmName, VmSize, VmSpec,
 };
+
+/// The most principals one delegation names. Each becomes two authorizations (Reader and
+/// the Delete Role); a short list stays reviewable by the owner, and the docs recommend a
+/// group over many users.
+pub const MAX_PRINCIPALS: usize = 10;
 
 /// A structurally valid document (the image not yet checked against the catalog).
 pub(super) struct Document {
     pub(super) strategy: Strategy,
     pub(super) consumer: Consumer,
     pub(super) image: ImageRef,
-    pub(super) vm: VmSpec,
+    /// `app-consent`.
+    pub(super) vm: Option<VmSpec>,
+    /// `lighthouse`: who gets the delegation, and the lifetime asked for (days).
+    pub(super) principals: Vec<ConsumerPrincipal>,
+    pub(super) days: Option<u32>,
 }
 
 /// Collects problems while walking the document.
@@ -128,26 +150,47 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     let Some(doc) = w.object(Some(root), "") else {
         return Err(w.problems);
     };
-    w.no_unknown_fields(doc, "", &["strategy", "consumer", "image", "vm"]);
+    w.no_unknown_fields(
+        doc,
+        "",
+        &["strategy", "consumer", "image", "vm", "delegation"],
+    );
 
     let strategy = w
         .string(doc, "", "strategy", false, |s| match s {
             "app-consent" => Ok(Strategy::AppConsent),
-            "lighthouse" | "direct-share" | "rbac-guest" => Err(Invalid(format!(
-                "strategy '{s}' is not available yet; use 'app-consent'"
+            "lighthouse" => Ok(Strategy::Lighthouse),
+            "direct-share" | "rbac-guest" => Err(Invalid(format!(
+                "strategy '{s}' is not available yet; use 'app-consent' or 'lighthouse'"
             ))),
             _ => Err(Invalid(format!(
-                "unknown strategy '{s}'; use 'app-consent'"
+                "unknown strategy '{s}'; use 'app-consent' or 'lighthouse'"
             ))),
         })
         .unwrap_or_default();
+    let lighthouse = strategy == Strategy::Lighthouse;
 
+    let mut principals = Vec::new();
     let consumer = w.object(doc.get("consumer"), "/consumer").and_then(|c| {
         w.no_unknown_fields(
             c,
             "/consumer",
-            &["tenantId", "subscriptionId", "resourceGroup", "adminEmail"],
+            &[
+                "tenantId",
+                "subscriptionId",
+                "resourceGroup",
+                "adminEmail",
+                "principals",
+            ],
         );
+        if lighthouse {
+            principals = consumer_principals(&mut w, c.get("principals"));
+        } else if c.contains_key("principals") {
+            w.problem(
+                "/consumer/principals",
+                "is only for strategy 'lighthouse' (the delegation's principals)",
+            );
+        }
         let tenant_id = w.string(c, "/consumer", "tenantId", true, TenantId::parse);
         let subscription_id = w.string(
             c,
@@ -195,37 +238,55 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
         }
     });
 
-    let vm = w.object(doc.get("vm"), "/vm").and_then(|v| {
-        w.no_unknown_fields(
-            v,
-            "/vm",
-            &[
-                "name",
-                "size",
-                "location",
-                "adminUsername",
-                "sshPublicKey",
-                "subnetId",
-            ],
-        );
-        let name = w.string(v, "/vm", "name", true, VmName::parse);
-        let size = w.string(v, "/vm", "size", true, VmSize::parse);
-        let location = w.string(v, "/vm", "location", true, Location::parse);
-        let admin_username = w.string(v, "/vm", "adminUsername", true, AdminUsername::parse);
-        let ssh_public_key = w.string(v, "/vm", "sshPublicKey", true, SshPublicKey::parse);
-        let subnet_id = w.string(v, "/vm", "subnetId", false, SubnetId::parse);
-        if v.get("subnetId").is_some_and(|s| !s.is_null()) && subnet_id.is_none() {
-            return None;
+    let mut days = None;
+    if lighthouse {
+        if doc.contains_key("vm") {
+            w.problem(
+                "/vm",
+                "is not used by strategy 'lighthouse': the consumer's operators create the VM from the delegated image",
+            );
         }
-        Some(VmSpec {
-            name: name?,
-            size: size?,
-            location: location?,
-            admin_username: admin_username?,
-            ssh_public_key: ssh_public_key?,
-            subnet_id,
-        })
-    });
+        if let Some(d) = doc.get("delegation") {
+            days = delegation_days(&mut w, d);
+        }
+    } else if doc.contains_key("delegation") {
+        w.problem("/delegation", "is only for strategy 'lighthouse'");
+    }
+    let vm_section = if lighthouse { None } else { doc.get("vm") };
+    let vm = (!lighthouse)
+        .then(|| w.object(vm_section, "/vm"))
+        .flatten()
+        .and_then(|v| {
+            w.no_unknown_fields(
+                v,
+                "/vm",
+                &[
+                    "name",
+                    "size",
+                    "location",
+                    "adminUsername",
+                    "sshPublicKey",
+                    "subnetId",
+                ],
+            );
+            let name = w.string(v, "/vm", "name", true, VmName::parse);
+            let size = w.string(v, "/vm", "size", true, VmSize::parse);
+            let location = w.string(v, "/vm", "location", true, Location::parse);
+            let admin_username = w.string(v, "/vm", "adminUsername", true, AdminUsername::parse);
+            let ssh_public_key = w.string(v, "/vm", "sshPublicKey", true, SshPublicKey::parse);
+            let subnet_id = w.string(v, "/vm", "subnetId", false, SubnetId::parse);
+            if v.get("subnetId").is_some_and(|s| !s.is_null()) && subnet_id.is_none() {
+                return None;
+            }
+            Some(VmSpec {
+                name: name?,
+                size: size?,
+                location: location?,
+                admin_username: admin_username?,
+                ssh_public_key: ssh_public_key?,
+                subnet_id,
+            })
+        });
 
     // A NIC must live in the subscription of the VNet it joins, and the VM in the NIC's.
     if let (Some(c), Some(v)) = (&consumer, &vm)
@@ -241,13 +302,105 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
         );
     }
 
-    match (consumer, image, vm) {
-        (Some(consumer), Some(image), Some(vm)) if w.problems.is_empty() => Ok(Document {
-            strategy,
-            consumer,
-            image,
-            vm,
-        }),
+    match (consumer, image) {
+        (Some(consumer), Some(image)) if w.problems.is_empty() && (lighthouse || vm.is_some()) => {
+            Ok(Document {
+                strategy,
+                consumer,
+                image,
+                vm,
+                principals,
+                days,
+            })
+        }
         _ => Err(w.problems),
+    }
+}
+
+/// `consumer.principals`: a non-empty list of `{objectId, displayName, kind}`, each object id
+/// once.
+fn consumer_principals(w: &mut Walk, value: Option<&Value>) -> Vec<ConsumerPrincipal> {
+    const AT: &str = "/consumer/principals";
+    let items = match value {
+        None => {
+            w.problem(
+                AT,
+                "is required for strategy 'lighthouse': the users, groups or service principals of your tenant that get Reader on the image",
+            );
+            return Vec::new();
+        }
+        Some(Value::Array(items)) => items,
+        Some(other) => {
+            w.problem(AT, format!("must be an array, not {}", type_name(other)));
+            return Vec::new();
+        }
+    };
+    if items.is_empty() || items.len() > MAX_PRINCIPALS {
+        w.problem(
+            AT,
+            format!("must name 1 to {MAX_PRINCIPALS} principals (a group is best for many people)"),
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<ConsumerPrincipal> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("{AT}/{i}");
+        let Some(p) = w.object(Some(item), &at) else {
+            continue;
+        };
+        w.no_unknown_fields(p, &at, &["objectId", "displayName", "kind"]);
+        let object_id = w.string(p, &at, "objectId", true, |s| {
+            uuid::Uuid::parse_str(s.trim())
+                .map_err(|_| Invalid::new("must be an object id (a GUID)"))
+        });
+        let kind = w.string(p, &at, "kind", true, |s| match s {
+            "user" => Ok(PrincipalKind::User),
+            "group" => Ok(PrincipalKind::Group),
+            "servicePrincipal" => Ok(PrincipalKind::ServicePrincipal),
+            _ => Err(Invalid::new(
+                "must be 'user', 'group' or 'servicePrincipal'",
+            )),
+        });
+        let display_name = w.string(p, &at, "displayName", true, |s| Ok(s.to_owned()));
+        let (Some(object_id), Some(kind), Some(name)) = (object_id, kind, display_name) else {
+            continue;
+        };
+        match ConsumerPrincipal::new(object_id, &name, kind) {
+            Ok(principal) if out.iter().any(|o| o.object_id == principal.object_id) => {
+                w.problem(
+                    &format!("{at}/objectId"),
+                    "names a principal already listed",
+                );
+            }
+            Ok(principal) => out.push(principal),
+            Err(e) => w.problem(&format!("{at}/displayName"), e.0),
+        }
+    }
+    out
+}
+
+/// `delegation`: `{days}`, a whole number of days (the maximum is checked with the settings).
+fn delegation_days(w: &mut Walk, value: &Value) -> Option<u32> {
+    let map = w.object(Some(value), "/delegation")?;
+    w.no_unknown_fields(map, "/delegation", &["days"]);
+    match map.get("days") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => match n.as_u64().and_then(|d| u32::try_from(d).ok()) {
+            Some(d) if d >= 1 => Some(d),
+            _ => {
+                w.problem(
+                    "/delegation/days",
+                    "must be a whole number of days, at least 1",
+                );
+                None
+            }
+        },
+        Some(other) => {
+            w.problem(
+                "/delegation/days",
+                format!("must be a number, not {}", type_name(other)),
+            );
+            None
+        }
     }
 }

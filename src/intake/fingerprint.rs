@@ -16,14 +16,22 @@ pub fn fingerprint(s: &Submission) -> String {
             "adminEmail": s.consumer.admin_email.as_str().to_ascii_lowercase(),
         },
         "image": s.image.as_resource_id().canonical(),
-        "vm": {
-            "name": s.vm.name.as_str().to_ascii_lowercase(),
-            "size": s.vm.size.as_str().to_ascii_lowercase(),
-            "location": s.vm.location,
-            "adminUsername": s.vm.admin_username,
-            "sshPublicKey": s.vm.ssh_public_key,
-            "subnetId": s.vm.subnet_id.as_ref().map(|id| id.as_resource_id().canonical()),
-        },
+        "vm": s.vm.as_ref().map(|vm| serde_json::json!({
+            "name": vm.name.as_str().to_ascii_lowercase(),
+            "size": vm.size.as_str().to_ascii_lowercase(),
+            "location": vm.location,
+            "adminUsername": vm.admin_username,
+            "sshPublicKey": vm.ssh_public_key,
+            "subnetId": vm.subnet_id.as_ref().map(|id| id.as_resource_id().canonical()),
+        })),
+        "delegation": s.delegation.as_ref().map(|d| serde_json::json!({
+            "principals": d.principals.iter().map(|p| serde_json::json!({
+                "objectId": p.object_id,
+                "displayName": p.display_name,
+                "kind": p.kind,
+            })).collect::<Vec<_>>(),
+            "days": d.lifetime_days,
+        })),
     });
     let digest = Sha256::digest(normal.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -9,7 +9,10 @@ mod duplicates;
 mod fingerprint;
 pub mod queue;
 
-use crate::domain::{ImageCatalog, NotAllowed, Submission};
+use crate::{
+    config::LighthouseSettings,
+    domain::{DelegationPlan, ImageCatalog, NotAllowed, Strategy, Submission},
+};
 
 pub use admit::{Admission, AdmitError, admit};
 pub use fingerprint::fingerprint;
@@ -114,7 +117,11 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), IntakeError>
 }
 
 /// Parses and validates a document against the catalog.
-pub fn parse(body: &[u8], catalog: &ImageCatalog) -> Result<Accepted, IntakeError> {
+pub fn parse(
+    body: &[u8],
+    catalog: &ImageCatalog,
+    lighthouse: &LighthouseSettings,
+) -> Result<Accepted, IntakeError> {
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(IntakeError::TooLarge { size: body.len() });
     }
@@ -152,12 +159,32 @@ pub fn parse(body: &[u8], catalog: &ImageCatalog) -> Result<Accepted, IntakeErro
         };
         IntakeError::NotAllowed(FieldProblem::new(pointer, e.to_string()))
     })?;
+    let delegation = match document.strategy {
+        Strategy::Lighthouse => {
+            let days = document.days.unwrap_or(lighthouse.default_days);
+            if days > lighthouse.max_days {
+                return Err(IntakeError::Invalid(vec![FieldProblem::new(
+                    "/delegation/days",
+                    format!(
+                        "must be at most {} days, this deployment's longest delegation",
+                        lighthouse.max_days
+                    ),
+                )]));
+            }
+            Some(DelegationPlan {
+                principals: document.principals,
+                lifetime_days: days,
+            })
+        }
+        Strategy::AppConsent => None,
+    };
     let submission = Submission {
         strategy: document.strategy,
         consumer: document.consumer,
         image,
         image_name,
         vm: document.vm,
+        delegation,
     };
     let fingerprint = fingerprint(&submission);
     Ok(Accepted {

@@ -20,6 +20,7 @@ pub(crate) fn limit(settings: &PipelineSettings, state: State) -> Option<Duratio
         State::CredentialsIssued => Some(settings.credentials_issued_deadline),
         State::CreatingVm => Some(settings.creating_vm_deadline),
         State::Revoking => Some(settings.revoking_deadline),
+        State::Delegating => Some(settings.delegating_deadline),
         _ => None,
     }
 }
@@ -28,7 +29,7 @@ pub(crate) fn limit(settings: &PipelineSettings, state: State) -> Option<Duratio
 pub(crate) fn due(settings: &PipelineSettings, request: &ShareRequest) -> Option<OffsetDateTime> {
     let state = request.state();
     let limit = limit(settings, state)?;
-    let step = state.current_step()?;
+    let step = request.current_step()?;
     let started = request
         .steps
         .get(step)

@@ -184,7 +184,7 @@ async fn record_last_error(
 ) {
     let text = error.to_string();
     let written = crate::store::change(ctx.store.as_ref(), message.request_id, |r| {
-        if r.state().is_terminal() || r.state().current_step() != Some(message.step) {
+        if r.state().is_terminal() || r.current_step() != Some(message.step) {
             return Ok::<_, std::convert::Infallible>(crate::store::Change::Keep(()));
         }
         r.progress.last_error = Some(LastError::new(at, message.step, &text, message.retry + 1));

@@ -11,6 +11,8 @@ pub(crate) mod app_consent;
 pub(crate) mod deadline;
 mod error;
 mod invoke;
+pub(crate) mod lighthouse;
+mod lock;
 mod message;
 pub mod notify;
 mod rechecks;
@@ -77,6 +79,7 @@ impl Run<'_> {
 pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
     match step.strategy() {
         Strategy::AppConsent => app_consent::run(step, run).await,
+        Strategy::Lighthouse => lighthouse::run(step, run).await,
     }
 }
 

@@ -32,7 +32,10 @@ pub fn surely_not_delivered(error: &AzureError) -> bool {
 }
 
 /// The Azure clients, as the error of the service that could not be reached without them.
-fn cloud<'a>(run: &'a Run<'_>, service: Service) -> Result<&'a crate::cloud::Cloud, AzureError> {
+pub(super) fn cloud<'a>(
+    run: &'a Run<'_>,
+    service: Service,
+) -> Result<&'a crate::cloud::Cloud, AzureError> {
     run.cloud().map_err(|e| AzureError::Unexpected {
         service,
         detail: e.to_string(),
@@ -51,6 +54,12 @@ pub async fn consent_link(
     let ctx = run.ctx;
     let link = ctx.browser_link(link);
     let (command, portal) = role_grant(request).unwrap_or_default();
+    let Some(vm) = request.vm.as_ref() else {
+        return Err(AzureError::Unexpected {
+            service: Service::Graph,
+            detail: "an approval link is only sent for a request with a VM (app-consent)".into(),
+        });
+    };
     match &ctx.settings.notify {
         NotifySettings::StatusOnly => Ok(()),
         NotifySettings::Mail { sender } => {
@@ -62,9 +71,9 @@ pub async fn consent_link(
                  <p>Nothing else is needed; imageshare creates the VM when both are done. Request {id}.</p>",
                 image = escape(&request.image_name),
                 tenant = request.consumer.tenant_id,
-                vm = escape(request.vm.name.as_str()),
-                size = escape(request.vm.size.as_str()),
-                location = escape(request.vm.location.as_str()),
+                vm = escape(vm.name.as_str()),
+                size = escape(vm.size.as_str()),
+                location = escape(vm.location.as_str()),
                 origin = escape(&request.requested_by_text()),
                 rg = escape(request.consumer.resource_group.as_str()),
                 link = escape(&link),
@@ -94,7 +103,7 @@ pub async fn consent_link(
                 "approvalUrl": link,
                 "consentUrl": link,
                 "image": request.image_name,
-                "vm": {"name": request.vm.name, "size": request.vm.size, "location": request.vm.location},
+                "vm": {"name": vm.name, "size": vm.size, "location": vm.location},
                 "resourceGroup": request.consumer.resource_group,
                 "requestedBy": request.requested_by_text(),
                 "expiresAt": expires,
@@ -170,7 +179,7 @@ pub async fn revoked(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
             let vm = if vm_kept {
                 format!(
                     "<p>The VM <b>{}</b> stays in your resource group; it is yours to keep or delete.</p>",
-                    escape(request.vm.name.as_str())
+                    escape(request.vm.as_ref().map_or("", |vm| vm.name.as_str()))
                 )
             } else {
                 String::new()
@@ -207,7 +216,7 @@ pub async fn revoked(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
     }
 }
 
-async fn post_webhook(
+pub(super) async fn post_webhook(
     run: &Run<'_>,
     url: &Url,
     secret: &WebhookSecret,

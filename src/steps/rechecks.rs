@@ -36,7 +36,7 @@ pub(super) async fn again(
     let at = now + delay;
     let pipeline = &run.ctx.settings.pipeline;
     let (_, scheduled) = record::update(run.ctx, next.request_id, |r| {
-        if r.state().current_step() != Some(next.step) {
+        if r.current_step() != Some(next.step) {
             // The request moved on (or ended) meanwhile: this chain is over.
             return Ok(Write::Keep(false));
         }

@@ -81,7 +81,7 @@ pub fn decide(settings: &PipelineSettings, request: &ShareRequest, now: OffsetDa
         .rechecks
         .next_run_at
         .unwrap_or(request.updated_at);
-    if let Some(step) = state.current_step()
+    if let Some(step) = request.current_step()
         && now > due + settings.reconcile_grace
     {
         return Action::Resend(step);
@@ -192,7 +192,7 @@ async fn act(
             };
             app_consent::expire(&run, request).await.map(|_| ())
         }
-        Action::Fail(reason) => match request.state().current_step() {
+        Action::Fail(reason) => match request.current_step() {
             Some(step) => record::fail(ctx, request.id, reason, &event, step).await,
             None => Ok(()),
         },

@@ -44,7 +44,9 @@ pub(crate) async fn fail(
     step: Step,
 ) -> Result<(), StepError> {
     update(ctx, id, |r| {
-        if r.state().is_terminal() || (r.state() == State::Revoking && step != Step::RevokeAccess) {
+        if r.state().is_terminal()
+            || (r.state() == State::Revoking && step != r.strategy.revoke_step())
+        {
             return Ok(Write::Keep(()));
         }
         let entry = r.fail(reason, event)?;

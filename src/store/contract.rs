@@ -33,14 +33,15 @@ pub fn submission() -> Submission {
         },
         image: ImageVersionId::parse("/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery/images/ubuntu-hardened/versions/1.0.0").unwrap(),
         image_name: "ubuntu-hardened".into(),
-        vm: VmSpec {
+        vm: Some(VmSpec {
             name: VmName::parse("vm-fabrikam-01").unwrap(),
             size: VmSize::parse("Standard_D2s_v5").unwrap(),
             location: Location::parse("eastus").unwrap(),
             admin_username: AdminUsername::parse("azureuser").unwrap(),
             ssh_public_key: SshPublicKey::parse("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam").unwrap(),
             subnet_id: None,
-        },
+        }),
+        delegation: None,
     }
 }
 

@@ -28,7 +28,7 @@ pub fn required_actions(request: &ShareRequest) -> Vec<&'static str> {
         "Microsoft.Network/networkInterfaces/write",
         "Microsoft.Network/networkInterfaces/join/action",
     ];
-    if request.vm.subnet_id.is_none() {
+    if request.vm.as_ref().is_some_and(|vm| vm.subnet_id.is_none()) {
         actions.extend([
             "Microsoft.Network/virtualNetworks/write",
             "Microsoft.Network/virtualNetworks/subnets/join/action",

@@ -16,8 +16,18 @@ pub(crate) mod send_consent_link;
 /// Ends a request whose admin did not answer in time (the reconciler's `Expire`).
 pub(super) use confirm_consent::expire;
 
+/// The VM section of an app-consent request. Intake requires one for this strategy, so a
+/// request without it is a record this version cannot act on.
+fn vm_of(request: &crate::domain::ShareRequest) -> Result<&crate::domain::VmSpec, StepError> {
+    request.vm.as_ref().ok_or_else(|| {
+        StepError::terminal(
+            "The request has no 'vm' section; app-consent creates a VM and needs one.",
+        )
+    })
+}
+
 // The shared step machinery, under the names the steps below use (`super::Run`, ...).
-use super::{Outcome, Run, StepError, already_done, notify, rechecks, record, schedule};
+use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, schedule};
 use crate::domain::Step;
 
 /// Runs one of this strategy's steps.
@@ -29,5 +39,9 @@ pub(super) async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError>
         Step::CreateVm => create_vm::run(run).await,
         Step::RevokeAccess => revoke_access::run(run).await,
         Step::ReleaseAccess => release_access::run(run).await,
+        Step::Delegate | Step::EndDelegation => Ok(Outcome::Stale(format!(
+            "{} is a step of another strategy",
+            step.queue()
+        ))),
     }
 }

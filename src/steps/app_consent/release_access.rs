@@ -8,7 +8,8 @@
 
 use super::{
     Outcome, Run, StepError,
-    access::{holders, lock, owner},
+    access::{holders, owner},
+    lock,
     record::{self, Write},
     revoke_access::{credential_id, credential_kind},
 };
@@ -38,7 +39,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("the request made no app".into()));
     };
 
-    let held = lock::take(ctx, &app.unique_name, request.id).await?;
+    let held = lock::take(ctx, &lock::Subject::share_app(&app.unique_name), request.id).await?;
     let result = async {
         let needed = holders::in_tenant(ctx, &request, &app).await?;
         Ok::<_, StepError>(match needed.credential {

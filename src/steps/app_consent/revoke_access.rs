@@ -16,11 +16,11 @@ use super::{
     Outcome, Run, StepError,
     access::{
         consumer::{self, Pass},
-        holders, lock, owner,
+        holders, owner,
     },
     already_done,
     confirm_consent::app_credential,
-    entra_codes, issue_credentials, notify, rechecks,
+    entra_codes, issue_credentials, lock, notify, rechecks,
     record::{self, Write},
 };
 use crate::{
@@ -178,7 +178,12 @@ async fn restore_federated(
         return Ok(());
     }
     let cloud = run.cloud()?;
-    let held = lock::take(run.ctx, &app.unique_name, request.id).await?;
+    let held = lock::take(
+        run.ctx,
+        &lock::Subject::share_app(&app.unique_name),
+        request.id,
+    )
+    .await?;
     let subject = cloud.operator_principal_id().await;
     let result = match subject {
         Ok(subject) => {
@@ -231,7 +236,7 @@ async fn owner_side(run: &Run<'_>) -> Result<Outcome, StepError> {
     if let Some(app) = request.progress.app.clone()
         && !removed_already
     {
-        let held = lock::take(ctx, &app.unique_name, id).await?;
+        let held = lock::take(ctx, &lock::Subject::share_app(&app.unique_name), id).await?;
         let result = remove_owner_side(run, &request, &app).await;
         lock::release(ctx, held).await;
         let (removed, kept) = result?;

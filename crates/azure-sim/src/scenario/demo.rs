@@ -44,7 +44,7 @@ pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
 /// SAS key (demo only).
 pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
 /// Queues.
-pub const QUEUES: [&str; 7] = [
+pub const QUEUES: [&str; 9] = [
     "share-requests",
     "issue-credentials",
     "send-consent-link",
@@ -52,6 +52,8 @@ pub const QUEUES: [&str; 7] = [
     "create-vm",
     "revoke-access",
     "release-access",
+    "delegate",
+    "end-delegation",
 ];
 /// Topic and its subscription.
 pub const TOPIC: &str = "share-events";
@@ -321,6 +323,8 @@ mod tests {
             "create-vm",
             "revoke-access",
             "release-access",
+            "delegate",
+            "end-delegation",
             "share-events",
             "imageshare@contoso.onmicrosoft.com",
             "5e5e5e5e-5555-4555-8555-555555555555",

@@ -42,9 +42,12 @@ fn is_refusal(error: &AzureError) -> bool {
 }
 
 /// This request's resources in the consumer's tenant, in the order they can be deleted.
-fn targets(request: &ShareRequest) -> [(Removable, String, &'static str); 4] {
-    let (vm, nic, vnet, nsg, _) = ids(request);
-    [
+fn targets(request: &ShareRequest) -> Vec<(Removable, String, &'static str)> {
+    let Some(spec) = &request.vm else {
+        return Vec::new();
+    };
+    let (vm, nic, vnet, nsg, _) = ids(request, spec);
+    vec![
         (Removable::VirtualMachine, vm, api_versions::COMPUTE),
         (Removable::NetworkInterface, nic, api_versions::NETWORK),
         (Removable::VirtualNetwork, vnet, api_versions::NETWORK),
@@ -61,7 +64,7 @@ pub(in crate::steps) fn left_behind(
     let made = &request.progress.vm;
     let mut left = Vec::new();
     let now = run.ctx.clock.now();
-    let own_network = request.vm.subnet_id.is_none();
+    let own_network = request.vm.as_ref().is_some_and(|vm| vm.subnet_id.is_none());
     for (what, id, _) in targets(request) {
         let recorded = match what {
             Removable::VirtualMachine => made.vm_id.is_some() || made.operation_url.is_some(),

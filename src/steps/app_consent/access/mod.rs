@@ -4,5 +4,4 @@
 
 pub(super) mod consumer;
 pub(super) mod holders;
-pub(super) mod lock;
 pub(super) mod owner;

@@ -8,7 +8,7 @@ use crate::{
         AzureError, Service,
         arm::{ArmIdentity, api_versions},
     },
-    domain::ShareRequest,
+    domain::{ShareRequest, VmSpec},
 };
 
 /// What the image definition says about the OS.
@@ -74,10 +74,10 @@ pub(super) async fn image_facts(
     })
 }
 
-pub(super) fn vm_body(request: &ShareRequest, nic: &str, image: &ImageFacts) -> Value {
-    let user = request.vm.admin_username.as_str();
+pub(super) fn vm_body(request: &ShareRequest, vm: &VmSpec, nic: &str, image: &ImageFacts) -> Value {
+    let user = vm.admin_username.as_str();
     let mut properties = json!({
-        "hardwareProfile": {"vmSize": request.vm.size.as_str()},
+        "hardwareProfile": {"vmSize": vm.size.as_str()},
         "storageProfile": {
             "imageReference": {"id": request.image.to_string()},
             "osDisk": {"createOption": "FromImage", "deleteOption": "Delete", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}
@@ -87,11 +87,11 @@ pub(super) fn vm_body(request: &ShareRequest, nic: &str, image: &ImageFacts) -> 
     // A specialized image keeps its own OS profile: ARM refuses one.
     if !image.specialized {
         properties["osProfile"] = json!({
-            "computerName": request.vm.name.as_str(),
+            "computerName": vm.name.as_str(),
             "adminUsername": user,
             "linuxConfiguration": {
                 "disablePasswordAuthentication": true,
-                "ssh": {"publicKeys": [{"path": format!("/home/{user}/.ssh/authorized_keys"), "keyData": request.vm.ssh_public_key.as_str()}]}
+                "ssh": {"publicKeys": [{"path": format!("/home/{user}/.ssh/authorized_keys"), "keyData": vm.ssh_public_key.as_str()}]}
             }
         });
     }
@@ -99,7 +99,7 @@ pub(super) fn vm_body(request: &ShareRequest, nic: &str, image: &ImageFacts) -> 
         properties["securityProfile"] = json!({"securityType": "TrustedLaunch", "uefiSettings": {"secureBootEnabled": true, "vTpmEnabled": true}});
     }
     json!({
-        "location": request.vm.location.as_str(),
+        "location": vm.location.as_str(),
         "tags": {"imageshare-request": request.id.to_string()},
         "properties": properties,
     })

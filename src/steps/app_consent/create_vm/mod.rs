@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation, api_versions},
-    domain::{Location, ShareRequest, State, Step},
+    domain::{Location, ShareRequest, State, Step, VmSpec},
 };
 
 /// Inline wait for quick network operations before handing over to a re-check.
@@ -34,12 +34,12 @@ const INLINE_BUDGET: Duration = Duration::from_secs(30);
 /// Re-check interval while the VM provisions.
 const POLL: Duration = Duration::from_secs(15);
 
-pub(super) fn ids(request: &ShareRequest) -> (String, String, String, String, String) {
+pub(super) fn ids(request: &ShareRequest, vm: &VmSpec) -> (String, String, String, String, String) {
     let group = format!(
         "/subscriptions/{}/resourceGroups/{}",
         request.consumer.subscription_id, request.consumer.resource_group
     );
-    let name = request.vm.name.as_str();
+    let name = vm.name.as_str();
     (
         format!("{group}/providers/Microsoft.Compute/virtualMachines/{name}"),
         format!("{group}/providers/Microsoft.Network/networkInterfaces/{name}-nic"),
@@ -55,6 +55,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
+    let spec = super::vm_of(&request)?.clone();
     match request.state() {
         State::CreatingVm => {}
         State::Completed => return already_done(run, &request, None).await,
@@ -78,7 +79,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         tenant: request.consumer.tenant_id,
         aux_tenant: Some(owner),
     };
-    let (vm_id, nic_id, vnet_id, nsg_id, _) = ids(&request);
+    let (vm_id, nic_id, vnet_id, nsg_id, _) = ids(&request, &spec);
 
     if let Some(operation) = request.progress.vm.operation_url.clone() {
         let url = url::Url::parse(&operation).map_err(|e| StepError::Retryable(e.into()))?;
@@ -135,12 +136,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         .regions
         .iter()
         .filter_map(|r| Location::from_display_name(r))
-        .any(|l| l == request.vm.location);
+        .any(|l| l == spec.location);
     if !replicated {
         return Err(StepError::terminal(format!(
             "The image version {} is not replicated to {}; it is replicated to {}. Ask the image owner to replicate it there, or choose one of those regions.",
             request.image.version(),
-            request.vm.location,
+            spec.location,
             if image.regions.is_empty() {
                 "no region".to_owned()
             } else {
@@ -152,9 +153,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     if let Some(outcome) = vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
         return Ok(outcome);
     }
-    let location = request.vm.location.as_str();
+    let location = spec.location.as_str();
     let tags = json!({TAG: request.id.to_string()});
-    let subnet_id = if let Some(subnet) = &request.vm.subnet_id {
+    let subnet_id = if let Some(subnet) = &spec.subnet_id {
         // The consumer's own subnet: referenced, never changed.
         subnet.to_string()
     } else {
@@ -209,7 +210,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         &request,
         &consumer,
         &placed,
-        vm_body(&request, &placed.nic_id, &image),
+        vm_body(&request, &spec, &placed.nic_id, &image),
     )
     .await
 }

@@ -58,7 +58,10 @@ pub(super) fn classify(
     retry_after: Option<Duration>,
 ) -> Verdict {
     let lower = code.to_ascii_lowercase();
-    let vm = &request.vm;
+    let (size, location) = request.vm.as_ref().map_or_else(
+        || ("(no VM section)".to_owned(), "(no VM section)".to_owned()),
+        |vm| (vm.size.to_string(), vm.location.to_string()),
+    );
     match lower.as_str() {
         // An operation on the resource still runs (ours after a crash, or a racing run's):
         // wait for it, never fail. Network says AnotherOperationInProgress (409) or, per the
@@ -76,12 +79,10 @@ pub(super) fn classify(
             format!("Azure to finish another operation on the resource ({code})"),
         ),
         "galleryimagenotfound" => Verdict::Terminal(format!(
-            "The image is not available in {}: {message}",
-            vm.location
+            "The image is not available in {location}: {message}"
         )),
         "skunotavailable" | "vmsizenotsupported" => Verdict::Terminal(format!(
-            "Size {} is not available in {}: {message}",
-            vm.size, vm.location
+            "Size {size} is not available in {location}: {message}"
         )),
         "operationnotallowed" | "quotaexceeded"
             if lower == "quotaexceeded" || message.to_ascii_lowercase().contains("quota") =>

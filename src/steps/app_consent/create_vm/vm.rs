@@ -142,8 +142,14 @@ async fn record_started(
 ) -> Result<(), StepError> {
     let event = run.event();
     let detail = format!(
-        "VM creation accepted by Resource Manager: {} ({}), from image {}.",
-        placed.vm_id, request.vm.size, request.image
+        "VM creation accepted by Resource Manager: {}{}, from image {}.",
+        placed.vm_id,
+        request
+            .vm
+            .as_ref()
+            .map(|vm| format!(" ({})", vm.size))
+            .unwrap_or_default(),
+        request.image
     );
     record::update(run.ctx, request.id, |r| {
         if r.state() != State::CreatingVm {

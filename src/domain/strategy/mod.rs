@@ -1,0 +1,126 @@
+//! How an image is shared, and each strategy's state machine: which states follow which, and
+//! which step moves a request on from each. The states are one vocabulary (one status
+//! document, one set of events); the order is the strategy's own.
+
+mod app_consent;
+mod lighthouse;
+
+use serde::{Deserialize, Serialize};
+
+use super::{State, Step};
+
+/// How the image is shared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// A multi-tenant app in the owner's tenant, consented to by the consumer's admin; imageshare
+    /// creates the VM (the seed's method 1).
+    #[default]
+    AppConsent,
+    /// An Azure Lighthouse delegation of the gallery's resource group to the consumer's
+    /// tenant; the consumer's operators create VMs themselves (the seed's method 2).
+    Lighthouse,
+}
+
+impl Strategy {
+    /// The wire name (`strategy` in the request document).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AppConsent => "app-consent",
+            Self::Lighthouse => "lighthouse",
+        }
+    }
+
+    /// The step a new request starts with.
+    pub fn first_step(self) -> Step {
+        match self {
+            Self::AppConsent => app_consent::FIRST,
+            Self::Lighthouse => lighthouse::FIRST,
+        }
+    }
+
+    /// The step that carries out a revocation.
+    pub fn revoke_step(self) -> Step {
+        match self {
+            Self::AppConsent => app_consent::REVOKE,
+            Self::Lighthouse => lighthouse::REVOKE,
+        }
+    }
+
+    /// The step that moves a request of this strategy out of `state`, if a step does.
+    pub fn current_step(self, state: State) -> Option<Step> {
+        match self {
+            Self::AppConsent => app_consent::current_step(state),
+            Self::Lighthouse => lighthouse::current_step(state),
+        }
+    }
+
+    /// Whether this strategy's machine allows `from -> to`. Every strategy may fail from a
+    /// state that is not terminal, and be revoked from wherever [`State::can_be_revoked`].
+    pub fn can_become(self, from: State, to: State) -> bool {
+        let own = match self {
+            Self::AppConsent => app_consent::can_become(from, to),
+            Self::Lighthouse => lighthouse::can_become(from, to),
+        };
+        own || (from == State::Revoking && to == State::Revoked)
+            || (!from.is_terminal() && to == State::Failed)
+            || (to == State::Revoking && from.can_be_revoked())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lighthouse_request_goes_submitted_delegating_delegated_completed_and_never_back() {
+        let path = [
+            State::Submitted,
+            State::Delegating,
+            State::Delegated,
+            State::Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(Strategy::Lighthouse.can_become(pair[0], pair[1]));
+            assert!(!Strategy::Lighthouse.can_become(pair[1], pair[0]));
+        }
+        assert!(!Strategy::Lighthouse.can_become(State::Submitted, State::CredentialsIssued));
+        assert!(!Strategy::AppConsent.can_become(State::Submitted, State::Delegating));
+    }
+
+    #[test]
+    fn each_strategy_names_its_own_steps() {
+        assert_eq!(Strategy::Lighthouse.first_step(), Step::Delegate);
+        assert_eq!(
+            Strategy::Lighthouse.current_step(State::Delegated),
+            Some(Step::EndDelegation)
+        );
+        assert_eq!(Strategy::Lighthouse.revoke_step(), Step::EndDelegation);
+        assert_eq!(Strategy::AppConsent.first_step(), Step::IssueCredentials);
+        assert_eq!(Strategy::AppConsent.current_step(State::Delegated), None);
+        for step in Step::ALL {
+            let strategy = step.strategy();
+            let reachable = [
+                State::Submitted,
+                State::CredentialsIssued,
+                State::AwaitingConsent,
+                State::CreatingVm,
+                State::Revoking,
+                State::Delegating,
+                State::Delegated,
+            ]
+            .into_iter()
+            .any(|s| strategy.current_step(s) == Some(step));
+            assert!(
+                reachable || step == Step::ReleaseAccess,
+                "{step:?} is never a current step of its strategy"
+            );
+        }
+    }
+
+    #[test]
+    fn a_delegated_request_can_be_revoked() {
+        assert!(Strategy::Lighthouse.can_become(State::Delegated, State::Revoking));
+        assert!(Strategy::Lighthouse.can_become(State::Delegating, State::Revoking));
+    }
+}

@@ -1,0 +1,264 @@
+//! EndDelegation: at the end of the delegation's lifetime (a scheduled message, the
+//! reconciler behind it) or on a revocation, remove the registration assignment, then the
+//! definition; the request ends `Completed` (or `Revoked`) with each removal in its history.
+//! Idempotent, and safe when the consumer already removed the assignment with the Delete
+//! Role (204: already gone). Under the delegation's lock, and only when no other active
+//! request of the same tenant and group still uses the delegation (the last one removes it).
+
+use std::time::Duration;
+
+use super::{
+    Outcome, Run, StepError, lock, rechecks,
+    record::{self, Write},
+    template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
+};
+use crate::{
+    azure::arm::ArmIdentity,
+    domain::{
+        Kept, Removable, Removal, RemovalOutcome, RemovalService, ShareRequest, State, Strategy,
+    },
+};
+
+/// How often a running deployment or delete is looked at again.
+const POLL: Duration = Duration::from_secs(15);
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    let now = ctx.clock.now();
+    match request.state() {
+        State::Delegated => {
+            let due = request
+                .progress
+                .delegation
+                .as_ref()
+                .and_then(|d| d.expires_at);
+            if due.is_some_and(|due| now < due) {
+                return Ok(Outcome::Stale(
+                    "the delegation's lifetime is not over yet".into(),
+                ));
+            }
+        }
+        State::Revoking => {
+            if let Some(stale) = rechecks::superseded(run, &request) {
+                return Ok(stale);
+            }
+        }
+        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    }
+
+    let scope = template::scope(&request);
+    let held = lock::take(ctx, &lock::Subject::delegation(&scope), request.id).await?;
+    let result = remove(run, &request).await;
+    lock::release(ctx, held).await;
+    let (removed, kept) = match result? {
+        Removed::Done(removed, kept) => (removed, kept),
+        Removed::Running(waiting) => return rechecks::again(run, POLL, waiting).await,
+    };
+
+    let event = run.event();
+    record::update(ctx, request.id, |r| {
+        let to = match r.state() {
+            State::Delegated => State::Completed,
+            State::Revoking => State::Revoked,
+            _ => return Ok(Write::Keep(())),
+        };
+        let mut entries: Vec<_> = removed
+            .iter()
+            .map(|m| r.note("removed", m.describe(), &event))
+            .collect();
+        for k in &kept {
+            entries.push(r.note(
+                "kept",
+                format!("The {} {} stays: {}", k.what.label(), k.id, k.reason),
+                &event,
+            ));
+        }
+        let (name, detail) = if to == State::Completed {
+            ("delegation-ended", "The delegation's lifetime is over; the delegation is removed.")
+        } else {
+            ("revoked", "Revoked: the delegation is removed.")
+        };
+        let detail = if kept.is_empty() {
+            detail.to_owned()
+        } else {
+            format!("{detail} Another request of the tenant still uses it; that request removes it when it ends.")
+        };
+        entries.push(r.transition(to, name, detail, &event)?);
+        if let Some(d) = r.progress.delegation.as_mut() {
+            d.removed.extend(removed.iter().cloned());
+        }
+        if let Some(rev) = r.progress.revocation.as_mut() {
+            rev.removed.extend(removed.iter().cloned());
+            rev.kept.extend(kept.iter().cloned());
+        }
+        Ok(Write::Save(entries, ()))
+    })
+    .await?;
+    Ok(Outcome::Done)
+}
+
+enum Removed {
+    Done(Vec<Removal>, Vec<Kept>),
+    Running(String),
+}
+
+async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepError> {
+    let arm = &run.cloud()?.arm;
+    // A deployment still running would create what is removed here after the removal.
+    if let Some(deployment) = arm
+        .get(
+            &ArmIdentity::Operator,
+            &template::deployment_id(request),
+            DEPLOYMENTS_API,
+        )
+        .await?
+    {
+        let state = deployment["properties"]["provisioningState"]
+            .as_str()
+            .unwrap_or_default();
+        if !matches!(state, "Succeeded" | "Failed" | "Canceled") {
+            return Ok(Removed::Running(
+                "the delegation's deployment to finish before removing it".into(),
+            ));
+        }
+    }
+    let record = request.progress.delegation.clone().unwrap_or_default();
+    let scope = template::scope(request);
+    if let Some(other) = other_user(run, request, &scope).await? {
+        let reason = format!("request {other} still uses the delegation");
+        return Ok(Removed::Done(
+            Vec::new(),
+            [
+                (Removable::RegistrationAssignment, record.assignment_id),
+                (Removable::RegistrationDefinition, record.definition_id),
+            ]
+            .into_iter()
+            .filter(|(_, id)| !id.is_empty())
+            .map(|(what, id)| Kept {
+                what,
+                id,
+                reason: reason.clone(),
+            })
+            .collect(),
+        ));
+    }
+    // The ids recorded, or (a revocation before the delegation was confirmed) the ones the
+    // group's assignments name for this tenant's offer.
+    let (mut assignment, mut definition) = (record.assignment_id, record.definition_id);
+    if assignment.is_empty() {
+        let offer = template::offer_name(request);
+        if let Some(a) = super::delegate::assignments(run, &scope).await?.iter().find(|a| {
+            a["properties"]["registrationDefinition"]["properties"]["registrationDefinitionName"]
+                .as_str()
+                == Some(offer.as_str())
+        }) {
+            assignment = a["id"].as_str().unwrap_or_default().to_owned();
+            definition = a["properties"]["registrationDefinitionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+        }
+    }
+    let mut removed = Vec::new();
+    if !assignment.is_empty() {
+        let deleted = arm
+            .delete(&ArmIdentity::Operator, &assignment, MANAGED_SERVICES_API)
+            .await?;
+        if let Some((url, _)) = &deleted.running {
+            match arm.poll(&ArmIdentity::Operator, url).await? {
+                crate::azure::arm::Operation::Succeeded => {}
+                crate::azure::arm::Operation::Running(_) => {
+                    return Ok(Removed::Running(
+                        "the registration assignment's removal to finish".into(),
+                    ));
+                }
+                crate::azure::arm::Operation::Failed { code, message } => {
+                    return Err(StepError::retryable(anyhow::anyhow!(
+                        "removing {assignment} failed: {code} {message}"
+                    )));
+                }
+            }
+        }
+        removed.push(removal(
+            run,
+            Removable::RegistrationAssignment,
+            &assignment,
+            &deleted,
+        ));
+    }
+    if !definition.is_empty() {
+        match arm
+            .delete(&ArmIdentity::Operator, &definition, MANAGED_SERVICES_API)
+            .await
+        {
+            Ok(deleted) => {
+                removed.push(removal(
+                    run,
+                    Removable::RegistrationDefinition,
+                    &definition,
+                    &deleted,
+                ));
+            }
+            // The assignment's removal has not reached the definition yet.
+            Err(e) if e.has_code("RegistrationDefinitionInUse") => {
+                return Ok(Removed::Running(
+                    "the registration definition to be free of its assignment".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Removed::Done(removed, Vec::new()))
+}
+
+fn removal(
+    run: &Run<'_>,
+    what: Removable,
+    id: &str,
+    deleted: &crate::azure::deletion::Deleted,
+) -> Removal {
+    Removal {
+        what,
+        id: id.to_owned(),
+        at: run.ctx.clock.now(),
+        outcome: if deleted.absent {
+            RemovalOutcome::Absent
+        } else {
+            RemovalOutcome::Removed
+        },
+        service: RemovalService::Arm,
+        service_request_id: deleted.request_id.clone(),
+        detail: None,
+    }
+}
+
+/// Another active `lighthouse` request of the same tenant and group, if any.
+async fn other_user(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    scope: &str,
+) -> Result<Option<crate::domain::RequestId>, StepError> {
+    let all = run
+        .ctx
+        .store
+        .list_for_consumer(request.consumer.tenant_id)
+        .await
+        .map_err(StepError::from)?;
+    Ok(all
+        .into_iter()
+        .map(|s| s.request)
+        .find(|r| {
+            r.id != request.id
+                && r.strategy == Strategy::Lighthouse
+                && matches!(
+                    r.state(),
+                    State::Submitted | State::Delegating | State::Delegated
+                )
+                && template::scope(r).eq_ignore_ascii_case(scope)
+        })
+        .map(|r| r.id))
+}

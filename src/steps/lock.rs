@@ -1,0 +1,101 @@
+//! One change at a time to something several requests share: a tenant's share app
+//! (`app-consent`: IssueCredentials and the removals take it, so a removal that found no
+//! other request needing the app cannot delete it under a request creating it that moment)
+//! or a resource group's Lighthouse delegation (`lighthouse`: Delegate and EndDelegation).
+//! It is a claim in the store (compare-and-swap), held for a short lease: a holder that died
+//! frees it when the lease ends.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use super::StepError;
+use crate::{
+    context::AppContext,
+    domain::RequestId,
+    store::{ETag, StoreError, VmClaim},
+};
+
+/// How long a holder may keep the lock: far more than the few Graph and ARM calls it makes.
+const LEASE: Duration = Duration::from_secs(120);
+
+/// The lock, held.
+#[derive(Debug)]
+pub(in crate::steps) struct Held {
+    claim: VmClaim,
+    etag: ETag,
+}
+
+/// What a lock guards: its key in the store and its name in messages.
+pub(in crate::steps) struct Subject {
+    key: String,
+    name: String,
+}
+
+impl Subject {
+    /// A tenant's share app (`app-consent`).
+    pub(in crate::steps) fn share_app(app_unique_name: &str) -> Self {
+        Self {
+            key: VmClaim::key_for(&format!("tenant-access/{app_unique_name}")),
+            name: format!("the share app '{app_unique_name}'"),
+        }
+    }
+
+    /// The Lighthouse delegation of a resource group (`lighthouse`).
+    pub(in crate::steps) fn delegation(resource_group_id: &str) -> Self {
+        Self {
+            key: VmClaim::key_for(&format!(
+                "lighthouse/{}",
+                resource_group_id.to_ascii_lowercase()
+            )),
+            name: format!("the delegation of {resource_group_id}"),
+        }
+    }
+}
+
+/// Takes the lock, or answers a retryable error while another request holds it (the step's
+/// scheduled retry comes back shortly).
+pub(in crate::steps) async fn take(
+    ctx: &AppContext,
+    subject: &Subject,
+    request: RequestId,
+) -> Result<Held, StepError> {
+    let now = ctx.clock.now();
+    let name = &subject.name;
+    let claim = VmClaim {
+        key: subject.key.clone(),
+        request,
+        claimed_at: now,
+    };
+    let expected = match ctx.store.get_claim(&claim.key).await? {
+        None => None,
+        Some((held, etag)) => {
+            let lease = time::Duration::try_from(LEASE).unwrap_or(time::Duration::MINUTE);
+            if held.request != request && now < held.claimed_at + lease {
+                return Err(StepError::retryable(anyhow::anyhow!(
+                    "request {} is changing {name} right now; trying again shortly",
+                    held.request
+                )));
+            }
+            Some(etag)
+        }
+    };
+    match ctx.store.put_claim(&claim, expected.as_ref()).await {
+        Ok(etag) => Ok(Held { claim, etag }),
+        Err(StoreError::Conflict) => Err(StepError::retryable(anyhow::anyhow!(
+            "another request took the lock on {name} first; trying again shortly"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Frees the lock (best effort: if this fails, the lease ends it).
+pub(in crate::steps) async fn release(ctx: &AppContext, lock: Held) {
+    let freed = VmClaim {
+        claimed_at: OffsetDateTime::UNIX_EPOCH,
+        ..lock.claim
+    };
+    if let Err(e) = ctx.store.put_claim(&freed, Some(&lock.etag)).await {
+        tracing::warn!(error = %e, "could not free the lock; its lease ends it");
+    }
+}
