@@ -321,9 +321,66 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "strategy not available yet",
-            Edit(|d| set(d, "/strategy", json!("lighthouse"))),
+            Edit(|d| set(d, "/strategy", json!("direct-share"))),
             400,
             Some("#/strategy"),
+        ),
+        case(
+            "lighthouse without principals",
+            Edit(|d| {
+                set(d, "/strategy", json!("lighthouse"));
+                remove(d, "/vm");
+            }),
+            400,
+            Some("#/consumer/principals"),
+        ),
+        case(
+            "lighthouse with a vm",
+            Edit(|d| {
+                set(d, "/strategy", json!("lighthouse"));
+                set(
+                    d,
+                    "/consumer/principals",
+                    json!([{"objectId": "6f6f6f6f-6666-4666-8666-666666666666", "displayName": "Ops", "kind": "group"}]),
+                );
+            }),
+            400,
+            Some("#/vm"),
+        ),
+        case(
+            "lighthouse delegation longer than the maximum",
+            Edit(|d| {
+                set(d, "/strategy", json!("lighthouse"));
+                remove(d, "/vm");
+                set(
+                    d,
+                    "/consumer/principals",
+                    json!([{"objectId": "6f6f6f6f-6666-4666-8666-666666666666", "displayName": "Ops", "kind": "group"}]),
+                );
+                set(d, "/delegation", json!({"days": 400}));
+            }),
+            400,
+            Some("#/delegation/days"),
+        ),
+        case(
+            "lighthouse principal of an unknown kind",
+            Edit(|d| {
+                set(d, "/strategy", json!("lighthouse"));
+                remove(d, "/vm");
+                set(
+                    d,
+                    "/consumer/principals",
+                    json!([{"objectId": "6f6f6f6f-6666-4666-8666-666666666666", "displayName": "Ops", "kind": "robot"}]),
+                );
+            }),
+            400,
+            Some("#/consumer/principals/0/kind"),
+        ),
+        case(
+            "principals for app-consent",
+            Edit(|d| set(d, "/consumer/principals", json!([]))),
+            400,
+            Some("#/consumer/principals"),
         ),
         case(
             "strategy unknown",

@@ -14,6 +14,7 @@ mod happy_path;
 mod harness;
 mod idempotency;
 mod lifecycle;
+mod lighthouse;
 mod one_per_vm;
 mod overwrite;
 mod revocation;

@@ -1,0 +1,321 @@
+//! The `lighthouse` strategy against the simulator: the delegation deployed from Microsoft's
+//! template, a VM created by the consumer's own principal with its own tenant's token, the
+//! delegation gone at the end of its lifetime, and the preflight refusals.
+
+use azure_sim::{
+    Scenario,
+    scenario::{RoleAssignmentSpec, demo},
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::Harness;
+
+const ARM: &str = "https://management.azure.com";
+
+/// The demo, with the operator identity allowed to onboard its subscription (Owner there, as
+/// Lighthouse's onboarding doc asks).
+fn scenario_with_owner_operator() -> Scenario {
+    let mut scenario = Scenario::demo();
+    scenario.role_assignments.push(RoleAssignmentSpec {
+        principal_id: demo::OPERATOR_PRINCIPAL_ID.to_owned(),
+        role: "Owner".to_owned(),
+        scope: format!("/subscriptions/{}", demo::CONTOSO_SUBSCRIPTION),
+        ..RoleAssignmentSpec::default()
+    });
+    scenario
+}
+
+fn lighthouse_document() -> Value {
+    json!({
+        "strategy": "lighthouse",
+        "consumer": {
+            "tenantId": demo::FABRIKAM_TENANT,
+            "subscriptionId": demo::FABRIKAM_SUBSCRIPTION,
+            "resourceGroup": demo::FABRIKAM_RESOURCE_GROUP,
+            "adminEmail": demo::FABRIKAM_ADMIN_UPN,
+            "principals": [{"objectId": demo::FABRIKAM_ADMIN_ID, "displayName": "Fabrikam Admin", "kind": "user"}]
+        },
+        "image": {"name": "ubuntu-hardened"},
+        "delegation": {"days": 1}
+    })
+}
+
+/// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary
+/// token): what the portal or `az` does after the directory switch.
+async fn as_consumer(h: &Harness, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let token: Value = {
+        let req = h
+            .transport
+            .client()
+            .post(format!(
+                "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
+                demo::FABRIKAM_TENANT
+            ))
+            .form(&[
+                ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
+                ("grant_type", "password"),
+                ("username", demo::FABRIKAM_ADMIN_UPN),
+                ("password", demo::FABRIKAM_ADMIN_PASSWORD),
+                ("scope", "https://management.core.windows.net//.default"),
+            ])
+            .build()
+            .unwrap();
+        h.transport
+            .execute(req)
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+    let mut req = h
+        .transport
+        .client()
+        .request(method, format!("{ARM}{path}"))
+        .bearer_auth(token["access_token"].as_str().unwrap());
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = h.transport.execute(req.build().unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn count_of(h: &Harness, kind: &str) -> usize {
+    h.sim.state().resources_of_type(kind).len()
+}
+
+fn deployment_puts(h: &Harness) -> usize {
+    h.sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "PUT"
+                && r.path_and_query
+                    .contains("/providers/Microsoft.Resources/deployments/")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn two_lighthouse_requests_share_one_delegation_the_consumer_creates_a_vm_and_at_expiry_it_is_gone()
+ {
+    let h = Harness::start(scenario_with_owner_operator(), &[]).await;
+    let image = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
+    let (before, _) = as_consumer(&h, Method::GET, &image, None).await;
+    assert_eq!(
+        before, 401,
+        "Fabrikam cannot read Contoso's image before the delegation"
+    );
+
+    let first = h.submit(&lighthouse_document()).await;
+    let second = h.submit(&lighthouse_document()).await;
+    let delegated = h
+        .run_all_until(&[first, second], |all| {
+            all.iter()
+                .all(|s| s["state"] == "Delegated" || crate::harness::is_terminal(s))
+        })
+        .await;
+    for s in &delegated {
+        assert_eq!(s["state"], "Delegated", "{s:#}");
+        assert_eq!(s["nextAction"]["actor"], "consumer-admin");
+        assert!(
+            s["nextAction"]["command"]
+                .as_str()
+                .unwrap()
+                .contains(demo::IMAGE_VERSION_ID)
+        );
+        assert!(s["delegation"]["expiresAt"].is_string(), "{s:#}");
+        assert!(s.get("vm").is_none(), "a delegation names no VM: {s:#}");
+    }
+    assert_eq!(
+        deployment_puts(&h),
+        1,
+        "one deployment PUT for both requests"
+    );
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationDefinitions"),
+        1
+    );
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
+        1
+    );
+    assert_eq!(
+        delegated[0]["delegation"]["registrationAssignmentId"],
+        delegated[1]["delegation"]["registrationAssignmentId"]
+    );
+    let mails = h
+        .sim
+        .outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| {
+            m.content.contains("Shared images") && m.content.contains(demo::IMAGE_VERSION_ID)
+        })
+        .count();
+    assert_eq!(mails, 2, "each request's admin is told once");
+
+    // The consumer's principal, with its own tenant's token only, reads the image and creates
+    // a VM from it in its own subscription.
+    let (status, body) = as_consumer(&h, Method::GET, &image, None).await;
+    assert_eq!(status, 200, "{body}");
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    );
+    let (status, body) = as_consumer(
+        &h,
+        Method::PUT,
+        &format!("{rg}/virtualNetworks/vnet-lh?api-version=2024-05-01"),
+        Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.9.0.0/24"}}]}})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let subnet = format!("{rg}/virtualNetworks/vnet-lh/subnets/default");
+    let nic = format!("{rg}/networkInterfaces/nic-lh");
+    let (status, body) = as_consumer(
+        &h,
+        Method::PUT,
+        &format!("{nic}?api-version=2024-05-01"),
+        Some(json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}})),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let vm = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/vm-lh",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    );
+    let (status, body) = as_consumer(
+        &h,
+        Method::PUT,
+        &format!("{vm}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus", "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+            "storageProfile": {"imageReference": {"id": demo::IMAGE_VERSION_ID}, "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}},
+            "osProfile": {"computerName": "vm-lh", "adminUsername": "azureuser", "linuxConfiguration": {"disablePasswordAuthentication": true, "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam"}]}}},
+            "networkProfile": {"networkInterfaces": [{"id": nic}]}}})),
+    )
+    .await;
+    assert!(
+        status == 200 || status == 201,
+        "the delegated principal creates the VM: {status} {body}"
+    );
+
+    // A day later (the simulator's clock), the scheduled EndDelegation removes it.
+    let ended = h
+        .run_all_until(&[first, second], |all| {
+            all.iter().all(crate::harness::is_terminal)
+        })
+        .await;
+    for s in &ended {
+        assert_eq!(s["state"], "Completed", "{s:#}");
+    }
+    let removed: Vec<Value> = ended
+        .iter()
+        .flat_map(|s| {
+            s["delegation"]["removed"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        removed.len(),
+        2,
+        "the last request removes the assignment and the definition: {removed:#?}"
+    );
+    assert!(removed.iter().all(|r| r["serviceRequestId"].is_string()));
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationDefinitions"),
+        0
+    );
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
+        0
+    );
+    let (after, body) = as_consumer(&h, Method::GET, &image, None).await;
+    assert_eq!(after, 401, "the delegation is gone: {body}");
+}
+
+#[tokio::test]
+async fn a_lighthouse_request_is_refused_when_the_gallery_group_holds_an_image_outside_the_catalog()
+{
+    let mut scenario = scenario_with_owner_operator();
+    let mut other = scenario.gallery_images[0].clone();
+    other.id = other.id.replace("ubuntu-hardened", "internal-only");
+    scenario.gallery_images.push(other);
+    let h = Harness::start(scenario, &[]).await;
+    let id = h.submit(&lighthouse_document()).await;
+    let failed = h.run_until(id, crate::harness::is_terminal).await;
+    assert_eq!(failed["state"], "Failed", "{failed:#}");
+    let reason = failed["failure"].as_str().unwrap();
+    assert!(reason.contains("internal-only"), "{reason}");
+    assert!(
+        reason.contains("IMAGESHARE_LIGHTHOUSE_ALLOW_OTHER_RESOURCES"),
+        "{reason}"
+    );
+    assert_eq!(deployment_puts(&h), 0, "nothing was deployed");
+}
+
+#[tokio::test]
+async fn a_lighthouse_request_names_the_actions_the_operator_identity_lacks() {
+    // The plain demo: the operator has Reader and RBAC Administrator on the gallery's group only.
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let id = h.submit(&lighthouse_document()).await;
+    let failed = h.run_until(id, crate::harness::is_terminal).await;
+    assert_eq!(failed["state"], "Failed", "{failed:#}");
+    let reason = failed["failure"].as_str().unwrap();
+    for action in [
+        "Microsoft.Resources/deployments/write",
+        "Microsoft.ManagedServices/registrationDefinitions/write",
+    ] {
+        assert!(reason.contains(action), "{reason}");
+    }
+    assert_eq!(deployment_puts(&h), 0, "nothing was deployed");
+}
+
+#[tokio::test]
+async fn revoking_a_delegated_request_removes_the_delegation_and_ends_it_revoked() {
+    let h = Harness::start(scenario_with_owner_operator(), &[]).await;
+    let id = h.submit(&lighthouse_document()).await;
+    h.until_state(id, "Delegated").await;
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
+        1
+    );
+    let response = h
+        .client
+        .delete(format!(
+            "{}/api/share-requests/{id}?deleteResources=true",
+            h.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let revoked = h
+        .run_until(id, |s| {
+            s["state"] == "Revoked" || crate::harness::is_terminal(s)
+        })
+        .await;
+    assert_eq!(revoked["state"], "Revoked", "{revoked:#}");
+    assert_eq!(
+        revoked["revocation"]["deleteResources"], false,
+        "a delegation made nothing in the consumer's tenant to delete: {revoked:#}"
+    );
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
+        0
+    );
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationDefinitions"),
+        0
+    );
+}
