@@ -88,6 +88,9 @@ param secretLifetimeDays int = 30
 @description('Grant the operator identity its Microsoft Graph app roles here. Needs a deployer who is Privileged Role Administrator or Global Administrator; set false to leave that step to one (docs/deploy.md).')
 param grantGraphAppRoles bool = true
 
+@description('Let the operator identity deploy Azure Lighthouse delegations of the gallery resource group (strategy lighthouse): a custom role on the gallery subscription with the deployment, Microsoft.ManagedServices and roleAssignments/write actions Lighthouse onboarding needs. Off by default: roleAssignments/write on a subscription is broad.')
+param lighthouseDelegator bool = false
+
 // Least privilege by default: Mail.Send granted in Entra ID lets the identity send as every
 // mailbox of the tenant. The default leaves it to Exchange Online RBAC for Applications, which
 // scopes Application Mail.Send to the one sender mailbox (docs/deploy.md, "Scoping Mail.Send";
@@ -215,6 +218,16 @@ module keyVault 'modules/key-vault.bicep' = if (useKeyVault) {
 module galleryAccess 'modules/gallery-access.bicep' = {
   name: 'imageshare-gallery-access-${resourceToken}'
   scope: resourceGroup(gallerySubscriptionId, galleryResourceGroupName)
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+// The `lighthouse` strategy: the right to delegate the gallery's resource group (see the
+// module for why it is on the subscription and why it is off by default).
+module lighthouseDelegator 'modules/lighthouse-delegator.bicep' = if (lighthouseDelegator) {
+  name: 'imageshare-lighthouse-delegator-${resourceToken}'
+  scope: subscription(gallerySubscriptionId)
   params: {
     principalId: identity.outputs.principalId
   }

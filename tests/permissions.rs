@@ -47,6 +47,7 @@ fn scope_of(module: &str) -> &'static str {
         "key-vault.bicep" => "Key Vault",
         "gallery-access.bicep" => "gallery resource group",
         "graph-app-roles.bicep" => "Microsoft Graph",
+        "lighthouse-delegator.bicep" => "gallery subscription",
         other => panic!("{other} grants something: name its scope in tests/permissions.rs"),
     }
 }
@@ -91,6 +92,16 @@ fn granted_in_bicep() -> BTreeSet<(String, String)> {
                 })
                 .1;
             granted.insert((scope_of(&module).to_owned(), role.to_owned()));
+        }
+        // A custom role is granted by the name it defines: `var roleName = '<name> (...)'`.
+        if source.contains("'Microsoft.Authorization/roleDefinitions@") {
+            let name = source
+                .split("var roleName = '")
+                .nth(1)
+                .and_then(|rest| rest.split(" (").next())
+                .and_then(|name| name.split('\'').next())
+                .unwrap_or_else(|| panic!("{module} defines a role without `var roleName`"));
+            granted.insert((scope_of(&module).to_owned(), name.to_owned()));
         }
         // Graph app roles are granted by value: `role.value == 'Mail.Send'`.
         for part in source.split("role.value == '").skip(1) {
