@@ -29,6 +29,15 @@ pub async fn start(extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
 
 /// The stack with the demo scenario, on free ports, requests kept in `store`.
 pub async fn start_with(store: LocalStore, extra_settings: &[(&str, &str)]) -> (Stack, Scratch) {
+    start_scenario(fast_demo(), store, extra_settings).await
+}
+
+/// The stack with `scenario`, on free ports, requests kept in `store`.
+pub async fn start_scenario(
+    scenario: Scenario,
+    store: LocalStore,
+    extra_settings: &[(&str, &str)],
+) -> (Stack, Scratch) {
     crate::logs::capture();
     let scratch =
         Scratch(std::env::temp_dir().join(format!("imageshare-e2e-{}", uuid::Uuid::new_v4())));
@@ -39,7 +48,7 @@ pub async fn start_with(store: LocalStore, extra_settings: &[(&str, &str)]) -> (
         app_dir: scratch.0.join("app"),
         listen: any,
         sim_listen: any,
-        scenario: fast_demo(),
+        scenario,
         store,
         extra_settings: extra_settings
             .iter()
