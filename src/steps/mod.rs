@@ -18,6 +18,7 @@ pub mod notify;
 mod rechecks;
 pub mod reconcile;
 mod record;
+mod removal;
 mod schedule;
 
 pub use error::StepError;

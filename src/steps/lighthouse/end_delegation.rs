@@ -14,9 +14,7 @@ use super::{
 };
 use crate::{
     azure::arm::ArmIdentity,
-    domain::{
-        Kept, Removable, Removal, RemovalOutcome, RemovalService, ShareRequest, State, Strategy,
-    },
+    domain::{Kept, Removable, Removal, RemovalService, ShareRequest, State, Strategy},
 };
 
 /// How often a running deployment or delete is looked at again.
@@ -183,10 +181,11 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
                 }
             }
         }
-        removed.push(removal(
+        removed.push(super::removal::of(
             run,
             Removable::RegistrationAssignment,
             &assignment,
+            RemovalService::Arm,
             &deleted,
         ));
     }
@@ -196,10 +195,11 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
             .await
         {
             Ok(deleted) => {
-                removed.push(removal(
+                removed.push(super::removal::of(
                     run,
                     Removable::RegistrationDefinition,
                     &definition,
+                    RemovalService::Arm,
                     &deleted,
                 ));
             }
@@ -213,27 +213,6 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
         }
     }
     Ok(Removed::Done(removed, Vec::new()))
-}
-
-fn removal(
-    run: &Run<'_>,
-    what: Removable,
-    id: &str,
-    deleted: &crate::azure::deletion::Deleted,
-) -> Removal {
-    Removal {
-        what,
-        id: id.to_owned(),
-        at: run.ctx.clock.now(),
-        outcome: if deleted.absent {
-            RemovalOutcome::Absent
-        } else {
-            RemovalOutcome::Removed
-        },
-        service: RemovalService::Arm,
-        service_request_id: deleted.request_id.clone(),
-        detail: None,
-    }
 }
 
 /// Another active `lighthouse` request of the same tenant and group, if any.

@@ -14,7 +14,7 @@ mod template;
 pub(crate) use notice::next_action;
 
 // The shared step machinery, under the names the steps below use.
-use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record};
+use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, removal};
 use crate::domain::Step;
 
 /// Runs one of this strategy's steps.

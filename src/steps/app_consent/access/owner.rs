@@ -3,33 +3,11 @@
 //! recorded with the service's id of the call.
 
 use super::super::{Run, StepError};
+pub(in crate::steps) use crate::steps::removal::of as removal;
 use crate::{
-    azure::{AzureError, arm::ArmIdentity, arm::api_versions, deletion::Deleted},
-    domain::{AppRecord, CredentialRecord, Removable, Removal, RemovalOutcome, RemovalService},
+    azure::{AzureError, arm::ArmIdentity, arm::api_versions},
+    domain::{AppRecord, CredentialRecord, Removable, Removal, RemovalService},
 };
-
-/// A removal record from a DELETE's answer.
-pub(in crate::steps) fn removal(
-    run: &Run<'_>,
-    what: Removable,
-    id: &str,
-    service: RemovalService,
-    deleted: &Deleted,
-) -> Removal {
-    Removal {
-        what,
-        id: id.to_owned(),
-        at: run.ctx.clock.now(),
-        outcome: if deleted.absent {
-            RemovalOutcome::Absent
-        } else {
-            RemovalOutcome::Removed
-        },
-        service,
-        service_request_id: deleted.request_id.clone(),
-        detail: None,
-    }
-}
 
 /// The operator's identity lacks a permission: the deployment must change, retrying cannot.
 fn not_allowed(error: AzureError, what: &str) -> StepError {
