@@ -2,10 +2,7 @@
 //! template, a VM created by the consumer's own principal with its own tenant's token, the
 //! delegation gone at the end of its lifetime, and the preflight refusals.
 
-use azure_sim::{
-    Scenario,
-    scenario::{RoleAssignmentSpec, demo},
-};
+use azure_sim::{Scenario, scenario::demo};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -13,32 +10,12 @@ use crate::harness::Harness;
 
 const ARM: &str = "https://management.azure.com";
 
-/// The demo, with the operator identity allowed to onboard its subscription (Owner there, as
-/// Lighthouse's onboarding doc asks).
 fn scenario_with_owner_operator() -> Scenario {
-    let mut scenario = Scenario::demo();
-    scenario.role_assignments.push(RoleAssignmentSpec {
-        principal_id: demo::OPERATOR_PRINCIPAL_ID.to_owned(),
-        role: "Owner".to_owned(),
-        scope: format!("/subscriptions/{}", demo::CONTOSO_SUBSCRIPTION),
-        ..RoleAssignmentSpec::default()
-    });
-    scenario
+    local_run::lighthouse::scenario()
 }
 
 fn lighthouse_document() -> Value {
-    json!({
-        "strategy": "lighthouse",
-        "consumer": {
-            "tenantId": demo::FABRIKAM_TENANT,
-            "subscriptionId": demo::FABRIKAM_SUBSCRIPTION,
-            "resourceGroup": demo::FABRIKAM_RESOURCE_GROUP,
-            "adminEmail": demo::FABRIKAM_ADMIN_UPN,
-            "principals": [{"objectId": demo::FABRIKAM_ADMIN_ID, "displayName": "Fabrikam Admin", "kind": "user"}]
-        },
-        "image": {"name": "ubuntu-hardened"},
-        "delegation": {"days": 1}
-    })
+    local_run::lighthouse::request(Some(1))
 }
 
 /// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary

@@ -1,7 +1,7 @@
 //! `imageshare-local`: the one-command local run.
 //!
 //! ```text
-//! cargo run -p local-run -- [--demo] [--memory] [--port 7071] [--sim-port 0]
+//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse] [--memory] [--port 7071] [--sim-port 0]
 //! ```
 //! Builds the handler, starts azure-sim with the demo scenario and Azurite (the requests'
 //! Table Storage; `--memory` keeps them in the handler instead), stages the function app and
@@ -19,13 +19,14 @@ use std::{
 use anyhow::{Context, bail};
 use azure_sim::Scenario;
 use local_run::{
-    demo,
+    demo, lighthouse,
     stack::{LocalStore, Stack, StackOptions, demo_request},
 };
 
 struct Args {
     help: bool,
     demo: bool,
+    lighthouse: bool,
     memory: bool,
     port: u16,
     sim_port: u16,
@@ -35,6 +36,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         help: false,
         demo: false,
+        lighthouse: false,
         memory: false,
         port: 7071,
         sim_port: 0,
@@ -44,6 +46,14 @@ fn parse_args() -> anyhow::Result<Args> {
         match arg.as_str() {
             "--demo" => args.demo = true,
             "--memory" => args.memory = true,
+            "--strategy" => match it.next().as_deref() {
+                Some("app-consent") => args.lighthouse = false,
+                Some("lighthouse") => args.lighthouse = true,
+                other => bail!(
+                    "--strategy needs 'app-consent' or 'lighthouse', not {}",
+                    other.unwrap_or("nothing")
+                ),
+            },
             "--port" => {
                 args.port = it
                     .next()
@@ -111,7 +121,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         app_dir,
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         sim_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.sim_port)),
-        scenario: Scenario::demo(),
+        scenario: if args.lighthouse {
+            lighthouse::scenario()
+        } else {
+            Scenario::demo()
+        },
         store: if args.memory {
             LocalStore::Memory
         } else {
@@ -137,6 +151,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => println!("requests are kept in the handler's memory (--memory)"),
     }
 
+    if args.demo && args.lighthouse {
+        let outcome =
+            lighthouse::run(&stack, Duration::from_secs(600), |line| println!("{line}")).await;
+        let shutdown = stack.shutdown().await;
+        let done = outcome?;
+        println!("\n{}", done["summary"].as_str().unwrap_or_default());
+        shutdown?;
+        return Ok(());
+    }
     if args.demo {
         let outcome = demo::run(&stack, Duration::from_secs(600), |line| println!("{line}")).await;
         let shutdown = stack.shutdown().await;
@@ -177,7 +200,9 @@ async fn main() -> ExitCode {
         }
     };
     if args.help {
-        println!("usage: imageshare-local [--demo] [--memory] [--port 7071] [--sim-port 0]");
+        println!(
+            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse] [--memory] [--port 7071] [--sim-port 0]"
+        );
         return ExitCode::SUCCESS;
     }
     match run(args).await {
