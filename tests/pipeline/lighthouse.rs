@@ -21,36 +21,14 @@ fn lighthouse_document() -> Value {
 /// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary
 /// token): what the portal or `az` does after the directory switch.
 async fn as_consumer(h: &Harness, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let token: Value = {
-        let req = h
-            .transport
-            .client()
-            .post(format!(
-                "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
-                demo::FABRIKAM_TENANT
-            ))
-            .form(&[
-                ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
-                ("grant_type", "password"),
-                ("username", demo::FABRIKAM_ADMIN_UPN),
-                ("password", demo::FABRIKAM_ADMIN_PASSWORD),
-                ("scope", "https://management.core.windows.net//.default"),
-            ])
-            .build()
-            .unwrap();
-        h.transport
-            .execute(req)
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
+    let token = local_run::lighthouse::fabrikam_admin_token(&h.transport)
+        .await
+        .unwrap();
     let mut req = h
         .transport
         .client()
         .request(method, format!("{ARM}{path}"))
-        .bearer_auth(token["access_token"].as_str().unwrap());
+        .bearer_auth(&token);
     if let Some(body) = body {
         req = req.json(&body);
     }

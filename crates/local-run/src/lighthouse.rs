@@ -10,6 +10,7 @@ use azure_sim::{
     Scenario,
     scenario::{RoleAssignmentSpec, demo},
 };
+use azure_transport::Transport;
 use serde_json::{Value, json};
 
 use crate::stack::Stack;
@@ -47,11 +48,10 @@ pub fn request(days: Option<u32>) -> Value {
     document
 }
 
-/// The status an ARM read of the owner's image version answers the Fabrikam admin, signed in
-/// to Fabrikam only (Azure CLI's public client, as `az login` does).
-pub async fn consumer_reads_image(stack: &Stack) -> anyhow::Result<u16> {
-    let req = stack
-        .transport
+/// An ARM token of the Fabrikam admin, signed in to Fabrikam only (Azure CLI's public
+/// client, as `az login` does).
+pub async fn fabrikam_admin_token(transport: &Transport) -> anyhow::Result<String> {
+    let req = transport
         .client()
         .post(format!(
             "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
@@ -65,10 +65,16 @@ pub async fn consumer_reads_image(stack: &Stack) -> anyhow::Result<u16> {
             ("scope", "https://management.core.windows.net//.default"),
         ])
         .build()?;
-    let token: Value = stack.transport.execute(req).await?.json().await?;
-    let token = token["access_token"]
+    let token: Value = transport.execute(req).await?.json().await?;
+    token["access_token"]
         .as_str()
-        .ok_or_else(|| anyhow!("no token for the Fabrikam admin: {token}"))?;
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("no token for the Fabrikam admin: {token}"))
+}
+
+/// The status an ARM read of the owner's image version answers the Fabrikam admin.
+pub async fn consumer_reads_image(stack: &Stack) -> anyhow::Result<u16> {
+    let token = fabrikam_admin_token(&stack.transport).await?;
     let req = stack
         .transport
         .client()
@@ -76,7 +82,7 @@ pub async fn consumer_reads_image(stack: &Stack) -> anyhow::Result<u16> {
             "https://management.azure.com{}?api-version=2024-03-03",
             demo::IMAGE_VERSION_ID
         ))
-        .bearer_auth(token)
+        .bearer_auth(&token)
         .build()?;
     Ok(stack.transport.execute(req).await?.status().as_u16())
 }
