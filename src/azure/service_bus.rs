@@ -133,7 +133,9 @@ impl ServiceBusSender {
                     .collect()
             }),
         };
-        let http = self.transport.for_azure_core_legacy();
+        let http = self
+            .transport
+            .for_azure_core_legacy_sas(key_name, key.expose());
         let error = |e: azure_core_legacy::error::Error| match e.kind() {
             azure_core_legacy::error::ErrorKind::HttpResponse { status, error_code } => {
                 AzureError::Api {

@@ -7,24 +7,40 @@ use azure_core_legacy::{
 };
 use futures::TryStreamExt;
 
-use crate::Transport;
+use crate::{Transport, simulated_time::SasKey};
 
 #[derive(Debug)]
-pub(crate) struct LegacyClient(pub(crate) Transport);
+pub(crate) struct LegacyClient {
+    pub(crate) transport: Transport,
+    /// The key to re-sign SAS tokens with at the simulated time (simulated mode only).
+    pub(crate) sas: Option<SasKey>,
+}
 
 #[async_trait::async_trait]
 impl HttpClient for LegacyClient {
     async fn execute_request(&self, request: &Request) -> azure_core_legacy::Result<Response> {
+        let ahead = !self.transport.time.offset().is_zero();
+        let resigned = |name: &str, value: &str| -> Option<String> {
+            let key = self.sas.as_ref().filter(|_| ahead)?;
+            name.eq_ignore_ascii_case("authorization")
+                .then(|| key.resign(value, &self.transport.time))?
+        };
         // `url` 2.x is shared by both crates, so the URL type is the same.
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                let value =
+                    resigned(n.as_str(), v.as_str()).unwrap_or_else(|| v.as_str().to_owned());
+                (n.as_str().to_owned(), value)
+            })
+            .collect();
         let builder = self
-            .0
+            .transport
             .builder(
                 request.method().as_ref(),
                 request.url().clone(),
-                request
-                    .headers()
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str())),
+                headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
             )
             .map_err(|e| Error::message(ErrorKind::DataConversion, e))?;
         let built = match request.body().clone() {
@@ -36,7 +52,7 @@ impl HttpClient for LegacyClient {
         .map_err(|e| Error::full(ErrorKind::Other, e, "failed to build request"))?;
 
         let response = self
-            .0
+            .transport
             .execute(built)
             .await
             .map_err(|e| Error::full(ErrorKind::Io, e, "failed to execute request"))?;

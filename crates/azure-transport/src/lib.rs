@@ -13,6 +13,7 @@
 
 mod legacy;
 mod modern;
+mod simulated_time;
 
 use std::{sync::Arc, time::Duration};
 
@@ -43,6 +44,8 @@ pub enum TransportError {
 pub struct Transport {
     client: reqwest::Client,
     route: Route,
+    /// The simulator's clock offset, once [`Transport::follow_simulator_clock`] runs.
+    time: simulated_time::SimulatedTime,
 }
 
 /// How long to wait for a connection. Azure front doors answer quickly or not at all.
@@ -87,7 +90,11 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(TransportError::Client)?;
-        Ok(Self { client, route })
+        Ok(Self {
+            client,
+            route,
+            time: simulated_time::SimulatedTime::default(),
+        })
     }
 
     /// Where calls go.
@@ -98,6 +105,24 @@ impl Transport {
     /// True when calls go to a simulator.
     pub fn is_simulated(&self) -> bool {
         matches!(self.route, Route::Simulated(_))
+    }
+
+    /// In simulated mode, starts following the simulator's clock (see [`simulated_time`]):
+    /// [`Transport::simulated_offset`] then tracks it, and SAS tokens sent through
+    /// [`Transport::for_azure_core_legacy_sas`] are signed at the simulated time. Does nothing
+    /// against the real cloud, or when already following. Needs a Tokio runtime.
+    pub fn follow_simulator_clock(&self) {
+        if let Route::Simulated(base) = &self.route
+            && let Ok(url) = base.join("_sim/clock")
+        {
+            self.time.follow(url);
+        }
+    }
+
+    /// How far the simulator's clock is ahead of real time (zero for the real cloud, or before
+    /// following it).
+    pub fn simulated_offset(&self) -> Duration {
+        self.time.offset()
     }
 
     /// The URL a call to `url` is actually sent to.
@@ -157,7 +182,28 @@ impl Transport {
 
     /// This transport as an `azure_core` 0.21 client (for `azure_messaging_servicebus`).
     pub fn for_azure_core_legacy(&self) -> Arc<dyn azure_core_legacy::HttpClient> {
-        Arc::new(legacy::LegacyClient(self.clone()))
+        Arc::new(legacy::LegacyClient {
+            transport: self.clone(),
+            sas: None,
+        })
+    }
+
+    /// As [`Transport::for_azure_core_legacy`], for a Service Bus client signing with the
+    /// shared access key `key_name`/`key`: when the simulator's clock is followed and ahead,
+    /// its SAS tokens are signed again at the simulated time (what the SDK signs with the
+    /// machine's clock would look expired). Against the real cloud, the same as the plain one.
+    pub fn for_azure_core_legacy_sas(
+        &self,
+        key_name: &str,
+        key: &str,
+    ) -> Arc<dyn azure_core_legacy::HttpClient> {
+        Arc::new(legacy::LegacyClient {
+            transport: self.clone(),
+            sas: self.is_simulated().then(|| simulated_time::SasKey {
+                key_name: key_name.to_owned(),
+                key: key.to_owned(),
+            }),
+        })
     }
 }
 

@@ -173,7 +173,8 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
     let functions = function_json::discover(&app_dir)?;
     let settings = app_settings(&options)?;
     let transport = azure_transport::Transport::from_setting(options.azure_sim.as_deref())?;
-    let sb_http = transport.for_azure_core_legacy();
+    // Against the simulator, SAS tokens are signed on its clock, which tests move forward.
+    transport.follow_simulator_clock();
 
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
@@ -194,7 +195,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
             tracing::info!(function = %function.name, "function is disabled");
             continue;
         }
-        let outputs = OutputSet::from_function(function, &settings, &sb_http)?;
+        let outputs = OutputSet::from_function(function, &settings, &transport)?;
         let (trigger, summary) =
             resolve_trigger(function, &config, &settings, outputs.clone(), addr)?;
         summaries.push(FunctionSummary {
@@ -217,13 +218,14 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
     for (name, trigger, outputs) in resolved {
         match trigger {
             Trigger::ServiceBus(sb) => {
-                let receiver =
-                    Receiver::new(sb_http.clone(), &sb.connection, &sb.entity).map_err(|e| {
-                        ConfigError::Binding {
-                            function: name.clone(),
-                            message: e.to_string(),
-                        }
-                    })?;
+                let http = transport
+                    .for_azure_core_legacy_sas(&sb.connection.key_name, sb.connection.key());
+                let receiver = Receiver::new(http, &sb.connection, &sb.entity).map_err(|e| {
+                    ConfigError::Binding {
+                        function: name.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
                 if !sb.auto_complete {
                     tracing::warn!(function = %name, "autoCompleteMessages is false: the handler cannot settle messages, so they are redelivered when their lock expires");
                 }

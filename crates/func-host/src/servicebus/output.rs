@@ -2,8 +2,6 @@
 //! converted as §3 says and sent with ContentType text/plain before the trigger
 //! message is completed.
 
-use std::sync::Arc;
-
 use super::{ConnectionString, Entity, entity_of};
 use crate::{
     error::ConfigError,
@@ -12,7 +10,6 @@ use crate::{
     output_conversion::message_bodies,
     settings::AppSettings,
 };
-use azure_core_legacy::HttpClient;
 use azure_messaging_servicebus::service_bus::{
     QueueClient, SendMessageOptions, TopicClient, TopicSender,
 };
@@ -60,7 +57,7 @@ impl OutputSet {
     pub fn from_function(
         function: &FunctionDef,
         settings: &AppSettings,
-        http: &Arc<dyn HttpClient>,
+        transport: &azure_transport::Transport,
     ) -> Result<Self, ConfigError> {
         let mut outputs = Vec::new();
         for binding in function.outputs().filter(|b| b.is("serviceBus")) {
@@ -73,6 +70,7 @@ impl OutputSet {
             })?;
             let connection =
                 ConnectionString::from_settings(binding.string("connection").as_deref(), settings)?;
+            let http = transport.for_azure_core_legacy_sas(&connection.key_name, connection.key());
             let client_error = |e: azure_core_legacy::Error| ConfigError::Binding {
                 function: function.name.clone(),
                 message: format!("serviceBus output '{}': {e}", binding.name),
