@@ -21,6 +21,7 @@ pub mod invocation;
 pub mod outbox;
 pub mod queue;
 pub mod secret;
+pub mod simulator_clock;
 pub mod status;
 pub mod steps;
 pub mod store;

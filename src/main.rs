@@ -8,8 +8,9 @@ use imageshare::{
     azure::{RetryPolicy, Tokens, scopes},
     cloud::Cloud,
     config::{Env, Settings, StoreSettings},
-    context::{AppContext, SystemClock},
+    context::{AppContext, Clock, SystemClock},
     events::TopicEvents,
+    simulator_clock::SimulatorClock,
     store::{
         MemoryStore, RequestStore,
         table::{BearerSource, TableStore, TokenError},
@@ -55,9 +56,15 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
     if transport.is_simulated() {
         warn!(simulator = ?settings.simulated_cloud, "every Azure call goes to a simulator");
     }
+    // The simulator's time when there is one: tests move it to reach expiries.
+    let clock: Arc<dyn Clock> = match SimulatorClock::follow(&transport) {
+        Some(simulated) => Arc::new(simulated),
+        None => Arc::new(SystemClock),
+    };
     let tokens = Arc::new(
         Tokens::managed_identity(&transport, &settings.identity_client_id)?
-            .with_token_exchange_audience(&settings.federated_audience),
+            .with_token_exchange_audience(&settings.federated_audience)
+            .with_clock(clock.clone()),
     );
     let cloud = Arc::new(Cloud::new(
         &settings,
@@ -98,7 +105,7 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
         store,
         queue: Arc::new(cloud.service_bus.clone()),
         events,
-        clock: Arc::new(SystemClock),
+        clock,
         cloud: Some(cloud),
         transport,
     })
