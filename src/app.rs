@@ -31,6 +31,9 @@ fn route(function: Function) -> MethodRouter<AppContext> {
         Function::AnswerApproval => {
             post(api::answer_approval).layer(DefaultBodyLimit::max(api::APPROVAL_FORM_MAX_BYTES))
         }
+        Function::DelegationDonePage => get(api::delegation_done_page),
+        Function::AnswerDelegationDone => post(api::answer_delegation_done)
+            .layer(DefaultBodyLimit::max(api::DELEGATION_DONE_FORM_MAX_BYTES)),
         Function::ResendConsentLink => post(api::resend_consent_link),
         Function::RevokeShareRequest => delete(api::revoke_share_request),
         Function::OpenApi => get(api::openapi),

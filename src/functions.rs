@@ -47,6 +47,10 @@ pub enum Function {
     /// `POST /api/approval`: the approval page's answer (same route as ApprovalPage; the host
     /// tells them apart by method).
     AnswerApproval,
+    /// `GET /api/delegation/done?state=..`: a `lighthouse` consumer's "we are done" page.
+    DelegationDonePage,
+    /// `POST /api/delegation/done`: that page's answer, which ends the delegation now.
+    AnswerDelegationDone,
     /// `POST /api/share-requests/{id}/consent-link`: the operator re-sends the consent link.
     ResendConsentLink,
     /// `DELETE /api/share-requests/{id}`: revokes the share (same route as
@@ -68,12 +72,14 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 20] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
         Self::ApprovalPage,
         Self::AnswerApproval,
+        Self::DelegationDonePage,
+        Self::AnswerDelegationDone,
         Self::ResendConsentLink,
         Self::RevokeShareRequest,
         Self::OpenApi,
@@ -97,6 +103,8 @@ impl Function {
             Self::ConsentCallback => "ConsentCallback",
             Self::ApprovalPage => "ApprovalPage",
             Self::AnswerApproval => "AnswerApproval",
+            Self::DelegationDonePage => "DelegationDonePage",
+            Self::AnswerDelegationDone => "AnswerDelegationDone",
             Self::ResendConsentLink => "ResendConsentLink",
             Self::RevokeShareRequest => "RevokeShareRequest",
             Self::OpenApi => "OpenApi",
@@ -143,6 +151,16 @@ impl Function {
             Self::AnswerApproval => Trigger::Http {
                 methods: &["post"],
                 route: "approval",
+                auth_level: "anonymous",
+            },
+            Self::DelegationDonePage => Trigger::Http {
+                methods: &["get"],
+                route: "delegation/done",
+                auth_level: "anonymous",
+            },
+            Self::AnswerDelegationDone => Trigger::Http {
+                methods: &["post"],
+                route: "delegation/done",
                 auth_level: "anonymous",
             },
             // Anonymous: the document describes the API, it holds nothing of any request.

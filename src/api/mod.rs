@@ -4,6 +4,7 @@ mod answers;
 mod approval;
 mod consent_callback;
 mod consent_link;
+mod delegation_done;
 mod openapi;
 mod plain_errors;
 mod principal;
@@ -15,6 +16,9 @@ mod status_page;
 pub use approval::{FORM_MAX_BYTES as APPROVAL_FORM_MAX_BYTES, answer_approval, approval_page};
 pub use consent_callback::consent_callback;
 pub use consent_link::resend_consent_link;
+pub use delegation_done::{
+    FORM_MAX_BYTES as DELEGATION_DONE_FORM_MAX_BYTES, answer_delegation_done, delegation_done_page,
+};
 pub use openapi::{OPENAPI_DOCUMENT, openapi};
 pub use plain_errors::problem_for_plain_errors;
 pub use principal::{ApiCaller, PrincipalError, Role};

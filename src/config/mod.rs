@@ -787,6 +787,15 @@ impl Settings {
         url
     }
 
+    /// The page where the consumer's admin of a `lighthouse` request says they are done with
+    /// the delegation (its link carries that request's single-use state).
+    pub fn delegation_done_url(&self) -> Url {
+        let mut url = self.public_base_url.clone();
+        url.set_path("/api/delegation/done");
+        url.set_query(None);
+        url
+    }
+
     /// The consent redirect URI registered on every share app.
     pub fn consent_callback_url(&self) -> Url {
         let mut url = self.public_base_url.clone();

@@ -109,7 +109,27 @@ pub struct DelegationRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub notice_sent_at: Option<OffsetDateTime>,
+    /// SHA-256 of the notice's "we are done" link secret (`consent_state`'s shape): the
+    /// value lives only in the message to the consumer's admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub done_link_hash: Option<String>,
+    /// When the consumer's admin said, through that link, that they are done: the delegation
+    /// ends then instead of at `expires_at` (the link works once).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub done_at: Option<OffsetDateTime>,
     /// What was removed when it ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<Removal>,
+}
+
+impl DelegationRecord {
+    /// Whether the delegation's end is due at `now`: its lifetime is over, or the consumer
+    /// said they are done.
+    pub fn end_is_due(&self, now: OffsetDateTime) -> bool {
+        self.done_at.is_some() || self.expires_at.is_none_or(|at| now >= at)
+    }
 }

@@ -11,7 +11,7 @@ import json
 
 import schemathesis
 
-HTML_PAGES = {"/api/consent/callback", "/api/approval"}
+HTML_PAGES = {"/api/consent/callback", "/api/approval", "/api/delegation/done"}
 
 
 def _header(response, name):

@@ -21,6 +21,8 @@ use super::{
 };
 use crate::{
     azure::arm::ArmIdentity,
+    config::NotifySettings,
+    consent_state,
     domain::{DelegationRecord, Intent, ShareRequest, State, Step, StepMessage},
 };
 
@@ -271,6 +273,12 @@ async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, S
         return Ok(Outcome::AlreadyDone);
     }
     let at = run.ctx.clock.now();
+    // The "we are done" link goes only where the admin reads it (mail or webhook); its
+    // secret is in that message alone, its hash in the record.
+    let link = match run.ctx.settings.notify {
+        NotifySettings::StatusOnly => None,
+        _ => Some(consent_state::generate(request.id)),
+    };
     let (_, go) = record::update(run.ctx, request.id, |r| {
         let delegated = r.state() == State::Delegated;
         let Some(d) = r.progress.delegation.as_mut() else {
@@ -283,13 +291,19 @@ async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, S
             at,
             label: "delegation notice".into(),
         });
+        d.done_link_hash = link.as_ref().map(|l| l.hash.clone());
         Ok(Write::Save(Vec::new(), true))
     })
     .await?;
     if !go {
         return Ok(Outcome::AlreadyDone);
     }
-    let sent = notice::send(run, request).await;
+    let done_url = link.map(|l| {
+        let mut url = run.ctx.settings.delegation_done_url();
+        url.query_pairs_mut().append_pair("state", &l.value);
+        url.to_string()
+    });
+    let sent = notice::send(run, request, done_url.as_deref()).await;
     let event = run.event();
     record::update(run.ctx, request.id, |r| {
         let detail = match &sent {

@@ -29,15 +29,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let now = ctx.clock.now();
     match request.state() {
         State::Delegated => {
-            let due = request
-                .progress
-                .delegation
-                .as_ref()
-                .and_then(|d| d.expires_at);
-            if due.is_some_and(|due| now < due) {
-                return Ok(Outcome::Stale(
-                    "the delegation's lifetime is not over yet".into(),
-                ));
+            let record = request.progress.delegation.clone().unwrap_or_default();
+            if !record.end_is_due(now) {
+                // Early: Service Bus's clock and ours may differ by a little, and a redelivery
+                // can come at any time. Look again at the expiry rather than drop the chain.
+                let wait = record
+                    .expires_at
+                    .map_or(time::Duration::ZERO, |at| at - now);
+                return rechecks::again(
+                    run,
+                    Duration::try_from(wait).unwrap_or_default(),
+                    "the delegation's lifetime to end".into(),
+                )
+                .await;
             }
         }
         State::Revoking => {
@@ -76,7 +80,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             ));
         }
         let (name, detail) = if to == State::Completed {
-            ("delegation-ended", "The delegation's lifetime is over; the delegation is removed.")
+            let done = r.progress.delegation.as_ref().is_some_and(|d| d.done_at.is_some());
+            if done {
+                ("delegation-ended", "The consumer's admin said they are done; the delegation is removed.")
+            } else {
+                ("delegation-ended", "The delegation's lifetime is over; the delegation is removed.")
+            }
         } else {
             ("revoked", "Revoked: the delegation is removed.")
         };

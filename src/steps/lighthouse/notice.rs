@@ -78,7 +78,12 @@ pub(crate) fn next_action(_ctx: &AppContext, request: &ShareRequest) -> Option<N
 }
 
 /// Sends the admin the instructions (mail or webhook; nothing with `status`).
-pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureError> {
+/// `done_url` is the single-use "we are done" link (absent with `status` notifications).
+pub(super) async fn send(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    done_url: Option<&str>,
+) -> Result<(), AzureError> {
     let i = instructions(request);
     match &run.ctx.settings.notify {
         NotifySettings::StatusOnly => Ok(()),
@@ -94,7 +99,12 @@ pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), Az
                  <ol>{steps}</ol>\
                  <p>Image: <code>{image}</code><br><a href=\"{portal}\">Open the image in the Azure portal</a></p>\
                  <p>Or, signed in to your tenant with the Azure CLI:<br><code>{command}</code></p>\
-                 <p>VMs made from a shared image need read access to it for reimage and scale-out: after the delegation ends, those operations fail. Your principals may remove the delegation earlier themselves (Service providers → Delegations). Request {id}.</p>",
+                 <p>VMs made from a shared image need read access to it for reimage and scale-out: after the delegation ends, those operations fail. Your principals may remove the delegation earlier themselves (Service providers → Delegations).</p>\
+                 {done}<p>Request {id}.</p>",
+                done = done_url.map_or_else(String::new, |url| format!(
+                    "<p>Done with the image before then? <a href=\"{}\">Tell the image owner you are done</a> and the delegation is removed now (the page asks you to confirm; the link works once).</p>",
+                    escape(url)
+                )),
                 name = escape(&request.image_name),
                 tenant = request.consumer.tenant_id,
                 expires = escape(&i.expires),
@@ -125,6 +135,8 @@ pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), Az
                 "portalUrl": i.portal,
                 "command": i.command,
                 "expiresAt": i.expires,
+                // Single-use, for the admin only: the receiver relays it, never logs it.
+                "doneUrl": done_url,
             });
             notify::post_webhook(run, url, secret, body, &format!("{}:delegated", request.id)).await
         }
