@@ -4,11 +4,9 @@
 
 use azure_sim::{Scenario, scenario::demo};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::harness::Harness;
-
-const ARM: &str = "https://management.azure.com";
 
 fn scenario_with_owner_operator() -> Scenario {
     local_run::lighthouse::scenario()
@@ -18,27 +16,11 @@ fn lighthouse_document() -> Value {
     local_run::lighthouse::request(Some(1))
 }
 
-/// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary
-/// token): what the portal or `az` does after the directory switch.
-async fn as_consumer(h: &Harness, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let token = local_run::lighthouse::fabrikam_admin_token(&h.transport)
+/// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant only.
+async fn as_consumer(h: &Harness, method: Method, path: &str) -> (u16, Value) {
+    local_run::lighthouse::as_consumer(&h.transport, method, path, None)
         .await
-        .unwrap();
-    let mut req = h
-        .transport
-        .client()
-        .request(method, format!("{ARM}{path}"))
-        .bearer_auth(&token);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let response = h.transport.execute(req.build().unwrap()).await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+        .unwrap()
 }
 
 fn count_of(h: &Harness, kind: &str) -> usize {
@@ -62,7 +44,7 @@ async fn two_lighthouse_requests_share_one_delegation_the_consumer_creates_a_vm_
  {
     let h = Harness::start(scenario_with_owner_operator(), &[]).await;
     let image = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
-    let (before, _) = as_consumer(&h, Method::GET, &image, None).await;
+    let (before, _) = as_consumer(&h, Method::GET, &image).await;
     assert_eq!(
         before, 401,
         "Fabrikam cannot read Contoso's image before the delegation"
@@ -117,47 +99,11 @@ async fn two_lighthouse_requests_share_one_delegation_the_consumer_creates_a_vm_
 
     // The consumer's principal, with its own tenant's token only, reads the image and creates
     // a VM from it in its own subscription.
-    let (status, body) = as_consumer(&h, Method::GET, &image, None).await;
+    let (status, body) = as_consumer(&h, Method::GET, &image).await;
     assert_eq!(status, 200, "{body}");
-    let rg = format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
-    let (status, body) = as_consumer(
-        &h,
-        Method::PUT,
-        &format!("{rg}/virtualNetworks/vnet-lh?api-version=2024-05-01"),
-        Some(json!({"location": "eastus", "properties": {"addressSpace": {"addressPrefixes": ["10.9.0.0/16"]}, "subnets": [{"name": "default", "properties": {"addressPrefix": "10.9.0.0/24"}}]}})),
-    )
-    .await;
-    assert!(status == 200 || status == 201, "{status} {body}");
-    let subnet = format!("{rg}/virtualNetworks/vnet-lh/subnets/default");
-    let nic = format!("{rg}/networkInterfaces/nic-lh");
-    let (status, body) = as_consumer(
-        &h,
-        Method::PUT,
-        &format!("{nic}?api-version=2024-05-01"),
-        Some(json!({"location": "eastus", "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet}}}]}})),
-    )
-    .await;
-    assert!(status == 200 || status == 201, "{status} {body}");
-    let vm = format!(
-        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/vm-lh",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
-    let (status, body) = as_consumer(
-        &h,
-        Method::PUT,
-        &format!("{vm}?api-version=2024-07-01"),
-        Some(json!({"location": "eastus", "properties": {
-            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
-            "storageProfile": {"imageReference": {"id": demo::IMAGE_VERSION_ID}, "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}},
-            "osProfile": {"computerName": "vm-lh", "adminUsername": "azureuser", "linuxConfiguration": {"disablePasswordAuthentication": true, "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam"}]}}},
-            "networkProfile": {"networkInterfaces": [{"id": nic}]}}})),
-    )
-    .await;
+    let (status, body) = local_run::lighthouse::consumer_creates_vm(&h.transport, "vm-lh")
+        .await
+        .unwrap();
     assert!(
         status == 200 || status == 201,
         "the delegated principal creates the VM: {status} {body}"
@@ -195,7 +141,7 @@ async fn two_lighthouse_requests_share_one_delegation_the_consumer_creates_a_vm_
         count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
         0
     );
-    let (after, body) = as_consumer(&h, Method::GET, &image, None).await;
+    let (after, body) = as_consumer(&h, Method::GET, &image).await;
     assert_eq!(after, 401, "the delegation is gone: {body}");
 }
 
@@ -273,4 +219,81 @@ async fn revoking_a_delegated_request_removes_the_delegation_and_ends_it_revoked
         count_of(&h, "Microsoft.ManagedServices/registrationDefinitions"),
         0
     );
+}
+
+#[tokio::test]
+async fn the_consumers_done_link_ends_the_delegation_at_once_and_works_only_once() {
+    let h = Harness::start(scenario_with_owner_operator(), &[]).await;
+    // Thirty days: only the link can end it within the test.
+    let id = h.submit(&local_run::lighthouse::request(Some(30))).await;
+    let delegated = h.until_state(id, "Delegated").await;
+    let link = local_run::lighthouse::done_link_from_mail(&h.sim, &id.to_string())
+        .expect("the notice carries a done link");
+    let secret = link
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    assert!(
+        !delegated.to_string().contains(&secret),
+        "the link's state is in the mail only, never in the status document"
+    );
+
+    // Opening the page changes nothing (mail scanners open links).
+    let page = h.client.get(link.as_str()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("We are done: end the delegation now")
+    );
+    assert_eq!(h.status(id).await["state"], "Delegated");
+
+    let forged = format!("{id}.{}", "A".repeat(43));
+    let refused = h
+        .client
+        .post(format!("{}/api/delegation/done", h.url))
+        .form(&[("state", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400, "a forged state is refused");
+    assert_eq!(h.status(id).await["state"], "Delegated");
+
+    let confirmed = local_run::lighthouse::done_in_browser(&h.transport, &link)
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, 200, "{}", confirmed.html);
+    let ended = h.run_until(id, crate::harness::is_terminal).await;
+    assert_eq!(ended["state"], "Completed", "{ended:#}");
+    let kinds: Vec<&str> = ended["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(kinds.contains(&"consumer-done"), "{kinds:?}");
+    assert_eq!(ended["delegation"]["removed"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        count_of(&h, "Microsoft.ManagedServices/registrationAssignments"),
+        0
+    );
+    let (after, _) = as_consumer(
+        &h,
+        Method::GET,
+        &format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID),
+    )
+    .await;
+    assert_eq!(after, 401, "the delegation is gone");
+
+    // The link works once.
+    let again = h
+        .client
+        .post(format!("{}/api/delegation/done", h.url))
+        .form(&[("state", secret.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 410);
 }

@@ -1,19 +1,24 @@
 //! `--demo --strategy lighthouse`: submit a `lighthouse` share request, follow it to
 //! `Delegated`, show what the consumer's admin is told, play the consumer's principal (its own
-//! tenant's sign-in reads the owner's image, no app, no consent), then revoke the delegation
-//! and show the same read refused.
+//! tenant's sign-in reads the owner's image and creates a VM from it in its own subscription,
+//! no app, no consent), then play the admin clicking the notice's "we are done" link, and show
+//! the delegation gone and the same read refused.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
 use azure_sim::{
-    Scenario,
+    Scenario, Sim,
     scenario::{RoleAssignmentSpec, demo},
 };
 use azure_transport::Transport;
+use reqwest::Method;
 use serde_json::{Value, json};
+use url::Url;
 
-use crate::stack::Stack;
+use crate::{browser::Browser, stack::Stack};
+
+const ARM: &str = "https://management.azure.com";
 
 /// The demo scenario, with the operator identity allowed to onboard the owner's subscription
 /// to Lighthouse (Owner there; `infra/` grants a narrower custom role with
@@ -72,19 +77,120 @@ pub async fn fabrikam_admin_token(transport: &Transport) -> anyhow::Result<Strin
         .ok_or_else(|| anyhow!("no token for the Fabrikam admin: {token}"))
 }
 
-/// The status an ARM read of the owner's image version answers the Fabrikam admin.
-pub async fn consumer_reads_image(stack: &Stack) -> anyhow::Result<u16> {
-    let token = fabrikam_admin_token(&stack.transport).await?;
-    let req = stack
-        .transport
+/// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary
+/// token): what the portal or `az` does after the directory switch. Status and body.
+pub async fn as_consumer(
+    transport: &Transport,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<(u16, Value)> {
+    let token = fabrikam_admin_token(transport).await?;
+    let mut req = transport
         .client()
-        .get(format!(
-            "https://management.azure.com{}?api-version=2024-03-03",
-            demo::IMAGE_VERSION_ID
-        ))
-        .bearer_auth(&token)
-        .build()?;
-    Ok(stack.transport.execute(req).await?.status().as_u16())
+        .request(method, format!("{ARM}{path}"))
+        .bearer_auth(&token);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let response = transport.execute(req.build()?).await?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+/// The status an ARM read of the owner's image version answers the Fabrikam admin.
+pub async fn consumer_reads_image(transport: &Transport) -> anyhow::Result<u16> {
+    let path = format!("{}?api-version=2024-03-03", demo::IMAGE_VERSION_ID);
+    Ok(as_consumer(transport, Method::GET, &path, None).await?.0)
+}
+
+/// The Fabrikam admin creates VM `name` from the owner's image in Fabrikam's subscription,
+/// with its own network, as the portal's Create VM does: a virtual network, a NIC, the VM.
+/// The status of the VM's PUT (and its body, to show when it is refused).
+pub async fn consumer_creates_vm(
+    transport: &Transport,
+    name: &str,
+) -> anyhow::Result<(u16, Value)> {
+    let rg = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    );
+    let vnet = format!("{rg}/Microsoft.Network/virtualNetworks/vnet-{name}");
+    let (status, body) = as_consumer(
+        transport,
+        Method::PUT,
+        &format!("{vnet}?api-version=2024-05-01"),
+        Some(json!({"location": "eastus", "properties": {
+            "addressSpace": {"addressPrefixes": ["10.9.0.0/16"]},
+            "subnets": [{"name": "default", "properties": {"addressPrefix": "10.9.0.0/24"}}]}})),
+    )
+    .await?;
+    if !matches!(status, 200 | 201) {
+        bail!("the virtual network's PUT answered {status}: {body}");
+    }
+    let nic = format!("{rg}/Microsoft.Network/networkInterfaces/nic-{name}");
+    let (status, body) = as_consumer(
+        transport,
+        Method::PUT,
+        &format!("{nic}?api-version=2024-05-01"),
+        Some(json!({"location": "eastus", "properties": {"ipConfigurations": [
+            {"name": "ipconfig1", "properties": {"subnet": {"id": format!("{vnet}/subnets/default")}}}]}})),
+    )
+    .await?;
+    if !matches!(status, 200 | 201) {
+        bail!("the network interface's PUT answered {status}: {body}");
+    }
+    let vm = format!("{rg}/Microsoft.Compute/virtualMachines/{name}");
+    as_consumer(
+        transport,
+        Method::PUT,
+        &format!("{vm}?api-version=2024-07-01"),
+        Some(json!({"location": "eastus", "properties": {
+            "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
+            "storageProfile": {
+                "imageReference": {"id": demo::IMAGE_VERSION_ID},
+                "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}},
+            "osProfile": {"computerName": name, "adminUsername": "azureuser", "linuxConfiguration": {
+                "disablePasswordAuthentication": true,
+                "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": crate::stack::DEMO_SSH_KEY}]}}},
+            "networkProfile": {"networkInterfaces": [{"id": nic}]}}})),
+    )
+    .await
+}
+
+/// The "we are done" link in the notice mailed to the Fabrikam admin for request `id`.
+pub fn done_link_from_mail(sim: &Sim, id: &str) -> Option<Url> {
+    sim.outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| m.content.contains(&format!("Request {id}.")))
+        .find_map(|mail| {
+            mail.content
+                .split("href=\"")
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next())
+                .map(|href| href.replace("&amp;", "&"))
+                .find(|href| href.contains("/api/delegation/done?"))
+                .and_then(|href| Url::parse(&href).ok())
+        })
+}
+
+/// Plays the Fabrikam admin on the done page: opens the link, confirms. The last page.
+pub async fn done_in_browser(
+    transport: &Transport,
+    link: &Url,
+) -> anyhow::Result<crate::browser::Page> {
+    let browser = Browser::new(transport.clone())?;
+    let page = browser.open(link).await?;
+    if !page.status.is_success() {
+        bail!("the done page answered {}: {}", page.status, page.html);
+    }
+    let form = page.form("done")?;
+    browser.submit(&form, &[]).await
 }
 
 /// Polls `url` until the request is in one of `states` (or ended otherwise), within `timeout`.
@@ -120,7 +226,7 @@ pub async fn run(
     let started = Instant::now();
     progress(&format!(
         "before: the Fabrikam admin's read of the image answers {}",
-        consumer_reads_image(stack).await?
+        consumer_reads_image(&stack.transport).await?
     ));
     let submitted = client
         .post(format!("{}/api/share-requests", stack.base_url))
@@ -136,7 +242,7 @@ pub async fn run(
         );
     }
     let first: Value = submitted.json().await?;
-    let id = first["id"].as_str().unwrap_or_default();
+    let id = first["id"].as_str().unwrap_or_default().to_owned();
     let url = format!("{}/api/share-requests/{id}", stack.base_url);
     progress(&format!("submitted lighthouse request {id}"));
     let delegated = until(&url, &["Delegated"], timeout).await?;
@@ -157,15 +263,27 @@ pub async fn run(
     ));
     progress(&format!(
         "delegated: the Fabrikam admin's read of the image answers {}",
-        consumer_reads_image(stack).await?
+        consumer_reads_image(&stack.transport).await?
     ));
-    let revoked = client.delete(&url).send().await?;
-    progress(&format!("DELETE {url}: {}", revoked.status()));
-    let done = until(&url, &["Revoked"], timeout).await?;
+    let (status, body) = consumer_creates_vm(&stack.transport, "vm-fabrikam-lh").await?;
+    if !matches!(status, 200 | 201) {
+        bail!("the Fabrikam admin's VM from the image answered {status}: {body}");
+    }
     progress(&format!(
-        "{:>6.1}s  Revoked; after it the Fabrikam admin's read answers {}",
+        "the Fabrikam admin creates VM vm-fabrikam-lh in its own subscription from the image: {status}"
+    ));
+    let link = done_link_from_mail(&stack.sim, &id)
+        .ok_or_else(|| anyhow!("no \"we are done\" link was mailed for request {id}"))?;
+    let page = done_in_browser(&stack.transport, &link).await?;
+    progress(&format!(
+        "the Fabrikam admin opens the notice's \"we are done\" link and confirms: {}",
+        page.status
+    ));
+    let done = until(&url, &["Completed"], timeout).await?;
+    progress(&format!(
+        "{:>6.1}s  Completed; after it the Fabrikam admin's read answers {}",
         started.elapsed().as_secs_f64(),
-        consumer_reads_image(stack).await?
+        consumer_reads_image(&stack.transport).await?
     ));
     Ok(done)
 }

@@ -61,6 +61,10 @@ pub struct Stack {
     settings: Vec<(String, String)>,
 }
 
+/// The Fabrikam operators' SSH public key, on every demo VM.
+pub const DEMO_SSH_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam";
+
 /// The demo's share request: Fabrikam gets a VM from Contoso's hardened Ubuntu image.
 pub fn demo_request() -> serde_json::Value {
     serde_json::json!({
@@ -76,7 +80,7 @@ pub fn demo_request() -> serde_json::Value {
             "size": "Standard_D2s_v5",
             "location": "eastus",
             "adminUsername": "azureuser",
-            "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMOVl3tuCvFLjCzvcWs4d1POvKZ4Mjxrg/KynhsrWpD2 ops@fabrikam"
+            "sshPublicKey": DEMO_SSH_KEY
         }
     })
 }
