@@ -21,7 +21,7 @@ const LEASE: Duration = Duration::from_secs(120);
 
 /// The lock, held.
 #[derive(Debug)]
-pub(in crate::steps) struct Held {
+struct Held {
     claim: VmClaim,
     etag: ETag,
 }
@@ -55,11 +55,7 @@ impl Subject {
 
 /// Takes the lock, or answers a retryable error while another request holds it (the step's
 /// scheduled retry comes back shortly).
-pub(in crate::steps) async fn take(
-    ctx: &AppContext,
-    subject: &Subject,
-    request: RequestId,
-) -> Result<Held, StepError> {
+async fn take(ctx: &AppContext, subject: &Subject, request: RequestId) -> Result<Held, StepError> {
     let now = ctx.clock.now();
     let name = &subject.name;
     let claim = VmClaim {
@@ -89,8 +85,22 @@ pub(in crate::steps) async fn take(
     }
 }
 
+/// Runs `work` holding the lock on `subject`, and frees it whatever `work` answers (a lock
+/// not freed would hold up the next step for a whole lease).
+pub(in crate::steps) async fn with<T>(
+    ctx: &AppContext,
+    subject: &Subject,
+    request: RequestId,
+    work: impl Future<Output = Result<T, StepError>>,
+) -> Result<T, StepError> {
+    let held = take(ctx, subject, request).await?;
+    let result = work.await;
+    release(ctx, held).await;
+    result
+}
+
 /// Frees the lock (best effort: if this fails, the lease ends it).
-pub(in crate::steps) async fn release(ctx: &AppContext, lock: Held) {
+async fn release(ctx: &AppContext, lock: Held) {
     let freed = VmClaim {
         claimed_at: OffsetDateTime::UNIX_EPOCH,
         ..lock.claim

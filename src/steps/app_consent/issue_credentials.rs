@@ -110,10 +110,14 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
     // One change to the tenant's app at a time: a revocation or release of another request
     // of this tenant must not remove the app or credential between our upsert and our record.
-    let held = lock::take(ctx, &lock::Subject::share_app(&unique_name), request.id).await?;
-    let result = issue(run, &request, &unique_name).await;
-    lock::release(ctx, held).await;
-    result
+    let subject = lock::Subject::share_app(&unique_name);
+    lock::with(
+        ctx,
+        &subject,
+        request.id,
+        issue(run, &request, &unique_name),
+    )
+    .await
 }
 
 /// The upserts, under the tenant's lock.

@@ -39,8 +39,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("the request made no app".into()));
     };
 
-    let held = lock::take(ctx, &lock::Subject::share_app(&app.unique_name), request.id).await?;
-    let result = async {
+    let release = async {
         let needed = holders::in_tenant(ctx, &request, &app).await?;
         Ok::<_, StepError>(match needed.credential {
             None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
@@ -53,10 +52,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                 }],
             ),
         })
-    }
-    .await;
-    lock::release(ctx, held).await;
-    let (removed, kept) = result?;
+    };
+    let subject = lock::Subject::share_app(&app.unique_name);
+    let (removed, kept) = lock::with(ctx, &subject, request.id, release).await?;
 
     let event = run.event();
     record::update(ctx, request.id, |r| {

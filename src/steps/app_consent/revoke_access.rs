@@ -178,34 +178,25 @@ async fn restore_federated(
         return Ok(());
     }
     let cloud = run.cloud()?;
-    let held = lock::take(
-        run.ctx,
-        &lock::Subject::share_app(&app.unique_name),
-        request.id,
-    )
-    .await?;
-    let subject = cloud.operator_principal_id().await;
-    let result = match subject {
-        Ok(subject) => {
-            let fic = FederatedCredential {
-                name: issue_credentials::FEDERATED_CREDENTIAL_NAME.to_owned(),
-                issuer: format!(
-                    "https://login.microsoftonline.com/{}/v2.0",
-                    run.ctx.settings.owner_tenant
-                ),
-                subject,
-                audiences: vec![run.ctx.settings.federated_audience.clone()],
-            };
-            cloud
-                .graph
-                .ensure_federated_credential(&app.object_id, &fic)
-                .await
-                .map_err(StepError::from)
-        }
-        Err(e) => Err(e.into()),
+    let restore = async {
+        let subject = cloud.operator_principal_id().await?;
+        let fic = FederatedCredential {
+            name: issue_credentials::FEDERATED_CREDENTIAL_NAME.to_owned(),
+            issuer: format!(
+                "https://login.microsoftonline.com/{}/v2.0",
+                run.ctx.settings.owner_tenant
+            ),
+            subject,
+            audiences: vec![run.ctx.settings.federated_audience.clone()],
+        };
+        cloud
+            .graph
+            .ensure_federated_credential(&app.object_id, &fic)
+            .await
+            .map_err(StepError::from)
     };
-    lock::release(run.ctx, held).await;
-    result
+    let subject = lock::Subject::share_app(&app.unique_name);
+    lock::with(run.ctx, &subject, request.id, restore).await
 }
 
 /// Step 2 and 3: the owner side, then the notice, then `Revoked`.
@@ -236,10 +227,9 @@ async fn owner_side(run: &Run<'_>) -> Result<Outcome, StepError> {
     if let Some(app) = request.progress.app.clone()
         && !removed_already
     {
-        let held = lock::take(ctx, &lock::Subject::share_app(&app.unique_name), id).await?;
-        let result = remove_owner_side(run, &request, &app).await;
-        lock::release(ctx, held).await;
-        let (removed, kept) = result?;
+        let subject = lock::Subject::share_app(&app.unique_name);
+        let (removed, kept) =
+            lock::with(ctx, &subject, id, remove_owner_side(run, &request, &app)).await?;
         let event = run.event();
         record::update(ctx, id, |r| {
             if r.state() != State::Revoking {

@@ -9,13 +9,11 @@
 //! the template names its assignment after the group, so deploying again would replace it.
 //! `Delegating`: each re-check reads the deployment; its end decides.
 
-use std::time::Duration;
-
 use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    Outcome, Run, StepError, already_done, lock, notice, preflight, rechecks,
+    Outcome, POLL, Run, StepError, already_done, lock, notice, preflight, rechecks,
     record::{self, Write},
     template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
 };
@@ -25,9 +23,6 @@ use crate::{
     consent_state,
     domain::{DelegationRecord, Intent, ShareRequest, State, Step, StepMessage},
 };
-
-/// How often a running deployment is read.
-const POLL: Duration = Duration::from_secs(15);
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
@@ -59,8 +54,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
 async fn start(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
     let ctx = run.ctx;
     let scope = template::scope(request);
-    let held = lock::take(ctx, &lock::Subject::delegation(&scope), request.id).await?;
-    let result = async {
+    let deploy = async {
         let location = preflight::check(run, request).await?;
         refuse_foreign_delegation(run, request, &scope).await?;
         let deployment = template::deployment_id(request);
@@ -96,10 +90,8 @@ async fn start(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
         })
         .await
         .map(|_| ())
-    }
-    .await;
-    lock::release(ctx, held).await;
-    result
+    };
+    lock::with(ctx, &lock::Subject::delegation(&scope), request.id, deploy).await
 }
 
 /// Refuses a group already delegated by a definition that is not this tenant's offer.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use super::{
-    Outcome, Run, StepError, lock, rechecks,
+    Outcome, POLL, Run, StepError, lock, rechecks,
     record::{self, Write},
     template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
 };
@@ -16,9 +16,6 @@ use crate::{
     azure::arm::ArmIdentity,
     domain::{Kept, Removable, Removal, RemovalService, ShareRequest, State, Strategy},
 };
-
-/// How often a running deployment or delete is looked at again.
-const POLL: Duration = Duration::from_secs(15);
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
@@ -53,10 +50,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     }
 
     let scope = template::scope(&request);
-    let held = lock::take(ctx, &lock::Subject::delegation(&scope), request.id).await?;
-    let result = remove(run, &request).await;
-    lock::release(ctx, held).await;
-    let (removed, kept) = match result? {
+    let subject = lock::Subject::delegation(&scope);
+    let (removed, kept) = match lock::with(ctx, &subject, request.id, remove(run, &request)).await?
+    {
         Removed::Done(removed, kept) => (removed, kept),
         Removed::Running(waiting) => return rechecks::again(run, POLL, waiting).await,
     };

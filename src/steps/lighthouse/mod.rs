@@ -17,6 +17,10 @@ pub(crate) use notice::next_action;
 use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, removal};
 use crate::domain::Step;
 
+/// How often a running deployment or removal is looked at again: ARM's deployments and
+/// `Microsoft.ManagedServices` operations take tens of seconds to a few minutes.
+const POLL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// Runs one of this strategy's steps.
 pub(super) async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
     match step {

@@ -6,14 +6,12 @@
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
-use super::{Run, notify};
+use super::{
+    Run,
+    notify::{self, Notice},
+};
 use crate::{
-    azure::{AzureError, Service},
-    config::NotifySettings,
-    context::AppContext,
-    domain::ShareRequest,
-    html::escape,
-    status::NextAction,
+    azure::AzureError, context::AppContext, domain::ShareRequest, html::escape, status::NextAction,
 };
 
 /// The admin's instructions for a delegated request.
@@ -85,60 +83,49 @@ pub(super) async fn send(
     done_url: Option<&str>,
 ) -> Result<(), AzureError> {
     let i = instructions(request);
-    match &run.ctx.settings.notify {
-        NotifySettings::StatusOnly => Ok(()),
-        NotifySettings::Mail { sender } => {
-            let cloud = notify::cloud(run, Service::Graph)?;
-            let steps: String = i
-                .steps
-                .iter()
-                .map(|s| format!("<li>{}</li>", escape(s)))
-                .collect();
-            let html = format!(
-                "<p>The image owner shared the VM image <b>{name}</b> with your tenant <code>{tenant}</code> through Azure Lighthouse: its resource group is delegated to the principals named in the request, with Reader access, until {expires}. No app and no consent are needed.</p>\
-                 <ol>{steps}</ol>\
-                 <p>Image: <code>{image}</code><br><a href=\"{portal}\">Open the image in the Azure portal</a></p>\
-                 <p>Or, signed in to your tenant with the Azure CLI:<br><code>{command}</code></p>\
-                 <p>VMs made from a shared image need read access to it for reimage and scale-out: after the delegation ends, those operations fail. Your principals may remove the delegation earlier themselves (Service providers → Delegations).</p>\
-                 {done}<p>Request {id}.</p>",
-                done = done_url.map_or_else(String::new, |url| format!(
-                    "<p>Done with the image before then? <a href=\"{}\">Tell the image owner you are done</a> and the delegation is removed now (the page asks you to confirm; the link works once).</p>",
-                    escape(url)
-                )),
-                name = escape(&request.image_name),
-                tenant = request.consumer.tenant_id,
-                expires = escape(&i.expires),
-                image = escape(&request.image.to_string()),
-                portal = escape(&i.portal),
-                command = escape(&i.command),
-                id = request.id,
-            );
-            cloud
-                .graph
-                .send_mail(
-                    sender,
-                    request.consumer.admin_email.as_str(),
-                    "A VM image is shared with your tenant (Azure Lighthouse)",
-                    &html,
-                )
-                .await
-        }
-        NotifySettings::Webhook { url, secret } => {
-            let body = json!({
-                "type": "imageshare.delegated",
-                "requestId": request.id,
-                "consumerTenantId": request.consumer.tenant_id,
-                "adminEmail": request.consumer.admin_email,
-                "image": request.image_name,
-                "imageId": request.image.to_string(),
-                "portalSteps": i.steps,
-                "portalUrl": i.portal,
-                "command": i.command,
-                "expiresAt": i.expires,
-                // Single-use, for the admin only: the receiver relays it, never logs it.
-                "doneUrl": done_url,
-            });
-            notify::post_webhook(run, url, secret, body, &format!("{}:delegated", request.id)).await
-        }
-    }
+    let steps: String = i
+        .steps
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(s)))
+        .collect();
+    let html = format!(
+        "<p>The image owner shared the VM image <b>{name}</b> with your tenant <code>{tenant}</code> through Azure Lighthouse: its resource group is delegated to the principals named in the request, with Reader access, until {expires}. No app and no consent are needed.</p>\
+         <ol>{steps}</ol>\
+         <p>Image: <code>{image}</code><br><a href=\"{portal}\">Open the image in the Azure portal</a></p>\
+         <p>Or, signed in to your tenant with the Azure CLI:<br><code>{command}</code></p>\
+         <p>VMs made from a shared image need read access to it for reimage and scale-out: after the delegation ends, those operations fail. Your principals may remove the delegation earlier themselves (Service providers → Delegations).</p>\
+         {done}<p>Request {id}.</p>",
+        name = escape(&request.image_name),
+        tenant = request.consumer.tenant_id,
+        expires = escape(&i.expires),
+        image = escape(&request.image.to_string()),
+        portal = escape(&i.portal),
+        command = escape(&i.command),
+        done = done_url.map_or_else(String::new, |url| format!(
+            "<p>Done with the image before then? <a href=\"{}\">Tell the image owner you are done</a> and the delegation is removed now (the page asks you to confirm; the link works once).</p>",
+            escape(url)
+        )),
+        id = request.id,
+    );
+    let webhook = json!({
+        "type": "imageshare.delegated",
+        "requestId": request.id,
+        "consumerTenantId": request.consumer.tenant_id,
+        "adminEmail": request.consumer.admin_email,
+        "image": request.image_name,
+        "imageId": request.image.to_string(),
+        "portalSteps": i.steps,
+        "portalUrl": i.portal,
+        "command": i.command,
+        "expiresAt": i.expires,
+        // Single-use, for the admin only: the receiver relays it, never logs it.
+        "doneUrl": done_url,
+    });
+    let notice = Notice {
+        subject: "A VM image is shared with your tenant (Azure Lighthouse)",
+        html,
+        webhook,
+        key: format!("{}:delegated", request.id),
+    };
+    notify::deliver(run, request, notice).await
 }
