@@ -37,11 +37,12 @@ pub(super) async fn check(run: &Run<'_>, request: &ShareRequest) -> Result<Strin
             "The gallery's resource group {group} does not exist (or the operator identity cannot read it)."
         )));
     };
-    let location = rg
-        .get("location")
-        .and_then(Value::as_str)
-        .unwrap_or("eastus")
-        .to_owned();
+    // ARM always answers a group's location; without one there is no right place to guess.
+    let Some(location) = rg.get("location").and_then(Value::as_str).map(str::to_owned) else {
+        return Err(StepError::retryable(anyhow::anyhow!(
+            "ARM answered the resource group {group} without a location"
+        )));
+    };
 
     if !run.ctx.settings.lighthouse.allow_other_resources {
         let listed = arm
