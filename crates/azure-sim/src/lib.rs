@@ -55,7 +55,7 @@ pub use record::RequestRecord;
 pub use scenario::{Replication, Scenario, ScenarioError};
 pub use secrets::{KnownSecret, SecretKind};
 pub use service::HostService;
-pub use state::{AdminError, StateSnapshot};
+pub use state::{AdminError, InvitationView, SharingGroupView, SharingProfileView, StateSnapshot};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Errors starting or driving the simulator.

@@ -163,6 +163,11 @@ pub struct SubscriptionSpec {
     /// VM sizes offered per region; empty: any size in any region.
     #[serde(default)]
     pub vm_sizes: VmSizes,
+    /// Preview features registered in the subscription, as `{namespace}/{name}`
+    /// (`Microsoft.Compute/SIGSharing`, which publishing to a direct shared gallery needs);
+    /// every other feature is `NotRegistered` there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub registered_features: Vec<String>,
 }
 
 /// A resource group.

@@ -23,6 +23,8 @@ pub struct StateSnapshot {
     pub role_assignments: Vec<RoleAssignmentView>,
     /// Resource Manager resources (resource groups, galleries, network, VMs, Lighthouse...).
     pub resources: Vec<ResourceView>,
+    /// Answers consumers gave to direct share invitations (accept / reject).
+    pub shared_gallery_invitations: Vec<InvitationView>,
 }
 
 impl StateSnapshot {
@@ -33,6 +35,69 @@ impl StateSnapshot {
             .filter(|r| r.kind.eq_ignore_ascii_case(kind))
             .collect()
     }
+
+    /// The sharing profile of the gallery `id` (compared case-insensitively).
+    pub fn gallery_sharing(&self, id: &str) -> Option<&SharingProfileView> {
+        self.resources
+            .iter()
+            .find(|r| r.id.eq_ignore_ascii_case(id))
+            .and_then(|r| r.sharing_profile.as_ref())
+    }
+}
+
+/// A gallery's `sharingProfile` with its groups (what `$select=Permissions` answers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SharingProfileView {
+    /// `Private`, `Groups` or `Community`.
+    pub permissions: String,
+    /// Non-empty groups, `Subscriptions` first.
+    pub groups: Vec<SharingGroupView>,
+}
+
+impl SharingProfileView {
+    /// The ids of the group of `kind` (`AADTenants`, `Subscriptions`); empty when none.
+    pub fn ids(&self, kind: &str) -> Vec<String> {
+        self.groups
+            .iter()
+            .filter(|g| g.kind.eq_ignore_ascii_case(kind))
+            .flat_map(|g| g.ids.iter().cloned())
+            .collect()
+    }
+
+    /// The tenants the gallery is shared with.
+    pub fn tenants(&self) -> Vec<String> {
+        self.ids("AADTenants")
+    }
+
+    /// The subscriptions the gallery is shared with.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.ids("Subscriptions")
+    }
+}
+
+/// One sharing group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SharingGroupView {
+    /// `Subscriptions` or `AADTenants`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Subscription or tenant ids.
+    pub ids: Vec<String>,
+}
+
+/// A consumer's answer to a direct share invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvitationView {
+    /// The gallery (lower-case id).
+    pub gallery_id: String,
+    /// `Subscriptions` or `AADTenants`.
+    pub grantee_type: String,
+    /// The subscription or tenant id (lower case).
+    pub grantee_id: String,
+    /// `Accepted` or `Rejected`.
+    pub status: String,
 }
 
 /// A role assignment as the state view shows it.
@@ -70,6 +135,9 @@ pub struct ResourceView {
     pub location: Option<String>,
     /// `properties.provisioningState`.
     pub provisioning_state: Option<String>,
+    /// Galleries only: `sharingProfile` with the groups it is shared with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sharing_profile: Option<SharingProfileView>,
 }
 
 /// The current state.
@@ -108,8 +176,49 @@ pub fn snapshot(ctx: &SimContext) -> StateSnapshot {
                 kind: r.kind.clone(),
                 location: r.location().map(str::to_owned),
                 provisioning_state: r.provisioning_state().map(str::to_owned),
+                sharing_profile: (r.kind == crate::arm::compute::gallery::GALLERY)
+                    .then(|| sharing_view(r)),
             })
             .collect(),
+        shared_gallery_invitations: world
+            .arm
+            .invitations
+            .iter()
+            .filter_map(|(k, status)| {
+                let mut parts = k.rsplitn(3, '|');
+                let (id, kind, gallery) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(InvitationView {
+                    gallery_id: gallery.to_owned(),
+                    grantee_type: if kind == "aadtenants" {
+                        "AADTenants"
+                    } else {
+                        "Subscriptions"
+                    }
+                    .to_owned(),
+                    grantee_id: id.to_owned(),
+                    status: status.clone(),
+                })
+            })
+            .collect(),
+    }
+}
+
+fn sharing_view(r: &crate::arm::Resource) -> SharingProfileView {
+    let (subscriptions, tenants) = crate::arm::compute::shared::groups(r);
+    let groups = [("Subscriptions", subscriptions), ("AADTenants", tenants)]
+        .into_iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(kind, ids)| SharingGroupView {
+            kind: kind.to_owned(),
+            ids,
+        })
+        .collect();
+    SharingProfileView {
+        permissions: r.body["properties"]["sharingProfile"]["permissions"]
+            .as_str()
+            .unwrap_or("Private")
+            .to_owned(),
+        groups,
     }
 }
 

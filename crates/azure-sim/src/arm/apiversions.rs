@@ -54,7 +54,14 @@ const GALLERY: &[&str] = &[
     "2023-07-03",
     "2024-03-03",
     "2025-03-03",
+    // GalleryRP/stable/2025-12-03: the newest, with the shared gallery invitations.
+    "2025-12-03",
 ];
+/// The direct share invitations (`sharedGallerySubscriptions` and
+/// `tenantLevelSharedGallerySubscriptions` accept/reject), new in GalleryRP 2025-12-03.
+const GALLERY_INVITES: &[&str] = &["2025-12-03"];
+/// `Microsoft.Features` (the `features` spec folders: stable 2015-12-01, 2021-07-01, 2025-03-01).
+const FEATURES: &[&str] = &["2015-12-01", "2021-07-01", "2025-03-01"];
 const NETWORK: &[&str] = &[
     "2015-06-15",
     "2016-03-30",
@@ -186,7 +193,13 @@ const SUBSCRIPTIONS: &[&str] = &[
 /// The versions served for a (lower-case) type, if the simulator tracks them.
 pub fn supported(full_type: &str) -> Option<&'static [&'static str]> {
     let t = full_type.to_ascii_lowercase();
-    if t.starts_with("microsoft.compute/galleries")
+    if t.starts_with("microsoft.compute/locations/sharedgallerysubscriptions")
+        || t.starts_with("microsoft.compute/locations/tenantlevelsharedgallerysubscriptions")
+    {
+        Some(GALLERY_INVITES)
+    } else if t.starts_with("microsoft.features/") {
+        Some(FEATURES)
+    } else if t.starts_with("microsoft.compute/galleries")
         || t.starts_with("microsoft.compute/locations/sharedgalleries")
         || t.starts_with("microsoft.compute/locations/capsoperations")
     {
@@ -285,6 +298,9 @@ pub fn check_supported(call: &Call<'_>) -> Result<(), ArmError> {
         .is_some_and(|p| p.types.is_empty());
     let list = if provider_read {
         Some(RESOURCES)
+    } else if super::features::serves(call) {
+        // `.../providers/Microsoft.Features/providers/{ns}/features/...` is Microsoft.Features'.
+        Some(FEATURES)
     } else {
         supported(&full)
     };

@@ -9,6 +9,7 @@ pub mod auxiliary;
 pub mod compute;
 pub mod concurrency;
 pub mod deployments;
+pub mod features;
 pub mod jsonc;
 pub mod lighthouse;
 pub mod lro;
@@ -360,6 +361,9 @@ pub(crate) fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmErro
         }
         return providers::show(call, &p.namespace);
     }
+    if features::serves(call) {
+        return features::route(call, world);
+    }
     match ty.as_str() {
         "" => resources::route(call, world),
         "microsoft.compute/locations/vmsizes" if *m == Method::GET && !item => {
@@ -387,6 +391,13 @@ pub(crate) fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmErro
         | "microsoft.resources/deployments/operationstatuses" => lro::status(call, world),
         t if t.starts_with("microsoft.compute/locations/sharedgalleries") => {
             compute::shared::route(call, world)
+        }
+        t if t.starts_with("microsoft.compute/locations/sharedgallerysubscriptions")
+            || t.starts_with(
+                "microsoft.compute/locations/tenantlevelsharedgallerysubscriptions",
+            ) =>
+        {
+            compute::invites::route(call, world)
         }
         t if t.starts_with("microsoft.compute/galleries") || t == "microsoft.compute/images" => {
             compute::gallery::route(call, world)

@@ -60,6 +60,12 @@ pub struct ArmState {
     pub operations: HashMap<String, Operation>,
     /// Request budgets.
     pub usage: Usage,
+    /// Preview feature states (`Registered`, `Pending`, ...) by [`super::features::key`];
+    /// absent: `NotRegistered`.
+    pub features: BTreeMap<String, String>,
+    /// Direct share invitations a consumer answered (`Accepted` / `Rejected`) by
+    /// [`super::compute::shared::invitation_key`]; absent: pending.
+    pub invitations: BTreeMap<String, String>,
 }
 
 impl ArmState {
@@ -79,6 +85,14 @@ impl ArmState {
         }
         for r in super::compute::gallery::seed(scenario, now) {
             state.insert(r);
+        }
+        for sub in &scenario.subscriptions {
+            for feature in &sub.registered_features {
+                state.features.insert(
+                    super::features::key(&sub.id, feature),
+                    super::features::REGISTERED.to_owned(),
+                );
+            }
         }
         state
     }

@@ -185,6 +185,11 @@ pub struct ArmSettings {
     /// Request budgets per principal and subscription.
     #[serde(default)]
     pub throttling: ArmThrottling,
+    /// Whether a direct share must be accepted (`.../sharedGalleries/{g}/accept`, API
+    /// 2025-12-03) before the consumer's reads and VMs may use it. Not documented either way;
+    /// default `false`: a share works at once, as before that API existed.
+    #[serde(default)]
+    pub direct_share_requires_accept: bool,
 }
 
 fn three() -> u32 {
@@ -208,6 +213,7 @@ impl Default for ArmSettings {
             retry_after_seconds: None,
             page_size: page_size(),
             throttling: ArmThrottling::default(),
+            direct_share_requires_accept: false,
         }
     }
 }

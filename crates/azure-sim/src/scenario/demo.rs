@@ -29,6 +29,9 @@ pub const IMAGES_RESOURCE_GROUP: &str = "rg-images";
 pub const IMAGESHARE_RESOURCE_GROUP: &str = "rg-imageshare";
 /// The gallery.
 pub const GALLERY_ID: &str = "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/galleries/contosoGallery";
+/// The preview feature a publisher of a direct shared gallery needs (registered in the Contoso
+/// subscription, not in Fabrikam's).
+pub const SIG_SHARING_FEATURE: &str = "Microsoft.Compute/SIGSharing";
 /// The gallery's `identifier.uniqueName` (the name consumers of a direct share use).
 pub const GALLERY_UNIQUE_NAME: &str = "1a1a1a1a-1111-4111-8111-111111111111-CONTOSOGALLERY";
 /// The image definition.
@@ -44,7 +47,7 @@ pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
 /// SAS key (demo only).
 pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
 /// Queues.
-pub const QUEUES: [&str; 9] = [
+pub const QUEUES: [&str; 11] = [
     "share-requests",
     "issue-credentials",
     "send-consent-link",
@@ -54,6 +57,8 @@ pub const QUEUES: [&str; 9] = [
     "release-access",
     "delegate",
     "end-delegation",
+    "share-gallery",
+    "unshare-gallery",
 ];
 /// Topic and its subscription.
 pub const TOPIC: &str = "share-events";
@@ -182,6 +187,7 @@ impl Scenario {
                         },
                     ],
                     vm_sizes: Default::default(),
+                    registered_features: vec![SIG_SHARING_FEATURE.into()],
                 },
                 SubscriptionSpec {
                     id: FABRIKAM_SUBSCRIPTION.into(),
@@ -197,6 +203,7 @@ impl Scenario {
                     ]
                     .into_iter()
                     .collect(),
+                    registered_features: vec![],
                 },
             ],
             role_assignments: vec![

@@ -45,6 +45,8 @@ fn subscription(id: &str, tenant: &str, groups: &[&str]) -> SubscriptionSpec {
             })
             .collect(),
         vm_sizes: Default::default(),
+        // The recorded `sig share` ran in a subscription admitted to the direct sharing preview.
+        registered_features: vec![demo::SIG_SHARING_FEATURE.into()],
     }
 }
 

@@ -12,7 +12,7 @@ pub use super::model::{
 use super::shared;
 use crate::{
     arm::{
-        ArmError, Call, Reply, Resource, lro, method_not_allowed,
+        ArmError, Call, Reply, Resource, features, lro, method_not_allowed,
         path::{self, key},
         reply::put_status,
         resources::{ensure_scope, page, resource_not_found},
@@ -100,11 +100,17 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
         (["galleries", "share"], 1, Method::POST) => shared::share(call, world, &id),
         (["galleries"], 1, Method::GET) => {
             let mut body = read_one(call, world, &id, "Microsoft.Compute/galleries/read")?;
-            if call
+            // The groups show only when asked for (`az sig show --sharing-groups` sends the
+            // `$expand`; older clients `$select=Permissions`), as the specs' examples do.
+            let select = call
                 .req
                 .query_param("$select")
-                .is_some_and(|s| s.eq_ignore_ascii_case("Permissions"))
-            {
+                .is_some_and(|s| s.eq_ignore_ascii_case("Permissions"));
+            let expand = call
+                .req
+                .query_param("$expand")
+                .is_some_and(|s| s.eq_ignore_ascii_case("SharingProfile/Groups"));
+            if select || expand {
                 shared::add_groups(world, &id, &mut body);
             }
             Ok(Reply::ok(body))
@@ -191,6 +197,11 @@ fn put_gallery(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, Ar
         .unwrap_or("Private")
         .to_owned();
     let sub = call.path.subscription.clone().unwrap_or_default();
+    if permissions.eq_ignore_ascii_case("Groups")
+        && !features::is_registered(world, &sub, features::SIG_SHARING)
+    {
+        return Err(shared::feature_not_registered(&sub));
+    }
     let quota = throttle::charge_compute(world, &sub, throttle::CREATE_GALLERY, call.now)?;
     let existing = world.arm.get(id).cloned();
     let (status, unique, internal, state) = match &existing {

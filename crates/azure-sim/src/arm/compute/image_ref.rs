@@ -129,13 +129,26 @@ pub fn resolve(
     if let Some(unique_id) = image["sharedGalleryImageId"].as_str() {
         let sub = call.path.subscription.clone().unwrap_or_default();
         let tenant = call.subscription_tenant(&sub).unwrap_or_default();
-        let Some(version_id) = shared::resolve(world, unique_id, &sub, &tenant) else {
-            // Wording assumed: the image is unknown to, or not shared with, this subscription.
-            return Err(ArmError::not_found(
+        // Wording assumed: the image is unknown to, or not shared with, this subscription (the
+        // share is checked for the VM's subscription and that subscription's tenant; no RBAC).
+        let not_shared = || {
+            ArmError::not_found(
                 "GalleryImageNotFound",
                 format!("The gallery image {unique_id} is not available or is not shared with subscription '{sub}'."),
             )
-            .target("imageReference"));
+            .target("imageReference")
+        };
+        let accept = call.ctx.scenario.arm.direct_share_requires_accept;
+        let (image_id, version) =
+            shared::resolve(world, accept, unique_id, &sub, &tenant).ok_or_else(not_shared)?;
+        let version_id = if version.eq_ignore_ascii_case("latest") {
+            latest(world, &image_id).ok_or_else(|| not_in_region(unique_id, location))?
+        } else {
+            world
+                .arm
+                .get(&format!("{image_id}/versions/{version}"))
+                .map(|v| v.id.clone())
+                .ok_or_else(not_shared)?
         };
         check_region(world, &version_id, unique_id, location)?;
         return gallery_image(world, &version_id);

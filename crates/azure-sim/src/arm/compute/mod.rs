@@ -4,6 +4,7 @@ pub mod discovery;
 pub mod gallery;
 pub mod image_ref;
 pub mod instance_view;
+pub mod invites;
 pub mod model;
 pub mod shared;
 pub mod vm;

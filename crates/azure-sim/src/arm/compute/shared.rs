@@ -3,6 +3,12 @@
 //! `Location`, as recorded) and the consumer view under
 //! `/subscriptions/{s}/providers/Microsoft.Compute/locations/{loc}/sharedGalleries/...`
 //! (minimal objects: `identifier.uniqueId`, no `id`, no provisioningState).
+//!
+//! The share is the permission: a consumer reads the proxy resources and boots VMs from them
+//! with its own token and no RBAC on the gallery, when its subscription or its subscription's
+//! tenant is in the gallery's groups and — with `arm.directShareRequiresAccept` — has accepted
+//! the invitation (see [`super::invites`]). A rejected invitation hides the gallery until it
+//! is accepted again; removing a grantee forgets its answer.
 
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -13,13 +19,61 @@ use super::{
 };
 use crate::{
     arm::{
-        ArmError, Call, Reply, Resource, lro, method_not_allowed,
+        ArmError, Call, Reply, Resource, features, lro, method_not_allowed,
         path::{self, key},
         resources::{page, resource_not_found},
         throttle,
     },
     context::World,
 };
+
+/// At most this many tenants in a gallery's `AADTenants` group (preview limit, docs).
+pub const MAX_TENANTS: usize = 5;
+/// At most this many subscriptions in its `Subscriptions` group (preview limit, docs).
+pub const MAX_SUBSCRIPTIONS: usize = 30;
+
+/// Who a gallery is shared with: a subscription or a tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grantee<'a> {
+    /// A `Subscriptions` group member.
+    Subscription(&'a str),
+    /// An `AADTenants` group member.
+    Tenant(&'a str),
+}
+
+/// The key of a grantee's answer to a gallery's invitation in `ArmState::invitations`.
+pub fn invitation_key(gallery_id: &str, grantee: Grantee<'_>) -> String {
+    let (kind, id) = match grantee {
+        Grantee::Subscription(s) => ("subscriptions", s),
+        Grantee::Tenant(t) => ("aadtenants", t),
+    };
+    format!("{}|{kind}|{}", key(gallery_id), id.to_ascii_lowercase())
+}
+
+/// The subscriptions and tenants a gallery is shared with.
+pub fn groups(gallery: &Resource) -> (Vec<String>, Vec<String>) {
+    (
+        ids(&gallery.internal, "subscriptions"),
+        ids(&gallery.internal, "tenants"),
+    )
+}
+
+/// `sharingProfile` with its groups, as `$select=Permissions` shows it.
+pub fn sharing_profile(gallery: &Resource) -> Value {
+    let mut profile = gallery.body["properties"]["sharingProfile"].clone();
+    if !profile.is_object() {
+        profile = json!({"permissions": "Private"});
+    }
+    let (subscriptions, tenants) = groups(gallery);
+    let mut list = vec![];
+    for (ty, members) in [("Subscriptions", subscriptions), ("AADTenants", tenants)] {
+        if !members.is_empty() {
+            list.push(json!({"type": ty, "ids": members}));
+        }
+    }
+    profile["groups"] = json!(list);
+    profile
+}
 
 fn ids(internal: &Value, group: &str) -> Vec<String> {
     internal[group]
@@ -30,22 +84,39 @@ fn ids(internal: &Value, group: &str) -> Vec<String> {
         .collect()
 }
 
-/// Adds `sharingProfile.groups` to a gallery body (`$select=Permissions`).
+/// Adds `sharingProfile.groups` to a gallery body (`$select=Permissions`,
+/// `$expand=SharingProfile/Groups`).
 pub fn add_groups(world: &World, id: &str, body: &mut Value) {
     let Some(r) = world.arm.get(id) else {
         return;
     };
-    let mut groups = vec![];
-    for (ty, field) in [
-        ("Subscriptions", "subscriptions"),
-        ("AADTenants", "tenants"),
-    ] {
-        let list = ids(&r.internal, field);
-        if !list.is_empty() {
-            groups.push(json!({"type": ty, "ids": list}));
-        }
-    }
-    body["properties"]["sharingProfile"]["groups"] = json!(groups);
+    body["properties"]["sharingProfile"] = sharing_profile(r);
+}
+
+/// 400 for a subscription that is not admitted to the direct sharing preview. The sentence up
+/// to the feature name is what Compute answers (quoted in a 2025 walkthrough of `az sig
+/// create --permissions Groups`); the code and the tail are Resource Manager's for a feature
+/// gate (`SubscriptionNotRegisteredForFeature`, as Network answers) — assumed for Compute.
+pub fn feature_not_registered(subscription: &str) -> ArmError {
+    ArmError::bad_request(
+        "SubscriptionNotRegisteredForFeature",
+        format!(
+            "Subscription {subscription} is not registered for feature {} required to carry out the requested operation.",
+            features::SIG_SHARING
+        ),
+    )
+}
+
+/// 400 when an Add would exceed the preview's limits (the limits are documented; the code and
+/// wording are assumed).
+fn too_many(gallery_id: &str, what: &str, limit: usize, count: usize) -> ArmError {
+    ArmError::bad_request(
+        "OperationNotAllowed",
+        format!(
+            "The gallery '{}' can be shared with at most {limit} {what}; this request would share it with {count}.",
+            path::last_name(gallery_id)
+        ),
+    )
 }
 
 /// `POST .../galleries/{g}/share`.
@@ -89,9 +160,17 @@ pub fn share(call: &Call<'_>, world: &mut World, gallery_id: &str) -> Result<Rep
         ));
     }
     let sub = call.path.subscription.clone().unwrap_or_default();
+    // Not documented which operations the preview gate covers; assumed all of them (the
+    // subscription could not have made the gallery `Groups` without the feature).
+    if operation != "EnableCommunity"
+        && !features::is_registered(world, &sub, features::SIG_SHARING)
+    {
+        return Err(feature_not_registered(&sub));
+    }
     let quota = throttle::charge_compute(world, &sub, throttle::SHARE_GALLERY, call.now)?;
-    let mut subscriptions = ids(&gallery.internal, "subscriptions");
-    let mut tenants = ids(&gallery.internal, "tenants");
+    let (before_subscriptions, before_tenants) = groups(&gallery);
+    let mut subscriptions = before_subscriptions.clone();
+    let mut tenants = before_tenants.clone();
     if operation == "Reset" {
         subscriptions.clear();
         tenants.clear();
@@ -131,6 +210,32 @@ pub fn share(call: &Call<'_>, world: &mut World, gallery_id: &str) -> Result<Rep
             }
         }
     }
+    if tenants.len() > MAX_TENANTS {
+        return Err(too_many(gallery_id, "tenants", MAX_TENANTS, tenants.len()));
+    }
+    if subscriptions.len() > MAX_SUBSCRIPTIONS {
+        return Err(too_many(
+            gallery_id,
+            "subscriptions",
+            MAX_SUBSCRIPTIONS,
+            subscriptions.len(),
+        ));
+    }
+    // A grantee that is no longer in the groups gets a new invitation if it is added again.
+    let gone = before_subscriptions
+        .iter()
+        .filter(|s| !subscriptions.iter().any(|x| x.eq_ignore_ascii_case(s)))
+        .map(|s| invitation_key(gallery_id, Grantee::Subscription(s)))
+        .chain(
+            before_tenants
+                .iter()
+                .filter(|t| !tenants.iter().any(|x| x.eq_ignore_ascii_case(t)))
+                .map(|t| invitation_key(gallery_id, Grantee::Tenant(t))),
+        )
+        .collect::<Vec<_>>();
+    for k in gone {
+        world.arm.invitations.remove(&k);
+    }
     if let Some(r) = world.arm.get_mut(gallery_id) {
         r.internal = json!({"subscriptions": subscriptions, "tenants": tenants});
     }
@@ -143,16 +248,51 @@ pub fn share(call: &Call<'_>, world: &mut World, gallery_id: &str) -> Result<Rep
         .header("x-ms-ratelimit-remaining-resource", quota))
 }
 
-/// True when `gallery` is shared with `subscription` (or, with `tenant`, with its tenant).
-pub fn shared_with(gallery: &Resource, subscription: &str, tenant: Option<&str>) -> bool {
-    ids(&gallery.internal, "subscriptions")
-        .iter()
-        .any(|s| s.eq_ignore_ascii_case(subscription))
-        || tenant.is_some_and(|t| {
-            ids(&gallery.internal, "tenants")
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(t))
-        })
+/// True when `grantee` is in the gallery's groups and may use the share: it has not rejected
+/// the invitation and, when the scenario requires it, has accepted it.
+pub fn admits(
+    world: &World,
+    requires_accept: bool,
+    gallery: &Resource,
+    grantee: Grantee<'_>,
+) -> bool {
+    let (subscriptions, tenants) = groups(gallery);
+    let member = match grantee {
+        Grantee::Subscription(s) => subscriptions.iter().any(|x| x.eq_ignore_ascii_case(s)),
+        Grantee::Tenant(t) => tenants.iter().any(|x| x.eq_ignore_ascii_case(t)),
+    };
+    if !member {
+        return false;
+    }
+    match world
+        .arm
+        .invitations
+        .get(&invitation_key(&gallery.id, grantee))
+        .map(String::as_str)
+    {
+        Some(super::invites::ACCEPTED) => true,
+        Some(_) => false,
+        None => !requires_accept,
+    }
+}
+
+/// True when `gallery` may be used from `subscription` (with `tenant`, also through a share
+/// with that tenant).
+pub fn shared_with(
+    world: &World,
+    requires_accept: bool,
+    gallery: &Resource,
+    subscription: &str,
+    tenant: Option<&str>,
+) -> bool {
+    (!subscription.is_empty()
+        && admits(
+            world,
+            requires_accept,
+            gallery,
+            Grantee::Subscription(subscription),
+        ))
+        || tenant.is_some_and(|t| admits(world, requires_accept, gallery, Grantee::Tenant(t)))
 }
 
 /// The gallery with this `identifier.uniqueName`.
@@ -165,9 +305,16 @@ pub fn by_unique_name<'a>(world: &'a World, unique: &str) -> Option<&'a Resource
     })
 }
 
-/// Resolves `/SharedGalleries/{u}/Images/{i}/Versions/{v}` to the version's ARM id, when the
-/// gallery is shared with `subscription` or its `tenant`.
-pub fn resolve(world: &World, unique_id: &str, subscription: &str, tenant: &str) -> Option<String> {
+/// Resolves `/SharedGalleries/{u}/Images/{i}/Versions/{v}` to the image definition's ARM id and
+/// the version's name (`latest` as given), when the gallery may be used from `subscription`
+/// (or its `tenant`).
+pub fn resolve(
+    world: &World,
+    requires_accept: bool,
+    unique_id: &str,
+    subscription: &str,
+    tenant: &str,
+) -> Option<(String, String)> {
     let parts: Vec<&str> = unique_id.trim_matches('/').split('/').collect();
     let [sg, unique, im, image, ve, version] = parts.as_slice() else {
         return None;
@@ -179,11 +326,15 @@ pub fn resolve(world: &World, unique_id: &str, subscription: &str, tenant: &str)
         return None;
     }
     let gallery = by_unique_name(world, unique)?;
-    if !shared_with(gallery, subscription, Some(tenant)) {
+    if !shared_with(world, requires_accept, gallery, subscription, Some(tenant)) {
         return None;
     }
-    let id = format!("{}/images/{image}/versions/{version}", gallery.id);
-    world.arm.get(&id).map(|r| r.id.clone())
+    let image_id = world
+        .arm
+        .get(&format!("{}/images/{image}", gallery.id))?
+        .id
+        .clone();
+    Some((image_id, (*version).to_owned()))
 }
 
 fn visible_at(world: &World, gallery: &Resource, location: &str) -> bool {
@@ -265,6 +416,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
         &root,
     )?;
     let tenant = call.subscription_tenant(&sub).unwrap_or_default();
+    let accept = call.ctx.scenario.arm.direct_share_requires_accept;
     let location = p.names.first().cloned().unwrap_or_default();
     let names = &p.names[1..];
     let to_tenant = call
@@ -280,9 +432,9 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
                 .filter(|g| g.kind == GALLERY && visible_at(world, g, &location))
                 .filter(|g| {
                     if to_tenant {
-                        shared_with(g, "", Some(&tenant))
+                        shared_with(world, accept, g, "", Some(&tenant))
                     } else {
-                        shared_with(g, &sub, None)
+                        shared_with(world, accept, g, &sub, None)
                     }
                 })
                 .filter_map(|g| g.body["properties"]["identifier"]["uniqueName"].as_str())
@@ -292,7 +444,7 @@ pub fn route(call: &Call<'_>, world: &mut World) -> Result<Reply, ArmError> {
         }
         [unique, rest @ ..] => {
             let gallery = by_unique_name(world, unique)
-                .filter(|g| shared_with(g, &sub, Some(&tenant)))
+                .filter(|g| shared_with(world, accept, g, &sub, Some(&tenant)))
                 .cloned()
                 .ok_or_else(|| not_shared(unique))?;
             let unique = gallery.body["properties"]["identifier"]["uniqueName"]
