@@ -91,6 +91,9 @@ param grantGraphAppRoles bool = true
 @description('Let the operator identity deploy Azure Lighthouse delegations of the gallery resource group (strategy lighthouse): a custom role on the gallery subscription with the deployment, Microsoft.ManagedServices and roleAssignments/write actions Lighthouse onboarding needs. Off by default: roleAssignments/write on a subscription is broad.')
 param lighthouseDelegator bool = false
 
+@description('Let the operator identity share the image gallery directly with consumer tenants (strategy direct-share): Compute Gallery Sharing Admin on the gallery resource group. Off by default: a directly shared gallery shows every image in it to the consumer tenant.')
+param directShareAdmin bool = false
+
 // Least privilege by default: Mail.Send granted in Entra ID lets the identity send as every
 // mailbox of the tenant. The default leaves it to Exchange Online RBAC for Applications, which
 // scopes Application Mail.Send to the one sender mailbox (docs/deploy.md, "Scoping Mail.Send";
@@ -228,6 +231,15 @@ module galleryAccess 'modules/gallery-access.bicep' = {
 module lighthouseDelegator 'modules/lighthouse-delegator.bicep' = if (lighthouseDelegator) {
   name: 'imageshare-lighthouse-delegator-${resourceToken}'
   scope: subscription(gallerySubscriptionId)
+  params: {
+    principalId: identity.outputs.principalId
+  }
+}
+
+// The `direct-share` strategy: the right to share the gallery with a tenant (see the module).
+module directShareAdmin 'modules/direct-share-admin.bicep' = if (directShareAdmin) {
+  name: 'imageshare-direct-share-admin-${resourceToken}'
+  scope: resourceGroup(gallerySubscriptionId, galleryResourceGroupName)
   params: {
     principalId: identity.outputs.principalId
   }

@@ -72,7 +72,7 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
@@ -92,6 +92,8 @@ impl Function {
         Self::Step(Step::ReleaseAccess),
         Self::Step(Step::Delegate),
         Self::Step(Step::EndDelegation),
+        Self::Step(Step::ShareGallery),
+        Self::Step(Step::UnshareGallery),
         Self::Reconcile,
     ];
 

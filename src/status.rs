@@ -74,6 +74,9 @@ pub struct StatusDocument {
     /// The Lighthouse delegation (`lighthouse`): to whom, until when, and its resources.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delegation: Option<DelegationView>,
+    /// The direct share (`direct-share`): the gallery, the consumer's image id, until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_share: Option<DirectShareView>,
     /// The revocation, once asked for: what it removed, what it kept, and what only the
     /// consumer's admin can remove.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -336,6 +339,50 @@ impl DelegationView {
     }
 }
 
+/// The direct-share part of the status document (`direct-share`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectShareView {
+    lifetime_days: u32,
+    /// The shared gallery.
+    gallery_id: String,
+    /// The id the consumer creates VMs from (`imageReference.sharedGalleryImageId`), once the
+    /// gallery's unique name is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shared_gallery_image_id: Option<String>,
+    /// When the tenant was confirmed in the sharing profile.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    shared_at: Option<OffsetDateTime>,
+    /// When the tenant is removed again.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_at: Option<OffsetDateTime>,
+    /// What was removed when it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<crate::domain::Removal>,
+}
+
+impl DirectShareView {
+    fn of(request: &ShareRequest) -> Option<Self> {
+        let plan = request.direct_share.as_ref()?;
+        let record = request.progress.direct_share.clone().unwrap_or_default();
+        Some(Self {
+            lifetime_days: plan.lifetime_days,
+            gallery_id: request.image.gallery_id().to_string(),
+            shared_gallery_image_id: (!record.unique_name.is_empty())
+                .then(|| record.shared_image_id(request.image.image(), request.image.version())),
+            shared_at: record.shared_at,
+            expires_at: record.expires_at,
+            removed: record.removed,
+        })
+    }
+}
+
 /// Related URLs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Links {
@@ -360,6 +407,24 @@ fn summary(request: &ShareRequest) -> &'static str {
                 "Done: the delegation ended and is removed; see 'delegation.removed'."
             }
             State::Revoked => "Revoked: the delegation is removed; see 'delegation.removed'.",
+            state => summary_of(state),
+        };
+    }
+    if request.strategy == Strategy::DirectShare {
+        return match request.state() {
+            State::Submitted => "Accepted; checking the gallery before sharing it with the tenant.",
+            State::Sharing => {
+                "Sharing the gallery directly with the consumer's tenant (its sharing profile)."
+            }
+            State::Shared => {
+                "Shared: the consumer's users can create VMs from 'directShare.sharedGalleryImageId' until 'directShare.expiresAt'; see 'nextAction'."
+            }
+            State::Completed => {
+                "Done: the share ended and the tenant is removed from the gallery's sharing profile."
+            }
+            State::Revoked => {
+                "Revoked: the tenant is removed from the gallery's sharing profile; see 'directShare.removed'."
+            }
             state => summary_of(state),
         };
     }
@@ -392,6 +457,8 @@ fn summary_of(state: State) -> &'static str {
         }
         State::Delegating => "Delegating the image's resource group (Azure Lighthouse).",
         State::Delegated => "Delegated: the consumer's principals can use the image.",
+        State::Sharing => "Sharing the image's gallery with the consumer's tenant.",
+        State::Shared => "Shared: the consumer's tenant can create VMs from the image.",
     }
 }
 
@@ -452,6 +519,7 @@ fn next_action(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Opt
             })
         }
         State::Delegated => crate::steps::lighthouse::next_action(ctx, request),
+        State::Shared => crate::steps::direct_share::next_action(ctx, request),
         _ => None,
     }
 }
@@ -552,6 +620,7 @@ impl StatusDocument {
                 id: request.progress.vm.vm_id.clone(),
             }),
             delegation: DelegationView::of(request),
+            direct_share: DirectShareView::of(request),
             revocation: RevocationView::of(request),
             access_release: request.progress.access_release.clone(),
             created_at: request.created_at,

@@ -10,6 +10,10 @@ use std::{collections::BTreeSet, path::Path};
 const AZURE_ROLES: &[(&str, &str)] = &[
     ("acdd72a7-3385-48ef-bd42-f606fba81ae7", "Reader"),
     (
+        "1ef6a3be-d0ac-425d-8c01-acb62866290b",
+        "Compute Gallery Sharing Admin",
+    ),
+    (
         "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
         "Role Based Access Control Administrator",
     ),
@@ -48,6 +52,7 @@ fn scope_of(module: &str) -> &'static str {
         "gallery-access.bicep" => "gallery resource group",
         "graph-app-roles.bicep" => "Microsoft Graph",
         "lighthouse-delegator.bicep" => "gallery subscription",
+        "direct-share-admin.bicep" => "gallery resource group",
         other => panic!("{other} grants something: name its scope in tests/permissions.rs"),
     }
 }

@@ -19,6 +19,8 @@ param queueNames array = [
   'release-access'
   'delegate'
   'end-delegation'
+  'share-gallery'
+  'unshare-gallery'
 ]
 
 @description('The topic status events are published to (IMAGESHARE_EVENTS_TOPIC).')

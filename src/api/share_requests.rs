@@ -143,11 +143,10 @@ pub async fn submit_share_request(
     let body = read_body(&headers, body)
         .await
         .map_err(|e| intake_problem(&e))?;
-    let document =
-        intake::parse(&body, &ctx.settings.catalog, &ctx.settings.lighthouse).map_err(|e| {
-            info!(error = %e, "share request refused");
-            intake_problem(&e)
-        })?;
+    let document = intake::parse(&body, &ctx.settings).map_err(|e| {
+        info!(error = %e, "share request refused");
+        intake_problem(&e)
+    })?;
 
     let origin = Origin::Http {
         idempotency_key: key.clone(),

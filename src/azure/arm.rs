@@ -359,6 +359,26 @@ impl ArmClient {
         self.start(who, put_call(id, api_version, body)?).await
     }
 
+    /// POSTs an action on a resource (`{id}/{action}`) and returns how to follow it. Only for
+    /// actions whose repeat changes nothing (a gallery's `share` Add or Remove of the same
+    /// ids): it may be retried.
+    pub async fn post_action(
+        &self,
+        who: &ArmIdentity,
+        id: &str,
+        api_version: &str,
+        body: Value,
+    ) -> Result<Started, AzureError> {
+        let call = ApiCall::new(
+            Service::ResourceManager,
+            Method::POST,
+            arm_url(id, api_version)?,
+        )
+        .json(body)
+        .idempotent(true);
+        self.start(who, call).await
+    }
+
     /// PUTs a resource only if none exists at `id` (`If-None-Match: *`); an existing one
     /// answers 412 `PreconditionFailed` and is left as it is. Only for providers whose spec
     /// declares the header on that PUT (Compute's VMs do); others may ignore it.

@@ -35,24 +35,11 @@ impl Default for LighthouseSettings {
 impl LighthouseSettings {
     pub(super) fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let d = Self::default();
-        let max_days = days(number(
+        let (default_days, max_days) = lifetime(
             env,
-            LIGHTHOUSE_DAYS_MAX,
-            d.max_days.into(),
-            1..=365,
-        )?);
-        let default_days = days(number(
-            env,
-            LIGHTHOUSE_DAYS_DEFAULT,
-            d.default_days.min(max_days).into(),
-            1..=365,
-        )?);
-        if default_days > max_days {
-            return Err(problem(
-                LIGHTHOUSE_DAYS_DEFAULT,
-                format!("must be at most {LIGHTHOUSE_DAYS_MAX} ({max_days} days)"),
-            ));
-        }
+            (LIGHTHOUSE_DAYS_DEFAULT, d.default_days),
+            (LIGHTHOUSE_DAYS_MAX, d.max_days),
+        )?;
         let allow_other_resources = match env
             .var(LIGHTHOUSE_ALLOW_OTHER_RESOURCES)
             .as_deref()
@@ -74,6 +61,29 @@ impl LighthouseSettings {
             allow_other_resources,
         })
     }
+}
+
+/// A strategy's lifetime settings: the default and the maximum, in days (1-365 each), the
+/// default lowered with a lower maximum unless set, and never above it.
+pub(super) fn lifetime(
+    env: &Env,
+    (default_name, default_days): (&'static str, u32),
+    (max_name, max_days): (&'static str, u32),
+) -> Result<(u32, u32), ConfigError> {
+    let max = days(number(env, max_name, max_days.into(), 1..=365)?);
+    let default = days(number(
+        env,
+        default_name,
+        default_days.min(max).into(),
+        1..=365,
+    )?);
+    if default > max {
+        return Err(problem(
+            default_name,
+            format!("must be at most {max_name} ({max} days)"),
+        ));
+    }
+    Ok((default, max))
 }
 
 /// The ranges above keep every value far inside `u32`.

@@ -7,9 +7,11 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
+mod direct_share;
 mod lighthouse;
 mod service_bus;
 
+pub use direct_share::{DIRECT_SHARE_DAYS_DEFAULT, DIRECT_SHARE_DAYS_MAX, DirectShareSettings};
 pub use lighthouse::{
     LIGHTHOUSE_ALLOW_OTHER_RESOURCES, LIGHTHOUSE_DAYS_DEFAULT, LIGHTHOUSE_DAYS_MAX,
     LighthouseSettings,
@@ -188,6 +190,8 @@ pub struct Settings {
     pub pipeline: PipelineSettings,
     /// The `lighthouse` strategy's lifetimes and preflight.
     pub lighthouse: LighthouseSettings,
+    /// The `direct-share` strategy's lifetimes.
+    pub direct_share: DirectShareSettings,
     /// The audience of the share apps' federated credentials and of the operator identity's
     /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
     pub federated_audience: String,
@@ -250,6 +254,8 @@ pub struct PipelineSettings {
     pub revoking_deadline: Duration,
     /// Deploying a Lighthouse delegation: `Delegating`.
     pub delegating_deadline: Duration,
+    /// The gallery's share operation (`direct-share`): `Sharing`.
+    pub sharing_deadline: Duration,
     /// Keep the owner-side credential (federated credential or secret) when a request ends,
     /// instead of removing it once no other request of that tenant needs it.
     pub keep_access_after_end: bool,
@@ -268,6 +274,7 @@ impl Default for PipelineSettings {
             creating_vm_deadline: Duration::from_secs(3 * 60 * 60),
             revoking_deadline: Duration::from_secs(60 * 60),
             delegating_deadline: Duration::from_secs(60 * 60),
+            sharing_deadline: Duration::from_secs(60 * 60),
             keep_access_after_end: false,
             max_retries: 8,
             reconcile_grace: Duration::from_secs(10 * 60),
@@ -303,6 +310,7 @@ impl PipelineSettings {
                 d.delegating_deadline,
                 5..=1440,
             )?,
+            sharing_deadline: minutes(DEADLINE_SHARING_MINUTES, d.sharing_deadline, 5..=1440)?,
             keep_access_after_end: match env.var(KEEP_ACCESS_AFTER_END).as_deref().map(str::trim) {
                 None => d.keep_access_after_end,
                 Some(v) if v.eq_ignore_ascii_case("true") => true,
@@ -397,6 +405,8 @@ pub const DEADLINE_CREATING_VM_MINUTES: &str = "IMAGESHARE_DEADLINE_CREATING_VM_
 pub const DEADLINE_REVOKING_MINUTES: &str = "IMAGESHARE_DEADLINE_REVOKING_MINUTES";
 /// Minutes a Lighthouse delegation's deployment may take (`Delegating`).
 pub const DEADLINE_DELEGATING_MINUTES: &str = "IMAGESHARE_DEADLINE_DELEGATING_MINUTES";
+/// Minutes the gallery's share operation may take (`Sharing`, strategy `direct-share`).
+pub const DEADLINE_SHARING_MINUTES: &str = "IMAGESHARE_DEADLINE_SHARING_MINUTES";
 /// `true` keeps a tenant's owner-side credential after its requests end (default `false`).
 pub const KEEP_ACCESS_AFTER_END: &str = "IMAGESHARE_KEEP_ACCESS_AFTER_END";
 /// Transient failures of one step message retried before resting until the reconciler.
@@ -699,6 +709,7 @@ impl Settings {
 
         let pipeline = problems.take(PipelineSettings::from_env(env));
         let lighthouse = problems.take(LighthouseSettings::from_env(env));
+        let direct_share = problems.take(DirectShareSettings::from_env(env));
         let deployment_id = problems
             .take(
                 env.var(DEPLOYMENT_ID)
@@ -726,6 +737,7 @@ impl Settings {
             Some(federated_audience),
             Some(pipeline),
             Some(lighthouse),
+            Some(direct_share),
             true,
         ) = (
             port,
@@ -745,6 +757,7 @@ impl Settings {
             federated_audience,
             pipeline,
             lighthouse,
+            direct_share,
             problems.0.is_empty(),
         )
         else {
@@ -771,6 +784,7 @@ impl Settings {
             federated_audience,
             pipeline,
             lighthouse,
+            direct_share,
             deployment_id,
             app_service_auth: env
                 .var(APP_SERVICE_AUTH)

@@ -5,6 +5,7 @@
 
 mod caller;
 mod delegation;
+mod direct_share;
 mod email;
 mod guid;
 mod history;
@@ -25,6 +26,7 @@ pub use caller::Caller;
 pub use delegation::{
     ConsumerPrincipal, DISPLAY_NAME_MAX_CHARS, DelegationPlan, DelegationRecord, PrincipalKind,
 };
+pub use direct_share::{DirectSharePlan, DirectShareRecord};
 pub use email::EmailAddress;
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};

@@ -331,4 +331,7 @@ pub struct Progress {
     /// What the `lighthouse` steps found or made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<super::DelegationRecord>,
+    /// What the `direct-share` steps found or made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_share: Option<super::DirectShareRecord>,
 }

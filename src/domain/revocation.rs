@@ -34,6 +34,8 @@ pub enum Removable {
     RegistrationAssignment,
     /// A Lighthouse registration definition (the offer the assignment used).
     RegistrationDefinition,
+    /// The consumer's tenant in a gallery's sharing profile (`direct-share`).
+    GalleryShare,
 }
 
 impl Removable {
@@ -52,6 +54,7 @@ impl Removable {
             Self::NetworkSecurityGroup => "network security group",
             Self::RegistrationAssignment => "Lighthouse registration assignment",
             Self::RegistrationDefinition => "Lighthouse registration definition",
+            Self::GalleryShare => "gallery's share with the tenant",
         }
     }
 }

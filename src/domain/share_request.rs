@@ -82,6 +82,8 @@ pub struct Submission {
     pub vm: Option<VmSpec>,
     /// The delegation (`lighthouse`).
     pub delegation: Option<DelegationPlan>,
+    /// The direct share (`direct-share`).
+    pub direct_share: Option<super::DirectSharePlan>,
 }
 
 /// Context for a history entry: when, who, under which invocation.
@@ -117,6 +119,9 @@ pub struct ShareRequest {
     /// What to delegate, to whom, for how long (`lighthouse`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<DelegationPlan>,
+    /// How long to share the gallery with the tenant (`direct-share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_share: Option<super::DirectSharePlan>,
     /// Where the request came from.
     pub origin: Origin,
     /// The API caller who submitted it (absent for queued requests): the consumer's admin is
@@ -182,6 +187,7 @@ impl ShareRequest {
             image_name,
             vm,
             delegation,
+            direct_share,
         } = submission;
         let mut request = Self {
             id,
@@ -191,6 +197,7 @@ impl ShareRequest {
             image_name,
             vm,
             delegation,
+            direct_share,
             origin,
             requested_by: ctx.caller.clone(),
             fingerprint,
@@ -219,10 +226,16 @@ impl ShareRequest {
                 plan.principals.len(),
                 plan.lifetime_days
             ),
-            (None, None) => format!(
-                "Share of image '{}' with tenant {} requested.",
-                request.image_name, request.consumer.tenant_id
-            ),
+            (None, None) => match &request.direct_share {
+                Some(plan) => format!(
+                    "Share of image '{}' with tenant {} requested by sharing its gallery directly with the tenant for {} days.",
+                    request.image_name, request.consumer.tenant_id, plan.lifetime_days
+                ),
+                None => format!(
+                    "Share of image '{}' with tenant {} requested.",
+                    request.image_name, request.consumer.tenant_id
+                ),
+            },
         };
         let first = strategy.first_step();
         request.steps.queued(first, ctx.at);

@@ -39,6 +39,11 @@ pub enum State {
     /// `lighthouse`: the delegation is in place; the consumer's principals can use the image
     /// until it is removed.
     Delegated,
+    /// `direct-share`: the gallery's share operation is running.
+    Sharing,
+    /// `direct-share`: the consumer's tenant is in the gallery's sharing profile until it is
+    /// removed.
+    Shared,
 }
 
 impl State {
@@ -96,6 +101,8 @@ impl State {
             Self::Revoked => "Revoked",
             Self::Delegating => "Delegating",
             Self::Delegated => "Delegated",
+            Self::Sharing => "Sharing",
+            Self::Shared => "Shared",
         }
     }
 }
@@ -136,11 +143,16 @@ pub enum Step {
     Delegate,
     /// `lighthouse`: remove the delegation (its lifetime ended, or it was revoked).
     EndDelegation,
+    /// `direct-share`: check, add the consumer's tenant to the gallery's sharing profile,
+    /// confirm, then tell the admin.
+    ShareGallery,
+    /// `direct-share`: remove that tenant from the sharing profile (lifetime over, or revoked).
+    UnshareGallery,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::IssueCredentials,
         Self::SendConsentLink,
         Self::ConfirmConsent,
@@ -149,6 +161,8 @@ impl Step {
         Self::ReleaseAccess,
         Self::Delegate,
         Self::EndDelegation,
+        Self::ShareGallery,
+        Self::UnshareGallery,
     ];
 
     /// The Service Bus queue that triggers the step; also the step's wire name.
@@ -162,6 +176,8 @@ impl Step {
             Self::ReleaseAccess => "release-access",
             Self::Delegate => "delegate",
             Self::EndDelegation => "end-delegation",
+            Self::ShareGallery => "share-gallery",
+            Self::UnshareGallery => "unshare-gallery",
         }
     }
 
@@ -175,6 +191,7 @@ impl Step {
             | Self::RevokeAccess
             | Self::ReleaseAccess => super::Strategy::AppConsent,
             Self::Delegate | Self::EndDelegation => super::Strategy::Lighthouse,
+            Self::ShareGallery | Self::UnshareGallery => super::Strategy::DirectShare,
         }
     }
 
@@ -189,6 +206,8 @@ impl Step {
             Self::ReleaseAccess => "ReleaseAccess",
             Self::Delegate => "Delegate",
             Self::EndDelegation => "EndDelegation",
+            Self::ShareGallery => "ShareGallery",
+            Self::UnshareGallery => "UnshareGallery",
         }
     }
 }

@@ -22,6 +22,9 @@
 //!   "delegation": {"days": 7}
 //! }
 //! ```
+//!
+//! `direct-share` names neither a `vm` nor principals (the whole tenant is shared with), and
+//! optionally its lifetime: `"share": {"days": 30}`.
 
 use serde_json::{Map, Value};
 
@@ -153,22 +156,24 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     w.no_unknown_fields(
         doc,
         "",
-        &["strategy", "consumer", "image", "vm", "delegation"],
+        &["strategy", "consumer", "image", "vm", "delegation", "share"],
     );
 
     let strategy = w
         .string(doc, "", "strategy", false, |s| match s {
             "app-consent" => Ok(Strategy::AppConsent),
             "lighthouse" => Ok(Strategy::Lighthouse),
-            "direct-share" | "rbac-guest" => Err(Invalid(format!(
-                "strategy '{s}' is not available yet; use 'app-consent' or 'lighthouse'"
+            "direct-share" => Ok(Strategy::DirectShare),
+            "rbac-guest" => Err(Invalid(format!(
+                "strategy '{s}' is not available yet; use 'app-consent', 'lighthouse' or 'direct-share'"
             ))),
             _ => Err(Invalid(format!(
-                "unknown strategy '{s}'; use 'app-consent' or 'lighthouse'"
+                "unknown strategy '{s}'; use 'app-consent', 'lighthouse' or 'direct-share'"
             ))),
         })
         .unwrap_or_default();
     let lighthouse = strategy == Strategy::Lighthouse;
+    let direct = strategy == Strategy::DirectShare;
 
     let mut principals = Vec::new();
     let consumer = w.object(doc.get("consumer"), "/consumer").and_then(|c| {
@@ -247,13 +252,27 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
             );
         }
         if let Some(d) = doc.get("delegation") {
-            days = delegation_days(&mut w, d);
+            days = lifetime_days(&mut w, d, "/delegation");
         }
     } else if doc.contains_key("delegation") {
         w.problem("/delegation", "is only for strategy 'lighthouse'");
     }
-    let vm_section = if lighthouse { None } else { doc.get("vm") };
-    let vm = (!lighthouse)
+    if direct {
+        if doc.contains_key("vm") {
+            w.problem(
+                "/vm",
+                "is not available for strategy 'direct-share' yet: the consumer's users create the VM from the shared image (the notice says how)",
+            );
+        }
+        if let Some(s) = doc.get("share") {
+            days = lifetime_days(&mut w, s, "/share");
+        }
+    } else if doc.contains_key("share") {
+        w.problem("/share", "is only for strategy 'direct-share'");
+    }
+    let no_vm = lighthouse || direct;
+    let vm_section = if no_vm { None } else { doc.get("vm") };
+    let vm = (!no_vm)
         .then(|| w.object(vm_section, "/vm"))
         .flatten()
         .and_then(|v| {
@@ -303,7 +322,7 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     }
 
     match (consumer, image) {
-        (Some(consumer), Some(image)) if w.problems.is_empty() && (lighthouse || vm.is_some()) => {
+        (Some(consumer), Some(image)) if w.problems.is_empty() && (no_vm || vm.is_some()) => {
             Ok(Document {
                 strategy,
                 consumer,
@@ -379,27 +398,23 @@ fn consumer_principals(w: &mut Walk, value: Option<&Value>) -> Vec<ConsumerPrinc
     out
 }
 
-/// `delegation`: `{days}`, a whole number of days (the maximum is checked with the settings).
-fn delegation_days(w: &mut Walk, value: &Value) -> Option<u32> {
-    let map = w.object(Some(value), "/delegation")?;
-    w.no_unknown_fields(map, "/delegation", &["days"]);
+/// `delegation` or `share` (at `pointer`): `{days}`, a whole number of days (the maximum is
+/// checked with the settings).
+fn lifetime_days(w: &mut Walk, value: &Value, pointer: &str) -> Option<u32> {
+    let map = w.object(Some(value), pointer)?;
+    w.no_unknown_fields(map, pointer, &["days"]);
+    let at = format!("{pointer}/days");
     match map.get("days") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) => match n.as_u64().and_then(|d| u32::try_from(d).ok()) {
             Some(d) if d >= 1 => Some(d),
             _ => {
-                w.problem(
-                    "/delegation/days",
-                    "must be a whole number of days, at least 1",
-                );
+                w.problem(&at, "must be a whole number of days, at least 1");
                 None
             }
         },
         Some(other) => {
-            w.problem(
-                "/delegation/days",
-                format!("must be a number, not {}", type_name(other)),
-            );
+            w.problem(&at, format!("must be a number, not {}", type_name(other)));
             None
         }
     }

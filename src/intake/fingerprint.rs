@@ -32,6 +32,7 @@ pub fn fingerprint(s: &Submission) -> String {
             })).collect::<Vec<_>>(),
             "days": d.lifetime_days,
         })),
+        "directShare": s.direct_share.as_ref().map(|d| serde_json::json!({"days": d.lifetime_days})),
     });
     let digest = Sha256::digest(normal.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -10,8 +10,8 @@ mod fingerprint;
 pub mod queue;
 
 use crate::{
-    config::LighthouseSettings,
-    domain::{DelegationPlan, ImageCatalog, NotAllowed, Strategy, Submission},
+    config::Settings,
+    domain::{DelegationPlan, DirectSharePlan, NotAllowed, Strategy, Submission},
 };
 
 pub use admit::{Admission, AdmitError, admit};
@@ -117,11 +117,8 @@ pub fn check_content_type(content_type: Option<&str>) -> Result<(), IntakeError>
 }
 
 /// Parses and validates a document against the catalog.
-pub fn parse(
-    body: &[u8],
-    catalog: &ImageCatalog,
-    lighthouse: &LighthouseSettings,
-) -> Result<Accepted, IntakeError> {
+pub fn parse(body: &[u8], settings: &Settings) -> Result<Accepted, IntakeError> {
+    let catalog = &settings.catalog;
     if body.len() > MAX_DOCUMENT_BYTES {
         return Err(IntakeError::TooLarge { size: body.len() });
     }
@@ -159,25 +156,43 @@ pub fn parse(
         };
         IntakeError::NotAllowed(FieldProblem::new(pointer, e.to_string()))
     })?;
-    let delegation = match document.strategy {
-        Strategy::Lighthouse => {
-            let days = document.days.unwrap_or(lighthouse.default_days);
-            if days > lighthouse.max_days {
-                return Err(IntakeError::Invalid(vec![FieldProblem::new(
-                    "/delegation/days",
-                    format!(
-                        "must be at most {} days, this deployment's longest delegation",
-                        lighthouse.max_days
-                    ),
-                )]));
-            }
-            Some(DelegationPlan {
-                principals: document.principals,
-                lifetime_days: days,
-            })
+    let lifetime = |asked: Option<u32>, (default, max): (u32, u32), pointer: &str, what: &str| {
+        let days = asked.unwrap_or(default);
+        if days > max {
+            return Err(IntakeError::Invalid(vec![FieldProblem::new(
+                pointer,
+                format!("must be at most {max} days, this deployment's longest {what}"),
+            )]));
         }
-        Strategy::AppConsent => None,
+        Ok(days)
     };
+    let (mut delegation, mut direct_share) = (None, None);
+    match document.strategy {
+        Strategy::Lighthouse => {
+            let l = &settings.lighthouse;
+            delegation = Some(DelegationPlan {
+                principals: document.principals,
+                lifetime_days: lifetime(
+                    document.days,
+                    (l.default_days, l.max_days),
+                    "/delegation/days",
+                    "delegation",
+                )?,
+            });
+        }
+        Strategy::DirectShare => {
+            let d = &settings.direct_share;
+            direct_share = Some(DirectSharePlan {
+                lifetime_days: lifetime(
+                    document.days,
+                    (d.default_days, d.max_days),
+                    "/share/days",
+                    "direct share",
+                )?,
+            });
+        }
+        Strategy::AppConsent => {}
+    }
     let submission = Submission {
         strategy: document.strategy,
         consumer: document.consumer,
@@ -185,6 +200,7 @@ pub fn parse(
         image_name,
         vm: document.vm,
         delegation,
+        direct_share,
     };
     let fingerprint = fingerprint(&submission);
     Ok(Accepted {

@@ -66,18 +66,9 @@ pub async fn receive(
 
     let parsed = match message.content_type.as_deref() {
         // Automation may leave ContentType unset; the body must still be JSON.
-        Some(content_type) => check_content_type(Some(content_type)).and_then(|()| {
-            parse(
-                &message.body,
-                &ctx.settings.catalog,
-                &ctx.settings.lighthouse,
-            )
-        }),
-        None => parse(
-            &message.body,
-            &ctx.settings.catalog,
-            &ctx.settings.lighthouse,
-        ),
+        Some(content_type) => check_content_type(Some(content_type))
+            .and_then(|()| parse(&message.body, &ctx.settings)),
+        None => parse(&message.body, &ctx.settings),
     };
     let refusal = match (missing_key, parsed) {
         (None, Ok(accepted)) => {

@@ -21,6 +21,7 @@ pub(crate) fn limit(settings: &PipelineSettings, state: State) -> Option<Duratio
         State::CreatingVm => Some(settings.creating_vm_deadline),
         State::Revoking => Some(settings.revoking_deadline),
         State::Delegating => Some(settings.delegating_deadline),
+        State::Sharing => Some(settings.sharing_deadline),
         _ => None,
     }
 }

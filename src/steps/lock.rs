@@ -41,6 +41,19 @@ impl Subject {
         }
     }
 
+    /// A tenant's entry in a gallery's sharing profile (`direct-share`: ShareGallery and
+    /// UnshareGallery), so the last request's removal cannot undo another's addition.
+    pub(in crate::steps) fn gallery_share(gallery_id: &str, tenant: &str) -> Self {
+        Self {
+            key: VmClaim::key_for(&format!(
+                "direct-share/{}/{}",
+                gallery_id.to_ascii_lowercase(),
+                tenant.to_ascii_lowercase()
+            )),
+            name: format!("the share of {gallery_id} with tenant {tenant}"),
+        }
+    }
+
     /// The Lighthouse delegation of a resource group (`lighthouse`).
     pub(in crate::steps) fn delegation(resource_group_id: &str) -> Self {
         Self {

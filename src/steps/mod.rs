@@ -9,6 +9,7 @@
 
 pub(crate) mod app_consent;
 pub(crate) mod deadline;
+pub(crate) mod direct_share;
 mod error;
 mod invoke;
 pub(crate) mod lighthouse;
@@ -81,6 +82,7 @@ pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
     match step.strategy() {
         Strategy::AppConsent => app_consent::run(step, run).await,
         Strategy::Lighthouse => lighthouse::run(step, run).await,
+        Strategy::DirectShare => direct_share::run(step, run).await,
     }
 }
 

@@ -42,6 +42,7 @@ pub fn submission() -> Submission {
             subnet_id: None,
         }),
         delegation: None,
+        direct_share: None,
     }
 }
 

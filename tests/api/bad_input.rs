@@ -321,7 +321,7 @@ fn cases() -> Vec<Case> {
         ),
         case(
             "strategy not available yet",
-            Edit(|d| set(d, "/strategy", json!("direct-share"))),
+            Edit(|d| set(d, "/strategy", json!("rbac-guest"))),
             400,
             Some("#/strategy"),
         ),
@@ -375,6 +375,52 @@ fn cases() -> Vec<Case> {
             }),
             400,
             Some("#/consumer/principals/0/kind"),
+        ),
+        case(
+            "direct-share with a vm",
+            Edit(|d| set(d, "/strategy", json!("direct-share"))),
+            400,
+            Some("#/vm"),
+        ),
+        case(
+            "direct-share with principals",
+            Edit(|d| {
+                set(d, "/strategy", json!("direct-share"));
+                remove(d, "/vm");
+                set(
+                    d,
+                    "/consumer/principals",
+                    json!([{"objectId": "6f6f6f6f-6666-4666-8666-666666666666", "displayName": "Ops", "kind": "group"}]),
+                );
+            }),
+            400,
+            Some("#/consumer/principals"),
+        ),
+        case(
+            "direct-share longer than the maximum",
+            Edit(|d| {
+                set(d, "/strategy", json!("direct-share"));
+                remove(d, "/vm");
+                set(d, "/share", json!({"days": 400}));
+            }),
+            400,
+            Some("#/share/days"),
+        ),
+        case(
+            "direct-share of zero days",
+            Edit(|d| {
+                set(d, "/strategy", json!("direct-share"));
+                remove(d, "/vm");
+                set(d, "/share", json!({"days": 0}));
+            }),
+            400,
+            Some("#/share/days"),
+        ),
+        case(
+            "a share section for app-consent",
+            Edit(|d| set(d, "/share", json!({"days": 3}))),
+            400,
+            Some("#/share"),
         ),
         case(
             "principals for app-consent",

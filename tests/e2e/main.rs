@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod callers;
+mod direct_share;
 mod lighthouse;
 mod local_store;
 mod logs;

@@ -9,6 +9,7 @@ mod approval;
 mod approval_page;
 mod clients;
 mod deployments;
+mod direct_share;
 mod faults;
 mod happy_path;
 mod harness;

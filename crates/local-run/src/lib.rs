@@ -7,5 +7,6 @@
 pub mod azurite;
 pub mod browser;
 pub mod demo;
+pub mod direct_share;
 pub mod lighthouse;
 pub mod stack;

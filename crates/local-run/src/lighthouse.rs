@@ -108,12 +108,22 @@ pub async fn consumer_reads_image(transport: &Transport) -> anyhow::Result<u16> 
     Ok(as_consumer(transport, Method::GET, &path, None).await?.0)
 }
 
-/// The Fabrikam admin creates VM `name` from the owner's image in Fabrikam's subscription,
-/// with its own network, as the portal's Create VM does: a virtual network, a NIC, the VM.
-/// The status of the VM's PUT (and its body, to show when it is refused).
+/// The Fabrikam admin creates VM `name` from the owner's image (by its resource id, as a
+/// delegation lets them) in Fabrikam's subscription. See [`consumer_creates_vm_from`].
 pub async fn consumer_creates_vm(
     transport: &Transport,
     name: &str,
+) -> anyhow::Result<(u16, Value)> {
+    consumer_creates_vm_from(transport, name, json!({"id": demo::IMAGE_VERSION_ID})).await
+}
+
+/// The Fabrikam admin creates VM `name` from `image_reference` in Fabrikam's subscription,
+/// with its own network, as the portal's Create VM does: a virtual network, a NIC, the VM.
+/// The status of the VM's PUT (and its body, to show when it is refused).
+pub async fn consumer_creates_vm_from(
+    transport: &Transport,
+    name: &str,
+    image_reference: Value,
 ) -> anyhow::Result<(u16, Value)> {
     let rg = format!(
         "/subscriptions/{}/resourceGroups/{}/providers",
@@ -153,7 +163,7 @@ pub async fn consumer_creates_vm(
         Some(json!({"location": "eastus", "properties": {
             "hardwareProfile": {"vmSize": "Standard_D2s_v5"},
             "storageProfile": {
-                "imageReference": {"id": demo::IMAGE_VERSION_ID},
+                "imageReference": image_reference,
                 "osDisk": {"createOption": "FromImage", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}},
             "osProfile": {"computerName": name, "adminUsername": "azureuser", "linuxConfiguration": {
                 "disablePasswordAuthentication": true,

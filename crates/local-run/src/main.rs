@@ -1,7 +1,7 @@
 //! `imageshare-local`: the one-command local run.
 //!
 //! ```text
-//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse] [--memory] [--port 7071] [--sim-port 0]
+//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse|direct-share] [--memory] [--port 7071] [--sim-port 0]
 //! ```
 //! Builds the handler, starts azure-sim with the demo scenario and Azurite (the requests'
 //! Table Storage; `--memory` keeps them in the handler instead), stages the function app and
@@ -19,14 +19,22 @@ use std::{
 use anyhow::{Context, bail};
 use azure_sim::Scenario;
 use local_run::{
-    demo, lighthouse,
+    demo, direct_share, lighthouse,
     stack::{LocalStore, Stack, StackOptions, demo_request},
 };
+
+/// Which strategy `--demo` plays.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum DemoStrategy {
+    AppConsent,
+    Lighthouse,
+    DirectShare,
+}
 
 struct Args {
     help: bool,
     demo: bool,
-    lighthouse: bool,
+    strategy: DemoStrategy,
     memory: bool,
     port: u16,
     sim_port: u16,
@@ -36,7 +44,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         help: false,
         demo: false,
-        lighthouse: false,
+        strategy: DemoStrategy::AppConsent,
         memory: false,
         port: 7071,
         sim_port: 0,
@@ -47,10 +55,11 @@ fn parse_args() -> anyhow::Result<Args> {
             "--demo" => args.demo = true,
             "--memory" => args.memory = true,
             "--strategy" => match it.next().as_deref() {
-                Some("app-consent") => args.lighthouse = false,
-                Some("lighthouse") => args.lighthouse = true,
+                Some("app-consent") => args.strategy = DemoStrategy::AppConsent,
+                Some("lighthouse") => args.strategy = DemoStrategy::Lighthouse,
+                Some("direct-share") => args.strategy = DemoStrategy::DirectShare,
                 other => bail!(
-                    "--strategy needs 'app-consent' or 'lighthouse', not {}",
+                    "--strategy needs 'app-consent', 'lighthouse' or 'direct-share', not {}",
                     other.unwrap_or("nothing")
                 ),
             },
@@ -121,10 +130,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         app_dir,
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)),
         sim_listen: SocketAddr::from((Ipv4Addr::LOCALHOST, args.sim_port)),
-        scenario: if args.lighthouse {
-            lighthouse::scenario()
-        } else {
-            Scenario::demo()
+        scenario: match args.strategy {
+            DemoStrategy::AppConsent => Scenario::demo(),
+            DemoStrategy::Lighthouse => lighthouse::scenario(),
+            DemoStrategy::DirectShare => direct_share::scenario(),
         },
         store: if args.memory {
             LocalStore::Memory
@@ -151,9 +160,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         None => println!("requests are kept in the handler's memory (--memory)"),
     }
 
-    if args.demo && args.lighthouse {
-        let outcome =
-            lighthouse::run(&stack, Duration::from_secs(600), |line| println!("{line}")).await;
+    if args.demo && args.strategy != DemoStrategy::AppConsent {
+        let timeout = Duration::from_secs(600);
+        let outcome = if args.strategy == DemoStrategy::Lighthouse {
+            lighthouse::run(&stack, timeout, |line| println!("{line}")).await
+        } else {
+            direct_share::run(&stack, timeout, |line| println!("{line}")).await
+        };
         let shutdown = stack.shutdown().await;
         let done = outcome?;
         println!("\n{}", done["summary"].as_str().unwrap_or_default());
@@ -201,7 +214,7 @@ async fn main() -> ExitCode {
     };
     if args.help {
         println!(
-            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse] [--memory] [--port 7071] [--sim-port 0]"
+            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse|direct-share] [--memory] [--port 7071] [--sim-port 0]"
         );
         return ExitCode::SUCCESS;
     }

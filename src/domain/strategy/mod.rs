@@ -3,6 +3,7 @@
 //! document, one set of events); the order is the strategy's own.
 
 mod app_consent;
+mod direct_share;
 mod lighthouse;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,9 @@ pub enum Strategy {
     /// An Azure Lighthouse delegation of the gallery's resource group to the consumer's
     /// tenant; the consumer's operators create VMs themselves (the seed's method 2).
     Lighthouse,
+    /// The gallery is shared directly with the consumer's tenant (Compute Gallery direct
+    /// sharing, in preview); the consumer's users create VMs from `sharedGalleryImageId`.
+    DirectShare,
 }
 
 impl Strategy {
@@ -28,6 +32,7 @@ impl Strategy {
         match self {
             Self::AppConsent => "app-consent",
             Self::Lighthouse => "lighthouse",
+            Self::DirectShare => "direct-share",
         }
     }
 
@@ -36,6 +41,7 @@ impl Strategy {
         match self {
             Self::AppConsent => app_consent::FIRST,
             Self::Lighthouse => lighthouse::FIRST,
+            Self::DirectShare => direct_share::FIRST,
         }
     }
 
@@ -44,6 +50,7 @@ impl Strategy {
         match self {
             Self::AppConsent => app_consent::REVOKE,
             Self::Lighthouse => lighthouse::REVOKE,
+            Self::DirectShare => direct_share::REVOKE,
         }
     }
 
@@ -52,6 +59,7 @@ impl Strategy {
         match self {
             Self::AppConsent => app_consent::current_step(state),
             Self::Lighthouse => lighthouse::current_step(state),
+            Self::DirectShare => direct_share::current_step(state),
         }
     }
 
@@ -61,6 +69,7 @@ impl Strategy {
         let own = match self {
             Self::AppConsent => app_consent::can_become(from, to),
             Self::Lighthouse => lighthouse::can_become(from, to),
+            Self::DirectShare => direct_share::can_become(from, to),
         };
         own || (from == State::Revoking && to == State::Revoked)
             || (!from.is_terminal() && to == State::Failed)
@@ -108,6 +117,8 @@ mod tests {
                 State::Revoking,
                 State::Delegating,
                 State::Delegated,
+                State::Sharing,
+                State::Shared,
             ]
             .into_iter()
             .any(|s| strategy.current_step(s) == Some(step));
@@ -116,6 +127,27 @@ mod tests {
                 "{step:?} is never a current step of its strategy"
             );
         }
+    }
+
+    #[test]
+    fn a_direct_share_goes_submitted_sharing_shared_completed_with_its_own_steps() {
+        let path = [
+            State::Submitted,
+            State::Sharing,
+            State::Shared,
+            State::Completed,
+        ];
+        for pair in path.windows(2) {
+            assert!(Strategy::DirectShare.can_become(pair[0], pair[1]));
+            assert!(!Strategy::DirectShare.can_become(pair[1], pair[0]));
+        }
+        assert!(!Strategy::DirectShare.can_become(State::Submitted, State::Delegating));
+        assert_eq!(Strategy::DirectShare.first_step(), Step::ShareGallery);
+        assert_eq!(
+            Strategy::DirectShare.current_step(State::Shared),
+            Some(Step::UnshareGallery)
+        );
+        assert!(Strategy::DirectShare.can_become(State::Shared, State::Revoking));
     }
 
     #[test]

@@ -39,9 +39,9 @@ pub(super) async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError>
         Step::CreateVm => create_vm::run(run).await,
         Step::RevokeAccess => revoke_access::run(run).await,
         Step::ReleaseAccess => release_access::run(run).await,
-        Step::Delegate | Step::EndDelegation => Ok(Outcome::Stale(format!(
+        other => Ok(Outcome::Stale(format!(
             "{} is a step of another strategy",
-            step.queue()
+            other.queue()
         ))),
     }
 }

@@ -38,7 +38,11 @@ pub(super) async fn check(run: &Run<'_>, request: &ShareRequest) -> Result<Strin
         )));
     };
     // ARM always answers a group's location; without one there is no right place to guess.
-    let Some(location) = rg.get("location").and_then(Value::as_str).map(str::to_owned) else {
+    let Some(location) = rg
+        .get("location")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
         return Err(StepError::retryable(anyhow::anyhow!(
             "ARM answered the resource group {group} without a location"
         )));

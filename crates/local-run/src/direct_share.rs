@@ -1,0 +1,131 @@
+//! `--demo --strategy direct-share`: Contoso's gallery is a `Groups` gallery (direct sharing)
+//! and the operator identity holds Compute Gallery Sharing Admin on it. The demo shows the
+//! Fabrikam admin's VM from the shared image refused, submits a `direct-share` request,
+//! follows it to `Shared`, shows what the admin is told, plays the admin creating a VM from
+//! `sharedGalleryImageId` with Fabrikam's own sign-in (no app, no consent, no auxiliary
+//! token), then revokes and shows the same VM refused again.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use azure_sim::{
+    Scenario,
+    scenario::{RoleAssignmentSpec, demo},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    lighthouse::{consumer_creates_vm_from, until},
+    stack::Stack,
+};
+
+/// The demo scenario with the gallery shared by groups and the operator allowed to share it.
+pub fn scenario() -> Scenario {
+    let mut scenario = Scenario::demo();
+    for gallery in &mut scenario.galleries {
+        gallery.sharing_permissions = "Groups".to_owned();
+    }
+    scenario.role_assignments.push(RoleAssignmentSpec {
+        principal_id: demo::OPERATOR_PRINCIPAL_ID.to_owned(),
+        role: "Compute Gallery Sharing Admin".to_owned(),
+        scope: demo::GALLERY_ID.to_owned(),
+        ..RoleAssignmentSpec::default()
+    });
+    scenario
+}
+
+/// The sample `direct-share` request for Fabrikam.
+pub fn request(days: Option<u32>) -> Value {
+    let mut document = json!({
+        "strategy": "direct-share",
+        "consumer": {
+            "tenantId": demo::FABRIKAM_TENANT,
+            "subscriptionId": demo::FABRIKAM_SUBSCRIPTION,
+            "resourceGroup": demo::FABRIKAM_RESOURCE_GROUP,
+            "adminEmail": demo::FABRIKAM_ADMIN_UPN
+        },
+        "image": {"name": "ubuntu-hardened"}
+    });
+    if let Some(days) = days {
+        document["share"] = json!({"days": days});
+    }
+    document
+}
+
+/// The consumer's id of the demo image in Contoso's gallery (`identifier.uniqueName` is
+/// `{subscription}-{GALLERY}`).
+pub fn shared_image_id() -> String {
+    let subscription = demo::IMAGE_VERSION_ID.split('/').nth(2).unwrap_or_default();
+    format!("/SharedGalleries/{subscription}-CONTOSOGALLERY/Images/ubuntu-hardened/Versions/1.0.0")
+}
+
+/// The Fabrikam admin's VM `name` from the shared image: the VM PUT's status and body.
+pub async fn consumer_creates_vm(stack: &Stack, name: &str) -> anyhow::Result<(u16, Value)> {
+    consumer_creates_vm_from(
+        &stack.transport,
+        name,
+        json!({"sharedGalleryImageId": shared_image_id()}),
+    )
+    .await
+}
+
+/// Runs the demo, reporting each step through `progress`.
+pub async fn run(
+    stack: &Stack,
+    timeout: Duration,
+    mut progress: impl FnMut(&str),
+) -> anyhow::Result<Value> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let (before, _) = consumer_creates_vm(stack, "vm-before-share").await?;
+    progress(&format!(
+        "before: the Fabrikam admin's VM from {} answers {before}",
+        shared_image_id()
+    ));
+    let submitted = client
+        .post(format!("{}/api/share-requests", stack.base_url))
+        .json(&request(None))
+        .send()
+        .await
+        .context("submitting the share request")?;
+    if submitted.status() != 202 {
+        bail!(
+            "the submission answered {}: {}",
+            submitted.status(),
+            submitted.text().await.unwrap_or_default()
+        );
+    }
+    let first: Value = submitted.json().await?;
+    let id = first["id"].as_str().unwrap_or_default().to_owned();
+    let url = format!("{}/api/share-requests/{id}", stack.base_url);
+    progress(&format!("submitted direct-share request {id}"));
+    let shared = until(&url, &["Shared"], timeout).await?;
+    progress(&format!(
+        "{:>6.1}s  Shared: {}",
+        started.elapsed().as_secs_f64(),
+        shared["directShare"]["sharedGalleryImageId"]
+    ));
+    progress(&format!(
+        "the consumer's admin is told: {}\n  or: {}",
+        shared["nextAction"]["description"]
+            .as_str()
+            .unwrap_or_default(),
+        shared["nextAction"]["command"].as_str().unwrap_or_default()
+    ));
+    let (status, body) = consumer_creates_vm(stack, "vm-fabrikam-ds").await?;
+    if !matches!(status, 200 | 201) {
+        bail!("the Fabrikam admin's VM from the shared image answered {status}: {body}");
+    }
+    progress(&format!(
+        "shared: the Fabrikam admin creates VM vm-fabrikam-ds from the shared image: {status}"
+    ));
+    let revoked = client.delete(&url).send().await?;
+    progress(&format!("DELETE {url}: {}", revoked.status()));
+    let done = until(&url, &["Revoked"], timeout).await?;
+    let (after, _) = consumer_creates_vm(stack, "vm-after-share").await?;
+    progress(&format!(
+        "{:>6.1}s  Revoked; after it the Fabrikam admin's VM from the shared image answers {after}",
+        started.elapsed().as_secs_f64(),
+    ));
+    Ok(done)
+}

@@ -1,0 +1,34 @@
+//! The `direct-share` strategy: the owner's gallery is shared directly with the consumer's
+//! tenant (Compute Gallery direct sharing, `POST {gallery}/share` with an `AADTenants` group);
+//! the consumer's users then create VMs from `sharedGalleryImageId` in their own subscription,
+//! with their own tenant's sign-in: no app, no consent, no auxiliary token, no RBAC on the
+//! gallery. Its steps: ShareGallery (check, add the tenant, confirm, tell the admin), then
+//! UnshareGallery at the end of the lifetime or on a revocation (that tenant only).
+
+mod gallery;
+mod notice;
+mod preflight;
+mod share;
+mod unshare;
+
+pub(crate) use notice::next_action;
+
+// The shared step machinery, under the names the steps below use.
+use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record};
+use crate::domain::Step;
+
+/// How often a running share operation is looked at again: the recordings show it done in
+/// seconds to a minute.
+const POLL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Runs one of this strategy's steps.
+pub(super) async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
+    match step {
+        Step::ShareGallery => share::run(run).await,
+        Step::UnshareGallery => unshare::run(run).await,
+        other => Ok(Outcome::Stale(format!(
+            "{} is a step of another strategy",
+            other.queue()
+        ))),
+    }
+}

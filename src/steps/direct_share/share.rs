@@ -1,0 +1,229 @@
+//! ShareGallery: add the consumer's tenant to the gallery's sharing profile (`POST
+//! {gallery}/share`, `operationType: Add`, an `AADTenants` group of that tenant only), follow
+//! the operation, confirm the tenant is in the profile, then tell the consumer's admin.
+//!
+//! `Submitted`: under the (gallery, tenant) lock, the preflight runs and the Add is posted
+//! unless the tenant is already there (an Add of a tenant already shared with changes
+//! nothing, so two requests of one tenant make one entry). `Sharing`: each re-check reads the
+//! gallery; the tenant in its profile decides.
+
+use serde_json::Value;
+
+use super::{
+    Outcome, POLL, Run, StepError, already_done,
+    gallery::{self, GALLERY_API},
+    lock, notice, preflight, rechecks,
+    record::{self, Write},
+};
+use crate::{
+    azure::arm::{ArmIdentity, Operation},
+    config::NotifySettings,
+    domain::{DirectShareRecord, Intent, ShareRequest, State, Step, StepMessage},
+};
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    match request.state() {
+        State::Submitted | State::Sharing => {}
+        State::Shared => return notify_once(run, &request).await,
+        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    }
+    if let Some(stale) = rechecks::superseded(run, &request) {
+        return Ok(stale);
+    }
+    if request.state() == State::Submitted {
+        start(run, &request).await?;
+    }
+    follow(run, request.id).await
+}
+
+/// Preflight and the Add, under the lock; then `Sharing`.
+async fn start(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
+    let ctx = run.ctx;
+    let id = gallery::gallery_id(request);
+    let tenant = request.consumer.tenant_id.to_string();
+    let add = async {
+        let found = preflight::check(run, request).await?;
+        let unique_name = gallery::unique_name(&found).unwrap_or_default().to_owned();
+        let location = found["location"].as_str().unwrap_or_default().to_owned();
+        let operation = if gallery::shares_with_tenant(&found, &tenant) {
+            None
+        } else {
+            let started = run
+                .cloud()?
+                .arm
+                .post_action(
+                    &ArmIdentity::Operator,
+                    &format!("{id}/share"),
+                    GALLERY_API,
+                    gallery::share_body("Add", &tenant),
+                )
+                .await
+                .map_err(|e| refused(request, e))?;
+            started.poll_url().map(ToString::to_string)
+        };
+        let event = run.event();
+        record::update(ctx, request.id, |r| {
+            if r.state() != State::Submitted {
+                return Ok(Write::Keep(()));
+            }
+            let detail = format!(
+                "Sharing the gallery {id} with tenant {} (an AADTenants group of the gallery's sharing profile).",
+                r.consumer.tenant_id
+            );
+            let entry = r.transition(State::Sharing, "sharing", detail, &event)?;
+            r.progress.direct_share = Some(DirectShareRecord {
+                gallery_id: id.clone(),
+                unique_name: unique_name.clone(),
+                location: location.clone(),
+                operation: operation.clone(),
+                ..DirectShareRecord::default()
+            });
+            r.steps.queued(Step::ShareGallery, event.at);
+            Ok(Write::Save(vec![entry], ()))
+        })
+        .await
+        .map(|_| ())
+    };
+    let subject = lock::Subject::gallery_share(&id, &tenant);
+    lock::with(ctx, &subject, request.id, add).await
+}
+
+/// The share call's refusals that no retry changes, with what to do; others as they are.
+fn refused(request: &ShareRequest, error: crate::azure::AzureError) -> StepError {
+    if error.has_code("SubscriptionNotRegisteredForFeature") {
+        return preflight::not_registered(request, "not registered (the share call says so)");
+    }
+    if error.status() == Some(400) && error.has_code("OperationNotAllowed") {
+        return StepError::terminal(format!(
+            "Azure refused to share the gallery with tenant {}: {error}",
+            request.consumer.tenant_id
+        ));
+    }
+    error.into()
+}
+
+/// Reads the gallery: the tenant in its sharing profile → `Shared`; the operation failed →
+/// the request fails with ARM's reason; otherwise look again.
+async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, StepError> {
+    let Some(stored) = record::load(run.ctx, id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    if request.state() != State::Sharing {
+        return already_done(run, &request, None).await;
+    }
+    let arm = &run.cloud()?.arm;
+    let gallery_id = gallery::gallery_id(&request);
+    let tenant = request.consumer.tenant_id.to_string();
+    let found: Value = gallery::read(run, &gallery_id)
+        .await?
+        .ok_or_else(|| StepError::terminal(format!("The gallery {gallery_id} is gone.")))?;
+    if !gallery::shares_with_tenant(&found, &tenant) {
+        let record = request.progress.direct_share.clone().unwrap_or_default();
+        if let Some(url) = record
+            .operation
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+        {
+            match arm.poll(&ArmIdentity::Operator, &url).await? {
+                Operation::Failed { code, message } => {
+                    return Err(StepError::terminal(format!(
+                        "Sharing the gallery {gallery_id} with tenant {tenant} failed: {code} {message}"
+                    )));
+                }
+                Operation::Running(_) | Operation::Succeeded => {}
+            }
+        }
+        return rechecks::again(run, POLL, "the gallery's share operation to finish".into()).await;
+    }
+    let unique_name = gallery::unique_name(&found).unwrap_or_default().to_owned();
+    let event = run.event();
+    let (request, ()) = record::update(run.ctx, request.id, |r| {
+        if r.state() != State::Sharing {
+            return Ok(Write::Keep(()));
+        }
+        let days = r.direct_share.as_ref().map_or(0, |d| d.lifetime_days);
+        let expires = event.at + time::Duration::days(i64::from(days));
+        let record = r
+            .progress
+            .direct_share
+            .get_or_insert_with(DirectShareRecord::default);
+        if !unique_name.is_empty() {
+            record.unique_name.clone_from(&unique_name);
+        }
+        record.operation = None;
+        record.shared_at = Some(event.at);
+        record.expires_at = Some(expires);
+        let shared_id = record.shared_image_id(r.image.image(), r.image.version());
+        let detail = format!(
+            "Shared: tenant {} is in the sharing profile of {gallery_id}; its users can create VMs from {shared_id} until {}.",
+            r.consumer.tenant_id,
+            expires
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default()
+        );
+        let entry = r.transition(State::Shared, "shared", detail, &event)?;
+        // The end: a scheduled message at the expiry, and the reconciler behind it.
+        r.progress.rechecks.next_run_at = Some(expires);
+        r.send_after_write(StepMessage::first(r.id, Step::UnshareGallery), Some(expires));
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    notify_once(run, &request).await?;
+    Ok(Outcome::Done)
+}
+
+/// Sends the admin's notice once: an intent is recorded before the call, so a crash after
+/// it never sends a second mail (the status document's `nextAction` carries the same).
+async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
+    let record = request.progress.direct_share.clone().unwrap_or_default();
+    if record.notice_sent_at.is_some()
+        || record.notice_intent.is_some()
+        || matches!(run.ctx.settings.notify, NotifySettings::StatusOnly)
+    {
+        return Ok(Outcome::AlreadyDone);
+    }
+    let at = run.ctx.clock.now();
+    let (_, go) = record::update(run.ctx, request.id, |r| {
+        let shared = r.state() == State::Shared;
+        let Some(d) = r.progress.direct_share.as_mut() else {
+            return Ok(Write::Keep(false));
+        };
+        if d.notice_intent.is_some() || !shared {
+            return Ok(Write::Keep(false));
+        }
+        d.notice_intent = Some(Intent {
+            at,
+            label: "direct share notice".into(),
+        });
+        Ok(Write::Save(Vec::new(), true))
+    })
+    .await?;
+    if !go {
+        return Ok(Outcome::AlreadyDone);
+    }
+    let sent = notice::send(run, request).await;
+    let event = run.event();
+    record::update(run.ctx, request.id, |r| {
+        let detail = match &sent {
+            Ok(()) => "The consumer's admin was sent the portal path, the az vm create command and the expiry.".to_owned(),
+            Err(e) => format!(
+                "The notice to the consumer's admin could not be sent ({e}); the status document's nextAction has the same steps."
+            ),
+        };
+        let entry = r.note("direct-share-notice", detail, &event);
+        if let Some(d) = r.progress.direct_share.as_mut()
+            && sent.is_ok()
+        {
+            d.notice_sent_at = Some(event.at);
+        }
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    Ok(Outcome::Done)
+}

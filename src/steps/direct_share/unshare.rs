@@ -1,0 +1,205 @@
+//! UnshareGallery: at the end of the share's lifetime (a scheduled message, the reconciler
+//! behind it) or on a revocation, remove the consumer's tenant from the gallery's sharing
+//! profile with `operationType: Remove` for that tenant only (never `Reset`, which would end
+//! every other tenant's share); the request ends `Completed` (or `Revoked`) with the removal
+//! in its history. Under the (gallery, tenant) lock, and only when no other active request of
+//! the same tenant and gallery still uses the share (the last one removes it). A tenant
+//! already gone from the profile counts as already removed.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{
+    Outcome, POLL, Run, StepError,
+    gallery::{self, GALLERY_API},
+    lock, rechecks,
+    record::{self, Write},
+};
+use crate::{
+    azure::arm::ArmIdentity,
+    domain::{
+        Kept, Removable, Removal, RemovalOutcome, RemovalService, RequestId, ShareRequest, State,
+        Strategy,
+    },
+};
+
+pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
+    let Some(stored) = record::load(ctx, run.message.request_id).await? else {
+        return Ok(Outcome::Stale("no such request".into()));
+    };
+    let request = stored.request;
+    let now = ctx.clock.now();
+    match request.state() {
+        State::Shared => {
+            let record = request.progress.direct_share.clone().unwrap_or_default();
+            if !record.end_is_due(now) {
+                // Early (clock skew, a redelivery): look again at the expiry.
+                let wait = record
+                    .expires_at
+                    .map_or(time::Duration::ZERO, |at| at - now);
+                return rechecks::again(
+                    run,
+                    Duration::try_from(wait).unwrap_or_default(),
+                    "the share's lifetime to end".into(),
+                )
+                .await;
+            }
+        }
+        State::Revoking => {
+            if let Some(stale) = rechecks::superseded(run, &request) {
+                return Ok(stale);
+            }
+        }
+        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    }
+
+    let gallery_id = gallery::gallery_id(&request);
+    let tenant = request.consumer.tenant_id.to_string();
+    let subject = lock::Subject::gallery_share(&gallery_id, &tenant);
+    let (removed, kept) = match lock::with(ctx, &subject, request.id, remove(run, &request)).await?
+    {
+        Removed::Done(removed, kept) => (removed, kept),
+        Removed::Running(waiting) => return rechecks::again(run, POLL, waiting).await,
+    };
+
+    let event = run.event();
+    record::update(ctx, request.id, |r| {
+        let to = match r.state() {
+            State::Shared => State::Completed,
+            State::Revoking => State::Revoked,
+            _ => return Ok(Write::Keep(())),
+        };
+        let mut entries: Vec<_> = removed
+            .iter()
+            .map(|m| r.note("removed", m.describe(), &event))
+            .collect();
+        for k in &kept {
+            entries.push(r.note(
+                "kept",
+                format!("The {} {} stays: {}", k.what.label(), k.id, k.reason),
+                &event,
+            ));
+        }
+        let (name, detail) = if to == State::Completed {
+            ("share-ended", "The share's lifetime is over; the tenant is removed from the gallery's sharing profile.")
+        } else {
+            ("revoked", "Revoked: the tenant is removed from the gallery's sharing profile.")
+        };
+        let detail = if kept.is_empty() {
+            detail.to_owned()
+        } else {
+            format!("{detail} Another request of the tenant still uses the share; that request removes it when it ends.")
+        };
+        entries.push(r.transition(to, name, detail, &event)?);
+        if let Some(d) = r.progress.direct_share.as_mut() {
+            d.removed.extend(removed.iter().cloned());
+        }
+        if let Some(rev) = r.progress.revocation.as_mut() {
+            rev.removed.extend(removed.iter().cloned());
+            rev.kept.extend(kept.iter().cloned());
+        }
+        Ok(Write::Save(entries, ()))
+    })
+    .await?;
+    Ok(Outcome::Done)
+}
+
+enum Removed {
+    Done(Vec<Removal>, Vec<Kept>),
+    Running(String),
+}
+
+async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepError> {
+    let gallery_id = gallery::gallery_id(request);
+    let tenant = request.consumer.tenant_id.to_string();
+    let entry = format!("{gallery_id}/share (AADTenants {tenant})");
+    if let Some(other) = other_user(run, request, &gallery_id).await? {
+        return Ok(Removed::Done(
+            Vec::new(),
+            vec![Kept {
+                what: Removable::GalleryShare,
+                id: entry,
+                reason: format!("request {other} still uses the share"),
+            }],
+        ));
+    }
+    let arm = &run.cloud()?.arm;
+    let found: Option<Value> = gallery::read(run, &gallery_id).await?;
+    let removal = |outcome, request_id: Option<String>| Removal {
+        what: Removable::GalleryShare,
+        id: entry.clone(),
+        at: run.ctx.clock.now(),
+        outcome,
+        service: RemovalService::Arm,
+        service_request_id: request_id,
+        detail: None,
+    };
+    // A gallery deleted, or the tenant removed by someone else: nothing is left to remove.
+    let Some(found) = found.filter(|g| gallery::shares_with_tenant(g, &tenant)) else {
+        return Ok(Removed::Done(
+            vec![removal(RemovalOutcome::Absent, None)],
+            Vec::new(),
+        ));
+    };
+    if gallery::shared_with(&found, "AADTenants").is_empty() {
+        return Ok(Removed::Done(
+            vec![removal(RemovalOutcome::Absent, None)],
+            Vec::new(),
+        ));
+    }
+    let started = arm
+        .post_action(
+            &ArmIdentity::Operator,
+            &format!("{gallery_id}/share"),
+            GALLERY_API,
+            gallery::share_body("Remove", &tenant),
+        )
+        .await?;
+    // The operation usually ends within seconds; otherwise the next run reads the gallery.
+    match arm
+        .wait(&ArmIdentity::Operator, &started, Duration::from_secs(20))
+        .await?
+    {
+        crate::azure::arm::Operation::Succeeded => {}
+        crate::azure::arm::Operation::Running(_) => {
+            return Ok(Removed::Running(
+                "the gallery's share operation (Remove) to finish".into(),
+            ));
+        }
+        crate::azure::arm::Operation::Failed { code, message } => {
+            return Err(StepError::retryable(anyhow::anyhow!(
+                "removing tenant {tenant} from {gallery_id}'s sharing profile failed: {code} {message}"
+            )));
+        }
+    }
+    Ok(Removed::Done(
+        vec![removal(RemovalOutcome::Removed, None)],
+        Vec::new(),
+    ))
+}
+
+/// Another active `direct-share` request of the same tenant and gallery, if any.
+async fn other_user(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    gallery_id: &str,
+) -> Result<Option<RequestId>, StepError> {
+    let all = run
+        .ctx
+        .store
+        .list_for_consumer(request.consumer.tenant_id)
+        .await
+        .map_err(StepError::from)?;
+    Ok(all
+        .into_iter()
+        .map(|s| s.request)
+        .find(|r| {
+            r.id != request.id
+                && r.strategy == Strategy::DirectShare
+                && matches!(r.state(), State::Submitted | State::Sharing | State::Shared)
+                && gallery::gallery_id(r).eq_ignore_ascii_case(gallery_id)
+        })
+        .map(|r| r.id))
+}

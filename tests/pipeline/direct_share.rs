@@ -1,0 +1,224 @@
+//! The `direct-share` strategy against the simulator: the consumer's tenant added once to the
+//! gallery's sharing profile, a VM created by the consumer's own user from
+//! `sharedGalleryImageId`, the tenant removed at the end of the lifetime or on revocation
+//! (that tenant only), and the preflight refusals.
+
+use azure_sim::{Scenario, scenario::demo};
+use serde_json::Value;
+
+use crate::harness::{Harness, is_terminal};
+
+/// Another tenant the gallery is already shared with (not in the demo's directory).
+const OTHER_TENANT: &str = "33333333-3333-4333-8333-333333333333";
+
+fn share_posts(h: &Harness) -> usize {
+    h.sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path_and_query
+                    .contains("/galleries/contosoGallery/share?")
+        })
+        .count()
+}
+
+fn tenants(h: &Harness) -> Vec<String> {
+    h.sim
+        .state()
+        .gallery_sharing(demo::GALLERY_ID)
+        .map(|p| p.tenants())
+        .unwrap_or_default()
+}
+
+async fn consumer_vm(h: &Harness, name: &str) -> (u16, Value) {
+    local_run::lighthouse::consumer_creates_vm_from(
+        &h.transport,
+        name,
+        serde_json::json!({"sharedGalleryImageId": local_run::direct_share::shared_image_id()}),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn two_direct_shares_add_the_tenant_once_the_consumer_builds_a_vm_and_at_expiry_only_it_is_removed()
+ {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].shared_with_tenants = vec![OTHER_TENANT.to_owned()];
+    let h = Harness::start(scenario, &[]).await;
+    let (before, body) = consumer_vm(&h, "vm-before").await;
+    assert_eq!(before, 404, "not shared yet: {body}");
+
+    let document = local_run::direct_share::request(Some(3));
+    let first = h.submit(&document).await;
+    let second = h.submit(&document).await;
+    let shared = h
+        .run_all_until(&[first, second], |all| {
+            all.iter().all(|s| s["state"] == "Shared" || is_terminal(s))
+        })
+        .await;
+    for s in &shared {
+        assert_eq!(s["state"], "Shared", "{s:#}");
+        assert_eq!(
+            s["directShare"]["sharedGalleryImageId"],
+            local_run::direct_share::shared_image_id()
+        );
+        assert_eq!(s["nextAction"]["actor"], "consumer-admin");
+        assert!(
+            s["nextAction"]["command"]
+                .as_str()
+                .unwrap()
+                .contains("--image /SharedGalleries/")
+        );
+    }
+    assert_eq!(share_posts(&h), 1, "one Add for both requests");
+    let mut now = tenants(&h);
+    now.sort();
+    assert_eq!(
+        now,
+        [demo::FABRIKAM_TENANT, OTHER_TENANT],
+        "the tenant is there once"
+    );
+    let mails = h
+        .sim
+        .outbox(demo::CONTOSO_TENANT)
+        .iter()
+        .filter(|m| {
+            m.content.contains("Direct Shared Images") && m.content.contains("/SharedGalleries/")
+        })
+        .count();
+    assert_eq!(mails, 2, "each request's admin is told once");
+
+    let (status, body) = consumer_vm(&h, "vm-ds").await;
+    assert!(
+        status == 200 || status == 201,
+        "the consumer's own user creates the VM from the shared image: {status} {body}"
+    );
+
+    let ended = h
+        .run_all_until(&[first, second], |all| all.iter().all(is_terminal))
+        .await;
+    for s in &ended {
+        assert_eq!(s["state"], "Completed", "{s:#}");
+    }
+    let removed: usize = ended
+        .iter()
+        .map(|s| s["directShare"]["removed"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(
+        removed, 1,
+        "the last request removes the tenant: {ended:#?}"
+    );
+    assert_eq!(
+        tenants(&h),
+        [OTHER_TENANT],
+        "only this tenant is removed; the other tenant's share stays"
+    );
+    let (after, body) = consumer_vm(&h, "vm-after").await;
+    assert_eq!(after, 404, "the share is gone: {body}");
+}
+
+#[tokio::test]
+async fn revoking_a_direct_share_removes_the_tenant_and_ends_it_revoked() {
+    let h = Harness::start(local_run::direct_share::scenario(), &[]).await;
+    let id = h.submit(&local_run::direct_share::request(None)).await;
+    let shared = h.until_state(id, "Shared").await;
+    assert_eq!(
+        shared["directShare"]["lifetimeDays"], 30,
+        "the default lifetime"
+    );
+    assert_eq!(tenants(&h), [demo::FABRIKAM_TENANT]);
+    let response = h
+        .client
+        .delete(format!("{}/api/share-requests/{id}", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let revoked = h
+        .run_until(id, |s| s["state"] == "Revoked" || is_terminal(s))
+        .await;
+    assert_eq!(revoked["state"], "Revoked", "{revoked:#}");
+    assert!(tenants(&h).is_empty());
+    assert_eq!(share_posts(&h), 2, "one Add, one Remove");
+}
+
+/// The failure of a request in `scenario` once it ended (the tenant was not shared with),
+/// and how many share calls were made.
+async fn refusal(scenario: Scenario) -> (String, usize) {
+    let h = Harness::start(scenario, &[]).await;
+    let id = h.submit(&local_run::direct_share::request(None)).await;
+    let failed = h.run_until(id, is_terminal).await;
+    assert_eq!(failed["state"], "Failed", "{failed:#}");
+    assert!(!tenants(&h).contains(&demo::FABRIKAM_TENANT.to_owned()));
+    (
+        failed["failure"].as_str().unwrap().to_owned(),
+        share_posts(&h),
+    )
+}
+
+#[tokio::test]
+async fn a_direct_share_of_a_private_gallery_is_refused_with_how_to_make_one() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].sharing_permissions = "Private".to_owned();
+    let (reason, posts) = refusal(scenario).await;
+    assert_eq!(posts, 0, "nothing was posted");
+    assert!(
+        reason.contains("'Private'") && reason.contains("--permissions groups"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_share_to_a_sixth_tenant_is_refused() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].shared_with_tenants = (1..=5)
+        .map(|n| format!("3333333{n}-3333-4333-8333-333333333333"))
+        .collect();
+    let (reason, posts) = refusal(scenario).await;
+    assert_eq!(posts, 0, "nothing was posted");
+    assert!(reason.contains("already shared with 5 tenants"), "{reason}");
+}
+
+#[tokio::test]
+async fn a_direct_share_from_a_subscription_without_the_preview_is_refused_with_how_to_register() {
+    let mut scenario = local_run::direct_share::scenario();
+    for s in &mut scenario.subscriptions {
+        s.registered_features.clear();
+    }
+    // The operator may not read the subscription's features: the share call refuses.
+    let (reason, _) = refusal(scenario).await;
+    assert!(
+        reason.contains("Microsoft.Compute/SIGSharing")
+            && reason.contains("aka.ms/directsharedgallery-preview"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_share_names_the_action_the_operator_identity_lacks() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario
+        .role_assignments
+        .retain(|a| a.role != "Compute Gallery Sharing Admin");
+    let (reason, posts) = refusal(scenario).await;
+    assert_eq!(posts, 0, "nothing was posted");
+    assert!(
+        reason.contains("Microsoft.Compute/galleries/share/action")
+            && reason.contains("directShareAdmin=true"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_direct_share_of_a_version_outside_the_gallerys_home_region_is_refused() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.gallery_image_versions[0].location = "westeurope".to_owned();
+    let (reason, posts) = refusal(scenario).await;
+    assert_eq!(posts, 0, "nothing was posted");
+    assert!(
+        reason.contains("in westeurope, not in its gallery's home region eastus"),
+        "{reason}"
+    );
+}
