@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/consent", axum::routing::post(consent))
         .route("/role-assignments", axum::routing::post(role_assignment))
         .route("/outbox/{tenant}", get(outbox))
+        .route("/redeem", axum::routing::post(redeem))
 }
 
 async fn requests(State(s): State<AppState>) -> Response {
@@ -136,6 +137,20 @@ async fn role_assignment(
         Err(crate::arm::admin::GrantError::Arm(e)) => {
             (e.status, Json(json!({"error": e.body()}))).into_response()
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RedeemRequest {
+    tenant: String,
+    email: String,
+}
+
+async fn redeem(State(s): State<AppState>, Json(r): Json<RedeemRequest>) -> Response {
+    match state::redeem(&s.ctx, &r.tenant, &r.email) {
+        Ok(guest) => (StatusCode::OK, Json(guest)).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
 

@@ -88,8 +88,25 @@ pub struct TokenRequest {
     pub mi_resource_id: Option<String>,
     /// Lifetime in seconds; the scenario's token lifetime when absent.
     pub lifetime_seconds: Option<u32>,
-    /// The signed-in user's name, for delegated (user) tokens; absent: an app-only token.
+    /// The signed-in user's name, for delegated (user) tokens; absent: an app-only token
+    /// (or a guest's token, see `guest`).
     pub upn: Option<String>,
+    /// A B2B guest signed in to the resource tenant: a user token without `upn`, with the
+    /// home identity provider as `idp` and the home address as `unique_name` and `email`.
+    pub guest: Option<GuestIdentity>,
+}
+
+/// The claims that mark a guest's user token (Entra "Understand user tokens in B2B
+/// collaboration": `idp` = `https://sts.windows.net/{home tenant}/`, `email` and `unique_name`
+/// = the home address, no `upn`).
+#[derive(Debug, Clone)]
+pub struct GuestIdentity {
+    /// The home tenant id.
+    pub home_tenant: String,
+    /// The object id of the person's home account.
+    pub home_user_id: String,
+    /// The home address.
+    pub address: String,
 }
 
 /// The audience federated credentials expect of a managed identity assertion.
@@ -166,6 +183,7 @@ impl SimContext {
     pub fn issue_token(&self, request: TokenRequest) -> (String, Claims) {
         let now = self.now().unix_timestamp();
         let v2 = request.audience == TOKEN_EXCHANGE_AUDIENCE;
+        let user = request.upn.is_some() || request.guest.is_some();
         let claims = Claims {
             iss: if v2 {
                 v2_issuer(&request.tenant)
@@ -186,14 +204,14 @@ impl SimContext {
             oid: request.object_id,
             appid: request.app_id,
             roles: request.roles,
-            idtyp: if request.upn.is_some() { "user" } else { "app" }.to_owned(),
+            idtyp: if user { "user" } else { "app" }.to_owned(),
             ver: if v2 { "2.0" } else { "1.0" }.to_owned(),
             xms_mirid: request.mi_resource_id,
-            scp: request
-                .upn
-                .as_ref()
-                .map(|_| "user_impersonation".to_owned()),
+            scp: user.then(|| "user_impersonation".to_owned()),
             upn: request.upn,
+            idp: request.guest.as_ref().map(|g| v1_issuer(&g.home_tenant)),
+            unique_name: request.guest.as_ref().map(|g| g.address.clone()),
+            email: request.guest.map(|g| g.address),
             uti: uuid::Uuid::new_v4().simple().to_string(),
         };
         let token = self.signer.sign(&claims);

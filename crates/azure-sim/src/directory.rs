@@ -1,6 +1,8 @@
 //! The Entra directory shared by the token endpoint, the consent pages and Graph: tenants,
-//! users, applications with their credentials, service principals, and sent mail.
+//! users (members and B2B guests), applications with their credentials, service principals,
+//! guest invitations, and sent mail.
 
+mod guests;
 mod views;
 
 use std::fmt;
@@ -16,6 +18,7 @@ use crate::{
     timefmt,
 };
 
+pub use guests::{ExternalUserState, Guest, GuestView, HomeAccount, Invitation};
 pub use views::{ApplicationView, CredentialView, ServicePrincipalView};
 
 /// An Entra tenant.
@@ -44,6 +47,14 @@ pub struct User {
     pub password: Option<String>,
     /// Directory roles.
     pub roles: Vec<String>,
+    /// When the object was created (scenario users: long before the start).
+    pub created_at: OffsetDateTime,
+    /// `mail` (a guest's invited address; `None` for the scenario's members).
+    pub mail: Option<String>,
+    /// `userType`: `Member` or `Guest`.
+    pub user_type: String,
+    /// B2B collaboration state, for users created by an invitation.
+    pub guest: Option<Guest>,
 }
 
 impl fmt::Debug for User {
@@ -69,6 +80,18 @@ impl User {
         self.roles
             .iter()
             .any(|r| ADMIN_ROLES.iter().any(|a| a.eq_ignore_ascii_case(r)))
+    }
+
+    /// True when the user holds one of `roles` (directory role names).
+    pub fn has_role(&self, roles: &[&str]) -> bool {
+        self.roles
+            .iter()
+            .any(|r| roles.iter().any(|a| a.eq_ignore_ascii_case(r)))
+    }
+
+    /// True for a user an invitation created (an external user of this tenant).
+    pub fn is_external(&self) -> bool {
+        self.guest.is_some()
     }
 }
 
@@ -225,6 +248,10 @@ pub struct Directory {
     pub service_principals: Vec<ServicePrincipal>,
     /// Sent mail.
     pub mail: Vec<Mail>,
+    /// B2B invitations created through Graph (`POST /invitations`).
+    pub invitations: Vec<Invitation>,
+    /// Invited people signed in on a redemption page, not yet decided.
+    pub redemption_sessions: crate::entra::redeem::RedemptionSessions,
     /// Replication windows.
     pub replication: Replication,
     /// Signed-in admins looking at a consent page.
@@ -263,6 +290,10 @@ impl Directory {
                     display_name: u.display_name.clone(),
                     password: u.password.clone(),
                     roles: u.directory_roles.clone(),
+                    created_at: long_ago,
+                    mail: None,
+                    user_type: "Member".to_owned(),
+                    guest: None,
                 })
                 .collect(),
             replication: scenario.replication,
@@ -348,7 +379,7 @@ impl Directory {
         })
     }
 
-    /// A user of `tenant` by object id or UPN.
+    /// A user of `tenant` (member or guest) by object id or UPN.
     pub fn user(&self, tenant: &str, id_or_upn: &str) -> Option<&User> {
         self.users.iter().find(|u| {
             u.tenant.eq_ignore_ascii_case(tenant)

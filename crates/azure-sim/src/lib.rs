@@ -48,8 +48,8 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 pub use arm::admin::{PrincipalRef, RoleGrant};
 pub use clock::ClockError;
-pub use context::{SimContext, TokenRequest};
-pub use directory::Mail;
+pub use context::{GuestIdentity, SimContext, TokenRequest};
+pub use directory::{GuestView, Mail};
 pub use faults::{Fault, FaultEntry, FaultId};
 pub use record::RequestRecord;
 pub use scenario::{Replication, Scenario, ScenarioError};
@@ -276,6 +276,14 @@ impl Sim {
             arm::admin::GrantError::Admin(a) => SimError::Admin(a),
             arm::admin::GrantError::Arm(a) => SimError::Arm(a),
         })
+    }
+
+    /// Acts as the person invited to `tenant` (id or domain) with `email` accepting the B2B
+    /// invitation with the home account that address names (what the `inviteRedeemUrl` page
+    /// does): the guest's `externalUserState` becomes `Accepted` and the person can sign in to
+    /// `tenant` with the home credentials.
+    pub fn redeem(&self, tenant: &str, email: &str) -> Result<directory::GuestView, SimError> {
+        Ok(state::redeem(&self.ctx, tenant, email)?)
     }
 
     /// Mail sent by users of `tenant` (id or domain).

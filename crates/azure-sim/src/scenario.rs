@@ -278,6 +278,26 @@ impl Scenario {
         self
     }
 
+    /// The same scenario with `permissions` (Microsoft Graph application permissions such as
+    /// `User.Invite.All`, `User.ReadWrite.All`) added to every managed identity's
+    /// `graphPermissions` (in the demo: the operator `id-imageshare`). The demo grants none of
+    /// the user permissions by default.
+    #[must_use]
+    pub fn with_operator_graph_permissions(mut self, permissions: &[&str]) -> Self {
+        for identity in &mut self.managed_identities {
+            for p in permissions {
+                if !identity
+                    .graph_permissions
+                    .iter()
+                    .any(|g| g.eq_ignore_ascii_case(p))
+                {
+                    identity.graph_permissions.push((*p).to_owned());
+                }
+            }
+        }
+        self
+    }
+
     /// Parses a scenario from JSON text and checks its cross-references.
     pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
         let scenario: Self = serde_json::from_str(text)?;

@@ -25,6 +25,8 @@ pub struct StateSnapshot {
     pub resources: Vec<ResourceView>,
     /// Answers consumers gave to direct share invitations (accept / reject).
     pub shared_gallery_invitations: Vec<InvitationView>,
+    /// B2B guest users (invited through Graph) of every tenant.
+    pub guests: Vec<crate::directory::GuestView>,
 }
 
 impl StateSnapshot {
@@ -200,6 +202,7 @@ pub fn snapshot(ctx: &SimContext) -> StateSnapshot {
                 })
             })
             .collect(),
+        guests: world.directory.guest_views(),
     }
 }
 
@@ -249,6 +252,12 @@ pub enum AdminError {
     /// No built-in role by that name or id.
     #[error("unknown role '{0}'")]
     UnknownRole(String),
+    /// No guest invited with that address in the tenant.
+    #[error("no invitation of '{0}' in that tenant")]
+    NoInvitation(String),
+    /// No account of another tenant has that address (nothing to redeem with).
+    #[error("no home account of another tenant has the address '{0}'")]
+    NoHomeAccount(String),
 }
 
 /// Acts as an admin of `tenant` consenting to `app_id`: creates its service principal there.
@@ -262,6 +271,16 @@ pub fn consent(
     ctx.world()
         .directory
         .admin_consent(tenant, app_id, admin, now)
+}
+
+/// Redeems the invitation of `address` into `tenant` with the address's home account.
+pub fn redeem(
+    ctx: &SimContext,
+    tenant: &str,
+    address: &str,
+) -> Result<crate::directory::GuestView, AdminError> {
+    let now = ctx.now();
+    ctx.world().directory.redeem(tenant, address, now)
 }
 
 /// Mail sent from users of `tenant`.

@@ -49,6 +49,16 @@ pub struct Claims {
     /// Delegated scopes (`user_impersonation`), for user tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scp: Option<String>,
+    /// The identity provider that authenticated a guest (`https://sts.windows.net/{home}/`);
+    /// absent when it is the issuer (members, apps), as Entra omits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
+    /// A guest's name (its home address), in place of `upn`, which guest tokens lack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unique_name: Option<String>,
+    /// A guest's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     /// Unique token id.
     #[serde(default)]
     pub uti: String,
@@ -150,6 +160,19 @@ impl TokenSigner {
     }
 }
 
+impl Claims {
+    /// True for a token of a signed-in user (member or guest), not an app-only token.
+    pub fn is_user(&self) -> bool {
+        self.idtyp == "user"
+    }
+
+    /// How services name the user in messages: the UPN of a member, the home address of a
+    /// guest; `None` for app-only tokens.
+    pub fn user_name(&self) -> Option<&str> {
+        self.upn.as_deref().or(self.unique_name.as_deref())
+    }
+}
+
 /// Reads the claims of a JWT without checking anything (for error messages).
 pub fn decode_unverified(token: &str) -> Result<Claims, AuthError> {
     let mut parts = token.split('.');
@@ -204,6 +227,9 @@ mod tests {
             xms_mirid: None,
             upn: None,
             scp: None,
+            idp: None,
+            unique_name: None,
+            email: None,
             uti: "u".into(),
         }
     }

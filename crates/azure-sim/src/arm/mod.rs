@@ -61,7 +61,7 @@ pub struct Caller {
     pub object_id: String,
     /// Client (application) id.
     pub app_id: String,
-    /// Sign-in name, for users.
+    /// Sign-in name, for users (a guest's home address, its token having no `upn`).
     pub upn: Option<String>,
 }
 
@@ -72,7 +72,8 @@ impl Caller {
             tenant: c.tid.clone(),
             object_id: c.oid.clone(),
             app_id: c.appid.clone(),
-            upn: c.upn.clone(),
+            // A guest's token has no `upn`; its home address (`unique_name`) names it.
+            upn: c.user_name().map(str::to_owned),
         }
     }
 

@@ -42,7 +42,7 @@ pub struct ConsentSession {
 #[derive(Debug, Default)]
 pub struct ConsentSessions(HashMap<String, ConsentSession>);
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -50,7 +50,7 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n<h1>{}</h1>\n{body}\n</body></html>\n",
         escape(title),
@@ -79,7 +79,7 @@ fn error_page(code: u32, message: &str, req: &HostRequest) -> Response {
     )
 }
 
-fn hidden(fields: &[(&str, &str)]) -> String {
+pub(super) fn hidden(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| {
@@ -93,7 +93,7 @@ fn hidden(fields: &[(&str, &str)]) -> String {
         .join("\n")
 }
 
-fn redirect(location: &str) -> Response {
+pub(super) fn redirect(location: &str) -> Response {
     respond(
         StatusCode::FOUND,
         &[

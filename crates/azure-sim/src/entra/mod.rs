@@ -5,6 +5,7 @@ mod discovery;
 pub mod errors;
 pub mod msi;
 pub mod password;
+pub mod redeem;
 mod token;
 
 use axum::response::Response;
@@ -67,6 +68,7 @@ impl HostService for Entra {
                     ),
                 }
             }
+            (&Method::GET | &Method::POST, ["redeem"]) => redeem::handle(&ctx, &req),
             (&Method::POST, [tenant, "oauth2", "v2.0", "token"]) => {
                 token::token(&ctx, &req, tenant)
             }

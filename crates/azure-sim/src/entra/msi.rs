@@ -98,6 +98,7 @@ fn issue(ctx: &SimContext, req: &HostRequest) -> Response {
         mi_resource_id: Some(identity.resource_id.clone()),
         lifetime_seconds: None,
         upn: None,
+        guest: None,
     });
     answer(
         StatusCode::OK,

@@ -4,6 +4,12 @@
 //! (`grant_type=refresh_token`, "Refresh the access token" in the Microsoft identity
 //! platform's authorization code flow doc). Confidential clients must use their credentials.
 //!
+//! A B2B guest signs in to the resource tenant with its home account's name and password
+//! once it has redeemed its invitation (before that, and after the guest object is deleted,
+//! AADSTS50034 as for any unknown account); its tokens are the resource tenant's (`tid`,
+//! `iss`), name the guest object (`oid`) and carry `idp` = the home tenant's issuer,
+//! `unique_name` and `email`, no `upn` (Entra "Understand user tokens in B2B collaboration").
+//!
 //! Refresh tokens are opaque to clients; here they are signed like access tokens (audience
 //! [`REFRESH_AUDIENCE`], which no simulated service accepts) so redeeming one needs no
 //! stored state. Like Entra's, one refresh token serves any resource (a multi-resource refresh
@@ -20,8 +26,8 @@ use super::{
     token::{Refusal, form_value},
 };
 use crate::{
-    context::{SimContext, TokenRequest},
-    directory::Tenant,
+    context::{GuestIdentity, SimContext, TokenRequest},
+    directory::{Directory, Tenant, User},
     request::{HostRequest, respond},
 };
 
@@ -125,7 +131,57 @@ pub(super) fn account_tenant(ctx: &SimContext, form: &[(String, String)]) -> Opt
     world.directory.tenant(&user.tenant).cloned()
 }
 
-/// Answers a password grant in `tenant`.
+/// Who signs in: the user object in the tenant asked for, and the guest claims when that
+/// object is a B2B guest the person redeemed there.
+pub(super) struct SignedIn {
+    /// The user object of the tenant (its `id` is the token's `oid`).
+    pub(super) account: User,
+    /// Set for a guest.
+    pub(super) guest: Option<GuestIdentity>,
+}
+
+impl SignedIn {
+    fn member(account: User) -> Self {
+        Self {
+            account,
+            guest: None,
+        }
+    }
+}
+
+/// AADSTS50034, as Entra answers a password grant for an account the tenant does not know:
+/// also what a person who is not (or not yet) a redeemed guest there gets with their home
+/// credentials (Azure/azure-cli#17323 shows this answer to `az login -u` for a guest).
+fn not_in_directory(tenant: &Tenant) -> Refusal {
+    Refusal(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50_034,
+        format!(
+            "The user account {{EmailHidden}} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
+            tenant.id
+        ),
+    )
+}
+
+/// The guest claims of `account` in a tenant, for the person `(home tenant, home id)`.
+fn guest_identity(
+    directory: &Directory,
+    account: &User,
+    person: (&str, &str),
+) -> Option<GuestIdentity> {
+    account.guest.as_ref()?;
+    let home = directory.user(person.0, person.1)?;
+    Some(GuestIdentity {
+        home_tenant: home.tenant.clone(),
+        home_user_id: home.id.clone(),
+        address: home.upn.clone(),
+    })
+}
+
+/// Answers a password grant in `tenant`: a member with its own password, or a person whose
+/// guest object in `tenant` is redeemed, with the home account's name and password (the
+/// token is the resource tenant's: `tid` = `tenant`, `oid` = the guest object).
 pub(super) fn issue(
     ctx: &SimContext,
     req: &HostRequest,
@@ -138,19 +194,31 @@ pub(super) fn issue(
     let password = form_value(form, "password").ok_or_else(|| missing("password"))?;
     let scope = form_value(form, "scope").ok_or_else(|| missing("scope"))?;
     let resource = resource_of(scope)?;
-    let user = ctx.world().directory.user(&tenant.id, username).cloned();
-    let Some(user) = user else {
-        return Err(Refusal(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            50_034,
-            format!(
-                "The user account {{EmailHidden}} does not exist in the {} directory. To sign into this application, the account must be added to the directory.",
-                tenant.id
-            ),
-        ));
+    let found = {
+        let world = ctx.world();
+        let d = &world.directory;
+        if let Some(member) = d.user(&tenant.id, username) {
+            Some((SignedIn::member(member.clone()), member.password.clone()))
+        } else {
+            d.home_account(username)
+                .filter(|h| !h.tenant.eq_ignore_ascii_case(&tenant.id))
+                .and_then(|home| {
+                    let person = (home.tenant.as_str(), home.id.as_str());
+                    let account = d.account_in(&tenant.id, person)?;
+                    Some((
+                        SignedIn {
+                            account: account.clone(),
+                            guest: guest_identity(d, account, person),
+                        },
+                        home.password.clone(),
+                    ))
+                })
+        }
     };
-    if user.password.as_deref() != Some(password) {
+    let Some((signed_in, expected)) = found else {
+        return Err(not_in_directory(tenant));
+    };
+    if expected.as_deref() != Some(password) {
         return Err(Refusal(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
@@ -159,7 +227,7 @@ pub(super) fn issue(
         ));
     }
     Ok(answer(
-        ctx, req, form, tenant, &user, client_id, scope, resource, now,
+        ctx, req, form, tenant, &signed_in, client_id, scope, resource, now,
     ))
 }
 
@@ -218,19 +286,26 @@ pub(super) fn refresh(
             ),
         ));
     };
-    // The account must exist in the tenant asked for (no guests are simulated).
-    let Some(user) = world.directory.user(&tenant.id, &claims.oid).cloned() else {
+    // The person must have an account in the tenant asked for: their own there, or a guest
+    // object they redeemed there.
+    let (home_tenant, home_id) = world.directory.person_of(&claims.tid, &claims.oid);
+    let person = (home_tenant.as_str(), home_id.as_str());
+    let Some(account) = world.directory.account_in(&tenant.id, person).cloned() else {
         return Err(invalid(
             50_020,
             &format!(
-                "User account '{{EmailHidden}}' from identity provider 'https://sts.windows.net/{}/' does not exist in tenant '{}' and cannot access the application '{client_id}'({client_id}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
-                claims.tid, tenant.display_name
+                "User account '{{EmailHidden}}' from identity provider 'https://sts.windows.net/{home_tenant}/' does not exist in tenant '{}' and cannot access the application '{client_id}'({client_id}) in that tenant. The account needs to be added as an external user in the tenant first. Sign out and sign in again with a different Azure Active Directory user account.",
+                tenant.display_name
             ),
         ));
     };
+    let signed_in = SignedIn {
+        guest: guest_identity(&world.directory, &account, person),
+        account,
+    };
     drop(world);
     Ok(answer(
-        ctx, req, form, &tenant, &user, client_id, scope, resource, now,
+        ctx, req, form, &tenant, &signed_in, client_id, scope, resource, now,
     ))
 }
 
@@ -242,12 +317,27 @@ fn answer(
     req: &HostRequest,
     form: &[(String, String)],
     tenant: &Tenant,
-    user: &crate::directory::User,
+    signed_in: &SignedIn,
     client_id: &str,
     scope: &str,
     resource: &str,
     now: OffsetDateTime,
 ) -> Response {
+    let user = &signed_in.account;
+    // A guest's token has no `upn` (its `unique_name`, `email` and `idp` name the home
+    // account instead).
+    let upn = signed_in.guest.is_none().then(|| user.upn.clone());
+    let request = |audience: &str, lifetime: u32| TokenRequest {
+        tenant: tenant.id.clone(),
+        object_id: user.id.clone(),
+        app_id: client_id.to_owned(),
+        audience: audience.to_owned(),
+        roles: vec![],
+        mi_resource_id: None,
+        lifetime_seconds: Some(lifetime),
+        upn: upn.clone(),
+        guest: signed_in.guest.clone(),
+    };
     let words: Vec<&str> = scope.split_whitespace().collect();
     // A client declaring continuous access evaluation (`xms_cc` `cp1` in `claims`, which
     // MSAL sends for the Azure CLI's client capability CP1) gets a long-lived token, as the
@@ -259,16 +349,7 @@ fn answer(
     } else {
         ctx.scenario.token_lifetime_seconds
     };
-    let (token, _) = ctx.issue_token(TokenRequest {
-        tenant: tenant.id.clone(),
-        object_id: user.id.clone(),
-        app_id: client_id.to_owned(),
-        audience: resource.to_owned(),
-        roles: vec![],
-        mi_resource_id: None,
-        lifetime_seconds: Some(lifetime),
-        upn: Some(user.upn.clone()),
-    });
+    let (token, _) = ctx.issue_token(request(resource, lifetime));
     let mut body = json!({
         "token_type": "Bearer",
         "scope": format!("{resource}/user_impersonation {resource}/.default"),
@@ -277,32 +358,19 @@ fn answer(
         "access_token": token,
     });
     if words.contains(&"offline_access") {
-        let (refresh, _) = ctx.issue_token(TokenRequest {
-            tenant: tenant.id.clone(),
-            object_id: user.id.clone(),
-            app_id: client_id.to_owned(),
-            audience: REFRESH_AUDIENCE.to_owned(),
-            roles: vec![],
-            mi_resource_id: None,
-            lifetime_seconds: Some(REFRESH_LIFETIME_SECONDS),
-            upn: Some(user.upn.clone()),
-        });
+        let (refresh, _) = ctx.issue_token(request(REFRESH_AUDIENCE, REFRESH_LIFETIME_SECONDS));
         body["refresh_token"] = json!(refresh);
     }
     if words.contains(&"openid") {
-        let (id_token, _) = ctx.issue_token(TokenRequest {
-            tenant: tenant.id.clone(),
-            object_id: user.id.clone(),
-            app_id: client_id.to_owned(),
-            audience: client_id.to_owned(),
-            roles: vec![],
-            mi_resource_id: None,
-            lifetime_seconds: Some(lifetime),
-            upn: Some(user.upn.clone()),
-        });
+        let (id_token, _) = ctx.issue_token(request(client_id, lifetime));
         body["id_token"] = json!(id_token);
+        // MSAL's client_info names the home account (a guest's home uid / utid).
+        let (uid, utid) = signed_in.guest.as_ref().map_or_else(
+            || (user.id.clone(), tenant.id.clone()),
+            |g| (g.home_user_id.clone(), g.home_tenant.clone()),
+        );
         body["client_info"] =
-            json!(URL_SAFE_NO_PAD.encode(json!({"uid": user.id, "utid": tenant.id}).to_string()));
+            json!(URL_SAFE_NO_PAD.encode(json!({"uid": uid, "utid": utid}).to_string()));
     }
     respond(
         StatusCode::OK,

@@ -245,6 +245,7 @@ fn issue(
         mi_resource_id: None,
         lifetime_seconds: Some(lifetime),
         upn: None,
+        guest: None,
     });
     let body = json!({
         "token_type": "Bearer",

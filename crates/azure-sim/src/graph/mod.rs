@@ -1,10 +1,12 @@
 //! Microsoft Graph v1.0 (`graph.microsoft.com`): applications (with passwords and federated
-//! credentials), service principals, sendMail, `/me` and `directoryObjects/getByIds`.
+//! credentials), service principals, users (members and B2B guests: read, list, delete),
+//! B2B invitations, sendMail, `/me` and `directoryObjects/getByIds`.
 
 mod applications;
 mod credentials;
 pub mod errors;
 mod filter;
+mod invitations;
 mod mail;
 pub mod model;
 mod service_principals;
@@ -45,8 +47,10 @@ pub struct Caller {
     pub tenant: String,
     /// Object id of the calling principal.
     pub oid: String,
-    /// Granted application permissions.
+    /// Granted application permissions (or, for a signed-in user, what its roles allow).
     pub roles: Vec<String>,
+    /// True for a signed-in user's (delegated) token.
+    pub delegated: bool,
 }
 
 impl Caller {
@@ -184,15 +188,31 @@ pub struct Graph;
 
 /// What a signed-in user may do through a first-party client (the Azure CLI consents to
 /// `Directory.AccessAsUser.All`): what the user's directory roles allow. Every member reads
-/// the directory; application administrators (and Global Administrators) manage applications.
+/// the directory; application administrators (and Global Administrators) manage applications;
+/// Global and User Administrators manage users, and they and Guest Inviters invite guests.
+/// Guests get nothing: their default directory permissions are restricted ("Properties of a
+/// B2B guest user": they "can't read all directory information"); `/me` still works.
 pub fn delegated_roles(ctx: &SimContext, tenant: &str, user: &str) -> Vec<String> {
     let world = ctx.world();
     let Some(u) = world.directory.user(tenant, user) else {
         return vec![];
     };
+    if u.is_external() {
+        return vec![];
+    }
     let mut roles = vec!["Directory.Read.All".to_owned()];
     if u.is_admin() {
         roles.push("Application.ReadWrite.All".to_owned());
+    }
+    if u.has_role(&["Global Administrator", "User Administrator"]) {
+        roles.push("User.ReadWrite.All".to_owned());
+    }
+    if u.has_role(&[
+        "Global Administrator",
+        "User Administrator",
+        "Guest Inviter",
+    ]) {
+        roles.push("User.Invite.All".to_owned());
     }
     roles
 }
@@ -232,7 +252,7 @@ impl HostService for Graph {
             Ok(c) => c,
             Err(e) => return errors::unauthenticated(&e, &req, now),
         };
-        let delegated = claims.upn.is_some();
+        let delegated = claims.is_user();
         let roles = if delegated {
             delegated_roles(&ctx, &claims.tid, &claims.oid)
         } else {
@@ -245,6 +265,7 @@ impl HostService for Graph {
                 tenant: claims.tid,
                 oid: claims.oid,
                 roles,
+                delegated,
             },
             now,
         };
@@ -260,7 +281,13 @@ impl HostService for Graph {
         } else if *first == "servicePrincipals" || first.starts_with("servicePrincipals(") {
             service_principals::route(&call, rest)
         } else if *first == "users" {
-            mail::route(&call, rest)
+            if rest.get(2) == Some(&"sendMail") {
+                mail::route(&call, rest)
+            } else {
+                users::route(&call, rest)
+            }
+        } else if *first == "invitations" {
+            invitations::route(&call, rest)
         } else if *first == "me" && rest.len() == 1 {
             users::me(&call, delegated)
         } else if *first == "directoryObjects" && rest.get(1) == Some(&"getByIds") {

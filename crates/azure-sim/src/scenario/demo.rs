@@ -47,7 +47,7 @@ pub const SAS_POLICY: &str = "RootManageSharedAccessKey";
 /// SAS key (demo only).
 pub const SAS_KEY: &str = "ZGVtby1zZXJ2aWNlLWJ1cy1rZXktbm90LWEtc2VjcmV0";
 /// Queues.
-pub const QUEUES: [&str; 11] = [
+pub const QUEUES: [&str; 13] = [
     "share-requests",
     "issue-credentials",
     "send-consent-link",
@@ -59,6 +59,8 @@ pub const QUEUES: [&str; 11] = [
     "end-delegation",
     "share-gallery",
     "unshare-gallery",
+    "grant-guest",
+    "remove-guest",
 ];
 /// Topic and its subscription.
 pub const TOPIC: &str = "share-events";

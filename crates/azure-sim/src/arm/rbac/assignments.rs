@@ -65,11 +65,14 @@ pub fn principal_kind(
     id: &str,
 ) -> Option<(&'static str, Option<OffsetDateTime>)> {
     let d = &world.directory;
-    if d.users
+    // A guest an invitation just created replicates like a new service principal; the
+    // scenario's users exist from long before the start.
+    if let Some(u) = d
+        .users
         .iter()
-        .any(|u| u.tenant.eq_ignore_ascii_case(tenant) && u.id.eq_ignore_ascii_case(id))
+        .find(|u| u.tenant.eq_ignore_ascii_case(tenant) && u.id.eq_ignore_ascii_case(id))
     {
-        return Some(("User", None));
+        return Some(("User", Some(u.created_at)));
     }
     if let Some(sp) = d
         .service_principals

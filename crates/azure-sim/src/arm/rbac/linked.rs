@@ -95,7 +95,7 @@ pub fn check(
         return Ok(());
     }
     Err(missing_linked_action(
-        aux.upn.as_deref().unwrap_or(&aux.appid),
+        aux.user_name().unwrap_or(&aux.appid),
         &aux.oid,
         primary_action,
         target,
