@@ -94,6 +94,9 @@ param lighthouseDelegator bool = false
 @description('Let the operator identity share the image gallery directly with consumer tenants (strategy direct-share): Compute Gallery Sharing Admin on the gallery resource group. Off by default: a directly shared gallery shows every image in it to the consumer tenant.')
 param directShareAdmin bool = false
 
+@description('Strategy rbac-guest: let the operator identity invite consumers\' users as B2B guests and delete the ones it invited (Graph User.Invite.All and User.ReadWrite.All, with grantGraphAppRoles), and assign Reader to those guests (the gallery ABAC condition then allows principal type User). Off by default: both Graph permissions are tenant-wide.')
+param rbacGuest bool = false
+
 // Least privilege by default: Mail.Send granted in Entra ID lets the identity send as every
 // mailbox of the tenant. The default leaves it to Exchange Online RBAC for Applications, which
 // scopes Application Mail.Send to the one sender mailbox (docs/deploy.md, "Scoping Mail.Send";
@@ -223,6 +226,7 @@ module galleryAccess 'modules/gallery-access.bicep' = {
   scope: resourceGroup(gallerySubscriptionId, galleryResourceGroupName)
   params: {
     principalId: identity.outputs.principalId
+    allowUserPrincipals: rbacGuest
   }
 }
 
@@ -251,6 +255,7 @@ module graphAppRoles 'modules/graph-app-roles.bicep' = if (grantGraphAppRoles) {
   params: {
     principalId: identity.outputs.principalId
     grantMailSend: notifyMode == 'mail' && grantMailSendInEntra
+    grantGuestInvite: rbacGuest
   }
 }
 

@@ -72,7 +72,7 @@ pub const QUEUE_BINDING: &str = "message";
 
 impl Function {
     /// Every function, in the order the router registers them.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::SubmitShareRequest,
         Self::GetShareRequest,
         Self::ConsentCallback,
@@ -94,6 +94,8 @@ impl Function {
         Self::Step(Step::EndDelegation),
         Self::Step(Step::ShareGallery),
         Self::Step(Step::UnshareGallery),
+        Self::Step(Step::GrantGuest),
+        Self::Step(Step::RemoveGuest),
         Self::Reconcile,
     ];
 

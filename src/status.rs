@@ -77,6 +77,9 @@ pub struct StatusDocument {
     /// The direct share (`direct-share`): the gallery, the consumer's image id, until when.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_share: Option<DirectShareView>,
+    /// The guest (`rbac-guest`): who, the Reader grant, until when.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestView>,
     /// The revocation, once asked for: what it removed, what it kept, and what only the
     /// consumer's admin can remove.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -383,6 +386,49 @@ impl DirectShareView {
     }
 }
 
+/// The guest part of the status document (`rbac-guest`).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GuestView {
+    /// The invited address.
+    email: String,
+    lifetime_days: u32,
+    /// The guest's object id in the owner's tenant, once invited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    /// Whether this request's invitation created the guest (only such a guest is deleted).
+    created: bool,
+    /// The Reader role assignment on the image definition, once granted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role_assignment_id: Option<String>,
+    /// When the access ends.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    expires_at: Option<OffsetDateTime>,
+    /// What was removed when it ended.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    removed: Vec<crate::domain::Removal>,
+}
+
+impl GuestView {
+    fn of(request: &ShareRequest) -> Option<Self> {
+        let plan = request.guest.as_ref()?;
+        let record = request.progress.guest.clone().unwrap_or_default();
+        let known = |s: String| (!s.is_empty()).then_some(s);
+        Some(Self {
+            email: plan.email.as_str().to_owned(),
+            lifetime_days: plan.lifetime_days,
+            user_id: known(record.user_id),
+            created: record.created,
+            role_assignment_id: known(record.role_assignment_id),
+            expires_at: record.expires_at,
+            removed: record.removed,
+        })
+    }
+}
+
 /// Related URLs.
 #[derive(Clone, Debug, Serialize)]
 pub struct Links {
@@ -407,6 +453,22 @@ fn summary(request: &ShareRequest) -> &'static str {
                 "Done: the delegation ended and is removed; see 'delegation.removed'."
             }
             State::Revoked => "Revoked: the delegation is removed; see 'delegation.removed'.",
+            state => summary_of(state),
+        };
+    }
+    if request.strategy == Strategy::RbacGuest {
+        return match request.state() {
+            State::Submitted => {
+                "Accepted; inviting the consumer's user as a guest of the image owner's tenant."
+            }
+            State::Granting => {
+                "Invited; granting the guest Reader on the image definition (Entra's replication can take minutes)."
+            }
+            State::Granted => {
+                "Granted: the guest can create VMs from the image, signed in to both tenants, until 'guest.expiresAt'; see 'nextAction'."
+            }
+            State::Completed => "Done: the guest's Reader grant is removed; see 'guest.removed'.",
+            State::Revoked => "Revoked: the guest's access is removed; see 'guest.removed'.",
             state => summary_of(state),
         };
     }
@@ -459,6 +521,8 @@ fn summary_of(state: State) -> &'static str {
         State::Delegated => "Delegated: the consumer's principals can use the image.",
         State::Sharing => "Sharing the image's gallery with the consumer's tenant.",
         State::Shared => "Shared: the consumer's tenant can create VMs from the image.",
+        State::Granting => "Inviting the consumer's user as a guest and granting it Reader.",
+        State::Granted => "Granted: the invited guest can create VMs from the image.",
     }
 }
 
@@ -520,6 +584,7 @@ fn next_action(ctx: &AppContext, request: &ShareRequest, with_link: bool) -> Opt
         }
         State::Delegated => crate::steps::lighthouse::next_action(ctx, request),
         State::Shared => crate::steps::direct_share::next_action(ctx, request),
+        State::Granted => crate::steps::rbac_guest::next_action(ctx, request),
         _ => None,
     }
 }
@@ -621,6 +686,7 @@ impl StatusDocument {
             }),
             delegation: DelegationView::of(request),
             direct_share: DirectShareView::of(request),
+            guest: GuestView::of(request),
             revocation: RevocationView::of(request),
             access_release: request.progress.access_release.clone(),
             created_at: request.created_at,

@@ -11,12 +11,16 @@
 @description('Object id of the operator identity.')
 param principalId string
 
+@description('Let the identity assign Reader to users as well (strategy rbac-guest: the invited guest), not only to service principals.')
+param allowUserPrincipals bool = false
+
 var readerRoleId = 'acdd72a7-3385-48ef-bd42-f606fba81ae7'
 var rbacAdministratorRoleId = 'f58310d9-a9f6-439a-9e8d-f62e7b41a168'
 
 // Writes are judged on the request (@Request), deletes on the existing assignment
 // (@Resource); each action that is not the one constrained passes its half untouched.
-var onlyReaderForServicePrincipals = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${readerRoleId}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${readerRoleId}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {\'ServicePrincipal\'}))'
+var principalTypes = allowUserPrincipals ? '\'ServicePrincipal\', \'User\'' : '\'ServicePrincipal\''
+var onlyReaderForServicePrincipals = '((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/write\'})) OR (@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${readerRoleId}} AND @Request[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {${principalTypes}})) AND ((!(ActionMatches{\'Microsoft.Authorization/roleAssignments/delete\'})) OR (@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {${readerRoleId}} AND @Resource[Microsoft.Authorization/roleAssignments:PrincipalType] ForAnyOfAnyValues:StringEqualsIgnoreCase {${principalTypes}}))'
 
 // Reading the gallery image (catalog checks, the image definition scope). The RBAC
 // Administrator role carries */read as well; Reader is kept explicit so read access does not

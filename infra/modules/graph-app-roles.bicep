@@ -6,6 +6,11 @@
 //   federated credentials and secrets, and manage only the apps it owns.
 // - Mail.Send (only when consent links go by mail): send as the configured mailbox. Graph scopes
 //   this to every mailbox; restrict it in Exchange Online (see docs/deploy.md).
+// - User.Invite.All and User.ReadWrite.All (only with rbacGuest): invite the consumer's user as a
+//   B2B guest (POST /invitations, least privileged: User.Invite.All) and delete a guest imageshare
+//   invited once no request uses it (DELETE /users/{id}: Graph lists no narrower application
+//   permission than User.ReadWrite.All for it). Both are tenant-wide, which is why they are off
+//   by default.
 //
 // Deploying this needs AppRoleAssignment.ReadWrite.All + Application.Read.All for the signed-in
 // deployer, which in practice means Privileged Role Administrator or Global Administrator. Set
@@ -19,6 +24,9 @@ param principalId string
 
 @description('Grant Mail.Send (consent links sent with Graph sendMail).')
 param grantMailSend bool
+
+@description('Grant User.Invite.All and User.ReadWrite.All (strategy rbac-guest: invite the consumer\'s user as a guest, and delete the guests imageshare invited when their access ends).')
+param grantGuestInvite bool = false
 
 var microsoftGraphAppId = '00000003-0000-0000-c000-000000000000'
 
@@ -41,4 +49,16 @@ resource mailSend 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (grantMailSend) 
   principalId: principalId
   resourceId: microsoftGraph.id
   appRoleId: filter(graphAppRoles, role => role.value == 'Mail.Send')[0].id
+}
+
+resource userInvite 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (grantGuestInvite) {
+  principalId: principalId
+  resourceId: microsoftGraph.id
+  appRoleId: filter(graphAppRoles, role => role.value == 'User.Invite.All')[0].id
+}
+
+resource userReadWrite 'Microsoft.Graph/appRoleAssignedTo@v1.0' = if (grantGuestInvite) {
+  principalId: principalId
+  resourceId: microsoftGraph.id
+  appRoleId: filter(graphAppRoles, role => role.value == 'User.ReadWrite.All')[0].id
 }

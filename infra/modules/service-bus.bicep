@@ -21,6 +21,8 @@ param queueNames array = [
   'end-delegation'
   'share-gallery'
   'unshare-gallery'
+  'grant-guest'
+  'remove-guest'
 ]
 
 @description('The topic status events are published to (IMAGESHARE_EVENTS_TOPIC).')

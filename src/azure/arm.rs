@@ -235,6 +235,19 @@ impl ArmClient {
         role_id: &str,
         principal_id: &str,
     ) -> Result<String, AzureError> {
+        self.assign_role_to(who, scope, role_id, principal_id, "ServicePrincipal")
+            .await
+    }
+
+    /// As [`ArmClient::assign_role`], for a principal of `principal_type` (`User` for a guest).
+    pub async fn assign_role_to(
+        &self,
+        who: &ArmIdentity,
+        scope: &str,
+        role_id: &str,
+        principal_id: &str,
+        principal_type: &str,
+    ) -> Result<String, AzureError> {
         let name = role_assignment_name(scope, principal_id, role_id);
         let id = format!("{scope}/providers/Microsoft.Authorization/roleAssignments/{name}");
         let subscription = scope.split('/').nth(2).unwrap_or_default();
@@ -242,7 +255,7 @@ impl ArmClient {
             "roleDefinitionId": format!("/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_id}"),
             "principalId": principal_id,
             // Sent always: it lets ARM accept a principal Entra has not replicated yet.
-            "principalType": "ServicePrincipal",
+            "principalType": principal_type,
         }});
         let call = ApiCall::new(
             Service::ResourceManager,

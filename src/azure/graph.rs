@@ -110,7 +110,7 @@ impl GraphClient {
         self.tokens.operator(scopes::GRAPH).await
     }
 
-    async fn call(&self, call: ApiCall) -> Result<super::ApiResponse, AzureError> {
+    pub(super) async fn call(&self, call: ApiCall) -> Result<super::ApiResponse, AzureError> {
         let token = self.token().await?;
         self.http
             .send(&call.header("authorization", &token.bearer()))

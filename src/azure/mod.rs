@@ -5,6 +5,7 @@ pub mod deletion;
 pub mod discovery;
 mod error;
 pub mod graph;
+pub mod guests;
 mod http;
 pub mod keyvault;
 pub mod service_bus;

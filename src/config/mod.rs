@@ -9,6 +9,7 @@ use url::Url;
 
 mod direct_share;
 mod lighthouse;
+mod rbac_guest;
 mod service_bus;
 
 pub use direct_share::{DIRECT_SHARE_DAYS_DEFAULT, DIRECT_SHARE_DAYS_MAX, DirectShareSettings};
@@ -16,6 +17,7 @@ pub use lighthouse::{
     LIGHTHOUSE_ALLOW_OTHER_RESOURCES, LIGHTHOUSE_DAYS_DEFAULT, LIGHTHOUSE_DAYS_MAX,
     LighthouseSettings,
 };
+pub use rbac_guest::{RBAC_GUEST_DAYS_DEFAULT, RBAC_GUEST_DAYS_MAX, RbacGuestSettings};
 pub use service_bus::{ConnectionError, ServiceBusConnection};
 
 use crate::domain::{ImageCatalog, TenantId};
@@ -192,6 +194,8 @@ pub struct Settings {
     pub lighthouse: LighthouseSettings,
     /// The `direct-share` strategy's lifetimes.
     pub direct_share: DirectShareSettings,
+    /// The `rbac-guest` strategy's lifetimes.
+    pub rbac_guest: RbacGuestSettings,
     /// The audience of the share apps' federated credentials and of the operator identity's
     /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
     pub federated_audience: String,
@@ -256,6 +260,9 @@ pub struct PipelineSettings {
     pub delegating_deadline: Duration,
     /// The gallery's share operation (`direct-share`): `Sharing`.
     pub sharing_deadline: Duration,
+    /// Inviting the guest and granting it Reader through Entra's replication delay
+    /// (`rbac-guest`): `Granting`.
+    pub granting_deadline: Duration,
     /// Keep the owner-side credential (federated credential or secret) when a request ends,
     /// instead of removing it once no other request of that tenant needs it.
     pub keep_access_after_end: bool,
@@ -275,6 +282,7 @@ impl Default for PipelineSettings {
             revoking_deadline: Duration::from_secs(60 * 60),
             delegating_deadline: Duration::from_secs(60 * 60),
             sharing_deadline: Duration::from_secs(60 * 60),
+            granting_deadline: Duration::from_secs(60 * 60),
             keep_access_after_end: false,
             max_retries: 8,
             reconcile_grace: Duration::from_secs(10 * 60),
@@ -311,6 +319,7 @@ impl PipelineSettings {
                 5..=1440,
             )?,
             sharing_deadline: minutes(DEADLINE_SHARING_MINUTES, d.sharing_deadline, 5..=1440)?,
+            granting_deadline: minutes(DEADLINE_GRANTING_MINUTES, d.granting_deadline, 5..=1440)?,
             keep_access_after_end: match env.var(KEEP_ACCESS_AFTER_END).as_deref().map(str::trim) {
                 None => d.keep_access_after_end,
                 Some(v) if v.eq_ignore_ascii_case("true") => true,
@@ -407,6 +416,8 @@ pub const DEADLINE_REVOKING_MINUTES: &str = "IMAGESHARE_DEADLINE_REVOKING_MINUTE
 pub const DEADLINE_DELEGATING_MINUTES: &str = "IMAGESHARE_DEADLINE_DELEGATING_MINUTES";
 /// Minutes the gallery's share operation may take (`Sharing`, strategy `direct-share`).
 pub const DEADLINE_SHARING_MINUTES: &str = "IMAGESHARE_DEADLINE_SHARING_MINUTES";
+/// Minutes inviting the guest and granting it Reader may take (`Granting`, `rbac-guest`).
+pub const DEADLINE_GRANTING_MINUTES: &str = "IMAGESHARE_DEADLINE_GRANTING_MINUTES";
 /// `true` keeps a tenant's owner-side credential after its requests end (default `false`).
 pub const KEEP_ACCESS_AFTER_END: &str = "IMAGESHARE_KEEP_ACCESS_AFTER_END";
 /// Transient failures of one step message retried before resting until the reconciler.
@@ -710,6 +721,7 @@ impl Settings {
         let pipeline = problems.take(PipelineSettings::from_env(env));
         let lighthouse = problems.take(LighthouseSettings::from_env(env));
         let direct_share = problems.take(DirectShareSettings::from_env(env));
+        let rbac_guest = problems.take(RbacGuestSettings::from_env(env));
         let deployment_id = problems
             .take(
                 env.var(DEPLOYMENT_ID)
@@ -738,6 +750,7 @@ impl Settings {
             Some(pipeline),
             Some(lighthouse),
             Some(direct_share),
+            Some(rbac_guest),
             true,
         ) = (
             port,
@@ -758,6 +771,7 @@ impl Settings {
             pipeline,
             lighthouse,
             direct_share,
+            rbac_guest,
             problems.0.is_empty(),
         )
         else {
@@ -785,6 +799,7 @@ impl Settings {
             pipeline,
             lighthouse,
             direct_share,
+            rbac_guest,
             deployment_id,
             app_service_auth: env
                 .var(APP_SERVICE_AUTH)

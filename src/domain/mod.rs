@@ -7,6 +7,7 @@ mod caller;
 mod delegation;
 mod direct_share;
 mod email;
+mod guest;
 mod guid;
 mod history;
 mod image;
@@ -28,6 +29,7 @@ pub use delegation::{
 };
 pub use direct_share::{DirectSharePlan, DirectShareRecord};
 pub use email::EmailAddress;
+pub use guest::{GuestPlan, GuestRecord};
 pub use guid::{RequestId, SubscriptionId, TenantId};
 pub use history::{Actor, HistoryEntry};
 pub use image::{ImageCatalog, ImageRef, NotAllowed};

@@ -334,4 +334,7 @@ pub struct Progress {
     /// What the `direct-share` steps found or made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_share: Option<super::DirectShareRecord>,
+    /// What the `rbac-guest` steps found or made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<super::GuestRecord>,
 }

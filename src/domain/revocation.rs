@@ -36,6 +36,8 @@ pub enum Removable {
     RegistrationDefinition,
     /// The consumer's tenant in a gallery's sharing profile (`direct-share`).
     GalleryShare,
+    /// The guest user imageshare invited into the owner's tenant (`rbac-guest`).
+    GuestUser,
 }
 
 impl Removable {
@@ -55,6 +57,7 @@ impl Removable {
             Self::RegistrationAssignment => "Lighthouse registration assignment",
             Self::RegistrationDefinition => "Lighthouse registration definition",
             Self::GalleryShare => "gallery's share with the tenant",
+            Self::GuestUser => "guest user",
         }
     }
 }

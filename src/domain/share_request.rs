@@ -84,6 +84,8 @@ pub struct Submission {
     pub delegation: Option<DelegationPlan>,
     /// The direct share (`direct-share`).
     pub direct_share: Option<super::DirectSharePlan>,
+    /// The guest (`rbac-guest`).
+    pub guest: Option<super::GuestPlan>,
 }
 
 /// Context for a history entry: when, who, under which invocation.
@@ -122,6 +124,9 @@ pub struct ShareRequest {
     /// How long to share the gallery with the tenant (`direct-share`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_share: Option<super::DirectSharePlan>,
+    /// Whom to invite as a guest, for how long (`rbac-guest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<super::GuestPlan>,
     /// Where the request came from.
     pub origin: Origin,
     /// The API caller who submitted it (absent for queued requests): the consumer's admin is
@@ -188,6 +193,7 @@ impl ShareRequest {
             vm,
             delegation,
             direct_share,
+            guest,
         } = submission;
         let mut request = Self {
             id,
@@ -198,6 +204,7 @@ impl ShareRequest {
             vm,
             delegation,
             direct_share,
+            guest,
             origin,
             requested_by: ctx.caller.clone(),
             fingerprint,
@@ -226,12 +233,19 @@ impl ShareRequest {
                 plan.principals.len(),
                 plan.lifetime_days
             ),
-            (None, None) => match &request.direct_share {
-                Some(plan) => format!(
+            (None, None) => match (&request.direct_share, &request.guest) {
+                (Some(plan), _) => format!(
                     "Share of image '{}' with tenant {} requested by sharing its gallery directly with the tenant for {} days.",
                     request.image_name, request.consumer.tenant_id, plan.lifetime_days
                 ),
-                None => format!(
+                (None, Some(plan)) => format!(
+                    "Share of image '{}' with tenant {} requested by inviting {} as a guest with Reader on the image for {} days.",
+                    request.image_name,
+                    request.consumer.tenant_id,
+                    plan.email.as_str(),
+                    plan.lifetime_days
+                ),
+                (None, None) => format!(
                     "Share of image '{}' with tenant {} requested.",
                     request.image_name, request.consumer.tenant_id
                 ),

@@ -44,6 +44,10 @@ pub enum State {
     /// `direct-share`: the consumer's tenant is in the gallery's sharing profile until it is
     /// removed.
     Shared,
+    /// `rbac-guest`: the consumer's user is invited; Reader for the guest is being granted.
+    Granting,
+    /// `rbac-guest`: the guest holds Reader on the image definition until it is removed.
+    Granted,
 }
 
 impl State {
@@ -103,6 +107,8 @@ impl State {
             Self::Delegated => "Delegated",
             Self::Sharing => "Sharing",
             Self::Shared => "Shared",
+            Self::Granting => "Granting",
+            Self::Granted => "Granted",
         }
     }
 }
@@ -148,11 +154,17 @@ pub enum Step {
     ShareGallery,
     /// `direct-share`: remove that tenant from the sharing profile (lifetime over, or revoked).
     UnshareGallery,
+    /// `rbac-guest`: invite the consumer's user as a guest, grant it Reader on the image
+    /// definition, then send the consumer's steps.
+    GrantGuest,
+    /// `rbac-guest`: remove the Reader grant, and the guest when imageshare invited it and no
+    /// other request uses it.
+    RemoveGuest,
 }
 
 impl Step {
     /// Every step, in pipeline order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 12] = [
         Self::IssueCredentials,
         Self::SendConsentLink,
         Self::ConfirmConsent,
@@ -163,6 +175,8 @@ impl Step {
         Self::EndDelegation,
         Self::ShareGallery,
         Self::UnshareGallery,
+        Self::GrantGuest,
+        Self::RemoveGuest,
     ];
 
     /// The Service Bus queue that triggers the step; also the step's wire name.
@@ -178,6 +192,8 @@ impl Step {
             Self::EndDelegation => "end-delegation",
             Self::ShareGallery => "share-gallery",
             Self::UnshareGallery => "unshare-gallery",
+            Self::GrantGuest => "grant-guest",
+            Self::RemoveGuest => "remove-guest",
         }
     }
 
@@ -192,6 +208,7 @@ impl Step {
             | Self::ReleaseAccess => super::Strategy::AppConsent,
             Self::Delegate | Self::EndDelegation => super::Strategy::Lighthouse,
             Self::ShareGallery | Self::UnshareGallery => super::Strategy::DirectShare,
+            Self::GrantGuest | Self::RemoveGuest => super::Strategy::RbacGuest,
         }
     }
 
@@ -208,6 +225,8 @@ impl Step {
             Self::EndDelegation => "EndDelegation",
             Self::ShareGallery => "ShareGallery",
             Self::UnshareGallery => "UnshareGallery",
+            Self::GrantGuest => "GrantGuest",
+            Self::RemoveGuest => "RemoveGuest",
         }
     }
 }

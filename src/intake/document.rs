@@ -50,6 +50,8 @@ pub(super) struct Document {
     /// `lighthouse`: who gets the delegation, and the lifetime asked for (days).
     pub(super) principals: Vec<ConsumerPrincipal>,
     pub(super) days: Option<u32>,
+    /// `rbac-guest`: the user to invite (address, optional display name).
+    pub(super) guest: Option<(EmailAddress, Option<String>)>,
 }
 
 /// Collects problems while walking the document.
@@ -156,7 +158,15 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     w.no_unknown_fields(
         doc,
         "",
-        &["strategy", "consumer", "image", "vm", "delegation", "share"],
+        &[
+            "strategy",
+            "consumer",
+            "image",
+            "vm",
+            "delegation",
+            "share",
+            "guest",
+        ],
     );
 
     let strategy = w
@@ -164,16 +174,15 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
             "app-consent" => Ok(Strategy::AppConsent),
             "lighthouse" => Ok(Strategy::Lighthouse),
             "direct-share" => Ok(Strategy::DirectShare),
-            "rbac-guest" => Err(Invalid(format!(
-                "strategy '{s}' is not available yet; use 'app-consent', 'lighthouse' or 'direct-share'"
-            ))),
+            "rbac-guest" => Ok(Strategy::RbacGuest),
             _ => Err(Invalid(format!(
-                "unknown strategy '{s}'; use 'app-consent', 'lighthouse' or 'direct-share'"
+                "unknown strategy '{s}'; use 'app-consent', 'lighthouse', 'direct-share' or 'rbac-guest'"
             ))),
         })
         .unwrap_or_default();
     let lighthouse = strategy == Strategy::Lighthouse;
     let direct = strategy == Strategy::DirectShare;
+    let guest_strategy = strategy == Strategy::RbacGuest;
 
     let mut principals = Vec::new();
     let consumer = w.object(doc.get("consumer"), "/consumer").and_then(|c| {
@@ -270,7 +279,30 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     } else if doc.contains_key("share") {
         w.problem("/share", "is only for strategy 'direct-share'");
     }
-    let no_vm = lighthouse || direct;
+    let mut guest = None;
+    if guest_strategy {
+        if doc.contains_key("vm") {
+            w.problem(
+                "/vm",
+                "is not used by strategy 'rbac-guest': the invited user creates the VM, signed in to both tenants (the notice says how)",
+            );
+        }
+        match doc.get("guest") {
+            None => w.problem(
+                "/guest",
+                "is required for strategy 'rbac-guest': {\"email\": the consumer's user to invite}",
+            ),
+            Some(g) => {
+                if let Some((email, name, d)) = guest_section(&mut w, g) {
+                    guest = Some((email, name));
+                    days = d;
+                }
+            }
+        }
+    } else if doc.contains_key("guest") {
+        w.problem("/guest", "is only for strategy 'rbac-guest'");
+    }
+    let no_vm = lighthouse || direct || guest_strategy;
     let vm_section = if no_vm { None } else { doc.get("vm") };
     let vm = (!no_vm)
         .then(|| w.object(vm_section, "/vm"))
@@ -330,6 +362,7 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
                 vm,
                 principals,
                 days,
+                guest,
             })
         }
         _ => Err(w.problems),
@@ -398,11 +431,39 @@ fn consumer_principals(w: &mut Walk, value: Option<&Value>) -> Vec<ConsumerPrinc
     out
 }
 
+/// `guest`: `{email, displayName?, days?}`.
+fn guest_section(
+    w: &mut Walk,
+    value: &Value,
+) -> Option<(EmailAddress, Option<String>, Option<u32>)> {
+    let map = w.object(Some(value), "/guest")?;
+    w.no_unknown_fields(map, "/guest", &["email", "displayName", "days"]);
+    let email = w.string(map, "/guest", "email", true, EmailAddress::parse);
+    let name = w.string(map, "/guest", "displayName", false, |s| {
+        let s = s.trim();
+        if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) {
+            Err(Invalid::new("must be one line of 1 to 256 characters"))
+        } else {
+            Ok(s.to_owned())
+        }
+    });
+    if map.get("displayName").is_some_and(|v| !v.is_null()) && name.is_none() {
+        return None;
+    }
+    let days = days_of(w, map, "/guest");
+    Some((email?, name, days))
+}
+
 /// `delegation` or `share` (at `pointer`): `{days}`, a whole number of days (the maximum is
 /// checked with the settings).
 fn lifetime_days(w: &mut Walk, value: &Value, pointer: &str) -> Option<u32> {
     let map = w.object(Some(value), pointer)?;
     w.no_unknown_fields(map, pointer, &["days"]);
+    days_of(w, map, pointer)
+}
+
+/// `days` of the object at `pointer`: absent, or a whole number of days, at least 1.
+fn days_of(w: &mut Walk, map: &Map<String, Value>, pointer: &str) -> Option<u32> {
     let at = format!("{pointer}/days");
     match map.get("days") {
         None | Some(Value::Null) => None,

@@ -33,6 +33,11 @@ pub fn fingerprint(s: &Submission) -> String {
             "days": d.lifetime_days,
         })),
         "directShare": s.direct_share.as_ref().map(|d| serde_json::json!({"days": d.lifetime_days})),
+        "guest": s.guest.as_ref().map(|g| serde_json::json!({
+            "email": g.email.as_str().to_ascii_lowercase(),
+            "displayName": g.display_name,
+            "days": g.lifetime_days,
+        })),
     });
     let digest = Sha256::digest(normal.to_string().as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()

@@ -11,7 +11,7 @@ pub mod queue;
 
 use crate::{
     config::Settings,
-    domain::{DelegationPlan, DirectSharePlan, NotAllowed, Strategy, Submission},
+    domain::{DelegationPlan, DirectSharePlan, GuestPlan, NotAllowed, Strategy, Submission},
 };
 
 pub use admit::{Admission, AdmitError, admit};
@@ -166,7 +166,7 @@ pub fn parse(body: &[u8], settings: &Settings) -> Result<Accepted, IntakeError> 
         }
         Ok(days)
     };
-    let (mut delegation, mut direct_share) = (None, None);
+    let (mut delegation, mut direct_share, mut guest) = (None, None, None);
     match document.strategy {
         Strategy::Lighthouse => {
             let l = &settings.lighthouse;
@@ -191,6 +191,21 @@ pub fn parse(body: &[u8], settings: &Settings) -> Result<Accepted, IntakeError> 
                 )?,
             });
         }
+        Strategy::RbacGuest => {
+            let g = &settings.rbac_guest;
+            if let Some((email, display_name)) = document.guest {
+                guest = Some(GuestPlan {
+                    email,
+                    display_name,
+                    lifetime_days: lifetime(
+                        document.days,
+                        (g.default_days, g.max_days),
+                        "/guest/days",
+                        "guest access",
+                    )?,
+                });
+            }
+        }
         Strategy::AppConsent => {}
     }
     let submission = Submission {
@@ -201,6 +216,7 @@ pub fn parse(body: &[u8], settings: &Settings) -> Result<Accepted, IntakeError> 
         vm: document.vm,
         delegation,
         direct_share,
+        guest,
     };
     let fingerprint = fingerprint(&submission);
     Ok(Accepted {

@@ -22,6 +22,7 @@ pub(crate) fn limit(settings: &PipelineSettings, state: State) -> Option<Duratio
         State::Revoking => Some(settings.revoking_deadline),
         State::Delegating => Some(settings.delegating_deadline),
         State::Sharing => Some(settings.sharing_deadline),
+        State::Granting => Some(settings.granting_deadline),
         _ => None,
     }
 }

@@ -54,6 +54,15 @@ impl Subject {
         }
     }
 
+    /// A guest of the owner's tenant, by invited address (`rbac-guest`: GrantGuest and
+    /// RemoveGuest), so a removal cannot delete a guest another request is inviting.
+    pub(in crate::steps) fn guest(email: &str) -> Self {
+        Self {
+            key: VmClaim::key_for(&format!("rbac-guest/{}", email.to_ascii_lowercase())),
+            name: format!("the guest {email}"),
+        }
+    }
+
     /// The Lighthouse delegation of a resource group (`lighthouse`).
     pub(in crate::steps) fn delegation(resource_group_id: &str) -> Self {
         Self {

@@ -16,6 +16,7 @@ pub(crate) mod lighthouse;
 mod lock;
 mod message;
 pub mod notify;
+pub(crate) mod rbac_guest;
 mod rechecks;
 pub mod reconcile;
 mod record;
@@ -83,6 +84,7 @@ pub async fn run(step: Step, run: &Run<'_>) -> Result<Outcome, StepError> {
         Strategy::AppConsent => app_consent::run(step, run).await,
         Strategy::Lighthouse => lighthouse::run(step, run).await,
         Strategy::DirectShare => direct_share::run(step, run).await,
+        Strategy::RbacGuest => rbac_guest::run(step, run).await,
     }
 }
 

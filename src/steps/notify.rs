@@ -104,6 +104,7 @@ pub async fn consent_link(
         html,
         webhook: body,
         key: id,
+        to: None,
     };
     deliver(run, request, notice).await
 }
@@ -122,6 +123,7 @@ pub async fn expired(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
         html,
         webhook: body,
         key: format!("{}:expired", request.id),
+        to: None,
     };
     deliver(run, request, notice).await
 }
@@ -177,6 +179,7 @@ pub async fn revoked(run: &Run<'_>, request: &ShareRequest) -> Result<(), AzureE
         html,
         webhook: body,
         key: format!("{}:revoked", request.id),
+        to: None,
     };
     deliver(run, request, notice).await
 }
@@ -191,6 +194,8 @@ pub(super) struct Notice {
     pub(super) webhook: serde_json::Value,
     /// The webhook's idempotency key: the same on every retry of this notice.
     pub(super) key: String,
+    /// The mail's recipient when it is not the consumer's admin (`rbac-guest`'s invited user).
+    pub(super) to: Option<String>,
 }
 
 /// Sends `notice` the configured way: a mail to the request's admin, a signed webhook, or
@@ -207,7 +212,10 @@ pub(super) async fn deliver(
                 .graph
                 .send_mail(
                     sender,
-                    request.consumer.admin_email.as_str(),
+                    notice
+                        .to
+                        .as_deref()
+                        .unwrap_or(request.consumer.admin_email.as_str()),
                     notice.subject,
                     &notice.html,
                 )

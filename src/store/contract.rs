@@ -43,6 +43,7 @@ pub fn submission() -> Submission {
         }),
         delegation: None,
         direct_share: None,
+        guest: None,
     }
 }
 

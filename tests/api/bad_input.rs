@@ -320,10 +320,52 @@ fn cases() -> Vec<Case> {
             Some("#/vm/adminPassword"),
         ),
         case(
-            "strategy not available yet",
-            Edit(|d| set(d, "/strategy", json!("rbac-guest"))),
+            "rbac-guest without a guest",
+            Edit(|d| {
+                set(d, "/strategy", json!("rbac-guest"));
+                remove(d, "/vm");
+            }),
             400,
-            Some("#/strategy"),
+            Some("#/guest"),
+        ),
+        case(
+            "rbac-guest with a guest address that is not one",
+            Edit(|d| {
+                set(d, "/strategy", json!("rbac-guest"));
+                remove(d, "/vm");
+                set(d, "/guest", json!({"email": "ops at fabrikam"}));
+            }),
+            400,
+            Some("#/guest/email"),
+        ),
+        case(
+            "rbac-guest with a vm",
+            Edit(|d| {
+                set(d, "/strategy", json!("rbac-guest"));
+                set(d, "/guest", json!({"email": "ops@fabrikam.com"}));
+            }),
+            400,
+            Some("#/vm"),
+        ),
+        case(
+            "rbac-guest longer than the maximum",
+            Edit(|d| {
+                set(d, "/strategy", json!("rbac-guest"));
+                remove(d, "/vm");
+                set(
+                    d,
+                    "/guest",
+                    json!({"email": "ops@fabrikam.com", "days": 400}),
+                );
+            }),
+            400,
+            Some("#/guest/days"),
+        ),
+        case(
+            "a guest for app-consent",
+            Edit(|d| set(d, "/guest", json!({"email": "ops@fabrikam.com"}))),
+            400,
+            Some("#/guest"),
         ),
         case(
             "lighthouse without principals",

@@ -13,6 +13,7 @@ mod logs;
 mod packaged;
 mod pages;
 mod queued;
+mod rbac_guest;
 mod revoke;
 mod stack;
 mod two_instances;

@@ -18,4 +18,5 @@ mod lifecycle;
 mod lighthouse;
 mod one_per_vm;
 mod overwrite;
+mod rbac_guest;
 mod revocation;

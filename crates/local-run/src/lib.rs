@@ -9,4 +9,5 @@ pub mod browser;
 pub mod demo;
 pub mod direct_share;
 pub mod lighthouse;
+pub mod rbac_guest;
 pub mod stack;

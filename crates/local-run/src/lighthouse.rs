@@ -56,11 +56,19 @@ pub fn request(days: Option<u32>) -> Value {
 /// An ARM token of the Fabrikam admin, signed in to Fabrikam only (Azure CLI's public
 /// client, as `az login` does).
 pub async fn fabrikam_admin_token(transport: &Transport) -> anyhow::Result<String> {
+    fabrikam_admin_token_in(transport, demo::FABRIKAM_TENANT).await
+}
+
+/// An ARM token of the Fabrikam admin signed in to `tenant` with their own account (`az
+/// login --tenant`): Fabrikam's own, or one where they are a guest.
+pub async fn fabrikam_admin_token_in(
+    transport: &Transport,
+    tenant: &str,
+) -> anyhow::Result<String> {
     let req = transport
         .client()
         .post(format!(
-            "https://login.microsoftonline.com/{}/oauth2/v2.0/token",
-            demo::FABRIKAM_TENANT
+            "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token"
         ))
         .form(&[
             ("client_id", "04b07795-8ddb-461a-bbee-02f9e1bf7b46"),
@@ -74,7 +82,7 @@ pub async fn fabrikam_admin_token(transport: &Transport) -> anyhow::Result<Strin
     token["access_token"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| anyhow!("no token for the Fabrikam admin: {token}"))
+        .ok_or_else(|| anyhow!("no token for the Fabrikam admin in {tenant}: {token}"))
 }
 
 /// An ARM call as the Fabrikam admin, with a token from Fabrikam's own tenant (no auxiliary
@@ -85,11 +93,27 @@ pub async fn as_consumer(
     path: &str,
     body: Option<Value>,
 ) -> anyhow::Result<(u16, Value)> {
+    as_consumer_with(transport, method, path, body, None).await
+}
+
+/// As [`as_consumer`], with `auxiliary` (a token of another tenant) in
+/// `x-ms-authorization-auxiliary`, as `az` sends it for a resource in a tenant it is also
+/// signed in to.
+async fn as_consumer_with(
+    transport: &Transport,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+    auxiliary: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let token = fabrikam_admin_token(transport).await?;
     let mut req = transport
         .client()
         .request(method, format!("{ARM}{path}"))
         .bearer_auth(&token);
+    if let Some(aux) = auxiliary {
+        req = req.header("x-ms-authorization-auxiliary", format!("Bearer {aux}"));
+    }
     if let Some(body) = body {
         req = req.json(&body);
     }
@@ -125,6 +149,17 @@ pub async fn consumer_creates_vm_from(
     name: &str,
     image_reference: Value,
 ) -> anyhow::Result<(u16, Value)> {
+    consumer_creates_vm_with(transport, name, image_reference, None).await
+}
+
+/// As [`consumer_creates_vm_from`], the VM's PUT carrying `auxiliary` (the image tenant's
+/// token of the same person, signed in there as a guest).
+pub async fn consumer_creates_vm_with(
+    transport: &Transport,
+    name: &str,
+    image_reference: Value,
+    auxiliary: Option<&str>,
+) -> anyhow::Result<(u16, Value)> {
     let rg = format!(
         "/subscriptions/{}/resourceGroups/{}/providers",
         demo::FABRIKAM_SUBSCRIPTION,
@@ -156,7 +191,7 @@ pub async fn consumer_creates_vm_from(
         bail!("the network interface's PUT answered {status}: {body}");
     }
     let vm = format!("{rg}/Microsoft.Compute/virtualMachines/{name}");
-    as_consumer(
+    as_consumer_with(
         transport,
         Method::PUT,
         &format!("{vm}?api-version=2024-07-01"),
@@ -169,6 +204,7 @@ pub async fn consumer_creates_vm_from(
                 "disablePasswordAuthentication": true,
                 "ssh": {"publicKeys": [{"path": "/home/azureuser/.ssh/authorized_keys", "keyData": crate::stack::DEMO_SSH_KEY}]}}},
             "networkProfile": {"networkInterfaces": [{"id": nic}]}}})),
+        auxiliary,
     )
     .await
 }

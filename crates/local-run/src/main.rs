@@ -1,7 +1,7 @@
 //! `imageshare-local`: the one-command local run.
 //!
 //! ```text
-//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse|direct-share] [--memory] [--port 7071] [--sim-port 0]
+//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse|direct-share|rbac-guest] [--memory] [--port 7071] [--sim-port 0]
 //! ```
 //! Builds the handler, starts azure-sim with the demo scenario and Azurite (the requests'
 //! Table Storage; `--memory` keeps them in the handler instead), stages the function app and
@@ -19,7 +19,7 @@ use std::{
 use anyhow::{Context, bail};
 use azure_sim::Scenario;
 use local_run::{
-    demo, direct_share, lighthouse,
+    demo, direct_share, lighthouse, rbac_guest,
     stack::{LocalStore, Stack, StackOptions, demo_request},
 };
 
@@ -29,6 +29,7 @@ enum DemoStrategy {
     AppConsent,
     Lighthouse,
     DirectShare,
+    RbacGuest,
 }
 
 struct Args {
@@ -58,8 +59,9 @@ fn parse_args() -> anyhow::Result<Args> {
                 Some("app-consent") => args.strategy = DemoStrategy::AppConsent,
                 Some("lighthouse") => args.strategy = DemoStrategy::Lighthouse,
                 Some("direct-share") => args.strategy = DemoStrategy::DirectShare,
+                Some("rbac-guest") => args.strategy = DemoStrategy::RbacGuest,
                 other => bail!(
-                    "--strategy needs 'app-consent', 'lighthouse' or 'direct-share', not {}",
+                    "--strategy needs 'app-consent', 'lighthouse', 'direct-share' or 'rbac-guest', not {}",
                     other.unwrap_or("nothing")
                 ),
             },
@@ -134,6 +136,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             DemoStrategy::AppConsent => Scenario::demo(),
             DemoStrategy::Lighthouse => lighthouse::scenario(),
             DemoStrategy::DirectShare => direct_share::scenario(),
+            DemoStrategy::RbacGuest => rbac_guest::scenario(),
         },
         store: if args.memory {
             LocalStore::Memory
@@ -162,10 +165,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     if args.demo && args.strategy != DemoStrategy::AppConsent {
         let timeout = Duration::from_secs(600);
-        let outcome = if args.strategy == DemoStrategy::Lighthouse {
-            lighthouse::run(&stack, timeout, |line| println!("{line}")).await
-        } else {
-            direct_share::run(&stack, timeout, |line| println!("{line}")).await
+        let print = |line: &str| println!("{line}");
+        let outcome = match args.strategy {
+            DemoStrategy::Lighthouse => lighthouse::run(&stack, timeout, print).await,
+            DemoStrategy::DirectShare => direct_share::run(&stack, timeout, print).await,
+            _ => rbac_guest::run(&stack, timeout, print).await,
         };
         let shutdown = stack.shutdown().await;
         let done = outcome?;
@@ -214,7 +218,7 @@ async fn main() -> ExitCode {
     };
     if args.help {
         println!(
-            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse|direct-share] [--memory] [--port 7071] [--sim-port 0]"
+            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse|direct-share|rbac-guest] [--memory] [--port 7071] [--sim-port 0]"
         );
         return ExitCode::SUCCESS;
     }

@@ -5,6 +5,7 @@
 mod app_consent;
 mod direct_share;
 mod lighthouse;
+mod rbac_guest;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,9 @@ pub enum Strategy {
     /// The gallery is shared directly with the consumer's tenant (Compute Gallery direct
     /// sharing, in preview); the consumer's users create VMs from `sharedGalleryImageId`.
     DirectShare,
+    /// The consumer's user is invited as a B2B guest of the owner's tenant and gets Reader on
+    /// the image definition; they create VMs signed in to both tenants (the seed's RBAC way).
+    RbacGuest,
 }
 
 impl Strategy {
@@ -33,6 +37,7 @@ impl Strategy {
             Self::AppConsent => "app-consent",
             Self::Lighthouse => "lighthouse",
             Self::DirectShare => "direct-share",
+            Self::RbacGuest => "rbac-guest",
         }
     }
 
@@ -42,6 +47,7 @@ impl Strategy {
             Self::AppConsent => app_consent::FIRST,
             Self::Lighthouse => lighthouse::FIRST,
             Self::DirectShare => direct_share::FIRST,
+            Self::RbacGuest => rbac_guest::FIRST,
         }
     }
 
@@ -51,6 +57,7 @@ impl Strategy {
             Self::AppConsent => app_consent::REVOKE,
             Self::Lighthouse => lighthouse::REVOKE,
             Self::DirectShare => direct_share::REVOKE,
+            Self::RbacGuest => rbac_guest::REVOKE,
         }
     }
 
@@ -60,6 +67,7 @@ impl Strategy {
             Self::AppConsent => app_consent::current_step(state),
             Self::Lighthouse => lighthouse::current_step(state),
             Self::DirectShare => direct_share::current_step(state),
+            Self::RbacGuest => rbac_guest::current_step(state),
         }
     }
 
@@ -70,6 +78,7 @@ impl Strategy {
             Self::AppConsent => app_consent::can_become(from, to),
             Self::Lighthouse => lighthouse::can_become(from, to),
             Self::DirectShare => direct_share::can_become(from, to),
+            Self::RbacGuest => rbac_guest::can_become(from, to),
         };
         own || (from == State::Revoking && to == State::Revoked)
             || (!from.is_terminal() && to == State::Failed)
@@ -119,6 +128,8 @@ mod tests {
                 State::Delegated,
                 State::Sharing,
                 State::Shared,
+                State::Granting,
+                State::Granted,
             ]
             .into_iter()
             .any(|s| strategy.current_step(s) == Some(step));

@@ -115,6 +115,7 @@ pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), Az
         html,
         webhook,
         key: format!("{}:direct-shared", request.id),
+        to: None,
     };
     notify::deliver(run, request, notice).await
 }

@@ -126,6 +126,7 @@ pub(super) async fn send(
         html,
         webhook,
         key: format!("{}:delegated", request.id),
+        to: None,
     };
     notify::deliver(run, request, notice).await
 }
