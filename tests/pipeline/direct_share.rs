@@ -222,3 +222,17 @@ async fn a_direct_share_of_a_version_outside_the_gallerys_home_region_is_refused
         "{reason}"
     );
 }
+
+#[tokio::test]
+async fn a_direct_share_of_a_version_encrypted_with_a_customer_key_is_refused() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.gallery_image_versions[0].disk_encryption_set_id = Some(
+        "/subscriptions/1a1a1a1a-1111-4111-8111-111111111111/resourceGroups/rg-images/providers/Microsoft.Compute/diskEncryptionSets/des-images".to_owned(),
+    );
+    let (reason, posts) = refusal(scenario).await;
+    assert_eq!(posts, 0, "nothing was posted");
+    assert!(
+        reason.contains("encrypted with a customer-managed key"),
+        "{reason}"
+    );
+}

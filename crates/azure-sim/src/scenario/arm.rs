@@ -99,6 +99,10 @@ pub struct GalleryImageVersionSpec {
     /// Data disk sizes, by LUN from 0.
     #[serde(default)]
     pub data_disk_sizes_gb: Vec<u32>,
+    /// A disk encryption set (customer-managed key) its OS disk image is encrypted with in
+    /// every target region (`targetRegions[].encryption.osDiskImage.diskEncryptionSetId`).
+    #[serde(default)]
+    pub disk_encryption_set_id: Option<String>,
 }
 
 /// A managed image (`Microsoft.Compute/images`), a source for gallery image versions.

@@ -263,6 +263,7 @@ impl Scenario {
                 os_state: "Generalized".into(),
                 os_disk_size_gb: Some(30),
                 data_disk_sizes_gb: vec![],
+                disk_encryption_set_id: None,
             }],
             managed_images: vec![],
             platform_images: vec![],

@@ -346,6 +346,15 @@ fn put_version(call: &Call<'_>, world: &mut World, id: &str) -> Result<Reply, Ar
             .as_bool()
             .unwrap_or(false),
         published: call.now,
+        disk_encryption_set_id: p["publishingProfile"]["targetRegions"]
+            .as_array()
+            .and_then(|rs| {
+                rs.iter().find_map(|r| {
+                    r.pointer("/encryption/osDiskImage/diskEncryptionSetId")
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                })
+            }),
     };
     let status = put_status(world.arm.get(id).is_some());
     let creating = version_body(

@@ -120,6 +120,8 @@ pub struct VersionFacts {
     pub exclude_from_latest: bool,
     /// Published.
     pub published: OffsetDateTime,
+    /// The disk encryption set of every target region, if encrypted with a customer key.
+    pub disk_encryption_set_id: Option<String>,
 }
 
 /// The JSON of an image version (the recorded GET shape).
@@ -127,7 +129,13 @@ pub fn version_body(id: &str, location: &str, facts: &VersionFacts, state: &str)
     let regions: Vec<Value> = facts
         .target_regions
         .iter()
-        .map(|r| json!({"name": region_display(r), "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"}))
+        .map(|r| {
+            let mut region = json!({"name": region_display(r), "regionalReplicaCount": 1, "storageAccountType": "Standard_LRS"});
+            if let Some(des) = &facts.disk_encryption_set_id {
+                region["encryption"] = json!({"osDiskImage": {"diskEncryptionSetId": des}});
+            }
+            region
+        })
         .collect();
     let mut storage = json!({
         "osDiskImage": {"sizeInGB": facts.os_disk_gb, "hostCaching": "ReadWrite", "source": {}},
@@ -279,6 +287,7 @@ pub fn seed(scenario: &Scenario, now: OffsetDateTime) -> Vec<Resource> {
             data_disks_gb: v.data_disk_sizes_gb.clone(),
             exclude_from_latest: false,
             published,
+            disk_encryption_set_id: v.disk_encryption_set_id.clone(),
         };
         out.push(Resource::new(
             &v.id,
