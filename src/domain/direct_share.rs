@@ -67,9 +67,4 @@ impl DirectShareRecord {
             self.unique_name
         )
     }
-
-    /// Whether the share's end is due at `now`.
-    pub fn end_is_due(&self, now: OffsetDateTime) -> bool {
-        self.expires_at.is_none_or(|at| now >= at)
-    }
 }

@@ -64,10 +64,3 @@ pub struct GuestRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<Removal>,
 }
-
-impl GuestRecord {
-    /// Whether the access's end is due at `now`.
-    pub fn end_is_due(&self, now: OffsetDateTime) -> bool {
-        self.expires_at.is_none_or(|at| now >= at)
-    }
-}

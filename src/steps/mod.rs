@@ -12,6 +12,7 @@ pub(crate) mod deadline;
 pub(crate) mod direct_share;
 mod error;
 mod invoke;
+mod lifetime;
 pub(crate) mod lighthouse;
 mod lock;
 mod message;

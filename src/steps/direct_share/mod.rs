@@ -14,8 +14,15 @@ mod unshare;
 pub(crate) use notice::next_action;
 
 // The shared step machinery, under the names the steps below use.
-use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record};
-use crate::domain::Step;
+use super::{Outcome, Run, StepError, already_done, lifetime, lock, notify, rechecks, record};
+use crate::domain::{DirectShareRecord, State, Step};
+
+/// Where this strategy's access is held, for the shared lifecycle.
+const KIND: lifetime::Kind<DirectShareRecord> = lifetime::Kind {
+    held: State::Shared,
+    record: |r| &mut r.progress.direct_share,
+    read: |r| r.progress.direct_share.as_ref(),
+};
 
 /// How often a running share operation is looked at again: the recordings show it done in
 /// seconds to a minute.

@@ -10,15 +10,14 @@
 use serde_json::Value;
 
 use super::{
-    Outcome, POLL, Run, StepError, already_done,
+    KIND, Outcome, POLL, Run, StepError, already_done,
     gallery::{self, GALLERY_API},
-    lock, notice, preflight, rechecks,
+    lifetime, lock, notice, preflight, rechecks,
     record::{self, Write},
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation},
-    config::NotifySettings,
-    domain::{DirectShareRecord, Intent, ShareRequest, State, Step, StepMessage},
+    domain::{DirectShareRecord, ShareRequest, State, Step, StepMessage},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -178,52 +177,20 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
     Ok(Outcome::Done)
 }
 
-/// Sends the admin's notice once: an intent is recorded before the call, so a crash after
-/// it never sends a second mail (the status document's `nextAction` carries the same).
+/// Sends the admin's notice once.
 async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
-    let record = request.progress.direct_share.clone().unwrap_or_default();
-    if record.notice_sent_at.is_some()
-        || record.notice_intent.is_some()
-        || matches!(run.ctx.settings.notify, NotifySettings::StatusOnly)
-    {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let at = run.ctx.clock.now();
-    let (_, go) = record::update(run.ctx, request.id, |r| {
-        let shared = r.state() == State::Shared;
-        let Some(d) = r.progress.direct_share.as_mut() else {
-            return Ok(Write::Keep(false));
-        };
-        if d.notice_intent.is_some() || !shared {
-            return Ok(Write::Keep(false));
-        }
-        d.notice_intent = Some(Intent {
-            at,
-            label: "direct share notice".into(),
-        });
-        Ok(Write::Save(Vec::new(), true))
-    })
-    .await?;
-    if !go {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let sent = notice::send(run, request).await;
-    let event = run.event();
-    record::update(run.ctx, request.id, |r| {
-        let detail = match &sent {
-            Ok(()) => "The consumer's admin was sent the portal path, the az vm create command and the expiry.".to_owned(),
-            Err(e) => format!(
-                "The notice to the consumer's admin could not be sent ({e}); the status document's nextAction has the same steps."
-            ),
-        };
-        let entry = r.note("direct-share-notice", detail, &event);
-        if let Some(d) = r.progress.direct_share.as_mut()
-            && sent.is_ok()
-        {
-            d.notice_sent_at = Some(event.at);
-        }
-        Ok(Write::Save(vec![entry], ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+    let text = lifetime::NoticeText {
+        label: "direct share notice",
+        event: "direct-share-notice",
+        sent: "The consumer's admin was sent the portal path, the az vm create command and the expiry.",
+    };
+    lifetime::notice_once(
+        run,
+        request,
+        &KIND,
+        &text,
+        |_| {},
+        || notice::send(run, request),
+    )
+    .await
 }

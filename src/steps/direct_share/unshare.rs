@@ -11,10 +11,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{
-    Outcome, POLL, Run, StepError,
+    KIND, Outcome, POLL, Run, StepError,
     gallery::{self, GALLERY_API},
-    lock, rechecks,
-    record::{self, Write},
+    lifetime, lock, rechecks, record,
 };
 use crate::{
     azure::arm::ArmIdentity,
@@ -30,29 +29,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
-    let now = ctx.clock.now();
-    match request.state() {
-        State::Shared => {
-            let record = request.progress.direct_share.clone().unwrap_or_default();
-            if !record.end_is_due(now) {
-                // Early (clock skew, a redelivery): look again at the expiry.
-                let wait = record
-                    .expires_at
-                    .map_or(time::Duration::ZERO, |at| at - now);
-                return rechecks::again(
-                    run,
-                    Duration::try_from(wait).unwrap_or_default(),
-                    "the share's lifetime to end".into(),
-                )
-                .await;
-            }
-        }
-        State::Revoking => {
-            if let Some(stale) = rechecks::superseded(run, &request) {
-                return Ok(stale);
-            }
-        }
-        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    if let Some(outcome) =
+        lifetime::end_may_go(run, &request, &KIND, "the share's lifetime to end").await?
+    {
+        return Ok(outcome);
     }
 
     let gallery_id = gallery::gallery_id(&request);
@@ -64,46 +44,15 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         Removed::Running(waiting) => return rechecks::again(run, POLL, waiting).await,
     };
 
-    let event = run.event();
-    record::update(ctx, request.id, |r| {
-        let to = match r.state() {
-            State::Shared => State::Completed,
-            State::Revoking => State::Revoked,
-            _ => return Ok(Write::Keep(())),
-        };
-        let mut entries: Vec<_> = removed
-            .iter()
-            .map(|m| r.note("removed", m.describe(), &event))
-            .collect();
-        for k in &kept {
-            entries.push(r.note(
-                "kept",
-                format!("The {} {} stays: {}", k.what.label(), k.id, k.reason),
-                &event,
-            ));
-        }
-        let (name, detail) = if to == State::Completed {
-            ("share-ended", "The share's lifetime is over; the tenant is removed from the gallery's sharing profile.")
-        } else {
-            ("revoked", "Revoked: the tenant is removed from the gallery's sharing profile.")
-        };
-        let detail = if kept.is_empty() {
-            detail.to_owned()
-        } else {
-            format!("{detail} Another request of the tenant still uses the share; that request removes it when it ends.")
-        };
-        entries.push(r.transition(to, name, detail, &event)?);
-        if let Some(d) = r.progress.direct_share.as_mut() {
-            d.removed.extend(removed.iter().cloned());
-        }
-        if let Some(rev) = r.progress.revocation.as_mut() {
-            rev.removed.extend(removed.iter().cloned());
-            rev.kept.extend(kept.iter().cloned());
-        }
-        Ok(Write::Save(entries, ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+    let text = lifetime::EndText {
+        completed: (
+            "share-ended",
+            "The share's lifetime is over; the tenant is removed from the gallery's sharing profile.".to_owned(),
+        ),
+        revoked: "Revoked: the tenant is removed from the gallery's sharing profile.",
+        kept: "Another request of the tenant still uses the share; that request removes it when it ends.",
+    };
+    lifetime::finish(run, request.id, &KIND, &removed, &kept, &text).await
 }
 
 enum Removed {

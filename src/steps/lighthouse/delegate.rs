@@ -13,15 +13,14 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::{
-    Outcome, POLL, Run, StepError, already_done, lock, notice, preflight, rechecks,
+    KIND, Outcome, POLL, Run, StepError, already_done, lifetime, lock, notice, preflight, rechecks,
     record::{self, Write},
     template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
 };
 use crate::{
     azure::arm::ArmIdentity,
-    config::NotifySettings,
     consent_state,
-    domain::{DelegationRecord, Intent, ShareRequest, State, Step, StepMessage},
+    domain::{DelegationRecord, ShareRequest, State, Step, StepMessage},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -257,63 +256,28 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
     Ok(Outcome::Done)
 }
 
-/// Sends the admin's notice once: an intent is recorded before the call, so a crash after
-/// it never sends a second mail (the status document's `nextAction` carries the same).
+/// Sends the admin's notice once, with the single-use "we are done" link where the admin
+/// reads it (mail or webhook): its secret is in that message alone, its hash in the record.
 async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
-    let record = request.progress.delegation.clone().unwrap_or_default();
-    if record.notice_sent_at.is_some() || record.notice_intent.is_some() {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let at = run.ctx.clock.now();
-    // The "we are done" link goes only where the admin reads it (mail or webhook); its
-    // secret is in that message alone, its hash in the record.
-    let link = match run.ctx.settings.notify {
-        NotifySettings::StatusOnly => None,
-        _ => Some(consent_state::generate(request.id)),
+    let link = consent_state::generate(request.id);
+    let hash = link.hash.clone();
+    let mut url = run.ctx.settings.delegation_done_url();
+    url.query_pairs_mut().append_pair("state", &link.value);
+    let done_url = url.to_string();
+    let text = lifetime::NoticeText {
+        label: "delegation notice",
+        event: "delegation-notice",
+        sent: "The consumer's admin was sent the portal steps, the image id, the expiry and the \"we are done\" link.",
     };
-    let (_, go) = record::update(run.ctx, request.id, |r| {
-        let delegated = r.state() == State::Delegated;
-        let Some(d) = r.progress.delegation.as_mut() else {
-            return Ok(Write::Keep(false));
-        };
-        if d.notice_intent.is_some() || !delegated {
-            return Ok(Write::Keep(false));
-        }
-        d.notice_intent = Some(Intent {
-            at,
-            label: "delegation notice".into(),
-        });
-        d.done_link_hash = link.as_ref().map(|l| l.hash.clone());
-        Ok(Write::Save(Vec::new(), true))
-    })
-    .await?;
-    if !go {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let done_url = link.map(|l| {
-        let mut url = run.ctx.settings.delegation_done_url();
-        url.query_pairs_mut().append_pair("state", &l.value);
-        url.to_string()
-    });
-    let sent = notice::send(run, request, done_url.as_deref()).await;
-    let event = run.event();
-    record::update(run.ctx, request.id, |r| {
-        let detail = match &sent {
-            Ok(()) => "The consumer's admin was sent the portal steps, the image id and the expiry.".to_owned(),
-            Err(e) => format!(
-                "The notice to the consumer's admin could not be sent ({e}); the status document's nextAction has the same steps."
-            ),
-        };
-        let entry = r.note("delegation-notice", detail, &event);
-        if let Some(d) = r.progress.delegation.as_mut()
-            && sent.is_ok()
-        {
-            d.notice_sent_at = Some(event.at);
-        }
-        Ok(Write::Save(vec![entry], ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+    lifetime::notice_once(
+        run,
+        request,
+        &KIND,
+        &text,
+        |d| d.done_link_hash = Some(hash.clone()),
+        || notice::send(run, request, Some(&done_url)),
+    )
+    .await
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -5,11 +5,8 @@
 //! Role (204: already gone). Under the delegation's lock, and only when no other active
 //! request of the same tenant and group still uses the delegation (the last one removes it).
 
-use std::time::Duration;
-
 use super::{
-    Outcome, POLL, Run, StepError, lock, rechecks,
-    record::{self, Write},
+    KIND, Outcome, POLL, Run, StepError, lifetime, lock, rechecks, record,
     template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
 };
 use crate::{
@@ -23,30 +20,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
-    let now = ctx.clock.now();
-    match request.state() {
-        State::Delegated => {
-            let record = request.progress.delegation.clone().unwrap_or_default();
-            if !record.end_is_due(now) {
-                // Early: Service Bus's clock and ours may differ by a little, and a redelivery
-                // can come at any time. Look again at the expiry rather than drop the chain.
-                let wait = record
-                    .expires_at
-                    .map_or(time::Duration::ZERO, |at| at - now);
-                return rechecks::again(
-                    run,
-                    Duration::try_from(wait).unwrap_or_default(),
-                    "the delegation's lifetime to end".into(),
-                )
-                .await;
-            }
-        }
-        State::Revoking => {
-            if let Some(stale) = rechecks::superseded(run, &request) {
-                return Ok(stale);
-            }
-        }
-        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    if let Some(outcome) =
+        lifetime::end_may_go(run, &request, &KIND, "the delegation's lifetime to end").await?
+    {
+        return Ok(outcome);
     }
 
     let scope = template::scope(&request);
@@ -57,51 +34,25 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         Removed::Running(waiting) => return rechecks::again(run, POLL, waiting).await,
     };
 
-    let event = run.event();
-    record::update(ctx, request.id, |r| {
-        let to = match r.state() {
-            State::Delegated => State::Completed,
-            State::Revoking => State::Revoked,
-            _ => return Ok(Write::Keep(())),
-        };
-        let mut entries: Vec<_> = removed
-            .iter()
-            .map(|m| r.note("removed", m.describe(), &event))
-            .collect();
-        for k in &kept {
-            entries.push(r.note(
-                "kept",
-                format!("The {} {} stays: {}", k.what.label(), k.id, k.reason),
-                &event,
-            ));
-        }
-        let (name, detail) = if to == State::Completed {
-            let done = r.progress.delegation.as_ref().is_some_and(|d| d.done_at.is_some());
+    let done = request
+        .progress
+        .delegation
+        .as_ref()
+        .is_some_and(|d| d.done_at.is_some());
+    let text = lifetime::EndText {
+        completed: (
+            "delegation-ended",
             if done {
-                ("delegation-ended", "The consumer's admin said they are done; the delegation is removed.")
+                "The consumer's admin said they are done; the delegation is removed."
             } else {
-                ("delegation-ended", "The delegation's lifetime is over; the delegation is removed.")
+                "The delegation's lifetime is over; the delegation is removed."
             }
-        } else {
-            ("revoked", "Revoked: the delegation is removed.")
-        };
-        let detail = if kept.is_empty() {
-            detail.to_owned()
-        } else {
-            format!("{detail} Another request of the tenant still uses it; that request removes it when it ends.")
-        };
-        entries.push(r.transition(to, name, detail, &event)?);
-        if let Some(d) = r.progress.delegation.as_mut() {
-            d.removed.extend(removed.iter().cloned());
-        }
-        if let Some(rev) = r.progress.revocation.as_mut() {
-            rev.removed.extend(removed.iter().cloned());
-            rev.kept.extend(kept.iter().cloned());
-        }
-        Ok(Write::Save(entries, ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+            .to_owned(),
+        ),
+        revoked: "Revoked: the delegation is removed.",
+        kept: "Another request of the tenant still uses it; that request removes it when it ends.",
+    };
+    lifetime::finish(run, request.id, &KIND, &removed, &kept, &text).await
 }
 
 enum Removed {

@@ -14,8 +14,17 @@ mod template;
 pub(crate) use notice::next_action;
 
 // The shared step machinery, under the names the steps below use.
-use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, removal};
-use crate::domain::Step;
+use super::{
+    Outcome, Run, StepError, already_done, lifetime, lock, notify, rechecks, record, removal,
+};
+use crate::domain::{DelegationRecord, State, Step};
+
+/// Where this strategy's access is held, for the shared lifecycle.
+const KIND: lifetime::Kind<DelegationRecord> = lifetime::Kind {
+    held: State::Delegated,
+    record: |r| &mut r.progress.delegation,
+    read: |r| r.progress.delegation.as_ref(),
+};
 
 /// How often a running deployment or removal is looked at again: ARM's deployments and
 /// `Microsoft.ManagedServices` operations take tens of seconds to a few minutes.

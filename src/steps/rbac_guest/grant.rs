@@ -8,13 +8,12 @@
 //! has not replicated the new guest to Resource Manager yet, and the grant is tried again.
 
 use super::{
-    Outcome, POLL, Run, StepError, already_done, guest_key, lock, notice, rechecks,
+    KIND, Outcome, POLL, Run, StepError, already_done, guest_key, lifetime, lock, notice, rechecks,
     record::{self, Write},
 };
 use crate::{
     azure::arm::{ArmIdentity, roles},
-    config::NotifySettings,
-    domain::{GuestRecord, Intent, RequestId, ShareRequest, State, Step, StepMessage, Strategy},
+    domain::{GuestRecord, RequestId, ShareRequest, State, Step, StepMessage, Strategy},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -197,51 +196,20 @@ async fn grant(run: &Run<'_>, id: RequestId) -> Result<Outcome, StepError> {
     Ok(Outcome::Done)
 }
 
-/// Sends the consumer's steps once (an intent first, so a crash never sends a second mail).
+/// Sends the consumer's steps once.
 async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
-    let record = request.progress.guest.clone().unwrap_or_default();
-    if record.notice_sent_at.is_some()
-        || record.notice_intent.is_some()
-        || matches!(run.ctx.settings.notify, NotifySettings::StatusOnly)
-    {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let at = run.ctx.clock.now();
-    let (_, go) = record::update(run.ctx, request.id, |r| {
-        let granted = r.state() == State::Granted;
-        let Some(g) = r.progress.guest.as_mut() else {
-            return Ok(Write::Keep(false));
-        };
-        if g.notice_intent.is_some() || !granted {
-            return Ok(Write::Keep(false));
-        }
-        g.notice_intent = Some(Intent {
-            at,
-            label: "guest steps".into(),
-        });
-        Ok(Write::Save(Vec::new(), true))
-    })
-    .await?;
-    if !go {
-        return Ok(Outcome::AlreadyDone);
-    }
-    let sent = notice::send(run, request).await;
-    let event = run.event();
-    record::update(run.ctx, request.id, |r| {
-        let detail = match &sent {
-            Ok(()) => "The consumer was sent the steps: accept the invitation, sign in to both tenants, az vm create.".to_owned(),
-            Err(e) => format!(
-                "The steps could not be sent ({e}); the status document's nextAction has them."
-            ),
-        };
-        let entry = r.note("guest-notice", detail, &event);
-        if let Some(g) = r.progress.guest.as_mut()
-            && sent.is_ok()
-        {
-            g.notice_sent_at = Some(event.at);
-        }
-        Ok(Write::Save(vec![entry], ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+    let text = lifetime::NoticeText {
+        label: "guest steps",
+        event: "guest-notice",
+        sent: "The consumer was sent the steps: accept the invitation, sign in to both tenants, az vm create.",
+    };
+    lifetime::notice_once(
+        run,
+        request,
+        &KIND,
+        &text,
+        |_| {},
+        || notice::send(run, request),
+    )
+    .await
 }

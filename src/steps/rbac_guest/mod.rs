@@ -12,8 +12,17 @@ mod remove;
 pub(crate) use notice::next_action;
 
 // The shared step machinery, under the names the steps below use.
-use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, removal};
-use crate::domain::{ShareRequest, Step};
+use super::{
+    Outcome, Run, StepError, already_done, lifetime, lock, notify, rechecks, record, removal,
+};
+use crate::domain::{GuestRecord, ShareRequest, State, Step};
+
+/// Where this strategy's access is held, for the shared lifecycle.
+const KIND: lifetime::Kind<GuestRecord> = lifetime::Kind {
+    held: State::Granted,
+    record: |r| &mut r.progress.guest,
+    read: |r| r.progress.guest.as_ref(),
+};
 
 /// How often a grant waiting for Entra's replication is tried again: new principals reach
 /// Resource Manager within minutes.

@@ -4,13 +4,7 @@
 //! request uses it, the guest user; the request ends `Completed` (or `Revoked`) with each
 //! removal in its history. Under the guest's lock; already-gone counts as removed.
 
-use std::time::Duration;
-
-use super::{
-    Outcome, Run, StepError, guest_key, lock, rechecks,
-    record::{self, Write},
-    removal,
-};
+use super::{KIND, Outcome, Run, StepError, guest_key, lifetime, lock, record, removal};
 use crate::{
     azure::arm::ArmIdentity,
     domain::{Kept, Removable, Removal, RemovalService, ShareRequest, State, Strategy},
@@ -25,72 +19,24 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
-    let now = ctx.clock.now();
-    match request.state() {
-        State::Granted => {
-            let record = request.progress.guest.clone().unwrap_or_default();
-            if !record.end_is_due(now) {
-                // Early (clock skew, a redelivery): look again at the expiry.
-                let wait = record
-                    .expires_at
-                    .map_or(time::Duration::ZERO, |at| at - now);
-                return rechecks::again(
-                    run,
-                    Duration::try_from(wait).unwrap_or_default(),
-                    "the guest's access to end".into(),
-                )
-                .await;
-            }
-        }
-        State::Revoking => {
-            if let Some(stale) = rechecks::superseded(run, &request) {
-                return Ok(stale);
-            }
-        }
-        s => return Ok(Outcome::Stale(format!("the request is {s}"))),
+    if let Some(outcome) =
+        lifetime::end_may_go(run, &request, &KIND, "the guest's access to end").await?
+    {
+        return Ok(outcome);
     }
 
     let subject = lock::Subject::guest(&guest_key(&request));
     let (removed, kept) = lock::with(ctx, &subject, request.id, remove(run, &request)).await?;
 
-    let event = run.event();
-    record::update(ctx, request.id, |r| {
-        let to = match r.state() {
-            State::Granted => State::Completed,
-            State::Revoking => State::Revoked,
-            _ => return Ok(Write::Keep(())),
-        };
-        let mut entries: Vec<_> = removed
-            .iter()
-            .map(|m| r.note("removed", m.describe(), &event))
-            .collect();
-        for k in &kept {
-            entries.push(r.note(
-                "kept",
-                format!("The {} {} stays: {}", k.what.label(), k.id, k.reason),
-                &event,
-            ));
-        }
-        let (name, detail) = if to == State::Completed {
-            (
-                "guest-access-ended",
-                "The guest's access is over; its Reader grant is removed.",
-            )
-        } else {
-            ("revoked", "Revoked: the guest's Reader grant is removed.")
-        };
-        entries.push(r.transition(to, name, detail, &event)?);
-        if let Some(g) = r.progress.guest.as_mut() {
-            g.removed.extend(removed.iter().cloned());
-        }
-        if let Some(rev) = r.progress.revocation.as_mut() {
-            rev.removed.extend(removed.iter().cloned());
-            rev.kept.extend(kept.iter().cloned());
-        }
-        Ok(Write::Save(entries, ()))
-    })
-    .await?;
-    Ok(Outcome::Done)
+    let text = lifetime::EndText {
+        completed: (
+            "guest-access-ended",
+            "The guest's access is over; its Reader grant is removed.".to_owned(),
+        ),
+        revoked: "Revoked: the guest's Reader grant is removed.",
+        kept: "Another request of the guest still uses it; that request removes it when it ends.",
+    };
+    lifetime::finish(run, request.id, &KIND, &removed, &kept, &text).await
 }
 
 async fn remove(
