@@ -18,7 +18,7 @@ use crate::{
     config::NotifySettings,
     domain::{
         DelegationRecord, DirectShareRecord, GuestRecord, Intent, Kept, Removal, RequestId,
-        ShareRequest, State,
+        ShareRequest, State, Step, StepMessage,
     },
 };
 
@@ -89,6 +89,55 @@ impl<R: Record> Kind<R> {
     fn current(&self, request: &ShareRequest) -> R {
         (self.read)(request).cloned().unwrap_or_default()
     }
+}
+
+/// How access is taken up: from which state, under which event name, for how many days, and
+/// which step ends it.
+pub(in crate::steps) struct Hold {
+    /// The state the request must be in (`Delegating`, `Sharing`, `Granting`).
+    pub from: State,
+    /// The history entry's event name.
+    pub event: &'static str,
+    /// The lifetime the request asked for, in days.
+    pub days: fn(&ShareRequest) -> u32,
+    /// The step that ends the access.
+    pub end: Step,
+}
+
+/// Moves the request into the held state in one write: `fill` records what the step found
+/// on the strategy's record (given the expiry) and returns the history detail; the end is a
+/// scheduled message at the expiry, with the reconciler behind it. The request as written.
+pub(in crate::steps) async fn hold<R: Record>(
+    run: &Run<'_>,
+    id: RequestId,
+    kind: &Kind<R>,
+    hold: &Hold,
+    fill: impl Fn(&mut R, OffsetDateTime, OffsetDateTime) -> String,
+) -> Result<ShareRequest, StepError> {
+    let event = run.event();
+    let (request, ()) = record::update(run.ctx, id, |r| {
+        if r.state() != hold.from {
+            return Ok(Write::Keep(()));
+        }
+        let expires = event.at + time::Duration::days(i64::from((hold.days)(r)));
+        let detail = fill(
+            (kind.record)(r).get_or_insert_with(R::default),
+            event.at,
+            expires,
+        );
+        let entry = r.transition(kind.held, hold.event, detail, &event)?;
+        r.progress.rechecks.next_run_at = Some(expires);
+        r.send_after_write(StepMessage::first(r.id, hold.end), Some(expires));
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    Ok(request)
+}
+
+/// An instant as RFC 3339, for history details.
+pub(in crate::steps) fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// What a notice says in the history.

@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use azure_sim::scenario::demo;
 use local_run::{
-    lighthouse::{self, until},
+    lighthouse,
+    requests::until,
     stack::{LocalStore, Stack},
 };
-use serde_json::Value;
 
 use crate::stack::start_scenario;
 
@@ -36,28 +36,19 @@ fn deployment_puts(stack: &Stack) -> usize {
         .count()
 }
 
-async fn submit(client: &reqwest::Client, stack: &Stack) -> String {
-    let answer = client
-        .post(format!("{}/api/share-requests", stack.base_url))
-        .json(&lighthouse::request(Some(1)))
-        .send()
+async fn submit(stack: &Stack) -> String {
+    let document = lighthouse::request(Some(1));
+    local_run::requests::submit(stack, &document)
         .await
-        .unwrap();
-    assert_eq!(answer.status(), 202);
-    let body: Value = answer.json().await.unwrap();
-    format!(
-        "{}/api/share-requests/{}",
-        stack.base_url,
-        body["id"].as_str().unwrap()
-    )
+        .unwrap()
+        .1
 }
 
 #[tokio::test]
 async fn through_the_host_two_lighthouse_requests_at_once_make_one_delegation_that_ends_at_expiry()
 {
     let (stack, _scratch) = start_scenario(lighthouse::scenario(), LocalStore::Memory, &[]).await;
-    let client = reqwest::Client::new();
-    let (first, second) = tokio::join!(submit(&client, &stack), submit(&client, &stack));
+    let (first, second) = tokio::join!(submit(&stack), submit(&stack));
     let wait = Duration::from_secs(240);
     let (a, b) = tokio::join!(
         until(&first, &["Delegated"], wait),

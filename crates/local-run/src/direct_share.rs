@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use azure_sim::{
     Scenario,
     scenario::{RoleAssignmentSpec, demo},
@@ -15,7 +15,8 @@ use azure_sim::{
 use serde_json::{Value, json};
 
 use crate::{
-    lighthouse::{consumer_creates_vm_from, until},
+    lighthouse::consumer_creates_vm_from,
+    requests::{submit, until},
     stack::Stack,
 };
 
@@ -82,22 +83,7 @@ pub async fn run(
         "before: the Fabrikam admin's VM from {} answers {before}",
         shared_image_id()
     ));
-    let submitted = client
-        .post(format!("{}/api/share-requests", stack.base_url))
-        .json(&request(None))
-        .send()
-        .await
-        .context("submitting the share request")?;
-    if submitted.status() != 202 {
-        bail!(
-            "the submission answered {}: {}",
-            submitted.status(),
-            submitted.text().await.unwrap_or_default()
-        );
-    }
-    let first: Value = submitted.json().await?;
-    let id = first["id"].as_str().unwrap_or_default().to_owned();
-    let url = format!("{}/api/share-requests/{id}", stack.base_url);
+    let (id, url) = submit(stack, &request(None)).await?;
     progress(&format!("submitted direct-share request {id}"));
     let shared = until(&url, &["Shared"], timeout).await?;
     progress(&format!(

@@ -10,4 +10,5 @@ pub mod demo;
 pub mod direct_share;
 pub mod lighthouse;
 pub mod rbac_guest;
+pub mod requests;
 pub mod stack;

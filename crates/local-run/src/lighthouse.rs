@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use azure_sim::{
     Scenario, Sim,
     scenario::{RoleAssignmentSpec, demo},
@@ -16,7 +16,11 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use url::Url;
 
-use crate::{browser::Browser, stack::Stack};
+use crate::{
+    browser::Browser,
+    requests::{submit, until},
+    stack::Stack,
+};
 
 const ARM: &str = "https://management.azure.com";
 
@@ -239,57 +243,18 @@ pub async fn done_in_browser(
     browser.submit(&form, &[]).await
 }
 
-/// Polls `url` until the request is in one of `states` (or ended otherwise), within `timeout`.
-pub async fn until(url: &str, states: &[&str], timeout: Duration) -> anyhow::Result<Value> {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + timeout;
-    loop {
-        let status: Value = client.get(url).send().await?.json().await?;
-        let state = status["state"].as_str().unwrap_or_default();
-        if states.contains(&state) {
-            return Ok(status);
-        }
-        if matches!(state, "Failed" | "Rejected" | "Completed" | "Revoked") {
-            bail!(
-                "the request ended {state}: {}",
-                status["failure"].as_str().unwrap_or("no reason given")
-            );
-        }
-        if Instant::now() > deadline {
-            bail!("the request is still {state} after {timeout:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// Runs the demo, reporting each step through `progress`.
 pub async fn run(
     stack: &Stack,
     timeout: Duration,
     mut progress: impl FnMut(&str),
 ) -> anyhow::Result<Value> {
-    let client = reqwest::Client::new();
     let started = Instant::now();
     progress(&format!(
         "before: the Fabrikam admin's read of the image answers {}",
         consumer_reads_image(&stack.transport).await?
     ));
-    let submitted = client
-        .post(format!("{}/api/share-requests", stack.base_url))
-        .json(&request(None))
-        .send()
-        .await
-        .context("submitting the share request")?;
-    if submitted.status() != 202 {
-        bail!(
-            "the submission answered {}: {}",
-            submitted.status(),
-            submitted.text().await.unwrap_or_default()
-        );
-    }
-    let first: Value = submitted.json().await?;
-    let id = first["id"].as_str().unwrap_or_default().to_owned();
-    let url = format!("{}/api/share-requests/{id}", stack.base_url);
+    let (id, url) = submit(stack, &request(None)).await?;
     progress(&format!("submitted lighthouse request {id}"));
     let delegated = until(&url, &["Delegated"], timeout).await?;
     progress(&format!(

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use azure_sim::{Scenario, Sim, scenario::demo};
 use azure_transport::Transport;
 use serde_json::{Value, json};
@@ -15,7 +15,8 @@ use url::Url;
 
 use crate::{
     browser::Browser,
-    lighthouse::{consumer_creates_vm_with, fabrikam_admin_token_in, until},
+    lighthouse::{consumer_creates_vm_with, fabrikam_admin_token_in},
+    requests::{submit, until},
     stack::Stack,
 };
 
@@ -135,22 +136,7 @@ pub async fn run(
 ) -> anyhow::Result<Value> {
     let client = reqwest::Client::new();
     let started = Instant::now();
-    let submitted = client
-        .post(format!("{}/api/share-requests", stack.base_url))
-        .json(&request(None))
-        .send()
-        .await
-        .context("submitting the share request")?;
-    if submitted.status() != 202 {
-        bail!(
-            "the submission answered {}: {}",
-            submitted.status(),
-            submitted.text().await.unwrap_or_default()
-        );
-    }
-    let first: Value = submitted.json().await?;
-    let id = first["id"].as_str().unwrap_or_default().to_owned();
-    let url = format!("{}/api/share-requests/{id}", stack.base_url);
+    let (id, url) = submit(stack, &request(None)).await?;
     progress(&format!("submitted rbac-guest request {id}"));
     let granted = until(&url, &["Granted"], timeout).await?;
     progress(&format!(

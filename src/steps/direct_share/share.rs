@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation},
-    domain::{DirectShareRecord, ShareRequest, State, Step, StepMessage},
+    domain::{DirectShareRecord, ShareRequest, State, Step},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -141,36 +141,26 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
         return rechecks::again(run, POLL, "the gallery's share operation to finish".into()).await;
     }
     let unique_name = gallery::unique_name(&found).unwrap_or_default().to_owned();
-    let event = run.event();
-    let (request, ()) = record::update(run.ctx, request.id, |r| {
-        if r.state() != State::Sharing {
-            return Ok(Write::Keep(()));
-        }
-        let days = r.direct_share.as_ref().map_or(0, |d| d.lifetime_days);
-        let expires = event.at + time::Duration::days(i64::from(days));
-        let record = r
-            .progress
-            .direct_share
-            .get_or_insert_with(DirectShareRecord::default);
+    let (image, version) = (request.image.image(), request.image.version());
+    let consumer = request.consumer.tenant_id;
+    let hold = lifetime::Hold {
+        from: State::Sharing,
+        event: "shared",
+        days: |r| r.direct_share.as_ref().map_or(0, |d| d.lifetime_days),
+        end: Step::UnshareGallery,
+    };
+    let request = lifetime::hold(run, request.id, &KIND, &hold, |record, now, expires| {
         if !unique_name.is_empty() {
             record.unique_name.clone_from(&unique_name);
         }
         record.operation = None;
-        record.shared_at = Some(event.at);
+        record.shared_at = Some(now);
         record.expires_at = Some(expires);
-        let shared_id = record.shared_image_id(r.image.image(), r.image.version());
-        let detail = format!(
-            "Shared: tenant {} is in the sharing profile of {gallery_id}; its users can create VMs from {shared_id} until {}.",
-            r.consumer.tenant_id,
-            expires
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        );
-        let entry = r.transition(State::Shared, "shared", detail, &event)?;
-        // The end: a scheduled message at the expiry, and the reconciler behind it.
-        r.progress.rechecks.next_run_at = Some(expires);
-        r.send_after_write(StepMessage::first(r.id, Step::UnshareGallery), Some(expires));
-        Ok(Write::Save(vec![entry], ()))
+        format!(
+            "Shared: tenant {consumer} is in the sharing profile of {gallery_id}; its users can create VMs from {} until {}.",
+            record.shared_image_id(image, version),
+            lifetime::rfc3339(expires)
+        )
     })
     .await?;
     notify_once(run, &request).await?;

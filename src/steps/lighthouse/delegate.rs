@@ -10,7 +10,6 @@
 //! `Delegating`: each re-check reads the deployment; its end decides.
 
 use serde_json::Value;
-use time::OffsetDateTime;
 
 use super::{
     KIND, Outcome, POLL, Run, StepError, already_done, lifetime, lock, notice, preflight, rechecks,
@@ -20,7 +19,7 @@ use super::{
 use crate::{
     azure::arm::ArmIdentity,
     consent_state,
-    domain::{DelegationRecord, ShareRequest, State, Step, StepMessage},
+    domain::{DelegationRecord, ShareRequest, State, Step},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -229,27 +228,21 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let event = run.event();
-    let (request, ()) = record::update(run.ctx, request.id, |r| {
-        if r.state() != State::Delegating {
-            return Ok(Write::Keep(()));
-        }
-        let days = r.delegation.as_ref().map_or(0, |d| d.lifetime_days);
-        let expires = event.at + time::Duration::days(i64::from(days));
-        let detail = format!(
-            "Delegated: {assignment_id} (definition {definition_id}) Succeeded; the consumer's principals can use the image until {}.",
-            rfc3339(expires)
-        );
-        let entry = r.transition(State::Delegated, "delegated", detail, &event)?;
-        let record = r.progress.delegation.get_or_insert_with(DelegationRecord::default);
+    let hold = lifetime::Hold {
+        from: State::Delegating,
+        event: "delegated",
+        days: |r| r.delegation.as_ref().map_or(0, |d| d.lifetime_days),
+        end: Step::EndDelegation,
+    };
+    let request = lifetime::hold(run, request.id, &KIND, &hold, |record, now, expires| {
         record.assignment_id.clone_from(&assignment_id);
         record.definition_id.clone_from(&definition_id);
-        record.confirmed_at = Some(event.at);
+        record.confirmed_at = Some(now);
         record.expires_at = Some(expires);
-        // The end: a scheduled message at the expiry, and the reconciler behind it.
-        r.progress.rechecks.next_run_at = Some(expires);
-        r.send_after_write(StepMessage::first(r.id, Step::EndDelegation), Some(expires));
-        Ok(Write::Save(vec![entry], ()))
+        format!(
+            "Delegated: {assignment_id} (definition {definition_id}) Succeeded; the consumer's principals can use the image until {}.",
+            lifetime::rfc3339(expires)
+        )
     })
     .await?;
     notify_once(run, &request).await?;
@@ -278,9 +271,4 @@ async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, S
         || notice::send(run, request, Some(&done_url)),
     )
     .await
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }

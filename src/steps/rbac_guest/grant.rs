@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     azure::arm::{ArmIdentity, roles},
-    domain::{GuestRecord, RequestId, ShareRequest, State, Step, StepMessage, Strategy},
+    domain::{GuestRecord, RequestId, ShareRequest, State, Step, Strategy},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -168,28 +168,21 @@ async fn grant(run: &Run<'_>, id: RequestId) -> Result<Outcome, StepError> {
         }
         Err(e) => return Err(e.into()),
     };
-    let event = run.event();
-    let (request, ()) = record::update(run.ctx, request.id, |r| {
-        if r.state() != State::Granting {
-            return Ok(Write::Keep(()));
-        }
-        let days = r.guest.as_ref().map_or(0, |g| g.lifetime_days);
-        let expires = event.at + time::Duration::days(i64::from(days));
-        let g = r.progress.guest.get_or_insert_with(GuestRecord::default);
+    let hold = lifetime::Hold {
+        from: State::Granting,
+        event: "granted",
+        days: |r| r.guest.as_ref().map_or(0, |g| g.lifetime_days),
+        end: Step::RemoveGuest,
+    };
+    let request = lifetime::hold(run, request.id, &KIND, &hold, |g, now, expires| {
         g.role_assignment_id.clone_from(&assignment);
-        g.granted_at = Some(event.at);
+        g.granted_at = Some(now);
         g.expires_at = Some(expires);
-        let detail = format!(
+        format!(
             "Granted: the guest {} holds Reader on {scope} ({assignment}) until {}.",
             g.user_id,
-            expires
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default()
-        );
-        let entry = r.transition(State::Granted, "granted", detail, &event)?;
-        r.progress.rechecks.next_run_at = Some(expires);
-        r.send_after_write(StepMessage::first(r.id, Step::RemoveGuest), Some(expires));
-        Ok(Write::Save(vec![entry], ()))
+            lifetime::rfc3339(expires)
+        )
     })
     .await?;
     notify_once(run, &request).await?;
