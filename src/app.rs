@@ -89,6 +89,19 @@ impl Application {
         })
     }
 
+    /// Serves on `listener`, already bound (a test that must know the port before the
+    /// settings are built keeps its listener, so no other process can take the port between).
+    pub fn from_listener(
+        ctx: AppContext,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener: TcpListener::from_std(listener)?,
+            router: router(ctx),
+        })
+    }
+
     /// The bound port.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map_or(0, |a| a.port())

@@ -340,11 +340,10 @@ impl Harness {
 
     /// Starts another app (a second deployment, say) against a running simulator.
     pub async fn start_on(sim: Arc<Sim>, extra: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // Kept bound from here on: a port found free and released could be taken by a test
+        // running alongside before the app binds it.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}");
         let catalog = format!(r#"{{"ubuntu-hardened":"{}"}}"#, demo::IMAGE_VERSION_ID);
         let service_bus = format!(
@@ -403,7 +402,7 @@ impl Harness {
             cloud: Some(cloud),
             transport: transport.clone(),
         };
-        let app = Application::build(ctx, port).await.unwrap();
+        let app = Application::from_listener(ctx, listener).unwrap();
         tokio::spawn(app.run_until_stopped());
         Self {
             sim,
