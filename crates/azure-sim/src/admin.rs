@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/role-assignments", axum::routing::post(role_assignment))
         .route("/outbox/{tenant}", get(outbox))
         .route("/redeem", axum::routing::post(redeem))
+        .route("/throttling", get(throttling).delete(clear_throttling))
 }
 
 async fn requests(State(s): State<AppState>) -> Response {
@@ -35,6 +36,16 @@ async fn requests(State(s): State<AppState>) -> Response {
 
 async fn clear_requests(State(s): State<AppState>) -> StatusCode {
     s.ctx.recorder.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn throttling(State(s): State<AppState>) -> Response {
+    let report = s.ctx.world().throttling.report();
+    Json(report).into_response()
+}
+
+async fn clear_throttling(State(s): State<AppState>) -> StatusCode {
+    s.ctx.world().throttling.clear();
     StatusCode::NO_CONTENT
 }
 

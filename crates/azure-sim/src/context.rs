@@ -38,6 +38,8 @@ pub struct World {
     pub arm: crate::arm::ArmState,
     /// Graph writes per application, for the scenario's throttling budget.
     pub graph_usage: crate::graph::throttle::GraphUsage,
+    /// What the throttling answered (429s, Retry-After honoured or not, Graph priorities).
+    pub throttling: crate::throttling::ThrottleLog,
 }
 
 /// Shared simulator internals.
@@ -156,6 +158,7 @@ impl SimContext {
             role_assignments: crate::arm::rbac::assignments::from_scenario(&scenario, now),
             arm: crate::arm::ArmState::from_scenario(&scenario, now),
             graph_usage: crate::graph::throttle::GraphUsage::default(),
+            throttling: crate::throttling::ThrottleLog::default(),
         };
         Self(Arc::new(SimInner {
             scenario,

@@ -41,6 +41,7 @@ pub mod server;
 pub mod service;
 pub mod servicebus;
 pub mod state;
+pub mod throttling;
 pub mod timefmt;
 pub mod tokens;
 
@@ -56,6 +57,7 @@ pub use scenario::{Replication, Scenario, ScenarioError};
 pub use secrets::{KnownSecret, SecretKind};
 pub use service::HostService;
 pub use state::{AdminError, InvitationView, SharingGroupView, SharingProfileView, StateSnapshot};
+pub use throttling::{ServiceCounts, ThrottleEvent, ThrottlingReport};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// Errors starting or driving the simulator.
@@ -305,6 +307,18 @@ impl Sim {
     /// assignments and Resource Manager resources.
     pub fn state(&self) -> StateSnapshot {
         state::snapshot(&self.ctx)
+    }
+
+    /// What the modelled throttling answered: 429s per service (`arm`, `compute`, `graph`),
+    /// each with its `Retry-After` and whether the client's next request on that bucket came
+    /// before it, and the `x-ms-throttle-priority` values Graph requests carried.
+    pub fn throttling(&self) -> throttling::ThrottlingReport {
+        self.ctx.world().throttling.report()
+    }
+
+    /// Forgets the throttling report (the buckets keep their state).
+    pub fn clear_throttling(&self) {
+        self.ctx.world().throttling.clear();
     }
 
     /// The simulated time.

@@ -13,8 +13,9 @@ pub mod entra;
 pub mod servicebus;
 
 pub use arm::{
-    ArmSettings, ArmThrottling, GalleryImageSpec, GalleryImageVersionSpec, GallerySpec,
-    ImageFeatureSpec, ManagedImageSpec, PlatformImageSpec, VmSizes,
+    ArmRegionalThrottling, ArmSettings, ArmThrottling, Bucket, GalleryImageSpec,
+    GalleryImageVersionSpec, GallerySpec, ImageFeatureSpec, ManagedImageSpec, PlatformImageSpec,
+    VmSizes,
 };
 pub use entra::{
     ApplicationSpec, FederatedCredentialSpec, ManagedIdentitySpec, PasswordCredentialSpec,
@@ -83,6 +84,11 @@ pub struct Scenario {
     /// A per-application Microsoft Graph write budget; absent: Graph never throttles on its own.
     #[serde(default)]
     pub graph_throttling: Option<GraphThrottling>,
+    /// Microsoft Graph's identity and access limits (resource units and writes per
+    /// application + tenant, per application and per tenant); absent, the default: off. When
+    /// set, it replaces `graphThrottling` on the identity paths.
+    #[serde(default)]
+    pub graph_identity_throttling: Option<GraphIdentityThrottling>,
     /// Faults installed at start.
     #[serde(default)]
     pub faults: Vec<Fault>,
@@ -110,6 +116,7 @@ impl fmt::Debug for Scenario {
             .field("replication", &self.replication)
             .field("token_lifetime_seconds", &self.token_lifetime_seconds)
             .field("graph_throttling", &self.graph_throttling)
+            .field("graph_identity_throttling", &self.graph_identity_throttling)
             .field("faults", &self.faults)
             .finish_non_exhaustive()
     }
@@ -142,6 +149,7 @@ impl Default for Scenario {
             replication: Replication::none(),
             token_lifetime_seconds: default_token_lifetime(),
             graph_throttling: None,
+            graph_identity_throttling: None,
             faults: vec![],
         }
     }
@@ -219,6 +227,84 @@ pub struct GraphThrottling {
     pub writes: u32,
     /// Window length in seconds.
     pub window_seconds: u32,
+}
+
+/// A quota of `units` per `windowSeconds`, kept as a token bucket of that size refilled at
+/// `units / windowSeconds` per second (Graph: "Throttling is based on a token bucket
+/// algorithm"; the even refill is this simulator's reading).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quota {
+    /// Units (resource units or writes) per window.
+    pub units: u32,
+    /// Window length in seconds.
+    pub window_seconds: u32,
+}
+
+impl Quota {
+    /// `units` per `window_seconds`.
+    pub const fn new(units: u32, window_seconds: u32) -> Self {
+        Self {
+            units,
+            window_seconds,
+        }
+    }
+}
+
+fn app_tenant_writes() -> Quota {
+    Quota::new(3_000, 150)
+}
+fn app_resource_units() -> Quota {
+    Quota::new(150_000, 20)
+}
+fn app_writes() -> Quota {
+    Quota::new(70_000, 300)
+}
+fn tenant_writes() -> Quota {
+    Quota::new(18_000, 300)
+}
+fn ten() -> u32 {
+    10
+}
+
+/// Microsoft Graph "Identity and access service limits" (learn.microsoft.com/graph/throttling-limits).
+/// Every default is the documented figure; `{}` enables them as documented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GraphIdentityThrottling {
+    /// Resource units per application + tenant pair per `appTenantResourceUnitWindowSeconds`;
+    /// absent: by the tenant's size, 3,500 (S, under 50 users), 5,000 (M, 50 to 500) or
+    /// 8,000 (L, above 500).
+    #[serde(default)]
+    pub app_tenant_resource_units: Option<u32>,
+    /// The window of that quota (10 seconds).
+    #[serde(default = "ten")]
+    pub app_tenant_resource_unit_window_seconds: u32,
+    /// Writes per application + tenant pair (3,000 per 150 seconds).
+    #[serde(default = "app_tenant_writes")]
+    pub app_tenant_writes: Quota,
+    /// Resource units per application across tenants (150,000 per 20 seconds).
+    #[serde(default = "app_resource_units")]
+    pub app_resource_units: Quota,
+    /// Writes per application across tenants (70,000 per 5 minutes).
+    #[serde(default = "app_writes")]
+    pub app_writes: Quota,
+    /// Writes per tenant across applications (18,000 per 5 minutes).
+    #[serde(default = "tenant_writes")]
+    pub tenant_writes: Quota,
+}
+
+impl Default for GraphIdentityThrottling {
+    fn default() -> Self {
+        Self {
+            app_tenant_resource_units: None,
+            app_tenant_resource_unit_window_seconds: ten(),
+            app_tenant_writes: app_tenant_writes(),
+            app_resource_units: app_resource_units(),
+            app_writes: app_writes(),
+            tenant_writes: tenant_writes(),
+        }
+    }
 }
 
 /// Eventual-consistency windows, in seconds (zero: immediately consistent).

@@ -40,7 +40,7 @@ use crate::{
 };
 use path::ArmPath;
 use rbac::evaluate::{self, Principal};
-use reply::RateClass;
+use reply::{RateClass, Remaining};
 
 /// The audiences ARM accepts.
 pub const AUDIENCES: [&str; 2] = [
@@ -299,7 +299,7 @@ fn serve(
     ctx: &SimContext,
     req: &HostRequest,
     now: OffsetDateTime,
-    remaining: &mut Option<(RateClass, u32)>,
+    remaining: &mut Option<Remaining>,
 ) -> Result<Reply, ArmError> {
     let claims = ctx
         .authenticate(req, &AUDIENCES, None)
@@ -337,15 +337,30 @@ fn serve(
         .subscription
         .clone()
         .unwrap_or_else(|| format!("tenant:{}", claims.tid));
-    let left = throttle::charge(
-        &mut world,
-        &ctx.scenario.arm.throttling,
-        &scope_key,
-        &claims.oid,
-        class,
-        now,
-    )?;
-    *remaining = Some((class, left));
+    *remaining = Some(match &ctx.scenario.arm.regional_throttling {
+        Some(regional) => throttle::charge_regional(
+            &mut world,
+            regional,
+            &claims.tid,
+            call.path.subscription.as_deref(),
+            &claims.oid,
+            class,
+            now,
+        )?,
+        None => Remaining {
+            class,
+            left: throttle::charge(
+                &mut world,
+                &ctx.scenario.arm.throttling,
+                &scope_key,
+                &claims.oid,
+                class,
+                now,
+            )?,
+            global: None,
+            tenant_level: false,
+        },
+    });
     apiversions::check_supported(&call)?;
     route(&call, &mut world)
 }

@@ -155,6 +155,46 @@ impl RateClass {
     }
 }
 
+/// What remains in the buckets a request was charged to, for the `x-ms-ratelimit-remaining-*`
+/// headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Remaining {
+    /// The operation type.
+    pub class: RateClass,
+    /// Left in the principal's bucket (or hourly window).
+    pub left: u32,
+    /// Left in the global subscription bucket (regional throttling only).
+    pub global: Option<u32>,
+    /// A tenant-level request (no subscription in the path; regional throttling only).
+    pub tenant_level: bool,
+}
+
+impl Remaining {
+    /// The headers: `x-ms-ratelimit-remaining-{subscription|tenant}-{class}` and, with a
+    /// global bucket, `x-ms-ratelimit-remaining-subscription-global-{class}`.
+    pub fn headers(self) -> Vec<(&'static str, String)> {
+        let name = match (self.tenant_level, self.class) {
+            (false, RateClass::Reads) => "x-ms-ratelimit-remaining-subscription-reads",
+            (false, RateClass::Writes) => "x-ms-ratelimit-remaining-subscription-writes",
+            (false, RateClass::Deletes) => "x-ms-ratelimit-remaining-subscription-deletes",
+            (true, RateClass::Reads) => "x-ms-ratelimit-remaining-tenant-reads",
+            (true, RateClass::Writes) => "x-ms-ratelimit-remaining-tenant-writes",
+            // Not in the doc's header table (it lists tenant reads and writes); assumed.
+            (true, RateClass::Deletes) => "x-ms-ratelimit-remaining-tenant-deletes",
+        };
+        let mut h = vec![(name, self.left.to_string())];
+        if let Some(g) = self.global {
+            let name = match self.class {
+                RateClass::Reads => "x-ms-ratelimit-remaining-subscription-global-reads",
+                RateClass::Writes => "x-ms-ratelimit-remaining-subscription-global-writes",
+                RateClass::Deletes => "x-ms-ratelimit-remaining-subscription-global-deletes",
+            };
+            h.push((name, g.to_string()));
+        }
+        h
+    }
+}
+
 fn routing_id(now: OffsetDateTime, correlation: &str) -> String {
     format!(
         "EASTUS:{:04}{:02}{:02}T{:02}{:02}{:02}Z:{correlation}",
@@ -196,7 +236,7 @@ pub fn ensure_correlation_id(req: &mut HostRequest) {
 pub fn standard_headers(
     req: &HostRequest,
     now: OffsetDateTime,
-    remaining: Option<(RateClass, u32)>,
+    remaining: Option<Remaining>,
 ) -> Vec<(&'static str, String)> {
     let correlation = correlation_id(req);
     let mut h = vec![
@@ -212,13 +252,8 @@ pub fn standard_headers(
         (CORRELATION_HEADER, correlation.clone()),
         ("x-ms-routing-request-id", routing_id(now, &correlation)),
     ];
-    if let Some((class, n)) = remaining {
-        let name = match class {
-            RateClass::Reads => "x-ms-ratelimit-remaining-subscription-reads",
-            RateClass::Writes => "x-ms-ratelimit-remaining-subscription-writes",
-            RateClass::Deletes => "x-ms-ratelimit-remaining-subscription-deletes",
-        };
-        h.push((name, n.to_string()));
+    if let Some(r) = remaining {
+        h.extend(r.headers());
     }
     h
 }
@@ -248,7 +283,7 @@ pub fn error_response(
     e: &ArmError,
     req: &HostRequest,
     now: OffsetDateTime,
-    remaining: Option<(RateClass, u32)>,
+    remaining: Option<Remaining>,
 ) -> Response {
     assemble(
         e.status,

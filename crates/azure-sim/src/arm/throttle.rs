@@ -1,20 +1,159 @@
 //! ARM's request budgets per principal and subscription (reads, writes, deletes), reported
 //! in `x-ms-ratelimit-remaining-subscription-*` and enforced with 429 + `Retry-After`; and
 //! Compute's own per-operation quotas (`x-ms-ratelimit-remaining-resource`).
+//!
+//! Two ARM models: the hourly windows of [`ArmThrottling`] (always on, the figures behind
+//! the recorded headers) and, when `arm.regionalThrottling` is set, the regional token
+//! buckets of 2024 ([`charge_regional`]). Every 429 is logged in `world.throttling`.
 
 use std::collections::{HashMap, VecDeque};
 
 use http::StatusCode;
 use time::{Duration, OffsetDateTime};
 
-use super::{ArmError, reply::RateClass};
-use crate::{context::World, scenario::ArmThrottling};
+use super::{
+    ArmError,
+    reply::{RateClass, Remaining},
+};
+use crate::{
+    context::World,
+    scenario::{ArmRegionalThrottling, ArmThrottling},
+    throttling::TokenBucket,
+};
 
-/// Request times per (subscription, principal, class), and Compute quota use.
+/// Request times per (subscription, principal, class), Compute quota use, and the regional
+/// token buckets by key.
 #[derive(Debug, Default)]
 pub struct Usage {
     requests: HashMap<(String, String, &'static str), VecDeque<OffsetDateTime>>,
     resource: HashMap<(String, &'static str), VecDeque<OffsetDateTime>>,
+    buckets: HashMap<String, TokenBucket>,
+}
+
+/// Charges one request to the regional token buckets: the principal's bucket for its
+/// subscription (or, without a subscription in the path, for its tenant) and operation type,
+/// and the subscription's global bucket for that type. What remains, or 429 with
+/// `Retry-After` (whole seconds until a token is back in every empty bucket). A refused
+/// request takes no token: "your request isn't processed".
+pub fn charge_regional(
+    world: &mut World,
+    cfg: &ArmRegionalThrottling,
+    tenant: &str,
+    subscription: Option<&str>,
+    principal: &str,
+    class: RateClass,
+    now: OffsetDateTime,
+) -> Result<Remaining, ArmError> {
+    let figures = match (subscription.is_some(), class) {
+        (true, RateClass::Reads) => cfg.reads,
+        (true, RateClass::Writes) => cfg.writes,
+        (true, RateClass::Deletes) => cfg.deletes,
+        (false, RateClass::Reads) => cfg.tenant_reads,
+        (false, RateClass::Writes) => cfg.tenant_writes,
+        (false, RateClass::Deletes) => cfg.tenant_deletes,
+    };
+    let word = class.word();
+    let own_key = format!(
+        "arm/{}/{}/{}/{word}",
+        tenant.to_ascii_lowercase(),
+        subscription.map_or_else(|| "tenant".to_owned(), str::to_ascii_lowercase),
+        principal.to_ascii_lowercase()
+    );
+    world.throttling.observe(&own_key, now);
+    let size = figures.bucket;
+    let rate = f64::from(figures.refill_per_second);
+    let global = subscription.map(|sub| {
+        (
+            format!("arm/global/{}/{word}", sub.to_ascii_lowercase()),
+            figures.bucket.saturating_mul(cfg.global_multiplier),
+            f64::from(
+                figures
+                    .refill_per_second
+                    .saturating_mul(cfg.global_multiplier),
+            ),
+        )
+    });
+    let buckets = &mut world.arm.usage.buckets;
+    let mut own = *buckets
+        .entry(own_key.clone())
+        .or_insert_with(|| TokenBucket::full(size, now));
+    own.refill(size, rate, now);
+    let mut global_bucket = global.as_ref().map(|(key, gsize, grate)| {
+        let mut b = *buckets
+            .entry(key.clone())
+            .or_insert_with(|| TokenBucket::full(*gsize, now));
+        b.refill(*gsize, *grate, now);
+        (key.clone(), b, *grate)
+    });
+    let own_empty = !own.has(1.0);
+    let global_empty = global_bucket.as_ref().is_some_and(|(_, b, _)| !b.has(1.0));
+    if own_empty || global_empty {
+        let mut wait = 1;
+        if own_empty {
+            wait = wait.max(own.seconds_until(1.0, rate));
+        }
+        if let Some((_, b, grate)) = global_bucket.as_ref().filter(|_| global_empty) {
+            wait = wait.max(b.seconds_until(1.0, *grate));
+        }
+        buckets.insert(own_key.clone(), own);
+        if let Some((key, b, _)) = global_bucket {
+            buckets.insert(key, b);
+        }
+        world.throttling.throttled("arm", own_key, wait, now);
+        let kind = word.trim_end_matches('s');
+        // ARM's wording as real 429s quote it; the global and tenant variants are assumed.
+        let (code, message) = match subscription {
+            Some(sub) if own_empty => (
+                "SubscriptionRequestsThrottled",
+                format!(
+                    "Number of '{kind}' requests for subscription '{sub}' actor '{principal}' exceeded. Please try again after '{wait}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information."
+                ),
+            ),
+            Some(sub) => (
+                "SubscriptionRequestsThrottled",
+                format!(
+                    "Number of '{kind}' requests for subscription '{sub}' exceeded the global limit. Please try again after '{wait}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information."
+                ),
+            ),
+            None => (
+                "TenantRequestsThrottled",
+                format!(
+                    "Number of '{kind}' requests for tenant '{tenant}' actor '{principal}' exceeded. Please try again after '{wait}' seconds after additional tokens are available. Refer to https://aka.ms/arm-throttling for additional information."
+                ),
+            ),
+        };
+        let remaining = Remaining {
+            class,
+            left: own.remaining(),
+            global: global_bucket_remaining(world, global.as_ref()),
+            tenant_level: subscription.is_none(),
+        };
+        let mut e = ArmError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            .header("retry-after", wait.to_string());
+        for (name, value) in remaining.headers() {
+            e = e.header(name, value);
+        }
+        return Err(e);
+    }
+    own.take(1.0);
+    buckets.insert(own_key, own);
+    let global_left = global_bucket.as_mut().map(|(key, b, _)| {
+        b.take(1.0);
+        let left = b.remaining();
+        buckets.insert(key.clone(), *b);
+        left
+    });
+    Ok(Remaining {
+        class,
+        left: own.remaining(),
+        global: global_left,
+        tenant_level: subscription.is_none(),
+    })
+}
+
+fn global_bucket_remaining(world: &World, global: Option<&(String, u32, f64)>) -> Option<u32> {
+    let (key, _, _) = global?;
+    world.arm.usage.buckets.get(key).map(TokenBucket::remaining)
 }
 
 fn prune(log: &mut VecDeque<OffsetDateTime>, window: Duration, now: OffsetDateTime) {
@@ -51,9 +190,17 @@ pub fn charge(
         .or_default();
     prune(log, window, now);
     let used = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    let bucket = format!(
+        "arm/{}/{}/{}",
+        subscription.to_ascii_lowercase(),
+        principal.to_ascii_lowercase(),
+        class.word()
+    );
     if used >= limit {
         let oldest = log.front().copied().unwrap_or(now);
         let wait = ((oldest + window) - now).whole_seconds().max(1);
+        world.throttling.observe(&bucket, now);
+        world.throttling.throttled("arm", bucket, wait, now);
         let kind = class.word().trim_end_matches('s');
         return Err(ArmError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -65,6 +212,7 @@ pub fn charge(
         .header("retry-after", wait.to_string()));
     }
     log.push_back(now);
+    world.throttling.observe(&bucket, now);
     Ok(limit - used - 1)
 }
 
@@ -100,6 +248,8 @@ pub fn charge_compute(
     )
     .unwrap_or(u32::MAX);
     let in_30 = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    let bucket = format!("compute/{}/{name}", subscription.to_ascii_lowercase());
+    world.throttling.observe(&bucket, now);
     if in_3 >= short || in_30 >= long {
         let (window, minutes) = if in_3 >= short {
             ("3Min", 3)
@@ -114,6 +264,7 @@ pub fn charge_compute(
         let wait = ((oldest + Duration::minutes(minutes)) - now)
             .whole_seconds()
             .max(1);
+        world.throttling.throttled("compute", bucket, wait, now);
         // Compute's wording for an exhausted operation group (observed in public reports).
         return Err(ArmError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -269,31 +269,44 @@ impl HostService for Graph {
             },
             now,
         };
-        if let Some(throttled) = throttle::check(&call, &claims.appid) {
-            return throttled;
+        let charged = match throttle::check(&call, &claims.appid) {
+            Ok(c) => c,
+            Err(throttled) => return throttled,
+        };
+        let mut response = route(&call, &segments, delegated);
+        if let Some(c) = charged {
+            c.decorate(&mut response);
         }
+        response
+    }
+}
+
+fn route(call: &Call<'_>, segments: &[&str], delegated: bool) -> Response {
+    let req = call.req;
+    let now = call.now;
+    {
         let rest = &segments[1..];
         let Some(first) = rest.first() else {
-            return errors::bad_request("Resource not found for the segment ''.", &req, now);
+            return errors::bad_request("Resource not found for the segment ''.", req, now);
         };
         if *first == "applications" || first.starts_with("applications(") {
-            applications::route(&call, rest)
+            applications::route(call, rest)
         } else if *first == "servicePrincipals" || first.starts_with("servicePrincipals(") {
-            service_principals::route(&call, rest)
+            service_principals::route(call, rest)
         } else if *first == "users" {
             if rest.get(2) == Some(&"sendMail") {
-                mail::route(&call, rest)
+                mail::route(call, rest)
             } else {
-                users::route(&call, rest)
+                users::route(call, rest)
             }
         } else if *first == "invitations" {
-            invitations::route(&call, rest)
+            invitations::route(call, rest)
         } else if *first == "me" && rest.len() == 1 {
-            users::me(&call, delegated)
+            users::me(call, delegated)
         } else if *first == "directoryObjects" && rest.get(1) == Some(&"getByIds") {
-            users::get_by_ids(&call)
+            users::get_by_ids(call)
         } else {
-            errors::segment_not_found(first, &req, now)
+            errors::segment_not_found(first, req, now)
         }
     }
 }

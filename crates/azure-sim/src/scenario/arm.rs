@@ -167,6 +167,86 @@ impl Default for ArmThrottling {
     }
 }
 
+/// One token bucket: `bucket` tokens at most, `refillPerSecond` back each second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Bucket {
+    /// Bucket size (the burst).
+    pub bucket: u32,
+    /// Tokens refilled per second.
+    pub refill_per_second: u32,
+}
+
+impl Bucket {
+    /// `bucket` tokens, `refill_per_second` back each second.
+    pub const fn new(bucket: u32, refill_per_second: u32) -> Self {
+        Self {
+            bucket,
+            refill_per_second,
+        }
+    }
+}
+
+fn reads_bucket() -> Bucket {
+    Bucket::new(250, 25)
+}
+
+fn writes_bucket() -> Bucket {
+    Bucket::new(200, 10)
+}
+
+fn fifteen() -> u32 {
+    15
+}
+
+/// Resource Manager's regional token buckets, which Microsoft moved subscriptions to in 2024
+/// ("Understand how Azure Resource Manager throttles requests", learn.microsoft.com, ms.date
+/// 2025-05-28): per subscription, per service principal and per operation type, a global
+/// subscription bucket `globalMultiplier` times as large (and as fast) across all principals,
+/// and the tenant-level buckets for requests without a subscription. Every default is the
+/// documented figure; `{}` enables them as documented. When set, it replaces the hourly
+/// [`ArmThrottling`] windows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArmRegionalThrottling {
+    /// Subscription reads per principal (250, 25/s).
+    #[serde(default = "reads_bucket")]
+    pub reads: Bucket,
+    /// Subscription writes per principal (200, 10/s).
+    #[serde(default = "writes_bucket")]
+    pub writes: Bucket,
+    /// Subscription deletes per principal (200, 10/s).
+    #[serde(default = "writes_bucket")]
+    pub deletes: Bucket,
+    /// Tenant-level reads per principal (250, 25/s).
+    #[serde(default = "reads_bucket")]
+    pub tenant_reads: Bucket,
+    /// Tenant-level writes per principal (200, 10/s).
+    #[serde(default = "writes_bucket")]
+    pub tenant_writes: Bucket,
+    /// Tenant-level deletes per principal (200, 10/s).
+    #[serde(default = "writes_bucket")]
+    pub tenant_deletes: Bucket,
+    /// The global subscription bucket, across principals, per operation type: this many
+    /// times the principal's bucket and refill (15).
+    #[serde(default = "fifteen")]
+    pub global_multiplier: u32,
+}
+
+impl Default for ArmRegionalThrottling {
+    fn default() -> Self {
+        Self {
+            reads: reads_bucket(),
+            writes: writes_bucket(),
+            deletes: writes_bucket(),
+            tenant_reads: reads_bucket(),
+            tenant_writes: writes_bucket(),
+            tenant_deletes: writes_bucket(),
+            global_multiplier: fifteen(),
+        }
+    }
+}
+
 /// How Resource Manager paces long-running operations, pages lists and throttles.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -189,6 +269,10 @@ pub struct ArmSettings {
     /// Request budgets per principal and subscription.
     #[serde(default)]
     pub throttling: ArmThrottling,
+    /// Resource Manager's regional token buckets (absent, the default: the hourly
+    /// `throttling` windows apply instead).
+    #[serde(default)]
+    pub regional_throttling: Option<ArmRegionalThrottling>,
     /// Whether a direct share must be accepted (`.../sharedGalleries/{g}/accept`, API
     /// 2025-12-03) before the consumer's reads and VMs may use it. Not documented either way;
     /// default `false`: a share works at once, as before that API existed.
@@ -217,6 +301,7 @@ impl Default for ArmSettings {
             retry_after_seconds: None,
             page_size: page_size(),
             throttling: ArmThrottling::default(),
+            regional_throttling: None,
             direct_share_requires_accept: false,
         }
     }

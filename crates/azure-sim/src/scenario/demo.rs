@@ -299,6 +299,7 @@ impl Scenario {
             },
             token_lifetime_seconds: default_token_lifetime(),
             graph_throttling: None,
+            graph_identity_throttling: None,
             faults: vec![],
         }
     }
