@@ -200,7 +200,8 @@ impl PumpQueue {
         }
     }
 
-    fn take_due(&self, now: OffsetDateTime) -> Option<Queued> {
+    /// The next message due at `now`, taken off the queue.
+    pub fn take_due(&self, now: OffsetDateTime) -> Option<Queued> {
         let mut pending = self.pending.lock().unwrap();
         let i = pending
             .iter()

@@ -176,3 +176,42 @@ async fn a_guest_share_without_the_graph_permissions_fails_naming_them() {
     );
     assert_eq!(guests(&h), 0, "nobody was invited");
 }
+
+#[tokio::test]
+async fn a_guest_share_revoked_while_granting_leaves_no_reader_grant_and_no_guest() {
+    let h = Harness::start(local_run::rbac_guest::scenario(), &[]).await;
+    // Entra has not replicated the new guest to Resource Manager yet: the grant waits.
+    h.sim.add_fault(
+        azure_sim::Fault::arm_error(
+            "*/providers/Microsoft.Authorization/roleAssignments/*",
+            400,
+            "PrincipalNotFound",
+            "Principal 2332b492190643a0bdb90a167b2992f6 does not exist in the directory 11111111-1111-4111-8111-111111111111.",
+        )
+        .method("PUT")
+        .times(2),
+    );
+    let id = h.submit(&local_run::rbac_guest::request(None)).await;
+    let granting = h
+        .run_until(id, |s| s["state"] == "Granting" || is_terminal(s))
+        .await;
+    assert_eq!(granting["state"], "Granting", "{granting:#}");
+    let response = h
+        .client
+        .delete(format!("{}/api/share-requests/{id}", h.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let revoked = h
+        .run_until(id, |s| s["state"] == "Revoked" || is_terminal(s))
+        .await;
+    assert_eq!(revoked["state"], "Revoked", "{revoked:#}");
+    // The grant's retry, delivered after the revocation, must not leave a Reader behind.
+    h.sim.advance_clock(std::time::Duration::from_secs(60));
+    while let Some(q) = h.queue.take_due(h.sim.now()) {
+        h.deliver(&q).await;
+    }
+    assert_eq!(user_readers(&h), 0, "no Reader grant is left");
+    assert_eq!(guests(&h), 0, "the guest imageshare invited is removed");
+}

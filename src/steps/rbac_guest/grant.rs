@@ -140,18 +140,31 @@ async fn grant(run: &Run<'_>, id: RequestId) -> Result<Outcome, StepError> {
     }
     let record = request.progress.guest.clone().unwrap_or_default();
     let scope = request.image.image_definition_id().to_string();
-    let assignment = match run
-        .cloud()?
-        .arm
-        .assign_role_to(
-            &ArmIdentity::Operator,
-            &scope,
-            roles::READER,
-            &record.user_id,
-            "User",
-        )
-        .await
-    {
+    // Under the guest's lock, and only while still Granting: a revocation's RemoveGuest (under
+    // the same lock) then either finds the assignment or never sees one made after it.
+    let assign = async {
+        let still = record::load(run.ctx, id).await?;
+        if still.is_none_or(|s| s.request.state() != State::Granting) {
+            return Ok(None);
+        }
+        let answer = run
+            .cloud()?
+            .arm
+            .assign_role_to(
+                &ArmIdentity::Operator,
+                &scope,
+                roles::READER,
+                &record.user_id,
+                "User",
+            )
+            .await;
+        Ok(Some(answer))
+    };
+    let subject = lock::Subject::guest(&guest_key(&request));
+    let Some(assigned) = lock::with(run.ctx, &subject, request.id, assign).await? else {
+        return Ok(Outcome::Stale("the request is no longer granting".into()));
+    };
+    let assignment = match assigned {
         Ok(id) => id,
         Err(e) if e.has_code("PrincipalNotFound") => {
             return rechecks::again(

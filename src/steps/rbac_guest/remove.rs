@@ -6,7 +6,7 @@
 
 use super::{KIND, Outcome, Run, StepError, guest_key, lifetime, lock, record, removal};
 use crate::{
-    azure::arm::ArmIdentity,
+    azure::arm::{ArmIdentity, role_assignment_name, roles},
     domain::{Kept, Removable, Removal, RemovalService, ShareRequest, State, Strategy},
 };
 
@@ -53,26 +53,33 @@ async fn remove(
     let same_image = others
         .iter()
         .find(|r| r.image.image_definition_id() == request.image.image_definition_id());
-    if !record.role_assignment_id.is_empty() {
+    // A revocation while Granting: the assignment's name is deterministic, so it is removed
+    // even when its id was never recorded (a DELETE of none answers 204).
+    let assignment_id = if record.role_assignment_id.is_empty() && !record.user_id.is_empty() {
+        let scope = request.image.image_definition_id().to_string();
+        format!(
+            "{scope}/providers/Microsoft.Authorization/roleAssignments/{}",
+            role_assignment_name(&scope, &record.user_id, roles::READER)
+        )
+    } else {
+        record.role_assignment_id.clone()
+    };
+    if !assignment_id.is_empty() {
         if let Some(other) = same_image {
             kept.push(Kept {
                 what: Removable::RoleAssignment,
-                id: record.role_assignment_id.clone(),
+                id: assignment_id.clone(),
                 reason: format!("request {} still uses it", other.id),
             });
         } else {
             let deleted = cloud
                 .arm
-                .delete(
-                    &ArmIdentity::Operator,
-                    &record.role_assignment_id,
-                    AUTHORIZATION_API,
-                )
+                .delete(&ArmIdentity::Operator, &assignment_id, AUTHORIZATION_API)
                 .await?;
             removed.push(removal::of(
                 run,
                 Removable::RoleAssignment,
-                &record.role_assignment_id,
+                &assignment_id,
                 RemovalService::Arm,
                 &deleted,
             ));
