@@ -110,10 +110,18 @@ impl GraphClient {
         self.tokens.operator(scopes::GRAPH).await
     }
 
+    /// Every Graph call imageshare makes runs in a pipeline step, none while a person waits:
+    /// `x-ms-throttle-priority: Low` lets Graph throttle them before interactive traffic
+    /// ("Microsoft Graph throttling guidance": priority decides what goes first under load;
+    /// it does not change the limits).
     pub(super) async fn call(&self, call: ApiCall) -> Result<super::ApiResponse, AzureError> {
         let token = self.token().await?;
         self.http
-            .send(&call.header("authorization", &token.bearer()))
+            .send(
+                &call
+                    .header("authorization", &token.bearer())
+                    .header("x-ms-throttle-priority", "Low"),
+            )
             .await
     }
 

@@ -197,6 +197,22 @@ async fn the_vm_put_carried_the_owner_tenants_auxiliary_token() {
 }
 
 #[tokio::test]
+async fn every_graph_call_of_the_pipeline_asks_for_low_throttle_priority() {
+    let h = Harness::start(Scenario::demo().with_replication(Replication::none()), &[]).await;
+    complete(&h).await;
+    let priorities = h.sim.throttling().graph_priorities;
+    assert!(
+        priorities.get("Low").copied().unwrap_or(0) > 0,
+        "the pipeline's Graph calls were counted: {priorities:?}"
+    );
+    assert_eq!(
+        priorities.keys().collect::<Vec<_>>(),
+        ["Low"],
+        "background steps send x-ms-throttle-priority: Low on every Graph call: {priorities:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_client_secret_deployment_keeps_one_secret_in_key_vault_and_completes() {
     let h = Harness::start(
         Scenario::demo(),
