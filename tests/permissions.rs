@@ -162,3 +162,30 @@ fn mail_send_for_every_mailbox_is_granted_only_on_explicit_opt_in() {
     .unwrap();
     assert!(parameters.contains("${IMAGESHARE_GRANT_MAIL_SEND_IN_ENTRA=false}"));
 }
+
+#[test]
+fn each_strategys_extra_rights_are_off_unless_the_deployer_turns_them_on() {
+    let main =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/infra/main.bicep")).unwrap();
+    let parameters = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/infra/main.parameters.json"
+    ))
+    .unwrap();
+    for (param, env) in [
+        ("lighthouseDelegator", "IMAGESHARE_LIGHTHOUSE_DELEGATOR"),
+        ("directShareAdmin", "IMAGESHARE_DIRECT_SHARE_ADMIN"),
+        ("rbacGuest", "IMAGESHARE_RBAC_GUEST"),
+    ] {
+        assert!(
+            main.contains(&format!("param {param} bool = false")),
+            "{param} defaults to false in main.bicep"
+        );
+        assert!(
+            parameters.contains(&format!(
+                "\"{param}\": {{\n      \"value\": \"${{{env}=false}}\""
+            )),
+            "azd sets {param} from {env}, default false"
+        );
+    }
+}
