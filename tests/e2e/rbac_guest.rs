@@ -34,6 +34,14 @@ async fn through_the_host_a_guest_share_lets_the_invited_user_build_a_vm_and_a_r
         !text.contains("Revoked; after it the same VM answers 20"),
         "after the revocation the VM is refused: {text}"
     );
+    assert!(
+        !text.contains("the guest's read of the image answers 200"),
+        "after the revocation the user's read of the image is refused: {text}"
+    );
+    assert!(
+        text.contains("as the guest, the read of the image answers 200"),
+        "granted, the user read the image: {text}"
+    );
     let state = stack.sim.state();
     assert!(
         !state

@@ -180,8 +180,9 @@ pub async fn run(
     let done = until(&url, &["Revoked"], timeout).await?;
     let (after, _) = guest_creates_vm(&stack.transport, "vm-after-guest").await?;
     progress(&format!(
-        "{:>6.1}s  Revoked; after it the same VM answers {after}",
+        "{:>6.1}s  Revoked; after it the same VM answers {after} and the guest's read of the image answers {}",
         started.elapsed().as_secs_f64(),
+        guest_reads_image(&stack.transport).await?
     ));
     Ok(done)
 }
