@@ -7,17 +7,18 @@ use std::{collections::HashMap, time::Duration};
 
 use url::Url;
 
-mod direct_share;
+mod lifetime;
 mod lighthouse;
-mod rbac_guest;
 mod service_bus;
 
-pub use direct_share::{DIRECT_SHARE_DAYS_DEFAULT, DIRECT_SHARE_DAYS_MAX, DirectShareSettings};
+pub use lifetime::{
+    DIRECT_SHARE_DAYS_DEFAULT, DIRECT_SHARE_DAYS_MAX, LifetimeSettings, RBAC_GUEST_DAYS_DEFAULT,
+    RBAC_GUEST_DAYS_MAX,
+};
 pub use lighthouse::{
     LIGHTHOUSE_ALLOW_OTHER_RESOURCES, LIGHTHOUSE_DAYS_DEFAULT, LIGHTHOUSE_DAYS_MAX,
     LighthouseSettings,
 };
-pub use rbac_guest::{RBAC_GUEST_DAYS_DEFAULT, RBAC_GUEST_DAYS_MAX, RbacGuestSettings};
 pub use service_bus::{ConnectionError, ServiceBusConnection};
 
 use crate::domain::{ImageCatalog, TenantId};
@@ -193,9 +194,9 @@ pub struct Settings {
     /// The `lighthouse` strategy's lifetimes and preflight.
     pub lighthouse: LighthouseSettings,
     /// The `direct-share` strategy's lifetimes.
-    pub direct_share: DirectShareSettings,
+    pub direct_share: LifetimeSettings,
     /// The `rbac-guest` strategy's lifetimes.
-    pub rbac_guest: RbacGuestSettings,
+    pub rbac_guest: LifetimeSettings,
     /// The audience of the share apps' federated credentials and of the operator identity's
     /// token presented as their assertion: one value per cloud ([`TOKEN_EXCHANGE_AUDIENCES`]).
     pub federated_audience: String,
@@ -720,8 +721,8 @@ impl Settings {
 
         let pipeline = problems.take(PipelineSettings::from_env(env));
         let lighthouse = problems.take(LighthouseSettings::from_env(env));
-        let direct_share = problems.take(DirectShareSettings::from_env(env));
-        let rbac_guest = problems.take(RbacGuestSettings::from_env(env));
+        let direct_share = problems.take(LifetimeSettings::direct_share(env));
+        let rbac_guest = problems.take(LifetimeSettings::rbac_guest(env));
         let deployment_id = problems
             .take(
                 env.var(DEPLOYMENT_ID)
