@@ -81,7 +81,7 @@ pub struct GraphClient {
     tokens: Arc<Tokens>,
 }
 
-fn url(path: &str) -> Result<Url, AzureError> {
+pub(super) fn url(path: &str) -> Result<Url, AzureError> {
     Url::parse(&format!("{GRAPH}{path}")).map_err(|e| AzureError::Unexpected {
         service: Service::Graph,
         detail: format!("bad URL {path}: {e}"),

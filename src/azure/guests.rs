@@ -2,14 +2,13 @@
 //! user (`POST /invitations`), find a guest already there by address, and delete one.
 //! Graph v1.0 "Create invitation", "List users" (`$filter=mail eq`), "Delete user".
 
+use super::{
+    ApiCall, AzureError, Service,
+    graph::{GraphClient, url},
+};
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
-use url::Url;
-
-use super::{ApiCall, AzureError, Service, graph::GraphClient};
-
-const GRAPH: &str = "https://graph.microsoft.com/v1.0";
 
 /// A guest user in the owner's tenant.
 #[derive(Clone, Debug, Deserialize)]
@@ -29,13 +28,6 @@ pub struct Invited {
     pub user_id: String,
     /// The link the invited person redeems the invitation with (their message carries it).
     pub redeem_url: String,
-}
-
-fn url(path: &str) -> Result<Url, AzureError> {
-    Url::parse(&format!("{GRAPH}{path}")).map_err(|e| AzureError::Unexpected {
-        service: Service::Graph,
-        detail: format!("bad URL {path}: {e}"),
-    })
 }
 
 impl GraphClient {

@@ -19,8 +19,6 @@ pub struct DirectSharePlan {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DirectShareRecord {
-    /// The gallery's resource id.
-    pub gallery_id: String,
     /// The gallery's unique name (`properties.identifier.uniqueName`): the consumer's
     /// `/SharedGalleries/{uniqueName}/...` ids are made from it.
     pub unique_name: String,

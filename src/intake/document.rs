@@ -30,9 +30,9 @@ use serde_json::{Map, Value};
 
 use super::FieldProblem;
 use crate::domain::{
-    AdminUsername, Consumer, ConsumerPrincipal, EmailAddress, ImageCatalog, ImageRef,
-    ImageVersionId, Invalid, Location, PrincipalKind, ResourceGroupName, SshPublicKey, Strategy,
-    SubnetId, SubscriptionId, TenantId, VmName, VmSize, VmSpec,
+    AdminUsername, Consumer, ConsumerPrincipal, DISPLAY_NAME_MAX_CHARS, EmailAddress, ImageCatalog,
+    ImageRef, ImageVersionId, Invalid, Location, PrincipalKind, ResourceGroupName, SshPublicKey,
+    Strategy, SubnetId, SubscriptionId, TenantId, VmName, VmSize, VmSpec,
 };
 
 /// The most principals one delegation names. Each becomes two authorizations (Reader and
@@ -441,8 +441,13 @@ fn guest_section(
     let email = w.string(map, "/guest", "email", true, EmailAddress::parse);
     let name = w.string(map, "/guest", "displayName", false, |s| {
         let s = s.trim();
-        if s.is_empty() || s.chars().count() > 256 || s.chars().any(char::is_control) {
-            Err(Invalid::new("must be one line of 1 to 256 characters"))
+        if s.is_empty()
+            || s.chars().count() > DISPLAY_NAME_MAX_CHARS
+            || s.chars().any(char::is_control)
+        {
+            Err(Invalid::new(format!(
+                "must be one line of 1 to {DISPLAY_NAME_MAX_CHARS} characters"
+            )))
         } else {
             Ok(s.to_owned())
         }

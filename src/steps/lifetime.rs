@@ -91,6 +91,42 @@ impl<R: Record> Kind<R> {
     }
 }
 
+/// The first move of a strategy's own work: out of `Submitted` into its working state,
+/// under which event name, and which step carries on.
+pub(in crate::steps) struct Begin {
+    /// `Delegating`, `Sharing`, `Granting`.
+    pub to: State,
+    /// The history entry's event name.
+    pub event: &'static str,
+    /// The step that carries on (its timing is recorded as queued).
+    pub step: Step,
+}
+
+/// Moves a `Submitted` request into the working state in one write, with the strategy's
+/// first record (what it started in Azure) and `detail`. A request no longer `Submitted`
+/// (another delivery got there first, or it was revoked) is left as it is.
+pub(in crate::steps) async fn begin<R: Record>(
+    run: &Run<'_>,
+    id: RequestId,
+    kind: &Kind<R>,
+    begin: &Begin,
+    detail: &str,
+    first: R,
+) -> Result<(), StepError> {
+    let event = run.event();
+    record::update(run.ctx, id, |r| {
+        if r.state() != State::Submitted {
+            return Ok(Write::Keep(()));
+        }
+        let entry = r.transition(begin.to, begin.event, detail.to_owned(), &event)?;
+        *(kind.record)(r) = Some(first.clone());
+        r.steps.queued(begin.step, event.at);
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await
+    .map(|_| ())
+}
+
 /// How access is taken up: from which state, under which event name, for how many days, and
 /// which step ends it.
 pub(in crate::steps) struct Hold {

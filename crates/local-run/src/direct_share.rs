@@ -53,11 +53,12 @@ pub fn request(days: Option<u32>) -> Value {
     document
 }
 
-/// The consumer's id of the demo image in Contoso's gallery (`identifier.uniqueName` is
-/// `{subscription}-{GALLERY}`).
+/// The consumer's id of the demo image in Contoso's gallery (from its `identifier.uniqueName`).
 pub fn shared_image_id() -> String {
-    let subscription = demo::IMAGE_VERSION_ID.split('/').nth(2).unwrap_or_default();
-    format!("/SharedGalleries/{subscription}-CONTOSOGALLERY/Images/ubuntu-hardened/Versions/1.0.0")
+    format!(
+        "/SharedGalleries/{}/Images/ubuntu-hardened/Versions/1.0.0",
+        demo::GALLERY_UNIQUE_NAME
+    )
 }
 
 /// The Fabrikam admin's VM `name` from the shared image: the VM PUT's status and body.

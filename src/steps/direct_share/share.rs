@@ -12,8 +12,7 @@ use serde_json::Value;
 use super::{
     KIND, Outcome, POLL, Run, StepError, already_done,
     gallery::{self, GALLERY_API},
-    lifetime, lock, notice, preflight, rechecks,
-    record::{self, Write},
+    lifetime, lock, notice, preflight, rechecks, record,
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation},
@@ -65,28 +64,21 @@ async fn start(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
                 .map_err(|e| refused(request, e))?;
             started.poll_url().map(ToString::to_string)
         };
-        let event = run.event();
-        record::update(ctx, request.id, |r| {
-            if r.state() != State::Submitted {
-                return Ok(Write::Keep(()));
-            }
-            let detail = format!(
-                "Sharing the gallery {id} with tenant {} (an AADTenants group of the gallery's sharing profile).",
-                r.consumer.tenant_id
-            );
-            let entry = r.transition(State::Sharing, "sharing", detail, &event)?;
-            r.progress.direct_share = Some(DirectShareRecord {
-                gallery_id: id.clone(),
-                unique_name: unique_name.clone(),
-                location: location.clone(),
-                operation: operation.clone(),
-                ..DirectShareRecord::default()
-            });
-            r.steps.queued(Step::ShareGallery, event.at);
-            Ok(Write::Save(vec![entry], ()))
-        })
-        .await
-        .map(|_| ())
+        let begin = lifetime::Begin {
+            to: State::Sharing,
+            event: "sharing",
+            step: Step::ShareGallery,
+        };
+        let detail = format!(
+            "Sharing the gallery {id} with tenant {tenant} (an AADTenants group of the gallery's sharing profile)."
+        );
+        let first = DirectShareRecord {
+            unique_name,
+            location,
+            operation,
+            ..DirectShareRecord::default()
+        };
+        lifetime::begin(run, request.id, &KIND, &begin, &detail, first).await
     };
     let subject = lock::Subject::gallery_share(&id, &tenant);
     lock::with(ctx, &subject, request.id, add).await

@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::{
     KIND, Outcome, POLL, Run, StepError,
     gallery::{self, GALLERY_API},
@@ -75,26 +73,22 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
         ));
     }
     let arm = &run.cloud()?.arm;
-    let found: Option<Value> = gallery::read(run, &gallery_id).await?;
-    let removal = |outcome, request_id: Option<String>| Removal {
+    let shared = gallery::read(run, &gallery_id)
+        .await?
+        .is_some_and(|g| gallery::shares_with_tenant(&g, &tenant));
+    let removal = |outcome| Removal {
         what: Removable::GalleryShare,
         id: entry.clone(),
         at: run.ctx.clock.now(),
         outcome,
         service: RemovalService::Arm,
-        service_request_id: request_id,
+        service_request_id: None,
         detail: None,
     };
     // A gallery deleted, or the tenant removed by someone else: nothing is left to remove.
-    let Some(found) = found.filter(|g| gallery::shares_with_tenant(g, &tenant)) else {
+    if !shared {
         return Ok(Removed::Done(
-            vec![removal(RemovalOutcome::Absent, None)],
-            Vec::new(),
-        ));
-    };
-    if gallery::shared_with(&found, "AADTenants").is_empty() {
-        return Ok(Removed::Done(
-            vec![removal(RemovalOutcome::Absent, None)],
+            vec![removal(RemovalOutcome::Absent)],
             Vec::new(),
         ));
     }
@@ -124,7 +118,7 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
         }
     }
     Ok(Removed::Done(
-        vec![removal(RemovalOutcome::Removed, None)],
+        vec![removal(RemovalOutcome::Removed)],
         Vec::new(),
     ))
 }

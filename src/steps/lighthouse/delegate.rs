@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::{
     KIND, Outcome, POLL, Run, StepError, already_done, lifetime, lock, notice, preflight, rechecks,
-    record::{self, Write},
+    record,
     template::{self, DEPLOYMENTS_API, MANAGED_SERVICES_API},
 };
 use crate::{
@@ -68,26 +68,21 @@ async fn start(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> {
             arm.put(&ArmIdentity::Operator, &deployment, DEPLOYMENTS_API, body)
                 .await?;
         }
-        let event = run.event();
-        record::update(ctx, request.id, |r| {
-            if r.state() != State::Submitted {
-                return Ok(Write::Keep(()));
-            }
-            let detail = format!(
-                "Deploying the delegation of {scope} to tenant {}: {deployment}.",
-                r.consumer.tenant_id
-            );
-            let entry = r.transition(State::Delegating, "delegating", detail, &event)?;
-            r.progress.delegation = Some(DelegationRecord {
-                deployment_id: deployment.clone(),
-                scope: scope.clone(),
-                ..DelegationRecord::default()
-            });
-            r.steps.queued(Step::Delegate, event.at);
-            Ok(Write::Save(vec![entry], ()))
-        })
-        .await
-        .map(|_| ())
+        let begin = lifetime::Begin {
+            to: State::Delegating,
+            event: "delegating",
+            step: Step::Delegate,
+        };
+        let detail = format!(
+            "Deploying the delegation of {scope} to tenant {}: {deployment}.",
+            request.consumer.tenant_id
+        );
+        let first = DelegationRecord {
+            deployment_id: deployment.clone(),
+            scope: scope.clone(),
+            ..DelegationRecord::default()
+        };
+        lifetime::begin(run, request.id, &KIND, &begin, &detail, first).await
     };
     lock::with(ctx, &lock::Subject::delegation(&scope), request.id, deploy).await
 }

@@ -9,7 +9,7 @@
 
 use super::{
     KIND, Outcome, POLL, Run, StepError, already_done, guest_key, lifetime, lock, notice, rechecks,
-    record::{self, Write},
+    record,
 };
 use crate::{
     azure::arm::{ArmIdentity, roles},
@@ -65,32 +65,27 @@ async fn invite(run: &Run<'_>, request: &ShareRequest) -> Result<(), StepError> 
                     .map_err(graph_refusal)?;
                 (invited.user_id, String::new(), true)
             };
-        let event = run.event();
-        record::update(ctx, request.id, |r| {
-            if r.state() != State::Submitted {
-                return Ok(Write::Keep(()));
-            }
-            let detail = if created {
-                format!(
-                    "Invited {email} as a guest of the owner's tenant (user {user_id}); Invitations mails them the redemption link."
-                )
-            } else {
-                format!(
-                    "{email} is already a guest of the owner's tenant (user {user_id}): reused, not invited again."
-                )
-            };
-            let entry = r.transition(State::Granting, "guest-invited", detail, &event)?;
-            r.progress.guest = Some(GuestRecord {
-                user_id: user_id.clone(),
-                user_principal_name: upn.clone(),
-                created,
-                ..GuestRecord::default()
-            });
-            r.steps.queued(Step::GrantGuest, event.at);
-            Ok(Write::Save(vec![entry], ()))
-        })
-        .await
-        .map(|_| ())
+        let begin = lifetime::Begin {
+            to: State::Granting,
+            event: "guest-invited",
+            step: Step::GrantGuest,
+        };
+        let detail = if created {
+            format!(
+                "Invited {email} as a guest of the owner's tenant (user {user_id}); Invitations mails them the redemption link."
+            )
+        } else {
+            format!(
+                "{email} is already a guest of the owner's tenant (user {user_id}): reused, not invited again."
+            )
+        };
+        let first = GuestRecord {
+            user_id,
+            user_principal_name: upn,
+            created,
+            ..GuestRecord::default()
+        };
+        lifetime::begin(run, request.id, &KIND, &begin, &detail, first).await
     };
     let subject = lock::Subject::guest(&guest_key(request));
     lock::with(ctx, &subject, request.id, work).await
