@@ -148,6 +148,23 @@ async fn through_the_host_the_consumers_done_link_ends_a_lighthouse_share_early(
         assert!(text.contains(expected), "{expected:?} in {text}");
     }
     assert_eq!(done["delegation"]["removed"].as_array().unwrap().len(), 2);
+    // The link's single-use state lives in the mail alone: no log line and no status has it.
+    let link = lighthouse::done_link_from_mail(&stack.sim, done["id"].as_str().unwrap()).unwrap();
+    let secret = link
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| {
+            v.split_once('.')
+                .map(|(_, s)| s.to_owned())
+                .unwrap_or_default()
+        })
+        .unwrap();
+    assert_eq!(secret.len(), 43, "{link}");
+    assert!(
+        !crate::logs::text().contains(&secret),
+        "the done link's state reached a log line"
+    );
+    assert!(!done.to_string().contains(&secret));
     let state = stack.sim.state();
     assert!(state.resources_of_type(ASSIGNMENTS).is_empty());
     assert!(state.resources_of_type(DEFINITIONS).is_empty());
