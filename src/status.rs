@@ -473,10 +473,20 @@ fn summary(request: &ShareRequest) -> &'static str {
         };
     }
     if request.strategy == Strategy::DirectShare {
+        let with_vm = request.vm.is_some();
         return match request.state() {
+            State::Submitted if with_vm => {
+                "Accepted; checking the gallery, then creating the app the consumer's admin approves and consents to."
+            }
+            State::Shared if with_vm => {
+                "Shared: the VM is running; the tenant keeps the share until 'directShare.expiresAt' for its reimage, scale-out and more VMs of its own; see 'nextAction'."
+            }
             State::Submitted => "Accepted; checking the gallery before sharing it with the tenant.",
             State::Sharing => {
                 "Sharing the gallery directly with the consumer's tenant (its sharing profile)."
+            }
+            State::CreatingVm => {
+                "Shared with the tenant; creating the VM from the shared image (sharedGalleryImageId)."
             }
             State::Shared => {
                 "Shared: the consumer's users can create VMs from 'directShare.sharedGalleryImageId' until 'directShare.expiresAt'; see 'nextAction'."

@@ -42,6 +42,14 @@ pub struct DirectShareRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub expires_at: Option<OffsetDateTime>,
+    /// When CreateVm accepted the share for the tenant on the admin's behalf (a request with
+    /// a `vm` section), or was refused the accept and went on without it.
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accept_tried_at: Option<OffsetDateTime>,
     /// A notice delivery under way (a mail is not sent twice).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notice_intent: Option<Intent>,

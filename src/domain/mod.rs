@@ -47,7 +47,7 @@ pub use share_request::{Consumer, EventContext, Origin, ShareRequest, Submission
 pub use ssh::SshPublicKey;
 pub use state::{IllegalTransition, State, Step, StepTimes};
 pub use step_message::StepMessage;
-pub use strategy::Strategy;
+pub use strategy::{Machine, Strategy};
 pub use vm::{AdminUsername, Location, VmName, VmSize};
 
 /// Why a value was refused. The message is written for the person who sent it.

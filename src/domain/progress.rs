@@ -19,8 +19,10 @@ pub struct AppRecord {
     pub service_principal_id: String,
     /// How it authenticates.
     pub credential: CredentialRecord,
-    /// The Reader role assignment on the image definition.
-    pub reader_assignment_id: String,
+    /// The Reader role assignment on the image definition; none for a direct share, where
+    /// the share itself lets the consumer's tenant read the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reader_assignment_id: Option<String>,
 }
 
 /// The share app's credential.

@@ -251,7 +251,7 @@ impl ShareRequest {
                 ),
             },
         };
-        let first = strategy.first_step();
+        let first = request.machine().first_step();
         request.steps.queued(first, ctx.at);
         request.progress.rechecks.next_run_at = Some(ctx.at);
         request.outbox.send(StepMessage::first(id, first), None);
@@ -264,9 +264,20 @@ impl ShareRequest {
         self.state
     }
 
-    /// The step that moves the request on from where it stands, in its strategy.
+    /// The request's state machine: its strategy's, shaped by whether it creates a VM.
+    pub fn machine(&self) -> super::Machine {
+        self.strategy.machine(self.vm.is_some())
+    }
+
+    /// Whether the app's credential has nothing more to do for this request: it ended, or
+    /// (a direct share with a VM) its VM exists and only the share's lifetime is left.
+    pub fn app_work_is_over(&self) -> bool {
+        self.state.releases_access() || self.state == State::Shared
+    }
+
+    /// The step that moves the request on from where it stands, in its machine.
     pub fn current_step(&self) -> Option<super::Step> {
-        self.strategy.current_step(self.state)
+        self.machine().current_step(self.state)
     }
 
     /// Number of history entries written.
@@ -283,23 +294,29 @@ impl ShareRequest {
         ctx: &EventContext,
     ) -> Result<HistoryEntry, IllegalTransition> {
         let from = self.state;
-        if !self.strategy.can_become(from, to) {
+        let machine = self.machine();
+        if !machine.can_become(from, to) {
             return Err(IllegalTransition { from, to });
         }
         // A new step starts its own message chain: its first message is attempt 0, so the
         // previous step's re-check count must not make it look superseded.
-        if self.strategy.current_step(from) != self.strategy.current_step(to) {
+        if machine.current_step(from) != machine.current_step(to) {
             self.progress.rechecks = Rechecks {
                 next_run_at: Some(ctx.at),
                 ..Rechecks::default()
             };
             self.progress.last_error = None;
         }
+        let over_before = self.app_work_is_over();
         self.state = to;
         // An end releases the owner-side credential this request used (the ReleaseAccess
         // step decides whether another request still needs it, or a setting keeps it); a
         // revocation that failed did its own removals.
-        if to.releases_access() && from != State::Revoking && self.progress.app.is_some() {
+        if !over_before
+            && self.app_work_is_over()
+            && from != State::Revoking
+            && self.progress.app.is_some()
+        {
             self.outbox.send(
                 StepMessage::first(self.id, super::Step::ReleaseAccess),
                 None,
@@ -317,15 +334,16 @@ impl ShareRequest {
         ctx: &EventContext,
     ) -> Result<HistoryEntry, IllegalTransition> {
         let from = self.state;
-        // A delegation made no resources in the consumer's tenant: its VMs are the
-        // consumer's own, never imageshare's to delete.
-        let delete_resources = delete_resources && self.strategy == Strategy::AppConsent;
-        let step = self.strategy.revoke_step();
+        // Only a request with a `vm` section made resources in the consumer's tenant; the
+        // VMs made under a delegation, share or guest grant are the consumer's own.
+        let delete_resources = delete_resources && self.vm.is_some();
+        let machine = self.machine();
+        let step = machine.revoke_step();
         // The number is the chain's first message attempt. When the revocation's step is the
         // one the request was waiting in (a delegation's EndDelegation, scheduled for its
         // expiry as attempt 0), the chain starts past that message, which becomes superseded:
         // a MessageId is never reused.
-        let first = u32::from(self.strategy.current_step(from) == Some(step));
+        let first = u32::from(machine.current_step(from) == Some(step));
         let number = self
             .progress
             .revocation

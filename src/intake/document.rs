@@ -23,8 +23,10 @@
 //! }
 //! ```
 //!
-//! `direct-share` names neither a `vm` nor principals (the whole tenant is shared with), and
-//! optionally its lifetime: `"share": {"days": 30}`.
+//! `direct-share` names no principals (the whole tenant is shared with), optionally its
+//! lifetime (`"share": {"days": 30}`), and optionally a `vm`: with one, imageshare creates
+//! the VM from the shared image after the consumer's admin approved and consented, as for
+//! `app-consent`; without, the consumer's users create VMs themselves.
 
 use serde_json::{Map, Value};
 
@@ -45,7 +47,7 @@ pub(super) struct Document {
     pub(super) strategy: Strategy,
     pub(super) consumer: Consumer,
     pub(super) image: ImageRef,
-    /// `app-consent`.
+    /// `app-consent` (required) and `direct-share` (optional).
     pub(super) vm: Option<VmSpec>,
     /// `lighthouse`: who gets the delegation, and the lifetime asked for (days).
     pub(super) principals: Vec<ConsumerPrincipal>,
@@ -267,12 +269,6 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
         w.problem("/delegation", "is only for strategy 'lighthouse'");
     }
     if direct {
-        if doc.contains_key("vm") {
-            w.problem(
-                "/vm",
-                "is not available for strategy 'direct-share' yet: the consumer's users create the VM from the shared image (the notice says how)",
-            );
-        }
         if let Some(s) = doc.get("share") {
             days = lifetime_days(&mut w, s, "/share");
         }
@@ -302,7 +298,9 @@ pub(super) fn validate(root: &Value) -> Result<Document, Vec<FieldProblem>> {
     } else if doc.contains_key("guest") {
         w.problem("/guest", "is only for strategy 'rbac-guest'");
     }
-    let no_vm = lighthouse || direct || guest_strategy;
+    // `direct-share` takes a `vm` section or not: with one, imageshare creates the VM after
+    // the admin's approval; without, the consumer's users do.
+    let no_vm = lighthouse || guest_strategy || (direct && !doc.contains_key("vm"));
     let vm_section = if no_vm { None } else { doc.get("vm") };
     let vm = (!no_vm)
         .then(|| w.object(vm_section, "/vm"))

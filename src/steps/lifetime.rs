@@ -103,8 +103,10 @@ pub(in crate::steps) struct Begin {
 }
 
 /// Moves a `Submitted` request into the working state in one write, with the strategy's
-/// first record (what it started in Azure) and `detail`. A request no longer `Submitted`
-/// (another delivery got there first, or it was revoked) is left as it is.
+/// first record (what it started in Azure) and `detail`. A request an earlier step already
+/// moved there (a direct share with a VM enters `Sharing` on the admin's approval) gets the
+/// record and `detail` as a note. A request elsewhere, or with the record already (another
+/// delivery got there first, or it was revoked), is left as it is.
 pub(in crate::steps) async fn begin<R: Record>(
     run: &Run<'_>,
     id: RequestId,
@@ -115,10 +117,13 @@ pub(in crate::steps) async fn begin<R: Record>(
 ) -> Result<(), StepError> {
     let event = run.event();
     record::update(run.ctx, id, |r| {
-        if r.state() != State::Submitted {
-            return Ok(Write::Keep(()));
-        }
-        let entry = r.transition(begin.to, begin.event, detail.to_owned(), &event)?;
+        let entry = match r.state() {
+            State::Submitted => r.transition(begin.to, begin.event, detail.to_owned(), &event)?,
+            s if s == begin.to && (kind.read)(r).is_none() => {
+                r.note(begin.event, detail.to_owned(), &event)
+            }
+            _ => return Ok(Write::Keep(())),
+        };
         *(kind.record)(r) = Some(first.clone());
         r.steps.queued(begin.step, event.at);
         Ok(Write::Save(vec![entry], ()))

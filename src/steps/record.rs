@@ -45,7 +45,7 @@ pub(crate) async fn fail(
 ) -> Result<(), StepError> {
     update(ctx, id, |r| {
         if r.state().is_terminal()
-            || (r.state() == State::Revoking && step != r.strategy.revoke_step())
+            || (r.state() == State::Revoking && step != r.machine().revoke_step())
         {
             return Ok(Write::Keep(()));
         }

@@ -419,10 +419,13 @@ fn cases() -> Vec<Case> {
             Some("#/consumer/principals/0/kind"),
         ),
         case(
-            "direct-share with a vm",
-            Edit(|d| set(d, "/strategy", json!("direct-share"))),
+            "direct-share with an incomplete vm",
+            Edit(|d| {
+                set(d, "/strategy", json!("direct-share"));
+                remove(d, "/vm/sshPublicKey");
+            }),
             400,
-            Some("#/vm"),
+            Some("#/vm/sshPublicKey"),
         ),
         case(
             "direct-share with principals",

@@ -236,3 +236,174 @@ async fn a_direct_share_of_a_version_encrypted_with_a_customer_key_is_refused() 
         "{reason}"
     );
 }
+
+fn accept_posts(h: &Harness) -> usize {
+    h.sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path_and_query
+                    .contains("/sharedGalleries/contosoGallery/accept?")
+        })
+        .count()
+}
+
+fn events(status: &Value) -> Vec<String> {
+    status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The VM imageshare made for the demo request, as the simulator holds it.
+fn made_vm(h: &Harness) -> Option<Value> {
+    let id = format!(
+        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Compute/virtualMachines/vm-fabrikam-01",
+        demo::FABRIKAM_SUBSCRIPTION,
+        demo::FABRIKAM_RESOURCE_GROUP
+    );
+    let world = h.sim.context().world();
+    world.arm.get(&id).map(|v| v.body.clone())
+}
+
+#[tokio::test]
+async fn a_direct_share_with_a_vm_shares_only_after_the_approval_and_makes_the_vm_from_the_shared_image()
+ {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].shared_with_tenants = vec![OTHER_TENANT.to_owned()];
+    let h = Harness::start(scenario, &[]).await;
+    let id = h
+        .submit(&local_run::direct_share::request_with_vm(Some(3)))
+        .await;
+    let waiting = h.until_state(id, "AwaitingConsent").await;
+    assert_eq!(waiting["state"], "AwaitingConsent", "{waiting:#}");
+    assert_eq!(share_posts(&h), 0, "nothing is shared before the approval");
+    assert_eq!(tenants(&h), [OTHER_TENANT]);
+
+    h.admin_consents_and_grants(id).await;
+    let shared = h.until_state(id, "Shared").await;
+    assert_eq!(shared["state"], "Shared", "{shared:#}");
+    assert_eq!(share_posts(&h), 1, "one Add");
+    assert_eq!(accept_posts(&h), 1, "accepted once on the admin's behalf");
+    let vm = made_vm(&h).expect("the VM imageshare made");
+    assert_eq!(
+        vm["properties"]["storageProfile"]["imageReference"]["sharedGalleryImageId"],
+        local_run::direct_share::shared_image_id(),
+        "made from the shared image: {vm:#}"
+    );
+    let c = crate::happy_path::counts(&h);
+    assert_eq!(c.apps, 1);
+    assert_eq!(
+        c.reader_assignments, 0,
+        "no Reader grant: the share is the permission"
+    );
+    assert_eq!(c.vms, 1);
+    assert_eq!(c.consent_mails, 1);
+    assert_eq!(
+        events(&shared),
+        [
+            "submitted",
+            "credentials-issued",
+            "consent-requested",
+            "consent-reported",
+            "consent-confirmed",
+            "access-confirmed",
+            "sharing",
+            "shared",
+            "share-accepted",
+            "vm-creation-started",
+            "shared",
+            "direct-share-notice",
+        ]
+    );
+
+    // Only the share's lifetime is left: the app's credential is released now, and at the
+    // end only this tenant leaves the profile; the VM stays the consumer's.
+    let released = h
+        .run_until(id, |s| s["accessRelease"].is_object() || is_terminal(s))
+        .await;
+    assert!(released["accessRelease"].is_object(), "{released:#}");
+    assert_eq!(crate::happy_path::counts(&h).live_credentials, 0);
+    let ended = h.run_until(id, is_terminal).await;
+    assert_eq!(ended["state"], "Completed", "{ended:#}");
+    assert_eq!(tenants(&h), [OTHER_TENANT], "only this tenant is removed");
+    assert!(made_vm(&h).is_some(), "the VM stays");
+}
+
+#[tokio::test]
+async fn revoking_a_direct_share_with_a_vm_removes_the_vm_the_share_and_the_app() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].shared_with_tenants = vec![OTHER_TENANT.to_owned()];
+    let h = Harness::start(scenario, &[]).await;
+    let id = h
+        .submit(&local_run::direct_share::request_with_vm(None))
+        .await;
+    h.admin_consents_and_grants(id).await;
+    let shared = h.until_state(id, "Shared").await;
+    assert_eq!(shared["state"], "Shared", "{shared:#}");
+    let response = h
+        .client
+        .delete(format!(
+            "{}/api/share-requests/{id}?deleteResources=true",
+            h.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let revoked = h.run_until(id, is_terminal).await;
+    assert_eq!(revoked["state"], "Revoked", "{revoked:#}");
+    assert_eq!(tenants(&h), [OTHER_TENANT], "only this tenant is removed");
+    assert!(made_vm(&h).is_none(), "the VM is deleted as asked");
+    let c = crate::happy_path::counts(&h);
+    assert_eq!(c.apps, 0, "the app is gone");
+    let removed: Vec<&str> = revoked["revocation"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["what"].as_str().unwrap())
+        .collect();
+    assert!(removed.contains(&"gallery-share"), "{removed:?}");
+}
+
+#[tokio::test]
+async fn a_direct_share_with_a_vm_of_a_private_gallery_fails_before_any_app_or_mail() {
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.galleries[0].sharing_permissions = "Private".to_owned();
+    let h = Harness::start(scenario, &[]).await;
+    let id = h
+        .submit(&local_run::direct_share::request_with_vm(None))
+        .await;
+    let failed = h.run_until(id, is_terminal).await;
+    assert_eq!(failed["state"], "Failed", "{failed:#}");
+    assert!(
+        failed["failure"]
+            .as_str()
+            .unwrap()
+            .contains("--permissions groups"),
+        "{failed:#}"
+    );
+    let c = crate::happy_path::counts(&h);
+    assert_eq!((c.apps, c.consent_mails), (0, 0), "no app, no mail");
+}
+
+#[tokio::test]
+async fn where_azure_requires_the_share_accepted_the_approved_request_accepts_it_and_makes_the_vm()
+{
+    let mut scenario = local_run::direct_share::scenario();
+    scenario.arm.direct_share_requires_accept = true;
+    let h = Harness::start(scenario, &[]).await;
+    let (refused, body) = consumer_vm(&h, "vm-unaccepted").await;
+    assert_eq!(refused, 404, "{body}");
+    let id = h
+        .submit(&local_run::direct_share::request_with_vm(None))
+        .await;
+    h.admin_consents_and_grants(id).await;
+    let shared = h.until_state(id, "Shared").await;
+    assert_eq!(shared["state"], "Shared", "{shared:#}");
+    assert_eq!(accept_posts(&h), 1);
+    assert!(made_vm(&h).is_some());
+}

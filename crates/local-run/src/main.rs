@@ -1,7 +1,7 @@
 //! `imageshare-local`: the one-command local run.
 //!
 //! ```text
-//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse|direct-share|rbac-guest] [--memory] [--port 7071] [--sim-port 0]
+//! cargo run -p local-run -- [--demo] [--strategy app-consent|lighthouse|direct-share|direct-share-vm|rbac-guest] [--memory] [--port 7071] [--sim-port 0]
 //! ```
 //! Builds the handler, starts azure-sim with the demo scenario and Azurite (the requests'
 //! Table Storage; `--memory` keeps them in the handler instead), stages the function app and
@@ -29,6 +29,7 @@ enum DemoStrategy {
     AppConsent,
     Lighthouse,
     DirectShare,
+    DirectShareWithVm,
     RbacGuest,
 }
 
@@ -59,9 +60,10 @@ fn parse_args() -> anyhow::Result<Args> {
                 Some("app-consent") => args.strategy = DemoStrategy::AppConsent,
                 Some("lighthouse") => args.strategy = DemoStrategy::Lighthouse,
                 Some("direct-share") => args.strategy = DemoStrategy::DirectShare,
+                Some("direct-share-vm") => args.strategy = DemoStrategy::DirectShareWithVm,
                 Some("rbac-guest") => args.strategy = DemoStrategy::RbacGuest,
                 other => bail!(
-                    "--strategy needs 'app-consent', 'lighthouse', 'direct-share' or 'rbac-guest', not {}",
+                    "--strategy needs 'app-consent', 'lighthouse', 'direct-share', 'direct-share-vm' or 'rbac-guest', not {}",
                     other.unwrap_or("nothing")
                 ),
             },
@@ -135,7 +137,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         scenario: match args.strategy {
             DemoStrategy::AppConsent => Scenario::demo(),
             DemoStrategy::Lighthouse => lighthouse::scenario(),
-            DemoStrategy::DirectShare => direct_share::scenario(),
+            DemoStrategy::DirectShare | DemoStrategy::DirectShareWithVm => direct_share::scenario(),
             DemoStrategy::RbacGuest => rbac_guest::scenario(),
         },
         store: if args.memory {
@@ -169,6 +171,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let outcome = match args.strategy {
             DemoStrategy::Lighthouse => lighthouse::run(&stack, timeout, print).await,
             DemoStrategy::DirectShare => direct_share::run(&stack, timeout, print).await,
+            DemoStrategy::DirectShareWithVm => {
+                direct_share::run_with_vm(&stack, timeout, print).await
+            }
             _ => rbac_guest::run(&stack, timeout, print).await,
         };
         let shutdown = stack.shutdown().await;
@@ -218,7 +223,7 @@ async fn main() -> ExitCode {
     };
     if args.help {
         println!(
-            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse|direct-share|rbac-guest] [--memory] [--port 7071] [--sim-port 0]"
+            "usage: imageshare-local [--demo] [--strategy app-consent|lighthouse|direct-share|direct-share-vm|rbac-guest] [--memory] [--port 7071] [--sim-port 0]"
         );
         return ExitCode::SUCCESS;
     }

@@ -17,7 +17,7 @@ use crate::{
         arm::{ArmIdentity, allows},
         scopes,
     },
-    domain::{AppRecord, CredentialRecord, ShareRequest, State, Step, StepMessage},
+    domain::{AppRecord, CredentialRecord, Machine, ShareRequest, State, Step, StepMessage},
 };
 
 /// The actions the app needs on the target resource group.
@@ -124,7 +124,8 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     match request.state() {
         State::AwaitingConsent | State::AwaitingRoleGrant => {}
         State::CreatingVm => return already_done(run, &request, Some(Step::CreateVm)).await,
-        State::Completed => return already_done(run, &request, None).await,
+        State::Sharing => return already_done(run, &request, Some(Step::ShareGallery)).await,
+        State::Completed | State::Shared => return already_done(run, &request, None).await,
         s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         s => return Ok(Outcome::Stale(format!("the request is still {s}"))),
     }
@@ -265,18 +266,32 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             r.progress.access.missing_actions.clear();
             r.steps.ran(Step::ConfirmConsent);
             r.steps.completed(Step::ConfirmConsent, event.at);
-            r.steps.queued(Step::CreateVm, event.at);
-            r.send_after_write(StepMessage::first(r.id, Step::CreateVm), None);
+            // A direct share is made only now, with the admin's approval; then the VM.
+            let (to, next, then) = match r.machine() {
+                Machine::DirectShareWithVm => (
+                    State::Sharing,
+                    Step::ShareGallery,
+                    "sharing the gallery with the tenant, then creating the VM",
+                ),
+                _ => (State::CreatingVm, Step::CreateVm, "creating the VM"),
+            };
+            r.steps.queued(next, event.at);
+            r.send_after_write(StepMessage::first(r.id, next), None);
             let detail = format!(
-                "Access confirmed: app {} may create the VM in {}/{}.",
+                "Access confirmed: app {} may create the VM in {}/{}; {then}.",
                 app.app_id, r.consumer.subscription_id, r.consumer.resource_group
             );
-            entries.push(r.transition(State::CreatingVm, "access-confirmed", detail, &event)?);
+            entries.push(r.transition(to, "access-confirmed", detail, &event)?);
             Ok(Write::Save(entries, true))
         })
         .await?;
         if !moved {
-            return already_done(run, &request, Some(Step::CreateVm)).await;
+            let next = match request.state() {
+                State::CreatingVm => Some(Step::CreateVm),
+                State::Sharing => Some(Step::ShareGallery),
+                _ => None,
+            };
+            return already_done(run, &request, next).await;
         }
         return Ok(Outcome::Done);
     }

@@ -1,12 +1,13 @@
 //! IssueCredentials: in the owner's tenant, upsert the multi-tenant share app (one per
-//! consumer tenant), its service principal, a credential, and Reader on the image definition.
+//! consumer tenant), its service principal, a credential, and Reader on the image definition
+//! (not for a direct share, whose gallery is checked first instead).
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde_json::{Value, json};
 
 use super::{
-    Outcome, Run, StepError, already_done, lock, rechecks,
+    Outcome, Run, StepError, already_done, direct_share, lock, rechecks,
     record::{self, Write},
     schedule,
 };
@@ -19,7 +20,8 @@ use crate::{
     },
     config::{CredentialMode, DeploymentId},
     domain::{
-        AppRecord, CredentialRecord, Intent, ShareRequest, State, Step, StepMessage, TenantId,
+        AppRecord, CredentialRecord, Intent, Machine, ShareRequest, State, Step, StepMessage,
+        TenantId,
     },
 };
 
@@ -104,6 +106,11 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     }
     let settings = &ctx.settings;
     if request.progress.consumer_checked_at.is_none() {
+        // A direct share's gallery is checked before anything is created or anyone mailed:
+        // an admin must not approve a share the gallery cannot make.
+        if request.machine() == Machine::DirectShareWithVm {
+            direct_share::preflight(run, &request).await?;
+        }
         check_consumer(run, &request).await?;
     }
 
@@ -186,24 +193,16 @@ async fn issue(
         CredentialMode::Secret => ensure_secret(run, request, &app).await?,
     };
 
-    let scope = request.image.image_definition_id().to_string();
-    let reader = match cloud
-        .arm
-        .assign_role(&ArmIdentity::Operator, &scope, roles::READER, &sp.id)
-        .await
-    {
-        Ok(id) => id,
-        Err(e) if e.has_code("PrincipalNotFound") => {
-            return retry_later(
-                run,
-                "the app's service principal has not replicated to Resource Manager yet",
-            )
-            .await;
-        }
-        Err(e) => {
-            return Err(operator_must_fix(&e, &format!("assign roles on {scope}"))
-                .unwrap_or_else(|| e.into()));
-        }
+    // A direct share needs no Reader grant: the share lets the consumer's tenant read the
+    // image, and the VM is created from `sharedGalleryImageId` without the owner's token.
+    let reader = match request.machine() {
+        Machine::DirectShareWithVm => None,
+        _ => Some(grant_reader(run, request, &sp.id).await?),
+    };
+    let reader = match reader {
+        None => None,
+        Some(Granted::Yes(id)) => Some(id),
+        Some(Granted::Later(outcome)) => return Ok(outcome),
     };
 
     let app_record = AppRecord {
@@ -231,12 +230,19 @@ async fn issue(
         r.steps.completed(Step::IssueCredentials, event.at);
         r.steps.queued(Step::SendConsentLink, event.at);
         r.send_after_write(StepMessage::first(r.id, Step::SendConsentLink), None);
+        let credential = match app_record.credential {
+            CredentialRecord::Federated { .. } => "federated",
+            CredentialRecord::Secret { .. } => "client secret",
+        };
+        let reader = match app_record.reader_assignment_id {
+            Some(_) => format!(" and Reader on image definition '{}'", r.image.image()),
+            None => String::new(),
+        };
         let detail = format!(
-            "App {} ('{}') with its service principal, a {} credential and Reader on image definition '{}' are ready in the owner's tenant.",
+            "App {} ('{}') with its service principal{} a {credential} credential{reader} are ready in the owner's tenant.",
             app_record.app_id,
             app_record.unique_name,
-            match app_record.credential { CredentialRecord::Federated { .. } => "federated", CredentialRecord::Secret { .. } => "client secret" },
-            r.image.image()
+            if reader.is_empty() { " and" } else { "," },
         );
         let entry = r.transition(State::CredentialsIssued, "credentials-issued", detail, &event)?;
         Ok(Write::Save(vec![entry], true))
@@ -249,6 +255,40 @@ async fn issue(
         return already_done(run, &request, Some(Step::SendConsentLink)).await;
     }
     Ok(Outcome::Done)
+}
+
+/// A Reader grant made, or the outcome of a re-check when the new service principal has not
+/// reached Resource Manager yet.
+enum Granted {
+    Yes(String),
+    Later(Outcome),
+}
+
+/// Reader for the app's service principal on the image definition.
+async fn grant_reader(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    principal: &str,
+) -> Result<Granted, StepError> {
+    let scope = request.image.image_definition_id().to_string();
+    match run
+        .cloud()?
+        .arm
+        .assign_role(&ArmIdentity::Operator, &scope, roles::READER, principal)
+        .await
+    {
+        Ok(id) => Ok(Granted::Yes(id)),
+        Err(e) if e.has_code("PrincipalNotFound") => retry_later(
+            run,
+            "the app's service principal has not replicated to Resource Manager yet",
+        )
+        .await
+        .map(Granted::Later),
+        Err(e) => {
+            Err(operator_must_fix(&e, &format!("assign roles on {scope}"))
+                .unwrap_or_else(|| e.into()))
+        }
+    }
 }
 
 /// Before anything is created: the consumer's tenant must exist and the subscription must

@@ -27,7 +27,9 @@ fn vm_of(request: &crate::domain::ShareRequest) -> Result<&crate::domain::VmSpec
 }
 
 // The shared step machinery, under the names the steps below use (`super::Run`, ...).
-use super::{Outcome, Run, StepError, already_done, lock, notify, rechecks, record, schedule};
+use super::{
+    Outcome, Run, StepError, already_done, direct_share, lock, notify, rechecks, record, schedule,
+};
 use crate::domain::Step;
 
 /// Runs one of this strategy's steps.

@@ -1,4 +1,5 @@
-//! ReleaseAccess: when a request ends (Completed, Failed, Expired, Declined), the owner-side
+//! ReleaseAccess: when a request ends (Completed, Failed, Expired, Declined), or a direct
+//! share's VM exists (Shared: only the share's lifetime is left), the owner-side
 //! credential that lets the Function App's identity act in that consumer tenant is removed,
 //! unless another request of the tenant still needs it (the last one to end removes it) or
 //! `IMAGESHARE_KEEP_ACCESS_AFTER_END` keeps it. The app and its Reader grant stay: VMs made
@@ -21,9 +22,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
-    if !request.state().releases_access() {
+    if !request.app_work_is_over() {
         return Ok(Outcome::Stale(format!(
-            "the request is {}; access is released only after it ends",
+            "the request is {}; access is released only after the app's work is over",
             request.state()
         )));
     }
@@ -58,7 +59,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
 
     let event = run.event();
     record::update(ctx, request.id, |r| {
-        if r.progress.access_release.is_some() || !r.state().releases_access() {
+        if r.progress.access_release.is_some() || !r.app_work_is_over() {
             return Ok(Write::Keep(()));
         }
         let mut entries = Vec::new();

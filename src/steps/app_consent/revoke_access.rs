@@ -5,6 +5,8 @@
 //!    role removed by the admin) is not a failure: what is left is listed for the admin.
 //! 2. In the owner's tenant, under the tenant's lock: the Reader grant, the credential and
 //!    the app, each unless another request of the tenant still needs it (`access::holders`).
+//!    A direct share's tenant is removed from the gallery's sharing profile first (that
+//!    tenant only, unless another request of it still uses the share).
 //! 3. The consumer's admin is told what only they can remove, once.
 //!
 //! Every removal is idempotent and recorded with the service's id of the call; a re-run after
@@ -20,7 +22,7 @@ use super::{
     },
     already_done,
     confirm_consent::app_credential,
-    entra_codes, issue_credentials, lock, notify, rechecks,
+    direct_share, entra_codes, issue_credentials, lock, notify, rechecks,
     record::{self, Write},
 };
 use crate::{
@@ -28,6 +30,7 @@ use crate::{
     config::CredentialMode,
     domain::{
         AppRecord, CredentialRecord, Intent, Kept, Removable, Removal, ShareRequest, State, Step,
+        Strategy,
     },
 };
 
@@ -214,47 +217,68 @@ async fn owner_side(run: &Run<'_>) -> Result<Outcome, StepError> {
             request.state()
         )));
     }
-    let removed_already = request
-        .progress
-        .revocation
-        .as_ref()
-        .is_some_and(|r| r.removed.iter().any(|m| m.what == Removable::Application))
-        || request
-            .progress
-            .revocation
-            .as_ref()
-            .is_some_and(|r| !r.kept.is_empty());
+    // The app's part is done once the app is removed, or something of it was kept.
+    let removed_already = request.progress.revocation.as_ref().is_some_and(|r| {
+        r.removed.iter().any(|m| m.what == Removable::Application)
+            || r.kept.iter().any(|k| k.what != Removable::GalleryShare)
+    });
+    // A direct share's tenant leaves the gallery's sharing profile first: that is what lets
+    // it read the image.
+    let share_done = request.progress.revocation.as_ref().is_some_and(|r| {
+        r.removed.iter().any(|m| m.what == Removable::GalleryShare)
+            || r.kept.iter().any(|k| k.what == Removable::GalleryShare)
+    });
+    if request.strategy == Strategy::DirectShare && !share_done {
+        match direct_share::unshare_for_revocation(run, &request).await? {
+            direct_share::Removed::Done(removed, kept) => {
+                record_removals(run, &removed, &kept).await?;
+            }
+            direct_share::Removed::Running(waiting) => {
+                return rechecks::again(run, Duration::from_secs(10), waiting).await;
+            }
+        }
+    }
     if let Some(app) = request.progress.app.clone()
         && !removed_already
     {
         let subject = lock::Subject::share_app(&app.unique_name);
         let (removed, kept) =
             lock::with(ctx, &subject, id, remove_owner_side(run, &request, &app)).await?;
-        let event = run.event();
-        record::update(ctx, id, |r| {
-            if r.state() != State::Revoking {
-                return Ok(Write::Keep(()));
-            }
-            let mut entries = Vec::new();
-            for removal in &removed {
-                entries.push(r.note("removed", removal.describe(), &event));
-            }
-            for k in &kept {
-                entries.push(r.note(
-                    "kept",
-                    format!("{} {} kept: {}", k.what.label(), k.id, k.reason),
-                    &event,
-                ));
-            }
-            if let Some(rev) = r.progress.revocation.as_mut() {
-                rev.removed.extend(removed.iter().cloned());
-                rev.kept.extend(kept.iter().cloned());
-            }
-            Ok(Write::Save(entries, ()))
-        })
-        .await?;
+        record_removals(run, &removed, &kept).await?;
     }
     notice_then_revoked(run).await
+}
+
+/// Writes what the owner side removed and kept to the history and the revocation.
+async fn record_removals(
+    run: &Run<'_>,
+    removed: &[Removal],
+    kept: &[Kept],
+) -> Result<(), StepError> {
+    let event = run.event();
+    record::update(run.ctx, run.message.request_id, |r| {
+        if r.state() != State::Revoking {
+            return Ok(Write::Keep(()));
+        }
+        let mut entries = Vec::new();
+        for removal in removed {
+            entries.push(r.note("removed", removal.describe(), &event));
+        }
+        for k in kept {
+            entries.push(r.note(
+                "kept",
+                format!("{} {} kept: {}", k.what.label(), k.id, k.reason),
+                &event,
+            ));
+        }
+        if let Some(rev) = r.progress.revocation.as_mut() {
+            rev.removed.extend(removed.iter().cloned());
+            rev.kept.extend(kept.iter().cloned());
+        }
+        Ok(Write::Save(entries, ()))
+    })
+    .await
+    .map(|_| ())
 }
 
 /// The removals in the owner's tenant that no other request of the tenant prevents.
@@ -267,11 +291,13 @@ async fn remove_owner_side(
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     let needs = |other: &str| format!("request {other} still needs it");
-    match &needed.reader {
-        None => removed.push(owner::remove_reader(run, app).await?),
-        Some(other) => kept.push(Kept {
+    match (&app.reader_assignment_id, &needed.reader) {
+        // A direct share's app holds no Reader grant.
+        (None, _) => {}
+        (Some(id), None) => removed.push(owner::remove_reader(run, id).await?),
+        (Some(id), Some(other)) => kept.push(Kept {
             what: Removable::RoleAssignment,
-            id: app.reader_assignment_id.clone(),
+            id: id.clone(),
             reason: needs(other),
         }),
     }

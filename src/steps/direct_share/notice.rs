@@ -10,14 +10,12 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{
     Run,
+    accept::{ACCEPT_API, accept_path},
     notify::{self, Notice},
 };
 use crate::{
     azure::AzureError, context::AppContext, domain::ShareRequest, html::escape, status::NextAction,
 };
-
-/// The api-version that added accepting a share invitation.
-const ACCEPT_API: &str = "2025-12-03";
 
 struct Instructions {
     steps: Vec<String>,
@@ -31,7 +29,6 @@ fn instructions(request: &ShareRequest) -> Instructions {
     let record = request.progress.direct_share.clone().unwrap_or_default();
     let tenant = request.consumer.tenant_id;
     let shared_id = record.shared_image_id(request.image.image(), request.image.version());
-    let owner_subscription = request.image.as_resource_id().subscription().to_owned();
     Instructions {
         steps: vec![
             format!("Sign in to the Azure portal in your own directory ({tenant}): no directory switch, no app and no consent are needed."),
@@ -47,9 +44,8 @@ fn instructions(request: &ShareRequest) -> Instructions {
             request.consumer.subscription_id, request.consumer.resource_group
         ),
         accept: format!(
-            "az rest --method post --url \"https://management.azure.com/providers/Microsoft.Compute/locations/{}/tenantLevelSharedGallerySubscriptions/{owner_subscription}/sharedGalleries/{}/accept?api-version={ACCEPT_API}\"",
-            record.location.replace(' ', "").to_ascii_lowercase(),
-            request.image.gallery()
+            "az rest --method post --url \"https://management.azure.com{}?api-version={ACCEPT_API}\"",
+            accept_path(request, &record)
         ),
         shared_id,
         expires: record
@@ -83,8 +79,15 @@ pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), Az
         .iter()
         .map(|s| format!("<li>{}</li>", escape(s)))
         .collect();
+    let made = request.progress.vm.vm_id.clone();
+    let made_html = made.as_deref().map_or_else(String::new, |vm| {
+        format!(
+            "<p>As you approved, imageshare created the VM <code>{}</code> from the shared image.</p>",
+            escape(vm)
+        )
+    });
     let html = format!(
-        "<p>The image owner shared the VM image <b>{name}</b> with your tenant <code>{tenant}</code> by sharing its gallery directly with the tenant (Azure Compute Gallery direct sharing), until {expires}. No app, no consent and no role grant are needed.</p>\
+        "{made_html}<p>The image owner shared the VM image <b>{name}</b> with your tenant <code>{tenant}</code> by sharing its gallery directly with the tenant (Azure Compute Gallery direct sharing), until {expires}. No app, no consent and no role grant are needed.</p>\
          <ol>{steps}</ol>\
          <p>Image: <code>{shared}</code></p>\
          <p>Or, signed in to your tenant with the Azure CLI:<br><code>{command}</code></p>\
@@ -109,6 +112,7 @@ pub(super) async fn send(run: &Run<'_>, request: &ShareRequest) -> Result<(), Az
         "command": i.command,
         "acceptCommand": i.accept,
         "expiresAt": i.expires,
+        "vmId": made,
     });
     let notice = Notice {
         subject: "A VM image is shared with your tenant (direct shared gallery)",

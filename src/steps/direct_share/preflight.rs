@@ -36,6 +36,14 @@ pub(super) fn not_registered(request: &ShareRequest, state: &str) -> StepError {
     ))
 }
 
+/// Every check, for a request that shares later (with a `vm` section, after the approval).
+pub(in crate::steps) async fn gallery_ready(
+    run: &Run<'_>,
+    request: &ShareRequest,
+) -> Result<(), StepError> {
+    check(run, request).await.map(|_| ())
+}
+
 /// The gallery, once every check passed.
 pub(super) async fn check(run: &Run<'_>, request: &ShareRequest) -> Result<Value, StepError> {
     let arm = &run.cloud()?.arm;

@@ -12,11 +12,12 @@ use serde_json::Value;
 use super::{
     KIND, Outcome, POLL, Run, StepError, already_done,
     gallery::{self, GALLERY_API},
-    lifetime, lock, notice, preflight, rechecks, record,
+    lifetime, lock, notice, preflight, rechecks,
+    record::{self, Write},
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation},
-    domain::{DirectShareRecord, ShareRequest, State, Step},
+    domain::{DirectShareRecord, Machine, ShareRequest, State, Step, StepMessage},
 };
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -25,15 +26,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(Outcome::Stale("no such request".into()));
     };
     let request = stored.request;
+    let with_vm = request.machine() == Machine::DirectShareWithVm;
     match request.state() {
-        State::Submitted | State::Sharing => {}
-        State::Shared => return notify_once(run, &request).await,
+        State::Submitted if !with_vm => {}
+        State::Sharing => {}
+        State::Shared if !with_vm => return notify_once(run, &request).await,
         s => return Ok(Outcome::Stale(format!("the request is {s}"))),
     }
     if let Some(stale) = rechecks::superseded(run, &request) {
         return Ok(stale);
     }
-    if request.state() == State::Submitted {
+    // A request with a `vm` section enters Sharing on the admin's approval, before anything
+    // is shared: its first run starts the share.
+    if request.state() == State::Submitted || request.progress.direct_share.is_none() {
         start(run, &request).await?;
     }
     follow(run, request.id).await
@@ -133,6 +138,9 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
         return rechecks::again(run, POLL, "the gallery's share operation to finish".into()).await;
     }
     let unique_name = gallery::unique_name(&found).unwrap_or_default().to_owned();
+    if request.vm.is_some() {
+        return create_vm_next(run, &request, &unique_name).await;
+    }
     let (image, version) = (request.image.image(), request.image.version());
     let consumer = request.consumer.tenant_id;
     let hold = lifetime::Hold {
@@ -159,8 +167,75 @@ async fn follow(run: &Run<'_>, id: crate::domain::RequestId) -> Result<Outcome, 
     Ok(Outcome::Done)
 }
 
-/// Sends the admin's notice once.
-async fn notify_once(run: &Run<'_>, request: &ShareRequest) -> Result<Outcome, StepError> {
+/// With a `vm` section: the tenant is in the profile, so the VM comes next (the share's
+/// lifetime starts once the VM exists, when the request is Shared).
+async fn create_vm_next(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    unique_name: &str,
+) -> Result<Outcome, StepError> {
+    let event = run.event();
+    let gallery_id = gallery::gallery_id(request);
+    let (request, moved) = record::update(run.ctx, request.id, |r| {
+        if r.state() != State::Sharing {
+            return Ok(Write::Keep(false));
+        }
+        let shared_id = {
+            let d = r.progress.direct_share.get_or_insert_with(DirectShareRecord::default);
+            if !unique_name.is_empty() {
+                d.unique_name = unique_name.to_owned();
+            }
+            d.operation = None;
+            d.shared_at = Some(event.at);
+            d.shared_image_id(r.image.image(), r.image.version())
+        };
+        r.steps.ran(Step::ShareGallery);
+        r.steps.completed(Step::ShareGallery, event.at);
+        r.steps.queued(Step::CreateVm, event.at);
+        r.send_after_write(StepMessage::first(r.id, Step::CreateVm), None);
+        let detail = format!(
+            "Shared: tenant {} is in the sharing profile of {gallery_id}; creating the VM from {shared_id}.",
+            r.consumer.tenant_id
+        );
+        let entry = r.transition(State::CreatingVm, "shared", detail, &event)?;
+        Ok(Write::Save(vec![entry], true))
+    })
+    .await?;
+    if !moved {
+        return already_done(run, &request, Some(Step::CreateVm)).await;
+    }
+    Ok(Outcome::Done)
+}
+
+/// With a `vm` section, once the VM exists: the request is held `Shared` for the share's
+/// lifetime (VMs made from a shared image need it for reimage and scale-out), with
+/// UnshareGallery scheduled at its end. The request as written.
+pub(in crate::steps) async fn hold_after_vm(
+    run: &Run<'_>,
+    id: crate::domain::RequestId,
+    vm_id: &str,
+) -> Result<ShareRequest, StepError> {
+    let hold = lifetime::Hold {
+        from: State::CreatingVm,
+        event: "shared",
+        days: |r| r.direct_share.as_ref().map_or(0, |d| d.lifetime_days),
+        end: Step::UnshareGallery,
+    };
+    lifetime::hold(run, id, &KIND, &hold, |record, _, expires| {
+        record.expires_at = Some(expires);
+        format!(
+            "VM {vm_id} is running in the consumer's tenant; the tenant keeps the share until {} for its reimage and scale-out, and for more VMs of its own.",
+            lifetime::rfc3339(expires)
+        )
+    })
+    .await
+}
+
+/// Sends the admin's notice once, in `Shared` (with a `vm` section, once the VM exists).
+pub(in crate::steps) async fn notify_once(
+    run: &Run<'_>,
+    request: &ShareRequest,
+) -> Result<Outcome, StepError> {
     let text = lifetime::NoticeText {
         label: "direct share notice",
         event: "direct-share-notice",

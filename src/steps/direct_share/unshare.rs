@@ -16,8 +16,7 @@ use super::{
 use crate::{
     azure::arm::ArmIdentity,
     domain::{
-        Kept, Removable, Removal, RemovalOutcome, RemovalService, RequestId, ShareRequest, State,
-        Strategy,
+        Kept, Removable, Removal, RemovalOutcome, RemovalService, RequestId, ShareRequest, Strategy,
     },
 };
 
@@ -53,9 +52,24 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     lifetime::finish(run, request.id, &KIND, &removed, &kept, &text).await
 }
 
-enum Removed {
+/// What a removal of the tenant's share came to.
+pub(in crate::steps) enum Removed {
+    /// Removed (or already gone), or kept for another request.
     Done(Vec<Removal>, Vec<Kept>),
+    /// The Remove operation still runs: what to wait for.
     Running(String),
+}
+
+/// A revocation's removal of the tenant's share (RevokeAccess, for a direct share with a
+/// VM), under the same lock as every other change of the tenant's share.
+pub(in crate::steps) async fn for_revocation(
+    run: &Run<'_>,
+    request: &ShareRequest,
+) -> Result<Removed, StepError> {
+    let gallery_id = gallery::gallery_id(request);
+    let tenant = request.consumer.tenant_id.to_string();
+    let subject = lock::Subject::gallery_share(&gallery_id, &tenant);
+    lock::with(run.ctx, &subject, request.id, remove(run, request)).await
 }
 
 async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepError> {
@@ -123,7 +137,8 @@ async fn remove(run: &Run<'_>, request: &ShareRequest) -> Result<Removed, StepEr
     ))
 }
 
-/// Another active `direct-share` request of the same tenant and gallery, if any.
+/// Another active `direct-share` request of the same tenant and gallery, if any (with a `vm`
+/// section, one still waiting for its approval counts too: it shares the gallery next).
 async fn other_user(
     run: &Run<'_>,
     request: &ShareRequest,
@@ -141,7 +156,7 @@ async fn other_user(
         .find(|r| {
             r.id != request.id
                 && r.strategy == Strategy::DirectShare
-                && matches!(r.state(), State::Submitted | State::Sharing | State::Shared)
+                && !r.state().pipeline_is_over()
                 && gallery::gallery_id(r).eq_ignore_ascii_case(gallery_id)
         })
         .map(|r| r.id))

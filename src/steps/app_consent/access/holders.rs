@@ -5,12 +5,13 @@
 //! - the credential: a request still in progress, or a revocation still deleting in the
 //!   consumer's tenant (it signs in there with it);
 //! - the app: all of those, and a Completed request (its VM needs the image for reimage and
-//!   scale-out, through the app's Reader grant);
+//!   scale-out, through the app's Reader grant) or a Shared one (a direct share whose VM the
+//!   app made: a revocation deletes it with the app);
 //! - the Reader grant: a request in progress or Completed, for the same image.
 
 use crate::{
     context::AppContext,
-    domain::{AppRecord, ShareRequest, State},
+    domain::{AppRecord, Machine, ShareRequest, State},
     store::StoreError,
 };
 
@@ -32,18 +33,20 @@ fn in_progress(state: State) -> bool {
             | State::CredentialsIssued
             | State::AwaitingConsent
             | State::AwaitingRoleGrant
+            | State::Sharing
             | State::CreatingVm
     )
 }
 
 /// Whether `other` uses the same app as `app` (a request not issued yet will use the app of
-/// its tenant's name, which is this one).
+/// its tenant's name, which is this one); requests of machines without an app never do.
 fn same_app(other: &ShareRequest, app: &AppRecord) -> bool {
-    other
-        .progress
-        .app
-        .as_ref()
-        .is_none_or(|a| a.object_id.eq_ignore_ascii_case(&app.object_id))
+    other.machine().uses_share_app()
+        && other
+            .progress
+            .app
+            .as_ref()
+            .is_none_or(|a| a.object_id.eq_ignore_ascii_case(&app.object_id))
 }
 
 /// What the other requests of `me`'s consumer tenant, as stored now, still need of `me`'s app
@@ -83,7 +86,8 @@ pub(in crate::steps) fn still_needed(
         if in_progress(state) || revoking_there {
             needed.credential = needed.credential.or_else(id);
         }
-        if in_progress(state) || revoking_there || state == State::Completed {
+        if in_progress(state) || revoking_there || matches!(state, State::Completed | State::Shared)
+        {
             needed.app = needed.app.or_else(id);
         }
         let same_image = other
@@ -91,7 +95,8 @@ pub(in crate::steps) fn still_needed(
             .image_definition_id()
             .to_string()
             .eq_ignore_ascii_case(&image);
-        if same_image && (in_progress(state) || state == State::Completed) {
+        let has_reader = other.machine() == Machine::AppConsent;
+        if same_image && has_reader && (in_progress(state) || state == State::Completed) {
             needed.reader = needed.reader.or_else(id);
         }
     }

@@ -21,12 +21,8 @@ fn not_allowed(error: AzureError, what: &str) -> StepError {
 }
 
 /// Removes the app's Reader assignment on the image definition.
-pub(in crate::steps) async fn remove_reader(
-    run: &Run<'_>,
-    app: &AppRecord,
-) -> Result<Removal, StepError> {
+pub(in crate::steps) async fn remove_reader(run: &Run<'_>, id: &str) -> Result<Removal, StepError> {
     let cloud = run.cloud()?;
-    let id = &app.reader_assignment_id;
     let deleted = cloud
         .arm
         .delete(&ArmIdentity::Operator, id, api_versions::AUTHORIZATION)

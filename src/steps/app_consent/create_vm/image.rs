@@ -74,12 +74,18 @@ pub(super) async fn image_facts(
     })
 }
 
-pub(super) fn vm_body(request: &ShareRequest, vm: &VmSpec, nic: &str, image: &ImageFacts) -> Value {
+pub(super) fn vm_body(
+    request: &ShareRequest,
+    vm: &VmSpec,
+    nic: &str,
+    image: &ImageFacts,
+    image_reference: Value,
+) -> Value {
     let user = vm.admin_username.as_str();
     let mut properties = json!({
         "hardwareProfile": {"vmSize": vm.size.as_str()},
         "storageProfile": {
-            "imageReference": {"id": request.image.to_string()},
+            "imageReference": image_reference,
             "osDisk": {"createOption": "FromImage", "deleteOption": "Delete", "managedDisk": {"storageAccountType": "StandardSSD_LRS"}}
         },
         "networkProfile": {"networkInterfaces": [{"id": nic, "properties": {"primary": true, "deleteOption": "Delete"}}]},

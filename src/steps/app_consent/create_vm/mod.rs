@@ -1,6 +1,11 @@
 //! CreateVm: in the consumer's resource group, the network (the given subnet, or a VNet with
 //! an NSG), a NIC, and the VM from the owner's image — the VM PUT carrying the owner tenant's
 //! auxiliary token. Provisioning is followed by scheduled re-checks, not by waiting.
+//!
+//! For a direct share (`DirectShareWithVm`) the image is the shared one: the share is
+//! accepted on the admin's behalf, the VM is made from `sharedGalleryImageId` with the app's
+//! token in the consumer's tenant alone, and the request is then held `Shared` until the
+//! share's lifetime ends.
 
 use std::time::Duration;
 
@@ -21,12 +26,12 @@ use vm::Placed;
 use super::{
     Outcome, Run, StepError, already_done,
     confirm_consent::app_credential,
-    rechecks,
+    direct_share, rechecks,
     record::{self, Write},
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation, api_versions},
-    domain::{Location, ShareRequest, State, Step, VmSpec},
+    domain::{Location, Machine, ShareRequest, State, Step, VmSpec},
 };
 
 /// Inline wait for quick network operations before handing over to a re-check.
@@ -58,7 +63,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let spec = super::vm_of(&request)?.clone();
     match request.state() {
         State::CreatingVm => {}
-        State::Completed => return already_done(run, &request, None).await,
+        State::Completed | State::Shared => return already_done(run, &request, None).await,
         s if s.pipeline_is_over() => return Ok(Outcome::Stale(format!("the request is {s}"))),
         s => return Ok(Outcome::Stale(format!("the request is still {s}"))),
     }
@@ -73,11 +78,13 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let credential = app_credential(run, &app).await?;
     let cloud = run.cloud()?;
     let owner = ctx.settings.owner_tenant;
+    let direct = request.machine() == Machine::DirectShareWithVm;
+    // A shared image needs no token of the owner's tenant: the share is the permission.
     let consumer = ArmIdentity::App {
         app_id: app.app_id.clone(),
         credential: credential.clone(),
         tenant: request.consumer.tenant_id,
-        aux_tenant: Some(owner),
+        aux_tenant: (!direct).then_some(owner),
     };
     let (vm_id, nic_id, vnet_id, nsg_id, _) = ids(&request, &spec);
 
@@ -116,12 +123,18 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return finish(run, &request, &consumer, &vm_id).await;
     }
 
-    // The image must be replicated where the VM goes (read with the owner tenant's token).
-    let reader = ArmIdentity::App {
-        app_id: app.app_id.clone(),
-        credential,
-        tenant: owner,
-        aux_tenant: None,
+    // The image must be replicated where the VM goes (read with the owner tenant's token;
+    // a direct share's app holds no Reader, and the operator identity that shared the
+    // gallery reads it).
+    let reader = if direct {
+        ArmIdentity::Operator
+    } else {
+        ArmIdentity::App {
+            app_id: app.app_id.clone(),
+            credential,
+            tenant: owner,
+            aux_tenant: None,
+        }
     };
     let image = match image_facts(run, &request, &reader).await {
         Ok(facts) => facts,
@@ -150,6 +163,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         )));
     }
 
+    if direct {
+        accept_once(run, &request, &consumer).await?;
+    }
     if let Some(outcome) = vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
         return Ok(outcome);
     }
@@ -210,9 +226,70 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         &request,
         &consumer,
         &placed,
-        vm_body(&request, &spec, &placed.nic_id, &image),
+        vm_body(
+            &request,
+            &spec,
+            &placed.nic_id,
+            &image,
+            image_reference(&request),
+        ),
     )
     .await
+}
+
+/// The VM's `imageReference`: the owner's image version, or for a direct share its
+/// `sharedGalleryImageId`.
+fn image_reference(request: &ShareRequest) -> Value {
+    match (request.machine(), request.progress.direct_share.as_ref()) {
+        (Machine::DirectShareWithVm, Some(share)) => json!({
+            "sharedGalleryImageId": share.shared_image_id(request.image.image(), request.image.version())
+        }),
+        _ => json!({"id": request.image.to_string()}),
+    }
+}
+
+/// Accepts the share for the consumer's tenant once, on the admin's behalf (their approval
+/// covers it); a refusal is recorded and the VM is tried all the same.
+async fn accept_once(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    consumer: &ArmIdentity,
+) -> Result<(), StepError> {
+    if request
+        .progress
+        .direct_share
+        .as_ref()
+        .is_none_or(|d| d.accept_tried_at.is_some())
+    {
+        return Ok(());
+    }
+    let detail = match direct_share::accept_on_behalf(run, request, consumer).await? {
+        direct_share::Accepted::Yes => format!(
+            "The share is accepted for tenant {} on the admin's behalf.",
+            request.consumer.tenant_id
+        ),
+        direct_share::Accepted::Refused(why) => format!(
+            "The app may not accept the share for tenant {} ({why}); the VM is created without it. If Azure requires the acceptance, the admin accepts as the notice says.",
+            request.consumer.tenant_id
+        ),
+    };
+    let event = run.event();
+    record::update(run.ctx, request.id, |r| {
+        if r.state() != State::CreatingVm {
+            return Ok(Write::Keep(()));
+        }
+        let Some(d) = r.progress.direct_share.as_mut() else {
+            return Ok(Write::Keep(()));
+        };
+        if d.accept_tried_at.is_some() {
+            return Ok(Write::Keep(()));
+        }
+        d.accept_tried_at = Some(event.at);
+        let entry = r.note("share-accepted", detail.clone(), &event);
+        Ok(Write::Save(vec![entry], ()))
+    })
+    .await?;
+    Ok(())
 }
 
 /// The operation finished: confirm the VM, then complete the request.
@@ -247,6 +324,9 @@ pub(super) async fn finish(
             .await;
         }
     }
+    if request.machine() == Machine::DirectShareWithVm {
+        return hold_share(run, request, vm_id).await;
+    }
     let event = run.event();
     record::update(run.ctx, request.id, |r| {
         if r.state() != State::CreatingVm {
@@ -265,5 +345,30 @@ pub(super) async fn finish(
         Ok(Write::Save(vec![entry], ()))
     })
     .await?;
+    Ok(Outcome::Done)
+}
+
+/// A direct share's VM exists: the request is held `Shared` for the share's lifetime (VMs
+/// made from a shared image need it for reimage and scale-out), UnshareGallery is scheduled
+/// at its end, and the admin is told once.
+async fn hold_share(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    vm_id: &str,
+) -> Result<Outcome, StepError> {
+    let event = run.event();
+    record::update(run.ctx, request.id, |r| {
+        if r.state() != State::CreatingVm {
+            return Ok(Write::Keep(()));
+        }
+        r.progress.vm.operation_url = None;
+        r.progress.vm.vm_id = Some(vm_id.to_owned());
+        r.steps.ran(Step::CreateVm);
+        r.steps.completed(Step::CreateVm, event.at);
+        Ok(Write::Save(Vec::new(), ()))
+    })
+    .await?;
+    let request = direct_share::hold_after_vm(run, request.id, vm_id).await?;
+    direct_share::notify_vm_made(run, &request).await?;
     Ok(Outcome::Done)
 }
