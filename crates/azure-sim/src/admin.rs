@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
         .route("/role-assignments", axum::routing::post(role_assignment))
         .route("/outbox/{tenant}", get(outbox))
         .route("/redeem", axum::routing::post(redeem))
+        .route("/authorize", axum::routing::post(authorize))
         .route("/throttling", get(throttling).delete(clear_throttling))
 }
 
@@ -148,6 +149,51 @@ async fn role_assignment(
         Err(crate::arm::admin::GrantError::Arm(e)) => {
             (e.status, Json(json!({"error": e.body()}))).into_response()
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuthorizeRequest {
+    url: String,
+    login: String,
+    password: String,
+    /// `accept` (default), `acceptForOrganization` or `cancel`.
+    #[serde(default)]
+    consent: Option<String>,
+}
+
+/// Plays the browser through an authorize URL (as [`crate::Sim::sign_in_and_consent`]).
+async fn authorize(State(s): State<AppState>, Json(a): Json<AuthorizeRequest>) -> Response {
+    let choice = match a.consent.as_deref() {
+        None | Some("accept") => crate::ConsentChoice::Accept,
+        Some("acceptForOrganization") => crate::ConsentChoice::AcceptForOrganization,
+        Some("cancel") => crate::ConsentChoice::Cancel,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("consent must be accept, acceptForOrganization or cancel, not '{other}'"),
+            )
+                .into_response();
+        }
+    };
+    match crate::entra::consent::sign_in_and_consent(&s.ctx, &a.url, &a.login, &a.password, choice)
+    {
+        Ok(r) => {
+            let params: serde_json::Map<String, serde_json::Value> = r
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            Json(json!({
+                "location": r.location(),
+                "redirectUri": r.redirect_uri,
+                "responseMode": r.response_mode.as_str(),
+                "params": params,
+            }))
+            .into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     }
 }
 

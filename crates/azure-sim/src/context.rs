@@ -96,6 +96,9 @@ pub struct TokenRequest {
     /// A B2B guest signed in to the resource tenant: a user token without `upn`, with the
     /// home identity provider as `idp` and the home address as `unique_name` and `email`.
     pub guest: Option<GuestIdentity>,
+    /// The delegated scopes (`scp`) of a user token, space-separated; absent: the
+    /// `user_impersonation` of the first-party clients' tokens.
+    pub scopes: Option<String>,
 }
 
 /// The claims that mark a guest's user token (Entra "Understand user tokens in B2B
@@ -210,10 +213,20 @@ impl SimContext {
             idtyp: if user { "user" } else { "app" }.to_owned(),
             ver: if v2 { "2.0" } else { "1.0" }.to_owned(),
             xms_mirid: request.mi_resource_id,
-            scp: user.then(|| "user_impersonation".to_owned()),
+            scp: user.then(|| {
+                request
+                    .scopes
+                    .unwrap_or_else(|| "user_impersonation".to_owned())
+            }),
+            // v1 user tokens name the user in `unique_name` too: a member by its UPN, a guest
+            // (which has no `upn`) by its home address ("Access token claims reference").
+            unique_name: request
+                .guest
+                .as_ref()
+                .map(|g| g.address.clone())
+                .or_else(|| request.upn.clone()),
             upn: request.upn,
             idp: request.guest.as_ref().map(|g| v1_issuer(&g.home_tenant)),
-            unique_name: request.guest.as_ref().map(|g| g.address.clone()),
             email: request.guest.map(|g| g.address),
             uti: uuid::Uuid::new_v4().simple().to_string(),
         };

@@ -182,6 +182,18 @@ impl Application {
         !matches!(self.prop("signInAudience"), Some("AzureADMyOrg"))
     }
 
+    /// The redirect URIs of the web platform (a confidential client's).
+    pub fn web_redirect_uris(&self) -> Vec<String> {
+        self.props
+            .get("web")
+            .and_then(|w| w.get("redirectUris"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// Every registered redirect URI (web, SPA, public client).
     pub fn redirect_uris(&self) -> Vec<String> {
         ["web", "spa", "publicClient"]
@@ -256,6 +268,10 @@ pub struct Directory {
     pub replication: Replication,
     /// Signed-in admins looking at a consent page.
     pub consent_sessions: crate::entra::consent::ConsentSessions,
+    /// Authorization codes the authorize endpoint issued.
+    pub authorization_codes: crate::entra::authcode::AuthorizationCodes,
+    /// Delegated permission grants (user consent, and admin consent for the organization).
+    pub delegated_grants: crate::entra::scopes::DelegatedGrants,
 }
 
 fn parse_end(text: Option<&str>, start: OffsetDateTime) -> (OffsetDateTime, String) {
@@ -457,6 +473,47 @@ impl Directory {
         let view = views::service_principal(&sp);
         self.service_principals.push(sp);
         Ok(view)
+    }
+
+    /// Consent to delegated `scopes` of `app_id` in `tenant` by the user `user_id` — for
+    /// itself, or (`for_organization`) for every user of the tenant — as the authorize
+    /// endpoint's consent page records it: the app's service principal is created there when
+    /// absent (consent is what instantiates a multi-tenant app in a tenant).
+    pub fn consent_delegated(
+        &mut self,
+        tenant: &str,
+        app_id: &str,
+        user_id: &str,
+        for_organization: bool,
+        scopes: &crate::entra::scopes::Scopes,
+        now: OffsetDateTime,
+    ) -> Result<(), AdminError> {
+        let tenant_id = self
+            .tenant(tenant)
+            .map(|t| t.id.clone())
+            .ok_or_else(|| AdminError::UnknownTenant(tenant.to_owned()))?;
+        let user = self
+            .user(&tenant_id, user_id)
+            .cloned()
+            .ok_or_else(|| AdminError::UnknownUser(user_id.to_owned()))?;
+        if for_organization && !user.is_admin() {
+            return Err(AdminError::NotAnAdmin(user.upn));
+        }
+        let app = self
+            .application_by_app_id(app_id)
+            .cloned()
+            .ok_or_else(|| AdminError::UnknownApplication(app_id.to_owned()))?;
+        if !app.tenant.eq_ignore_ascii_case(&tenant_id) && !app.is_multi_tenant() {
+            return Err(AdminError::NotMultiTenant(app_id.to_owned()));
+        }
+        if self.service_principal(&tenant_id, app_id).is_none() {
+            let sp = self.new_service_principal(&app, &tenant_id, now, &[]);
+            self.service_principals.push(sp);
+        }
+        let principal = (!for_organization).then_some(user.id.as_str());
+        self.delegated_grants
+            .grant(&tenant_id, &app.app_id, principal, scopes, now);
+        Ok(())
     }
 
     /// Mail sent by users of `tenant` (id or domain).

@@ -51,6 +51,10 @@ pub use arm::admin::{PrincipalRef, RoleGrant};
 pub use clock::ClockError;
 pub use context::{GuestIdentity, SimContext, TokenRequest};
 pub use directory::{GuestView, Mail};
+pub use entra::{
+    authcode::{CODE_LIFETIME_SECONDS, s256_challenge},
+    consent::{AuthorizeResponse, ConsentChoice, PageError, ResponseMode, SignInError},
+};
 pub use faults::{Fault, FaultEntry, FaultId};
 pub use record::RequestRecord;
 pub use scenario::{Replication, Scenario, ScenarioError};
@@ -84,6 +88,9 @@ pub enum SimError {
     /// Resource Manager refused an admin's action (as it would in the portal).
     #[error(transparent)]
     Arm(#[from] arm::ArmError),
+    /// Signing in on an authorize or consent page did not reach the client's redirect URI.
+    #[error(transparent)]
+    SignIn(#[from] SignInError),
 }
 
 /// Configures a simulator before it starts.
@@ -269,6 +276,27 @@ impl Sim {
         admin: &str,
     ) -> Result<directory::ServicePrincipalView, SimError> {
         Ok(state::consent(&self.ctx, tenant, app_id, admin)?)
+    }
+
+    /// Plays the browser through `authorize_url` (an authorize or admin consent URL as the
+    /// client built it): `login` signs in with `password` and, if the consent page shows,
+    /// makes `choice`. Returns what the client's `redirect_uri` receives (`.code()`,
+    /// `.param("state")`, `.error()`, `.location()`), as the HTML pages would; an error page,
+    /// a wrong password (AADSTS50126) or "Need admin approval" (AADSTS90094) is an `Err`.
+    pub fn sign_in_and_consent(
+        &self,
+        authorize_url: &str,
+        login: &str,
+        password: &str,
+        choice: ConsentChoice,
+    ) -> Result<AuthorizeResponse, SimError> {
+        Ok(entra::consent::sign_in_and_consent(
+            &self.ctx,
+            authorize_url,
+            login,
+            password,
+            choice,
+        )?)
     }
 
     /// Acts as a tenant admin granting a role in the portal (authorized by the admin's own

@@ -384,6 +384,49 @@ impl Scenario {
         self
     }
 
+    /// The same scenario with one more user (a [`UserSpec::member`], say).
+    #[must_use]
+    pub fn with_user(mut self, user: UserSpec) -> Self {
+        self.users.push(user);
+        self
+    }
+
+    /// The same scenario with one more Azure RBAC role assignment: `role` (a built-in role's
+    /// name, such as `Owner` or `Reader`, or its id) for `principal_id` at `scope`
+    /// (`/subscriptions/{id}`, a resource group, a resource). Checked when the simulator
+    /// starts, as every scenario assignment is.
+    #[must_use]
+    pub fn with_role_assignment(mut self, principal_id: &str, role: &str, scope: &str) -> Self {
+        self.role_assignments.push(RoleAssignmentSpec {
+            principal_id: principal_id.to_owned(),
+            role: role.to_owned(),
+            scope: scope.to_owned(),
+            ..RoleAssignmentSpec::default()
+        });
+        self
+    }
+
+    /// The same scenario with Fabrikam's non-privileged user (`demo::FABRIKAM_READER_UPN`,
+    /// no directory role, Reader on the Fabrikam subscription), beside its admin (Global
+    /// Administrator, Owner there).
+    #[must_use]
+    pub fn with_fabrikam_reader(self) -> Self {
+        self.with_user(
+            UserSpec::member(
+                demo::FABRIKAM_READER_ID,
+                demo::FABRIKAM_TENANT,
+                demo::FABRIKAM_READER_UPN,
+                demo::FABRIKAM_READER_PASSWORD,
+            )
+            .with_display_name("Fabrikam Reader"),
+        )
+        .with_role_assignment(
+            demo::FABRIKAM_READER_ID,
+            "Reader",
+            &format!("/subscriptions/{}", demo::FABRIKAM_SUBSCRIPTION),
+        )
+    }
+
     /// Parses a scenario from JSON text and checks its cross-references.
     pub fn from_json(text: &str) -> Result<Self, ScenarioError> {
         let scenario: Self = serde_json::from_str(text)?;
@@ -510,6 +553,26 @@ mod tests {
         assert_eq!(s.arm.retry_after_seconds, Some(1));
         assert_eq!(s.subscriptions[1].vm_sizes["eastus"].len(), 2);
         assert!(s.faults[1].provisioning_error.is_some());
+    }
+
+    #[test]
+    fn the_fabrikam_reader_is_a_member_with_reader_on_the_fabrikam_subscription() {
+        let s = Scenario::demo().with_fabrikam_reader();
+        s.validate().unwrap();
+        let user = s
+            .users
+            .iter()
+            .find(|u| u.user_principal_name == demo::FABRIKAM_READER_UPN)
+            .unwrap();
+        assert!(user.directory_roles.is_empty());
+        assert_eq!(user.tenant, demo::FABRIKAM_TENANT);
+        assert!(
+            s.role_assignments
+                .iter()
+                .any(|a| a.principal_id == demo::FABRIKAM_READER_ID
+                    && a.role == "Reader"
+                    && a.scope == format!("/subscriptions/{}", demo::FABRIKAM_SUBSCRIPTION))
+        );
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum SecretKind {
     Password,
     /// A Key Vault secret value.
     KeyVaultSecret,
+    /// An OAuth authorization code the authorize endpoint issued (a credential until it is
+    /// redeemed or expires).
+    AuthorizationCode,
 }
 
 /// One known secret value.

@@ -53,7 +53,8 @@ pub struct Claims {
     /// absent when it is the issuer (members, apps), as Entra omits it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<String>,
-    /// A guest's name (its home address), in place of `upn`, which guest tokens lack.
+    /// The user's name in v1 tokens: a member's UPN, a guest's home address (guest tokens
+    /// have no `upn`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unique_name: Option<String>,
     /// A guest's address.
@@ -128,6 +129,12 @@ fn mac(key: &[u8], data: &[u8]) -> Vec<u8> {
 impl TokenSigner {
     /// Signs `claims` into a compact JWT.
     pub fn sign(&self, claims: &Claims) -> String {
+        self.sign_json(claims)
+    }
+
+    /// Signs any claims set (an ID token's, whose claims differ from an access token's) the
+    /// same way.
+    pub fn sign_json(&self, claims: &impl Serialize) -> String {
         let header = URL_SAFE_NO_PAD.encode(r#"{"typ":"JWT","alg":"HS256","kid":"azure-sim"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
         let signing_input = format!("{header}.{payload}");

@@ -1,11 +1,13 @@
 //! Entra ID (`login.microsoftonline.com`) and the App Service managed identity endpoint.
 
+pub mod authcode;
 pub mod consent;
 mod discovery;
 pub mod errors;
 pub mod msi;
 pub mod password;
 pub mod redeem;
+pub mod scopes;
 mod token;
 
 use axum::response::Response;
@@ -86,10 +88,12 @@ impl HostService for Entra {
                 consent::Flow::AdminConsentV1,
                 "adminconsent",
             ),
-            (
-                &Method::GET | &Method::POST,
-                [tenant, "oauth2", "authorize"] | [tenant, "oauth2", "v2.0", "authorize"],
-            ) => consent::handle(&ctx, &req, tenant, consent::Flow::Authorize, "authorize"),
+            (&Method::GET | &Method::POST, [tenant, "oauth2", "authorize"]) => {
+                consent::handle(&ctx, &req, tenant, consent::Flow::Authorize, "authorize")
+            }
+            (&Method::GET | &Method::POST, [tenant, "oauth2", "v2.0", "authorize"]) => {
+                consent::handle(&ctx, &req, tenant, consent::Flow::AuthorizeV2, "authorize")
+            }
             _ => plain(
                 StatusCode::NOT_FOUND,
                 format!(

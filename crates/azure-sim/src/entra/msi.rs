@@ -99,6 +99,7 @@ fn issue(ctx: &SimContext, req: &HostRequest) -> Response {
         lifetime_seconds: None,
         upn: None,
         guest: None,
+        scopes: None,
     });
     answer(
         StatusCode::OK,

@@ -2,7 +2,8 @@
 //! grant (`grant_type=password`, what `az login -u user -p password` does with the Azure
 //! CLI's client id) and the refresh token grant that MSAL uses for every later token
 //! (`grant_type=refresh_token`, "Refresh the access token" in the Microsoft identity
-//! platform's authorization code flow doc). Confidential clients must use their credentials.
+//! platform's authorization code flow doc). Confidential clients must use their credentials
+//! (a confidential client refreshes the refresh token of its authorization code with them).
 //!
 //! A B2B guest signs in to the resource tenant with its home account's name and password
 //! once it has redeemed its invitation (before that, and after the guest object is deleted,
@@ -42,7 +43,7 @@ const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 /// The audience of the simulator's refresh tokens.
 pub const REFRESH_AUDIENCE: &str = "urn:azure-sim:refresh-token";
 /// 90 days.
-const REFRESH_LIFETIME_SECONDS: u32 = 90 * 24 * 3600;
+pub(super) const REFRESH_LIFETIME_SECONDS: u32 = 90 * 24 * 3600;
 
 /// True for the authorities that name no tenant: `organizations` (work and school accounts)
 /// and `common` (those and personal accounts); the tenant comes from the account.
@@ -94,6 +95,29 @@ fn public_client<'a>(
         });
     }
     Ok(client_id)
+}
+
+/// The client of a refresh: a first-party public client, or a confidential client (one
+/// that redeemed an authorization code with `offline_access`) with its credential.
+fn refreshing_client<'a>(
+    ctx: &SimContext,
+    req: &HostRequest,
+    authority: &str,
+    form: &'a [(String, String)],
+    now: OffsetDateTime,
+) -> Result<&'a str, Refusal> {
+    let client_id = form_value(form, "client_id").ok_or_else(|| missing("client_id"))?;
+    let app = ctx
+        .world()
+        .directory
+        .application_by_app_id(client_id)
+        .cloned();
+    if let Some(app) = app
+        && super::token::authenticate_client(ctx, req, form, &app, now)?
+    {
+        return Ok(client_id);
+    }
+    public_client(ctx, authority, form)
 }
 
 /// The resource a space-separated scope list asks for (`{resource}/.default` or
@@ -239,7 +263,7 @@ pub(super) fn refresh(
     form: &[(String, String)],
     now: OffsetDateTime,
 ) -> Result<Response, Refusal> {
-    let client_id = public_client(ctx, authority, form)?;
+    let client_id = refreshing_client(ctx, req, authority, form, now)?;
     let presented = form_value(form, "refresh_token").ok_or_else(|| missing("refresh_token"))?;
     let scope = form_value(form, "scope").ok_or_else(|| missing("scope"))?;
     let resource = resource_of(scope)?;
@@ -337,6 +361,7 @@ fn answer(
         lifetime_seconds: Some(lifetime),
         upn: upn.clone(),
         guest: signed_in.guest.clone(),
+        scopes: None,
     };
     let words: Vec<&str> = scope.split_whitespace().collect();
     // A client declaring continuous access evaluation (`xms_cc` `cp1` in `claims`, which

@@ -1,6 +1,8 @@
 //! `POST /{tenant}/oauth2/v2.0/token`: the client credentials grant, with a client secret
 //! (form or HTTP Basic) or a client assertion (a managed identity token this simulator
-//! issued, matched against the app's federated identity credentials).
+//! issued, matched against the app's federated identity credentials); the authorization code
+//! grant ([`super::authcode`]) and the user grants ([`super::password`]) authenticate
+//! confidential clients the same way.
 
 use axum::response::Response;
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -11,7 +13,7 @@ use time::OffsetDateTime;
 use super::errors;
 use crate::{
     context::{SimContext, TOKEN_EXCHANGE_AUDIENCE, TokenRequest},
-    directory::Application,
+    directory::{Application, ServicePrincipal, Tenant},
     entra::msi::GRAPH_RESOURCE,
     request::{HostRequest, respond},
     secrets::SecretKind,
@@ -85,7 +87,6 @@ fn issue(
     now: OffsetDateTime,
 ) -> Result<Response, Refusal> {
     let form = req.form();
-    let basic = basic_credentials(req);
     let grant = form_value(&form, "grant_type").unwrap_or_default();
     if grant == "refresh_token" {
         return super::password::refresh(ctx, req, tenant, &form, now);
@@ -121,25 +122,18 @@ fn issue(
     if grant == "password" {
         return super::password::issue(ctx, req, &target, &form, now);
     }
+    if grant == "authorization_code" {
+        return super::authcode::redeem(ctx, req, &target, &form, now);
+    }
     if grant != "client_credentials" {
         return Err(Refusal(
             StatusCode::BAD_REQUEST,
             "unsupported_grant_type",
             70003,
-            "The app requested an unsupported grant type ''. azure-sim serves client_credentials, password and refresh_token only.".replace("''", &format!("'{grant}'")),
+            "The app requested an unsupported grant type ''. azure-sim serves client_credentials, authorization_code, password and refresh_token only.".replace("''", &format!("'{grant}'")),
         ));
     }
-    let client_id = form_value(&form, "client_id")
-        .map(str::to_owned)
-        .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
-        .ok_or_else(|| {
-            Refusal(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900_144,
-                "The request body must contain the following parameter: 'client_id'.".to_owned(),
-            )
-        })?;
+    let client_id = client_id(req, &form)?;
     let scope = form_value(&form, "scope").ok_or_else(|| {
         Refusal(
             StatusCode::BAD_REQUEST,
@@ -163,63 +157,14 @@ fn issue(
         ));
     };
 
-    let world = ctx.world();
-    let directory = &world.directory;
-    let Some(app) = directory.application_by_app_id(&client_id).cloned() else {
-        return Err(not_in_directory(&client_id, &target.id));
-    };
-    let replication = directory.replication;
-    if !directory.replicated(app.created_at, replication.new_application_seconds, now) {
-        return Err(not_in_directory(&client_id, &target.id));
-    }
-    let home = app.tenant.eq_ignore_ascii_case(&target.id);
-    if !home && !app.is_multi_tenant() {
-        return Err(not_in_directory(&client_id, &target.id));
-    }
-    let sp = directory.service_principal(&target.id, &client_id).cloned();
-    let sp_ready = sp.as_ref().is_some_and(|s| {
-        directory.replicated(s.created_at, replication.new_service_principal_seconds, now)
-    });
-    if !home && !sp_ready {
-        return Err(not_in_directory(&client_id, &target.id));
-    }
-    drop(world);
-
-    if let Some(assertion) = form_value(&form, "client_assertion") {
-        if form_value(&form, "client_assertion_type") != Some(JWT_BEARER) {
-            return Err(Refusal(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                700_025,
-                "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".to_owned(),
-            ));
-        }
-        check_assertion(ctx, &app, assertion)?;
-    } else {
-        let secret = form_value(&form, "client_secret")
-            .map(str::to_owned)
-            .or_else(|| basic.map(|(_, s)| s))
-            .ok_or_else(|| {
-                invalid_client(
-                    7_000_218,
-                    "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned(),
-                )
-            })?;
-        check_secret(&app, &secret, replication.new_secret_seconds, now)?;
-    }
-
-    let Some(sp) = sp else {
+    let (app, sp) = client_in_tenant(ctx, &client_id, &target, now)?;
+    if !authenticate_client(ctx, req, &form, &app, now)? {
         return Err(invalid_client(
-            7_000_229,
-            format!(
-                "The client application {client_id} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
-                target.id
-            ),
+            7_000_218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.".to_owned(),
         ));
-    };
-    if !sp_ready {
-        return Err(not_in_directory(&client_id, &target.id));
     }
+    let sp = require_service_principal(ctx, sp, &client_id, &target, now)?;
 
     // Continuous access evaluation clients (xms_cc cp1) get day-long tokens.
     let cae = form_value(&form, "claims").is_some_and(|c| c.contains("cp1"));
@@ -246,6 +191,7 @@ fn issue(
         lifetime_seconds: Some(lifetime),
         upn: None,
         guest: None,
+        scopes: None,
     });
     let body = json!({
         "token_type": "Bearer",
@@ -258,6 +204,116 @@ fn issue(
         &errors::token_headers(&req.request_id, now),
         body.to_string(),
     ))
+}
+
+/// The `client_id` of a token request: the form's, else HTTP Basic's (AADSTS900144 without).
+pub(super) fn client_id(req: &HostRequest, form: &[(String, String)]) -> Result<String, Refusal> {
+    form_value(form, "client_id")
+        .map(str::to_owned)
+        .or_else(|| basic_credentials(req).map(|(id, _)| id))
+        .ok_or_else(|| {
+            Refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900_144,
+                "The request body must contain the following parameter: 'client_id'.".to_owned(),
+            )
+        })
+}
+
+/// The application `client_id` names and its service principal in `target`, or AADSTS700016
+/// when `target` does not know the app yet: unknown, not replicated, single-tenant
+/// elsewhere, or (outside its home tenant) without a replicated service principal there.
+pub(super) fn client_in_tenant(
+    ctx: &SimContext,
+    client_id: &str,
+    target: &Tenant,
+    now: OffsetDateTime,
+) -> Result<(Application, Option<ServicePrincipal>), Refusal> {
+    let world = ctx.world();
+    let directory = &world.directory;
+    let Some(app) = directory.application_by_app_id(client_id).cloned() else {
+        return Err(not_in_directory(client_id, &target.id));
+    };
+    let replication = directory.replication;
+    if !directory.replicated(app.created_at, replication.new_application_seconds, now) {
+        return Err(not_in_directory(client_id, &target.id));
+    }
+    let home = app.tenant.eq_ignore_ascii_case(&target.id);
+    if !home && !app.is_multi_tenant() {
+        return Err(not_in_directory(client_id, &target.id));
+    }
+    let sp = directory.service_principal(&target.id, client_id).cloned();
+    let sp_ready = sp.as_ref().is_some_and(|s| {
+        directory.replicated(s.created_at, replication.new_service_principal_seconds, now)
+    });
+    if !home && !sp_ready {
+        return Err(not_in_directory(client_id, &target.id));
+    }
+    Ok((app, sp))
+}
+
+/// The service principal a token needs: AADSTS7000229 in the home tenant without one,
+/// AADSTS700016 while it replicates.
+pub(super) fn require_service_principal(
+    ctx: &SimContext,
+    sp: Option<ServicePrincipal>,
+    client_id: &str,
+    target: &Tenant,
+    now: OffsetDateTime,
+) -> Result<ServicePrincipal, Refusal> {
+    let Some(sp) = sp else {
+        return Err(invalid_client(
+            7_000_229,
+            format!(
+                "The client application {client_id} is missing service principal in the tenant {}. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+                target.id
+            ),
+        ));
+    };
+    let world = ctx.world();
+    let d = &world.directory;
+    if !d.replicated(
+        sp.created_at,
+        d.replication.new_service_principal_seconds,
+        now,
+    ) {
+        return Err(not_in_directory(client_id, &target.id));
+    }
+    Ok(sp)
+}
+
+/// Checks the credential a confidential client presented: a client assertion (a token of
+/// this simulator matched against the app's federated identity credentials) or a client
+/// secret (form or HTTP Basic). `Ok(false)` when it presented none.
+pub(super) fn authenticate_client(
+    ctx: &SimContext,
+    req: &HostRequest,
+    form: &[(String, String)],
+    app: &Application,
+    now: OffsetDateTime,
+) -> Result<bool, Refusal> {
+    if let Some(assertion) = form_value(form, "client_assertion") {
+        if form_value(form, "client_assertion_type") != Some(JWT_BEARER) {
+            return Err(Refusal(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                700_025,
+                "The client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.".to_owned(),
+            ));
+        }
+        check_assertion(ctx, app, assertion)?;
+        return Ok(true);
+    }
+    let secret = form_value(form, "client_secret")
+        .map(str::to_owned)
+        .or_else(|| basic_credentials(req).map(|(_, s)| s));
+    let Some(secret) = secret else {
+        return Ok(false);
+    };
+    let delay = ctx.world().directory.replication.new_secret_seconds;
+    check_secret(app, &secret, delay, now)?;
+    Ok(true)
 }
 
 fn check_secret(

@@ -90,6 +90,13 @@ pub const CONTOSO_ADMIN_UPN: &str = "admin@contoso.onmicrosoft.com";
 pub const CONTOSO_ADMIN_ID: &str = "6a6a6a6a-6666-4666-8666-666666666666";
 /// Its password (demo only).
 pub const CONTOSO_ADMIN_PASSWORD: &str = "demo-admin-password";
+/// A Fabrikam user without any admin role, Reader on the Fabrikam subscription — in the
+/// scenario only after [`Scenario::with_fabrikam_reader`].
+pub const FABRIKAM_READER_UPN: &str = "reader@fabrikam.onmicrosoft.com";
+/// Its object id.
+pub const FABRIKAM_READER_ID: &str = "7c7c7c7c-7777-4777-8777-777777777777";
+/// Its password (demo only).
+pub const FABRIKAM_READER_PASSWORD: &str = "demo-reader-password";
 /// VM sizes Fabrikam may use in eastus and westeurope.
 pub const FABRIKAM_VM_SIZES: [&str; 3] = ["Standard_B2s", "Standard_D2s_v5", "Standard_D4s_v5"];
 /// Seconds before a new role assignment takes effect.

@@ -38,6 +38,35 @@ pub struct UserSpec {
     pub directory_roles: Vec<String>,
 }
 
+impl UserSpec {
+    /// A member of `tenant` who signs in with `password` and holds no directory role (its
+    /// display name is the UPN's local part).
+    pub fn member(id: &str, tenant: &str, upn: &str, password: &str) -> Self {
+        Self {
+            id: id.to_owned(),
+            tenant: tenant.to_owned(),
+            user_principal_name: upn.to_owned(),
+            display_name: upn.split('@').next().unwrap_or(upn).to_owned(),
+            password: Some(password.to_owned()),
+            directory_roles: vec![],
+        }
+    }
+
+    /// The same user holding the Entra directory `roles` (`Global Administrator`, ...).
+    #[must_use]
+    pub fn with_directory_roles(mut self, roles: &[&str]) -> Self {
+        self.directory_roles = roles.iter().map(|r| (*r).to_owned()).collect();
+        self
+    }
+
+    /// The same user with another display name.
+    #[must_use]
+    pub fn with_display_name(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.display_name);
+        self
+    }
+}
+
 impl fmt::Debug for UserSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserSpec")

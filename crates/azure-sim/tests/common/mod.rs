@@ -3,6 +3,7 @@
 
 mod api;
 mod arm;
+mod authcode;
 mod entra;
 mod servicebus;
 
@@ -13,6 +14,11 @@ pub use api::{Answer, Api, arm, json_call};
 pub use arm::{
     ARM, ARM_SCOPE, READER, arm_as_contoso_admin, arm_as_fabrikam_admin, arm_as_operator,
     assignment_body, fabrikam_rg, images_rg, role_assignment, vnet_and_nic,
+};
+pub use authcode::{
+    ARM_USER_IMPERSONATION, AssertionRedemption, CALLBACK, Pkce, Seen, authorize_url, browse,
+    error_codes, fabrikam_admin_code, operator_assertion, redeem_with_assertion,
+    redeem_with_secret, sign_in_and_accept, sign_in_at, submit_form, trust_operator_identity,
 };
 pub use entra::{
     AZURE_CLI, CreatedApp, app_token, claims, form, graph_as_operator, identity_request,
