@@ -79,7 +79,7 @@ pub(super) fn vm_body(
     vm: &VmSpec,
     nic: &str,
     image: &ImageFacts,
-    image_reference: Value,
+    image_reference: &Value,
 ) -> Value {
     let user = vm.admin_username.as_str();
     let mut properties = json!({
