@@ -32,6 +32,22 @@ pub fn generate(request: RequestId) -> NewState {
     }
 }
 
+/// A fresh PKCE verifier (RFC 7636 §4.1: 32 random octets, base64url, 43 characters) and
+/// OpenID nonce for the one-visit sign-in.
+pub fn one_visit() -> crate::domain::OneVisit {
+    let verifier: [u8; 32] = rand::random();
+    let nonce: [u8; 16] = rand::random();
+    crate::domain::OneVisit {
+        verifier: crate::secret::Secret::new(URL_SAFE_NO_PAD.encode(verifier)),
+        nonce: URL_SAFE_NO_PAD.encode(nonce),
+    }
+}
+
+/// The S256 `code_challenge` of a verifier (RFC 7636 §4.2): base64url(SHA-256(verifier)).
+pub fn s256_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
 /// Splits a returned state into the request it names and the hash of its random part.
 /// `None` for anything that is not shaped like one of ours.
 pub fn parse(state: &str) -> Option<(RequestId, String)> {
@@ -57,6 +73,17 @@ pub fn matches(stored_hash: &str, presented_hash: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_s256_challenge_is_the_rfc_7636_appendix_b_example() {
+        assert_eq!(
+            s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFr-8CZ6Iy3mWhJ1Ks9Qt7DqZmGlKfpM"
+        );
+        let fresh = one_visit();
+        assert_eq!(fresh.verifier.expose().len(), 43);
+        assert!(!format!("{fresh:?}").contains(fresh.verifier.expose()));
+    }
 
     #[test]
     fn a_generated_state_parses_back_to_its_request_and_hash() {

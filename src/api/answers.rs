@@ -216,6 +216,11 @@ pub enum Via {
     },
     /// imageshare's approval page.
     ApprovalPage,
+    /// The one-visit sign-in (authorization code with PKCE), as `user`.
+    OneVisit {
+        /// The admin's sign-in name, from the ID token.
+        user: String,
+    },
 }
 
 /// The page after a decline.
@@ -261,7 +266,7 @@ pub async fn decline(
 ) -> Result<Option<ShareRequest>, StoreError> {
     let (error, place) = match via {
         Via::ConsentPage { .. } => (Some("access_denied".to_owned()), "on the consent page"),
-        Via::ApprovalPage => (None, "on imageshare's approval page"),
+        Via::ApprovalPage | Via::OneVisit { .. } => (None, "on imageshare's approval page"),
     };
     let applied = store::change(ctx.store.as_ref(), id, |request| {
         if !answerable(request, hash) {
@@ -269,6 +274,8 @@ pub async fn decline(
         }
         if let Some(consent) = request.progress.consent.as_mut() {
             consent.state_used_at = Some(event.at);
+            // The one-visit verifier has served (or can no longer serve): it goes with the state.
+            consent.one_visit = None;
             consent.callback = Some(CallbackRecord {
                 at: event.at,
                 consented: false,
@@ -316,13 +323,15 @@ pub async fn approve(
             return Ok(Change::Keep(false));
         };
         consent.state_used_at = Some(event.at);
+        // The one-visit verifier has served (or can no longer serve): it goes with the state.
+        consent.one_visit = None;
         consent.callback = Some(CallbackRecord {
             at: event.at,
             consented: true,
             error: None,
             reported_tenant: match via {
                 Via::ConsentPage { reported_tenant } => reported_tenant.clone(),
-                Via::ApprovalPage => None,
+                Via::ApprovalPage | Via::OneVisit { .. } => None,
             },
         });
         // The check goes out through the outbox, with the approval it must see: sent before
@@ -346,6 +355,12 @@ pub async fn approve(
                 "approved",
                 format!(
                     "The consumer's admin approved this request on imageshare's approval page; imageshare verifies the app's consent in tenant {consumer}."
+                ),
+            ),
+            Via::OneVisit { user } => (
+                "approved",
+                format!(
+                    "The consumer's admin {user} approved this request and consented in one sign-in; imageshare grants the app its roles with that sign-in and verifies the consent in tenant {consumer}."
                 ),
             ),
         };

@@ -70,6 +70,16 @@ pub async fn approval_page(
             escape(&entra)
         )
     };
+    let approve_html = match super::one_visit::link(&ctx, &open.request, state) {
+        Some(one_visit) => format!(
+            "<p><a id=\"one-visit\" href=\"{}\"><b>Approve in one sign-in</b></a>: sign in as an administrator of your tenant. That one sign-in approves this request, consents to imageshare's app, and lets imageshare give the app <b>{}</b> on resource group <b>{}</b> with your own rights. Nothing else is left for you to do.</p>\
+             <h3>Or approve, and grant the role yourself</h3>{approve_html}",
+            escape(&one_visit),
+            escape(&super::one_visit::roles_text(&open.request)),
+            escape(open.request.consumer.resource_group.as_str()),
+        ),
+        None => approve_html,
+    };
     let body = format!(
         "{details}<h2>Approve</h2>{approve_html}\
          <h2>Decline</h2>\

@@ -1,5 +1,5 @@
 //! `GET /api/consent/callback`: where Entra sends the consumer's admin after the admin-consent
-//! page. The redirect proves nothing by itself (its `tenant` is never trusted, reference
+//! page, or with a `code` after the one-visit sign-in (`one_visit`). The redirect proves nothing by itself (its `tenant` is never trusted, reference
 //! §2.1): it is recorded, a consent check is queued at once, and the admin is told exactly
 //! what is left to do.
 
@@ -27,6 +27,8 @@ use crate::{
 
 /// The longest `error` code or `tenant` accepted; anything longer is not from Entra.
 const TOKEN_MAX_CHARS: usize = 64;
+/// The longest authorization code accepted (Entra's are around a kilobyte).
+const CODE_MAX_CHARS: usize = 4096;
 
 /// Whether `value` could be an Entra error code or a tenant (GUID or domain): short, and
 /// made of the characters those use.
@@ -120,6 +122,18 @@ pub async fn consent_callback(
                 escape(&expires)
             ),
         );
+    }
+    // The one-visit sign-in comes back with a code to redeem.
+    if let Some(code) = query.get("code") {
+        if code.is_empty() || code.len() > CODE_MAX_CHARS {
+            return invalid_link();
+        }
+        let open = Open {
+            request,
+            consent,
+            hash,
+        };
+        return super::one_visit::answer(&ctx, open, code, &event).await;
     }
     if !query
         .get("admin_consent")

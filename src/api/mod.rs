@@ -5,6 +5,7 @@ mod approval;
 mod consent_callback;
 mod consent_link;
 mod delegation_done;
+mod one_visit;
 mod openapi;
 mod plain_errors;
 mod principal;

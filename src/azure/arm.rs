@@ -35,6 +35,10 @@ pub mod roles {
     pub const READER: &str = "acdd72a7-3385-48ef-bd42-f606fba81ae7";
     /// Contributor.
     pub const CONTRIBUTOR: &str = "b24988ac-6180-42a0-ab88-20f7382dd24c";
+    /// Virtual Machine Contributor: VMs, disks, NICs, joining subnets and NSGs.
+    pub const VM_CONTRIBUTOR: &str = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c";
+    /// Network Contributor: `Microsoft.Network/*` (the VNet and NSG imageshare makes).
+    pub const NETWORK_CONTRIBUTOR: &str = "4d97b98b-1d4f-4787-a291-c67834d212e7";
 }
 
 /// Who calls ARM.
@@ -53,6 +57,9 @@ pub enum ArmIdentity {
         /// The tenant of the auxiliary token (the image owner's), if the call needs one.
         aux_tenant: Option<TenantId>,
     },
+    /// A person's delegated token (the consumer's admin in one visit): their own rights
+    /// decide. Held in memory for the calls it serves only.
+    Delegated(AccessToken),
 }
 
 /// One entry of the permissions API: actions minus notActions.
@@ -196,6 +203,7 @@ impl ArmClient {
                 let token = self.tokens.operator(scopes::ARM).await?;
                 Ok(call.header("authorization", &token.bearer()))
             }
+            ArmIdentity::Delegated(token) => Ok(call.header("authorization", &token.bearer())),
             ArmIdentity::App {
                 app_id,
                 credential,

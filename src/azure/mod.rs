@@ -1,6 +1,7 @@
 //! Clients of the Azure services the pipeline calls, over one HTTP stack and one transport.
 
 pub mod arm;
+pub mod authorization_code;
 pub mod deletion;
 pub mod discovery;
 mod error;

@@ -56,6 +56,11 @@ pub mod scopes {
 pub struct AccessToken(Secret);
 
 impl AccessToken {
+    /// Wraps a token this process was handed (an authorization code's redemption).
+    pub(crate) fn new(token: Secret) -> Self {
+        Self(token)
+    }
+
     /// The `Authorization` header value.
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.0.expose())
@@ -115,7 +120,7 @@ fn expired_by(token: &str, now: time::OffsetDateTime) -> bool {
         .is_some_and(|exp| exp <= now.unix_timestamp() + EXPIRY_MARGIN_SECONDS)
 }
 
-fn jwt_claim(token: &str, name: &str) -> Option<serde_json::Value> {
+pub(super) fn jwt_claim(token: &str, name: &str) -> Option<serde_json::Value> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
@@ -286,6 +291,17 @@ impl Tokens {
             .await
             .map_err(|e| token_error("the operator identity's tenant", &e))?;
         Ok(AccessToken(Secret::new(token)))
+    }
+
+    /// The client assertion a share app with a federated credential presents: the operator
+    /// identity's token for the token-exchange audience (for an authorization code's
+    /// redemption, which the credential types of `azure_identity` do not make).
+    pub async fn client_assertion(&self) -> Result<Secret, AzureError> {
+        self.operator
+            .token(&self.exchange_scope)
+            .await
+            .map(Secret::new)
+            .map_err(|e| token_error("the operator identity's tenant", &e))
     }
 
     /// A token of the share app `app_id` in `tenant` for `scope`.

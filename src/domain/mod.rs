@@ -35,8 +35,8 @@ pub use history::{Actor, HistoryEntry};
 pub use image::{ImageCatalog, ImageRef, NotAllowed};
 pub use outbox::{Outbox, PendingMessage};
 pub use progress::{
-    AccessRecord, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery, Intent,
-    LastError, Progress, Rechecks, VmRecord, superseded,
+    AccessRecord, AdminGrant, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery,
+    Intent, LastError, OneVisit, Progress, Rechecks, VmRecord, superseded,
 };
 pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};

@@ -25,6 +25,31 @@ pub struct AppRecord {
     pub reader_assignment_id: Option<String>,
 }
 
+/// What the one-visit sign-in of a request needs between the approval page and the callback.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OneVisit {
+    /// The PKCE `code_verifier` (RFC 7636: 43 characters of base64url).
+    pub verifier: crate::secret::Secret,
+    /// The OpenID Connect `nonce` the ID token must carry back.
+    pub nonce: String,
+}
+
+/// A role assignment the consumer's admin made through imageshare, with their own sign-in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminGrant {
+    /// The role assignment's id.
+    pub assignment_id: String,
+    /// The role's name (`Virtual Machine Contributor`, `Network Contributor`).
+    pub role: String,
+    /// Who made it (the admin's sign-in name, from the ID token).
+    pub by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
 /// The share app's credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
@@ -156,6 +181,11 @@ pub struct ConsentRecord {
         skip_serializing_if = "Option::is_none"
     )]
     pub reminded_at: Option<OffsetDateTime>,
+    /// The one-visit sign-in's PKCE verifier and OpenID nonce, made with the state: the
+    /// approval page sends their challenge and nonce to Entra, the callback redeems the code
+    /// with the verifier. Kept only until the state is used; never in the status document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_visit: Option<OneVisit>,
     /// When the state stops being accepted.
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
@@ -271,6 +301,9 @@ pub struct AccessRecord {
     /// Actions still missing at the last check.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_actions: Vec<String>,
+    /// Role assignments the consumer's admin made for this request in one visit.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub granted_by_admin: Vec<AdminGrant>,
 }
 
 /// The VM and its network.

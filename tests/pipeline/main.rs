@@ -17,6 +17,7 @@ mod idempotency;
 mod lifecycle;
 mod lighthouse;
 mod one_per_vm;
+mod one_visit;
 mod overwrite;
 mod rbac_guest;
 mod revocation;

@@ -178,6 +178,60 @@ pub async fn consent_in_browser(transport: &Transport, link: &Url) -> anyhow::Re
     Ok(done.html)
 }
 
+/// Plays the Fabrikam admin approving in one visit: the approval page's one-visit link, one
+/// sign-in on Entra (and its consent page, the first time), and back on imageshare's page,
+/// which says what was done in the tenant. The page's HTML.
+pub async fn approve_in_one_visit(transport: &Transport, link: &Url) -> anyhow::Result<String> {
+    approve_in_one_visit_as(
+        transport,
+        link,
+        demo::FABRIKAM_ADMIN_UPN,
+        demo::FABRIKAM_ADMIN_PASSWORD,
+    )
+    .await
+}
+
+/// As [`approve_in_one_visit`], signed in as `login`.
+pub async fn approve_in_one_visit_as(
+    transport: &Transport,
+    link: &Url,
+    login: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let browser = Browser::new(transport.clone())?;
+    let approval = browser.open(link).await?;
+    if !approval.status.is_success() {
+        bail!(
+            "the approval page answered {}: {}",
+            approval.status,
+            approval.html
+        );
+    }
+    let signin = browser.open(&approval.link("one-visit")?).await?;
+    let form = signin.form("signin")?;
+    let after = browser
+        .submit(&form, &[("login", login), ("passwd", password)])
+        .await?;
+    // Consent is asked the first time only; afterwards Entra sends the admin straight back.
+    let redirect = match after.form("accept") {
+        Ok(accept) => {
+            browser
+                .submit(&accept, &[("consent_on_behalf", "true")])
+                .await?
+        }
+        Err(_) => after,
+    };
+    let done = browser.follow(&redirect).await?;
+    if !done.status.is_success() {
+        bail!(
+            "the one-visit approval answered {}: {}",
+            done.status,
+            done.html
+        );
+    }
+    Ok(done.html)
+}
+
 /// Plays the consumer admin declining on the approval page, with `reason`.
 pub async fn decline_in_browser(
     transport: &Transport,

@@ -178,6 +178,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             resends,
             resend_pending: resending,
             reminded_at,
+            one_visit: Some(consent_state::one_visit()),
             expires_at,
             delivery,
             delivering: Some(intent.clone()),
