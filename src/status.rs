@@ -150,6 +150,21 @@ pub struct ConsumerAction {
     pub command: String,
 }
 
+/// The roles the admin granted through imageshare's one visit, for the removal notice: the
+/// app itself may never remove role assignments (its roles exclude
+/// `Microsoft.Authorization/*/Delete`), so the admin is told.
+fn granted_in_one_visit(request: &ShareRequest) -> String {
+    let grants = &request.progress.access.granted_by_admin;
+    if grants.is_empty() {
+        return String::new();
+    }
+    let roles: Vec<&str> = grants.iter().map(|g| g.role.as_str()).collect();
+    format!(
+        " ({}, granted with your sign-in on imageshare's approval page; the app may not remove role assignments itself)",
+        roles.join(" and ")
+    )
+}
+
 /// What only the consumer's admin can remove once the request's app was consented in their
 /// tenant: its enterprise application (service principal) there, and its role grant.
 pub fn consumer_actions(request: &ShareRequest) -> Vec<ConsumerAction> {
@@ -182,8 +197,9 @@ pub fn consumer_actions(request: &ShareRequest) -> Vec<ConsumerAction> {
         },
         ConsumerAction {
             what: format!(
-                "The app's role assignment on resource group {}.",
-                request.consumer.resource_group
+                "The app's role assignment on resource group {}{}.",
+                request.consumer.resource_group,
+                granted_in_one_visit(request)
             ),
             portal: format!(
                 "https://portal.azure.com/#@{tenant}/resource{scope}/users > Role assignments > the app {} > Remove",

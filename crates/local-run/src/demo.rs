@@ -1,6 +1,6 @@
-//! `--demo`: submit the sample share request, follow it, play the consumer's admin (consent in
-//! the browser, then the role grant), and report how long each step took and how many Azure
-//! calls it made.
+//! `--demo`: submit the sample share request, follow it, play the consumer's admin (one
+//! sign-in on the approval page's one-visit link: approval, consent and the role grant), and
+//! report how long each step took and how many Azure calls it made.
 
 use std::time::{Duration, Instant};
 
@@ -311,7 +311,6 @@ pub async fn run(
 
     let mut last_state = String::new();
     let mut consented = false;
-    let mut granted = false;
     loop {
         let document = status(&client, &location).await?;
         let state = document["state"].as_str().unwrap_or_default().to_owned();
@@ -357,21 +356,11 @@ pub async fn run(
             "AwaitingConsent" if !consented => {
                 if let Some(link) = consent_link_from_mail(&stack.sim) {
                     progress(
-                        "         the consumer's admin opens the link from the mail and approves",
+                        "         the consumer's admin opens the link from the mail and approves in one sign-in (approval, consent and role grant)",
                     );
-                    consent_in_browser(&stack.transport, &link).await?;
+                    approve_in_one_visit(&stack.transport, &link).await?;
                     consented = true;
                 }
-            }
-            "AwaitingRoleGrant" if !granted => {
-                let app_id = document["app"]["appId"]
-                    .as_str()
-                    .ok_or_else(|| anyhow!("no app id in the status"))?;
-                progress(
-                    "         the consumer's admin grants the app Contributor on the resource group",
-                );
-                grant_contributor(&stack.sim, app_id).await?;
-                granted = true;
             }
             _ => {}
         }
