@@ -332,10 +332,7 @@ pub(super) async fn finish(
         if r.state() != State::CreatingVm {
             return Ok(Write::Keep(()));
         }
-        r.progress.vm.operation_url = None;
-        r.progress.vm.vm_id = Some(vm_id.to_owned());
-        r.steps.ran(Step::CreateVm);
-        r.steps.completed(Step::CreateVm, event.at);
+        vm_made(r, vm_id, event.at);
         let entry = r.transition(
             State::Completed,
             "completed",
@@ -346,6 +343,14 @@ pub(super) async fn finish(
     })
     .await?;
     Ok(Outcome::Done)
+}
+
+/// Records the VM as made: its id, no operation left to follow, the step done.
+fn vm_made(r: &mut ShareRequest, vm_id: &str, at: time::OffsetDateTime) {
+    r.progress.vm.operation_url = None;
+    r.progress.vm.vm_id = Some(vm_id.to_owned());
+    r.steps.ran(Step::CreateVm);
+    r.steps.completed(Step::CreateVm, at);
 }
 
 /// A direct share's VM exists: the request is held `Shared` for the share's lifetime (VMs
@@ -361,10 +366,7 @@ async fn hold_share(
         if r.state() != State::CreatingVm {
             return Ok(Write::Keep(()));
         }
-        r.progress.vm.operation_url = None;
-        r.progress.vm.vm_id = Some(vm_id.to_owned());
-        r.steps.ran(Step::CreateVm);
-        r.steps.completed(Step::CreateVm, event.at);
+        vm_made(r, vm_id, event.at);
         Ok(Write::Save(Vec::new(), ()))
     })
     .await?;
