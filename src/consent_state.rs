@@ -78,7 +78,7 @@ mod tests {
     fn the_s256_challenge_is_the_rfc_7636_appendix_b_example() {
         assert_eq!(
             s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFr-8CZ6Iy3mWhJ1Ks9Qt7DqZmGlKfpM"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         let fresh = one_visit();
         assert_eq!(fresh.verifier.expose().len(), 43);
