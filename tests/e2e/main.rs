@@ -10,6 +10,7 @@ mod direct_share;
 mod lighthouse;
 mod local_store;
 mod logs;
+mod one_visit;
 mod packaged;
 mod pages;
 mod queued;
