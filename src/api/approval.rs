@@ -193,7 +193,7 @@ fn details(open: &Open) -> String {
     format!(
         "<p>An image owner asks to share a VM image with your tenant and to create one VM from it in your subscription. Nothing is created before you approve.</p>\
          <table>{}{}{}{}{}{}{}{}{}</table>\
-         <p>To create the VM, imageshare's app needs <b>Contributor</b> on resource group <b>{}</b>; after approving, the next page says how to grant it if it is not in place. VMs made from a shared image keep needing read access to it for reimage and scale-out.</p>",
+         <p>To create the VM, imageshare's app needs a role on resource group <b>{}</b>: approving in one sign-in lets imageshare give it <b>{}</b> with your rights; otherwise you grant it <b>Contributor</b>, and the next page says how. VMs made from a shared image keep needing read access to it for reimage and scale-out.</p>",
         row("Image", &request.image_name),
         row("VM", vm(|v| v.name.as_str())),
         row("Size", vm(|v| v.size.as_str())),
@@ -204,6 +204,7 @@ fn details(open: &Open) -> String {
         row("Link valid until", &until),
         row("Request", &request.id.to_string()),
         escape(request.consumer.resource_group.as_str()),
+        escape(&super::one_visit::roles_text(request)),
     )
 }
 

@@ -258,5 +258,56 @@ async fn the_approval_page_the_consent_callback_and_the_status_page_render_reada
     // The status page after consent.
     let after = render(&location, "status-after-consent").await;
     assert_readable(&after, &format!("Share request {id}"));
+
+    // A second share, approved in one visit: the approval page's one-visit link, one sign-in
+    // (with Entra's consent page for Resource Manager's scope), and the page that says what
+    // was done in the tenant.
+    let mut second = demo_request();
+    second["vm"]["name"] = "vm-fabrikam-02".into();
+    let submitted = reqwest::Client::new()
+        .post(format!("{}/api/share-requests", stack.base_url))
+        .json(&second)
+        .send()
+        .await
+        .unwrap();
+    let second_location = submitted.headers()["location"].to_str().unwrap().to_owned();
+    wait_for_state(&second_location, "AwaitingConsent").await;
+    let link = consent_link_from_mail(&stack.sim).expect("a second mail");
+    let approval = render(link.as_str(), "approval-page-one-visit").await;
+    assert!(
+        approval.dom.contains("Approve in one sign-in"),
+        "{}",
+        approval.dom
+    );
+    let page = browser.open(&link).await.unwrap();
+    let signin = browser
+        .open(&page.link("one-visit").unwrap())
+        .await
+        .unwrap();
+    let after_signin = browser
+        .submit(
+            &signin.form("signin").unwrap(),
+            &[
+                ("login", azure_sim::scenario::demo::FABRIKAM_ADMIN_UPN),
+                ("passwd", azure_sim::scenario::demo::FABRIKAM_ADMIN_PASSWORD),
+            ],
+        )
+        .await
+        .unwrap();
+    // Resource Manager's delegated scope was not consented by the first share's consent.
+    let redirect = match after_signin.form("accept") {
+        Ok(accept) => browser.submit(&accept, &[]).await.unwrap(),
+        Err(_) => after_signin,
+    };
+    let callback = redirect
+        .location
+        .expect("Entra redirects to the callback with a code");
+    let done = render(callback.as_str(), "one-visit-done").await;
+    assert_readable(&done, "Thank you: request approved");
+    assert!(
+        done.dom.contains("Virtual Machine Contributor"),
+        "what was done is not said: {}",
+        done.dom
+    );
     stack.shutdown().await.unwrap();
 }
