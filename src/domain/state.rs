@@ -307,7 +307,7 @@ mod tests {
     use super::*;
 
     /// These are the app-consent machine's rules (each strategy has its own order).
-    const AC: super::super::Strategy = super::super::Strategy::AppConsent;
+    const AC: super::super::Machine = super::super::Machine::AppConsent;
 
     const ALL: [State; 12] = [
         State::Submitted,
