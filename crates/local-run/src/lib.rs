@@ -9,6 +9,7 @@ pub mod azurite;
 pub mod browser;
 pub mod demo;
 pub mod direct_share;
+pub mod fleet;
 pub mod lighthouse;
 pub mod rbac_guest;
 pub mod requests;
