@@ -48,7 +48,8 @@ use local_run::{
 fn usage() -> ! {
     eprintln!(
         "usage: cargo bench --bench fleet -- [--shares N] [--tenants M] [--instances K] [--concurrency C] \
-         [--wave-interval SECONDS] [--seed S] [--timeout SECONDS] [--real-clock] [--memory] [--operations N]"
+         [--wave-interval SECONDS] [--seed S] [--timeout SECONDS] [--real-clock] [--memory] [--operations N] \
+         [--setting NAME=VALUE]..."
     );
     std::process::exit(2)
 }
@@ -91,6 +92,13 @@ fn main() {
             "--seed" => options.seed = value(),
             "--timeout" => options.timeout = Duration::from_secs(value()),
             "--operations" => operations = value() as usize,
+            "--setting" => {
+                let pair = args.next().unwrap_or_else(|| usage());
+                let (name, value) = pair.split_once('=').unwrap_or_else(|| usage());
+                options
+                    .extra_settings
+                    .push((name.to_owned(), value.to_owned()));
+            }
             "--real-clock" => options.clock = ClockMode::Real,
             "--memory" => options.store = LocalStore::Memory,
             // `cargo bench` passes `--bench` to every bench binary.
