@@ -234,7 +234,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             &spec,
             &placed.nic_id,
             &image,
-            image_reference(&request),
+            &image_reference(&request),
         ),
     )
     .await
