@@ -38,21 +38,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{path::PathBuf, time::Duration};
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use local_run::{
     fleet::{self, ClockMode, FleetOptions},
     stack::LocalStore,
 };
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: cargo bench --bench fleet -- [--shares N] [--tenants M] [--instances K] [--concurrency C] \
-         [--wave-interval SECONDS] [--seed S] [--timeout SECONDS] [--real-clock] [--memory] [--operations N] \
-         [--setting NAME=VALUE]..."
-    );
-    std::process::exit(2)
-}
+const USAGE: &str = "usage: cargo bench --bench fleet -- [--shares N] [--tenants M] [--instances K] [--concurrency C] \
+     [--wave-interval SECONDS] [--seed S] [--timeout SECONDS] [--real-clock] [--memory] [--operations N] \
+     [--setting NAME=VALUE]...";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -61,7 +56,48 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn main() {
+/// Applies the command line to `options`; the number of operations to list.
+fn parse(options: &mut FleetOptions) -> Result<usize, String> {
+    let mut operations = 25;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || -> Result<u64, String> {
+            args.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{arg} needs a number"))
+        };
+        match arg.as_str() {
+            "--shares" => options.shares = value()? as usize,
+            "--tenants" => options.tenants = value()? as usize,
+            "--instances" => options.instances = value()? as usize,
+            "--concurrency" => options.max_concurrent_calls = value()? as usize,
+            "--wave-interval" => options.wave_interval = Duration::from_secs(value()?),
+            "--seed" => options.seed = value()?,
+            "--timeout" => options.timeout = Duration::from_secs(value()?),
+            "--operations" => operations = value()? as usize,
+            "--setting" => {
+                let pair = args.next().unwrap_or_default();
+                let (name, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| "--setting needs NAME=VALUE".to_owned())?;
+                options
+                    .extra_settings
+                    .push((name.to_owned(), value.to_owned()));
+            }
+            "--real-clock" => options.clock = ClockMode::Real,
+            "--memory" => options.store = LocalStore::Memory,
+            // `cargo bench` passes `--bench` to every bench binary.
+            "--bench" => {}
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    if options.store == LocalStore::Memory && options.instances > 1 {
+        return Err("--memory keeps requests in one handler's memory: use --instances 1".into());
+    }
+    Ok(operations)
+}
+
+fn main() -> ExitCode {
     let scratch = std::env::temp_dir().join(format!("imageshare-fleet-{}", std::process::id()));
     let mut options = FleetOptions::new(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")),
@@ -75,41 +111,13 @@ fn main() {
     options.wave_interval = Duration::from_secs(env_or("FLEET_WAVE_INTERVAL", 0));
     options.seed = env_or("FLEET_SEED", options.seed);
     options.progress = true;
-    let mut operations = 25;
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || -> u64 {
-            args.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| usage())
-        };
-        match arg.as_str() {
-            "--shares" => options.shares = value() as usize,
-            "--tenants" => options.tenants = value() as usize,
-            "--instances" => options.instances = value() as usize,
-            "--concurrency" => options.max_concurrent_calls = value() as usize,
-            "--wave-interval" => options.wave_interval = Duration::from_secs(value()),
-            "--seed" => options.seed = value(),
-            "--timeout" => options.timeout = Duration::from_secs(value()),
-            "--operations" => operations = value() as usize,
-            "--setting" => {
-                let pair = args.next().unwrap_or_else(|| usage());
-                let (name, value) = pair.split_once('=').unwrap_or_else(|| usage());
-                options
-                    .extra_settings
-                    .push((name.to_owned(), value.to_owned()));
-            }
-            "--real-clock" => options.clock = ClockMode::Real,
-            "--memory" => options.store = LocalStore::Memory,
-            // `cargo bench` passes `--bench` to every bench binary.
-            "--bench" => {}
-            _ => usage(),
+    let operations = match parse(&mut options) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
         }
-    }
-    if options.store == LocalStore::Memory && options.instances > 1 {
-        eprintln!("--memory keeps requests in one handler's memory: use --instances 1");
-        std::process::exit(2);
-    }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -121,10 +129,11 @@ fn main() {
             println!("{}", report.render());
             println!("Azure calls by operation:");
             print!("{}", report.render_operations(operations));
+            ExitCode::SUCCESS
         }
         Err(e) => {
             eprintln!("the fleet run failed: {e:#}");
-            std::process::exit(1);
+            ExitCode::FAILURE
         }
     }
 }

@@ -179,31 +179,32 @@ async fn issue(
         CredentialMode::Secret => None,
     };
 
-    let (app_object_id, app_id, sp_id, application) = match &reusable {
-        Some(known) => (
+    let (app_object_id, app_id, sp_id, application) = if let Some(known) = &reusable {
+        (
             known.app.object_id.clone(),
             known.app.app_id.clone(),
             known.app.service_principal_id.clone(),
             None,
-        ),
-        None => {
-            let app = match cloud.graph.upsert_application(&unique_name, body).await {
-                Ok(app) => app,
-                Err(e) => return Err(operator_must_fix(
+        )
+    } else {
+        let app = match cloud.graph.upsert_application(&unique_name, body).await {
+            Ok(app) => app,
+            Err(e) => {
+                return Err(operator_must_fix(
                     &e,
                     "create or update applications in Microsoft Graph (Application.ReadWrite.OwnedBy)",
                 )
-                .unwrap_or_else(|| e.into())),
-            };
-            let sp = match cloud.graph.upsert_service_principal(&app.app_id).await {
-                Ok(sp) => sp,
-                Err(e) if e.has_code("NoBackingApplicationObject") || e.status() == Some(404) => {
-                    return retry_later(run, "the new app has not replicated in Entra yet").await;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            (app.id.clone(), app.app_id.clone(), sp.id, Some(app))
-        }
+                .unwrap_or_else(|| e.into()));
+            }
+        };
+        let sp = match cloud.graph.upsert_service_principal(&app.app_id).await {
+            Ok(sp) => sp,
+            Err(e) if e.has_code("NoBackingApplicationObject") || e.status() == Some(404) => {
+                return retry_later(run, "the new app has not replicated in Entra yet").await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        (app.id.clone(), app.app_id.clone(), sp.id, Some(app))
     };
 
     let credential = match settings.credential {
