@@ -1,6 +1,9 @@
 //! The Azure clients the pipeline uses, built once from the settings.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
 use azure_transport::Transport;
 use tokio::sync::OnceCell;
@@ -30,7 +33,14 @@ pub struct Cloud {
     /// Service Bus.
     pub service_bus: ServiceBusSender,
     operator_principal: OnceCell<String>,
+    /// Gallery image definitions read lately, by id (lowercase), with when they were read.
+    image_definitions: Mutex<HashMap<String, (time::OffsetDateTime, serde_json::Value)>>,
 }
+
+/// How long a gallery image definition read serves other requests: its OS type and state
+/// cannot change, its features only by the owner's deliberate update (`allowUpdateImage`),
+/// so one read per instance every few minutes serves every request for that image.
+pub const IMAGE_DEFINITION_FRESH: time::Duration = time::Duration::minutes(5);
 
 impl Cloud {
     /// Builds the clients over `transport` with `tokens`.
@@ -56,7 +66,37 @@ impl Cloud {
             tokens,
             http,
             operator_principal: OnceCell::new(),
+            image_definitions: Mutex::default(),
         }
+    }
+
+    /// The image definition `id` as read less than [`IMAGE_DEFINITION_FRESH`] before `now`.
+    pub fn recent_image_definition(
+        &self,
+        id: &str,
+        now: time::OffsetDateTime,
+    ) -> Option<serde_json::Value> {
+        let known = self
+            .image_definitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        known
+            .get(&id.to_ascii_lowercase())
+            .filter(|(at, _)| *at <= now && now - *at < IMAGE_DEFINITION_FRESH)
+            .map(|(_, definition)| definition.clone())
+    }
+
+    /// Remembers the image definition `id` as read at `at`.
+    pub fn remember_image_definition(
+        &self,
+        id: &str,
+        at: time::OffsetDateTime,
+        definition: serde_json::Value,
+    ) {
+        self.image_definitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id.to_ascii_lowercase(), (at, definition));
     }
 
     /// The operator identity's object id: the subject its federated credentials trust. Read

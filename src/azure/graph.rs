@@ -185,13 +185,47 @@ impl GraphClient {
     }
 
     /// Ensures the app has `credential` (by name): adds it, or corrects it if it differs.
+    /// The add comes first (a credential is usually absent: the last request of a tenant
+    /// removes it); only when Graph answers 409 (the name is taken) is the existing one read
+    /// and, if it differs, corrected.
     pub async fn ensure_federated_credential(
         &self,
         app_object_id: &str,
         credential: &FederatedCredential,
     ) -> Result<(), AzureError> {
+        let path = format!("/applications/{app_object_id}/federatedIdentityCredentials");
+        let body = serde_json::to_value(credential).unwrap_or(Value::Null);
+        // The name is a natural key: a resend after an ambiguous failure is harmless (Graph
+        // refuses a duplicate name).
+        match self
+            .call(
+                ApiCall::new(Service::Graph, Method::POST, url(&path)?)
+                    .json(body)
+                    .idempotent(true),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if e.status() == Some(409) => {}
+            Err(e) => return Err(e),
+        }
         let existing = self.federated_credentials(app_object_id).await?;
         match existing.iter().find(|c| c.name == credential.name) {
+            // The same trust under another name: the app signs in all the same.
+            None if existing
+                .iter()
+                .any(|c| c.issuer == credential.issuer && c.subject == credential.subject) =>
+            {
+                Ok(())
+            }
+            // Removed again since Graph refused it: a retry adds it.
+            None => Err(AzureError::Transport {
+                service: Service::Graph,
+                detail: format!(
+                    "federated credential '{}' was refused as a duplicate but is not listed; trying again",
+                    credential.name
+                ),
+            }),
             Some(c) if c == credential => Ok(()),
             Some(_) => {
                 let path = format!(
@@ -202,24 +236,6 @@ impl GraphClient {
                 self.call(ApiCall::new(Service::Graph, Method::PATCH, url(&path)?).json(body))
                     .await
                     .map(|_| ())
-            }
-            None => {
-                let path = format!("/applications/{app_object_id}/federatedIdentityCredentials");
-                let body = serde_json::to_value(credential).unwrap_or(Value::Null);
-                // The name is a natural key: a resend after an ambiguous failure is harmless
-                // (Graph refuses a duplicate name).
-                match self
-                    .call(
-                        ApiCall::new(Service::Graph, Method::POST, url(&path)?)
-                            .json(body)
-                            .idempotent(true),
-                    )
-                    .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.status() == Some(409) => Ok(()),
-                    Err(e) => Err(e),
-                }
             }
         }
     }

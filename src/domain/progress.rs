@@ -23,6 +23,11 @@ pub struct AppRecord {
     /// the share itself lets the consumer's tenant read the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reader_assignment_id: Option<String>,
+    /// A digest of the app document IssueCredentials upserted (`sha256:` + hex), so a later
+    /// request of the tenant reuses the app only while the document is the same (absent in
+    /// records written before it existed: they are never reused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// What the one-visit sign-in of a request needs between the approval page and the callback.

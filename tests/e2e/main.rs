@@ -7,6 +7,7 @@
 
 mod callers;
 mod direct_share;
+mod fleet;
 mod lighthouse;
 mod local_store;
 mod logs;

@@ -527,4 +527,17 @@ impl Directory {
             .cloned()
             .collect()
     }
+
+    /// Mail sent from users of `tenant` after the first `seen` of them.
+    pub fn outbox_since(&self, tenant: &str, seen: usize) -> Vec<Mail> {
+        let Some(id) = self.tenant(tenant).map(|t| t.id.clone()) else {
+            return vec![];
+        };
+        self.mail
+            .iter()
+            .filter(|m| m.tenant.eq_ignore_ascii_case(&id))
+            .skip(seen)
+            .cloned()
+            .collect()
+    }
 }

@@ -321,6 +321,19 @@ impl Sim {
         state::outbox(&self.ctx, tenant)
     }
 
+    /// The mail of [`Sim::outbox`] after its first `seen` (oldest first), for a watcher that
+    /// reads a long outbox again and again.
+    pub fn outbox_since(&self, tenant: &str, seen: usize) -> Vec<Mail> {
+        state::outbox_since(&self.ctx, tenant, seen)
+    }
+
+    /// Message counts of every Service Bus entity (queues, topic subscriptions, dead-letter
+    /// queues): visible, locked, scheduled and when the next scheduled one is due. Cheaper than
+    /// [`Sim::state`], for a driver that asks often whether anything is left to do now.
+    pub fn queue_counts(&self) -> Vec<servicebus::broker::EntityCounts> {
+        state::queue_counts(&self.ctx)
+    }
+
     /// Every secret value the simulator issued or holds.
     pub fn known_secrets(&self) -> Vec<KnownSecret> {
         self.ctx.secrets.all()

@@ -10,6 +10,7 @@ use crate::faults::Fault;
 pub mod arm;
 pub mod demo;
 pub mod entra;
+pub mod fleet;
 pub mod servicebus;
 
 pub use arm::{

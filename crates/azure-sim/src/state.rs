@@ -143,14 +143,20 @@ pub struct ResourceView {
 }
 
 /// The current state.
-pub fn snapshot(ctx: &SimContext) -> StateSnapshot {
+/// Message counts of every Service Bus entity.
+pub fn queue_counts(ctx: &SimContext) -> Vec<EntityCounts> {
     let now = ctx.now();
-    let mut world = ctx.world();
-    let queues = world
+    ctx.world()
         .namespaces
         .values_mut()
         .flat_map(|ns| ns.counts(now))
-        .collect();
+        .collect()
+}
+
+pub fn snapshot(ctx: &SimContext) -> StateSnapshot {
+    let queues = queue_counts(ctx);
+    let now = ctx.now();
+    let world = ctx.world();
     StateSnapshot {
         applications: world.directory.application_views(),
         service_principals: world.directory.service_principal_views(),
@@ -286,4 +292,9 @@ pub fn redeem(
 /// Mail sent from users of `tenant`.
 pub fn outbox(ctx: &SimContext, tenant: &str) -> Vec<Mail> {
     ctx.world().directory.outbox(tenant)
+}
+
+/// That mail after its first `seen`.
+pub fn outbox_since(ctx: &SimContext, tenant: &str, seen: usize) -> Vec<Mail> {
+    ctx.world().directory.outbox_since(tenant, seen)
 }

@@ -108,6 +108,15 @@ impl RunningHost {
         &self.worker
     }
 
+    /// The process id of the handler while it runs (`None` while it starts or after it
+    /// stopped).
+    pub fn handler_pid(&self) -> Option<u32> {
+        match self.worker.state() {
+            crate::worker::WorkerState::Ready(endpoint) => endpoint.pid,
+            crate::worker::WorkerState::Starting | crate::worker::WorkerState::Stopped => None,
+        }
+    }
+
     /// A handle that stops the host.
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle(self.stop.clone())
@@ -169,9 +178,9 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
             path: options.app_dir.clone(),
             source,
         })?;
-    let config = HostConfig::read(&app_dir)?;
-    let functions = function_json::discover(&app_dir)?;
     let settings = app_settings(&options)?;
+    let config = HostConfig::read_with_overrides(&app_dir, settings.iter())?;
+    let functions = function_json::discover(&app_dir)?;
     let transport = azure_transport::Transport::from_setting(options.azure_sim.as_deref())?;
     // Against the simulator, SAS tokens are signed on its clock, which tests move forward.
     transport.follow_simulator_clock();

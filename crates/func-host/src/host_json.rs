@@ -54,6 +54,51 @@ pub struct HostConfig {
     pub route_prefix: String,
 }
 
+/// The prefix of app settings that override host.json.
+pub const OVERRIDE_PREFIX: &str = "AzureFunctionsJobHost__";
+
+/// Applies `AzureFunctionsJobHost__a__b` settings to `root` (values stay strings, which the
+/// readers accept as configuration binding does).
+fn apply_overrides<'a>(
+    root: &mut Map<String, Value>,
+    settings: impl IntoIterator<Item = (&'a str, &'a str)>,
+) {
+    for (name, value) in settings {
+        let Some(path) = name
+            .get(..OVERRIDE_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(OVERRIDE_PREFIX))
+            .map(|_| &name[OVERRIDE_PREFIX.len()..])
+        else {
+            continue;
+        };
+        let keys: Vec<&str> = path.split("__").filter(|k| !k.is_empty()).collect();
+        set_path(root, &keys, value);
+    }
+}
+
+/// Sets `keys` (a path of object keys, matched without regard to case) to `value`.
+fn set_path(node: &mut Map<String, Value>, keys: &[&str], value: &str) {
+    let Some((first, rest)) = keys.split_first() else {
+        return;
+    };
+    let key = node
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(first))
+        .cloned()
+        .unwrap_or_else(|| (*first).to_owned());
+    if rest.is_empty() {
+        node.insert(key, Value::String(value.to_owned()));
+        return;
+    }
+    let child = node.entry(key).or_insert_with(|| Value::Object(Map::new()));
+    if !child.is_object() {
+        *child = Value::Object(Map::new());
+    }
+    if let Some(object) = child.as_object_mut() {
+        set_path(object, rest, value);
+    }
+}
+
 /// Dedicated/Premium/Flex default (`ScriptJobHostOptionsSetup`); Consumption would be 5 min.
 pub const DEFAULT_FUNCTION_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const DEFAULT_INITIALIZATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -62,13 +107,28 @@ const DEFAULT_LOCK_RENEWAL: Duration = Duration::from_secs(5 * 60);
 impl HostConfig {
     /// Reads `<app_dir>/host.json`.
     pub fn read(app_dir: &Path) -> Result<Self, ConfigError> {
+        Self::read_with_overrides(app_dir, std::iter::empty())
+    }
+
+    /// Reads `<app_dir>/host.json` with the app settings that override it applied first, as
+    /// the real host's configuration does: a setting named
+    /// `AzureFunctionsJobHost__extensions__serviceBus__maxConcurrentCalls` replaces (or adds)
+    /// `extensions.serviceBus.maxConcurrentCalls`, keys compared without regard to case. Other
+    /// settings are ignored.
+    pub fn read_with_overrides<'a>(
+        app_dir: &Path,
+        settings: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, ConfigError> {
         let path = app_dir.join("host.json");
         let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
             path: path.clone(),
             source,
         })?;
-        let json: Value = serde_json::from_str(strip_bom(&text))
+        let mut json: Value = serde_json::from_str(strip_bom(&text))
             .map_err(|source| ConfigError::Json { path, source })?;
+        if let Some(root) = json.as_object_mut() {
+            apply_overrides(root, settings);
+        }
         Self::from_json(json.as_object().unwrap_or(&Map::new()))
     }
 
@@ -213,5 +273,32 @@ mod tests {
             parse(&json!({"customHandler":{}})),
             Err(ConfigError::NoExecutable)
         ));
+    }
+
+    #[test]
+    fn an_azure_functions_job_host_setting_overrides_host_json() {
+        let mut root = json!({
+            "customHandler": {"description": {"defaultExecutablePath": "handler"}},
+            "extensions": {"serviceBus": {"maxConcurrentCalls": 8}}
+        });
+        apply_overrides(
+            root.as_object_mut().unwrap(),
+            [
+                (
+                    "AzureFunctionsJobHost__extensions__ServiceBus__maxConcurrentCalls",
+                    "32",
+                ),
+                ("azurefunctionsjobhost__extensions__http__routePrefix", "v2"),
+                ("IMAGESHARE_STORE", "table"),
+            ],
+        );
+        let c = parse(&root).unwrap();
+        assert_eq!(c.service_bus.max_concurrent_calls, 32);
+        assert_eq!(c.route_prefix, "v2");
+        assert_eq!(
+            root["extensions"]["serviceBus"].as_object().unwrap().len(),
+            1,
+            "the existing key was replaced, not joined by a second spelling"
+        );
     }
 }

@@ -129,6 +129,8 @@ pub struct Endpoint {
     pub port: u16,
     /// 1 for the first process, +1 per restart.
     pub generation: u64,
+    /// The handler's process id (for a bench reading its memory from `/proc`).
+    pub pid: Option<u32>,
 }
 
 /// The supervisor's view of the handler.
@@ -258,6 +260,7 @@ impl Supervisor {
             let endpoint = Endpoint {
                 port,
                 generation: self.generation,
+                pid: child.id(),
             };
 
             // Readiness: GET / every 25 ms until any HTTP answer or the timeout.

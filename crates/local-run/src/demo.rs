@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, anyhow, bail};
 use azure_sim::{Sim, scenario::demo};
 use azure_transport::Transport;
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 use crate::{
+    admin::ConsumerAdmin,
     browser::Browser,
     stack::{Stack, demo_request},
 };
@@ -34,7 +35,7 @@ pub struct Report {
 
 /// `GET management.azure.com/subscriptions/{id}/...`: ids and query strings folded, so that
 /// calls of one kind count together.
-fn operation(method: &str, host: &str, path_and_query: &str) -> String {
+pub fn operation(method: &str, host: &str, path_and_query: &str) -> String {
     let path = path_and_query.split('?').next().unwrap_or_default();
     let folded: Vec<String> = path
         .split('/')
@@ -106,30 +107,10 @@ pub fn consent_link_from_mail(sim: &Sim) -> Option<Url> {
 /// Every approval link mailed to the demo admin, oldest first: one per request, each working
 /// for its own request only.
 pub fn consent_links_from_mail(sim: &Sim) -> Vec<Url> {
-    sim.outbox(demo::CONTOSO_TENANT)
-        .iter()
-        .filter(|m| {
-            m.to.iter()
-                .any(|t| t.eq_ignore_ascii_case(demo::FABRIKAM_ADMIN_UPN))
-        })
-        .filter_map(|mail| {
-            mail.content
-                .split("href=\"")
-                .skip(1)
-                .filter_map(|rest| rest.split('"').next())
-                .map(|href| href.replace("&amp;", "&"))
-                .find(|href| href.contains("/api/approval?"))
-                .and_then(|href| Url::parse(&href).ok())
-        })
-        .collect()
+    ConsumerAdmin::fabrikam().approval_links(&sim.outbox(demo::CONTOSO_TENANT))
 }
 
-/// The request an approval link is for: its `state` starts with the request id.
-pub fn request_of_link(link: &Url) -> Option<String> {
-    link.query_pairs()
-        .find(|(k, _)| k == "state")
-        .and_then(|(_, v)| v.split_once('.').map(|(id, _)| id.to_owned()))
-}
+pub use crate::admin::request_of_link;
 
 async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Value> {
     let response = client
@@ -140,42 +121,14 @@ async fn status(client: &reqwest::Client, location: &str) -> anyhow::Result<Valu
     response.json().await.context("reading the status document")
 }
 
-/// Plays the consumer admin in the browser: opens the approval link and approves, on the page
-/// itself when the tenant consented to the app before, else on Microsoft's consent page
-/// (sign in, accept). Returns the last page, ours.
+/// Plays the demo's consumer admin in the browser: opens the approval link and approves, on
+/// the page itself when the tenant consented to the app before, else on Microsoft's consent
+/// page (sign in, accept). Returns the last page, ours.
 pub async fn consent_in_browser(transport: &Transport, link: &Url) -> anyhow::Result<String> {
-    let browser = Browser::new(transport.clone())?;
-    let approval = browser.open(link).await?;
-    if !approval.status.is_success() {
-        bail!(
-            "the approval page answered {}: {}",
-            approval.status,
-            approval.html
-        );
-    }
-    let done = if let Ok(form) = approval.form("approve") {
-        browser.submit(&form, &[]).await?
-    } else {
-        let consent = approval.link("consent")?;
-        let signin = browser.open(&consent).await?;
-        let form = signin.form("signin")?;
-        let consent = browser
-            .submit(
-                &form,
-                &[
-                    ("login", demo::FABRIKAM_ADMIN_UPN),
-                    ("passwd", demo::FABRIKAM_ADMIN_PASSWORD),
-                ],
-            )
-            .await?;
-        let accept = consent.form("accept")?;
-        let redirect = browser.submit(&accept, &[]).await?;
-        browser.follow(&redirect).await?
-    };
-    if !done.status.is_success() {
-        bail!("the approval answered {}: {}", done.status, done.html);
-    }
-    Ok(done.html)
+    Ok(ConsumerAdmin::fabrikam()
+        .approve_in_browser(transport, link)
+        .await?
+        .html)
 }
 
 /// Plays the Fabrikam admin approving in one visit: the approval page's one-visit link, one
@@ -244,33 +197,12 @@ pub async fn decline_in_browser(
     browser.submit(&form, &[("reason", reason)]).await
 }
 
-/// Plays the consumer admin granting the app Contributor on the resource group, as in the
-/// portal (the simulator acts with the admin's own rights).
+/// Plays the demo's consumer admin granting the app Contributor on the resource group, as in
+/// the portal (the simulator acts with the admin's own rights).
 pub async fn grant_contributor(sim: &Sim, app_id: &str) -> anyhow::Result<()> {
-    let scope = format!(
-        "/subscriptions/{}/resourceGroups/{}",
-        demo::FABRIKAM_SUBSCRIPTION,
-        demo::FABRIKAM_RESOURCE_GROUP
-    );
-    let response = reqwest::Client::new()
-        .post(format!("{}/_sim/role-assignments", sim.url()))
-        .json(&json!({
-            "tenant": demo::FABRIKAM_TENANT,
-            "admin": demo::FABRIKAM_ADMIN_UPN,
-            "scope": scope,
-            "role": "Contributor",
-            "principal": {"appId": app_id}
-        }))
-        .send()
-        .await?;
-    if !response.status().is_success() {
-        bail!(
-            "the role grant was refused: {} {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        );
-    }
-    Ok(())
+    ConsumerAdmin::fabrikam()
+        .grant_contributor(sim, app_id)
+        .await
 }
 
 /// Runs the demo to a terminal state, or fails saying where it stopped.

@@ -4,10 +4,12 @@
 //! from submission to a running VM, playing the consumer's admin in a browser (`--strategy lighthouse`: a delegation instead). Requests are
 //! kept in Table Storage on Azurite unless the run is asked to keep them in memory.
 
+pub mod admin;
 pub mod azurite;
 pub mod browser;
 pub mod demo;
 pub mod direct_share;
+pub mod fleet;
 pub mod lighthouse;
 pub mod rbac_guest;
 pub mod requests;

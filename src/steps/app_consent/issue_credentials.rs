@@ -7,7 +7,9 @@ use std::{collections::BTreeMap, time::Duration};
 use serde_json::{Value, json};
 
 use super::{
-    Outcome, Run, StepError, already_done, direct_share, lock, rechecks,
+    Outcome, Run, StepError,
+    access::holders,
+    already_done, direct_share, lock, rechecks,
     record::{self, Write},
     schedule,
 };
@@ -48,6 +50,15 @@ pub fn app_unique_name(deployment: Option<&DeploymentId>, consumer: TenantId) ->
 /// same reason).
 pub fn vault_secret_name(deployment: Option<&DeploymentId>, consumer: TenantId) -> String {
     app_unique_name(deployment, consumer)
+}
+
+/// `sha256:` + hex of the app's name and document: the same for every request of a tenant
+/// while the deployment's settings (the callback URL) stay as they are.
+fn fingerprint(unique_name: &str, body: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{unique_name}\n{body}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 fn app_body(request: &ShareRequest, callback: &str) -> Value {
@@ -111,7 +122,9 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         if request.machine() == Machine::DirectShareWithVm {
             direct_share::preflight(run, &request).await?;
         }
-        check_consumer(run, &request).await?;
+        if !checked_by_another(run, &request).await? {
+            check_consumer(run, &request).await?;
+        }
     }
 
     let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
@@ -148,56 +161,90 @@ async fn issue(
     }
     let unique_name = unique_name.to_owned();
     let callback = settings.consent_callback_url().to_string();
-    let app =
-        match cloud
-            .graph
-            .upsert_application(&unique_name, app_body(request, &callback))
-            .await
-        {
-            Ok(app) => app,
-            Err(e) => return Err(operator_must_fix(
-                &e,
-                "create or update applications in Microsoft Graph (Application.ReadWrite.OwnedBy)",
-            )
-            .unwrap_or_else(|| e.into())),
-        };
-
-    let sp = match cloud.graph.upsert_service_principal(&app.app_id).await {
-        Ok(sp) => sp,
-        Err(e) if e.has_code("NoBackingApplicationObject") || e.status() == Some(404) => {
-            return retry_later(run, "the new app has not replicated in Entra yet").await;
+    let body = app_body(request, &callback);
+    let fingerprint = fingerprint(&unique_name, &body);
+    // What another request of the tenant made and still holds is not made again (read under
+    // the lock, so no removal takes it meanwhile).
+    let reusable = match settings.credential {
+        CredentialMode::Federated => {
+            let others: Vec<ShareRequest> = ctx
+                .store
+                .list_for_consumer(request.consumer.tenant_id)
+                .await?
+                .into_iter()
+                .map(|s| s.request)
+                .collect();
+            holders::reusable(request, &unique_name, &fingerprint, &others)
         }
-        Err(e) => return Err(e.into()),
+        CredentialMode::Secret => None,
+    };
+
+    let (app_object_id, app_id, sp_id, application) = if let Some(known) = &reusable {
+        (
+            known.app.object_id.clone(),
+            known.app.app_id.clone(),
+            known.app.service_principal_id.clone(),
+            None,
+        )
+    } else {
+        let app = match cloud.graph.upsert_application(&unique_name, body).await {
+            Ok(app) => app,
+            Err(e) => {
+                return Err(operator_must_fix(
+                    &e,
+                    "create or update applications in Microsoft Graph (Application.ReadWrite.OwnedBy)",
+                )
+                .unwrap_or_else(|| e.into()));
+            }
+        };
+        let sp = match cloud.graph.upsert_service_principal(&app.app_id).await {
+            Ok(sp) => sp,
+            Err(e) if e.has_code("NoBackingApplicationObject") || e.status() == Some(404) => {
+                return retry_later(run, "the new app has not replicated in Entra yet").await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        (app.id.clone(), app.app_id.clone(), sp.id, Some(app))
     };
 
     let credential = match settings.credential {
         CredentialMode::Federated => {
-            let subject = cloud.operator_principal_id().await?;
-            let fic = FederatedCredential {
-                name: FEDERATED_CREDENTIAL_NAME.to_owned(),
-                issuer: format!(
-                    "https://login.microsoftonline.com/{}/v2.0",
-                    settings.owner_tenant
-                ),
-                subject,
-                audiences: vec![settings.federated_audience.clone()],
-            };
-            cloud
-                .graph
-                .ensure_federated_credential(&app.id, &fic)
-                .await?;
+            if !reusable.as_ref().is_some_and(|k| k.credential) {
+                let subject = cloud.operator_principal_id().await?;
+                let fic = FederatedCredential {
+                    name: FEDERATED_CREDENTIAL_NAME.to_owned(),
+                    issuer: format!(
+                        "https://login.microsoftonline.com/{}/v2.0",
+                        settings.owner_tenant
+                    ),
+                    subject,
+                    audiences: vec![settings.federated_audience.clone()],
+                };
+                cloud
+                    .graph
+                    .ensure_federated_credential(&app_object_id, &fic)
+                    .await?;
+            }
             CredentialRecord::Federated {
                 name: FEDERATED_CREDENTIAL_NAME.to_owned(),
             }
         }
-        CredentialMode::Secret => ensure_secret(run, request, &app).await?,
+        CredentialMode::Secret => match &application {
+            Some(app) => ensure_secret(run, request, app).await?,
+            None => {
+                return Err(StepError::Retryable(anyhow::anyhow!(
+                    "a client secret needs the app read from Graph"
+                )));
+            }
+        },
     };
 
     // A direct share needs no Reader grant: the share lets the consumer's tenant read the
     // image, and the VM is created from `sharedGalleryImageId` without the owner's token.
-    let reader = match request.machine() {
-        Machine::DirectShareWithVm => None,
-        _ => Some(grant_reader(run, request, &sp.id).await?),
+    let reader = match (request.machine(), reusable.and_then(|k| k.reader)) {
+        (Machine::DirectShareWithVm, _) => None,
+        (_, Some(held)) => Some(Granted::Yes(held)),
+        _ => Some(grant_reader(run, request, &sp_id).await?),
     };
     let reader = match reader {
         None => None,
@@ -207,11 +254,12 @@ async fn issue(
 
     let app_record = AppRecord {
         unique_name,
-        object_id: app.id.clone(),
-        app_id: app.app_id.clone(),
-        service_principal_id: sp.id,
+        object_id: app_object_id,
+        app_id,
+        service_principal_id: sp_id,
         credential,
         reader_assignment_id: reader,
+        fingerprint: Some(fingerprint),
     };
     let event = run.event();
     let (request, done) = record::update(ctx, request.id, |r| {
@@ -289,6 +337,39 @@ async fn grant_reader(
                 .unwrap_or_else(|| e.into()))
         }
     }
+}
+
+/// How long another request's check of the same tenant and subscription stands for this one.
+const CHECK_REUSE: time::Duration = time::Duration::hours(1);
+
+/// Whether another request of the tenant found, less than [`CHECK_REUSE`] ago, that the
+/// tenant exists and the subscription is its own: then this one records that check as its
+/// own instead of asking Entra and Resource Manager again.
+async fn checked_by_another(run: &Run<'_>, request: &ShareRequest) -> Result<bool, StepError> {
+    let now = run.ctx.clock.now();
+    let others = run
+        .ctx
+        .store
+        .list_for_consumer(request.consumer.tenant_id)
+        .await?;
+    let Some(at) = others
+        .iter()
+        .map(|s| &s.request)
+        .filter(|o| {
+            o.id != request.id && o.consumer.subscription_id == request.consumer.subscription_id
+        })
+        .filter_map(|o| o.progress.consumer_checked_at)
+        .filter(|at| *at <= now && now - *at < CHECK_REUSE)
+        .max()
+    else {
+        return Ok(false);
+    };
+    record::update(run.ctx, request.id, |r| {
+        r.progress.consumer_checked_at.get_or_insert(at);
+        Ok(Write::Save(Vec::new(), ()))
+    })
+    .await?;
+    Ok(true)
 }
 
 /// Before anything is created: the consumer's tenant must exist and the subscription must

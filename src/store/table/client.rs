@@ -102,6 +102,10 @@ fn rfc1123(now: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Entities per query page unless a page size is set: small pages keep a list of many
+/// requests from holding megabytes of raw JSON at once (the service's own cap is 1000).
+pub const QUERY_PAGE: u32 = 100;
+
 /// Percent-encodes a query value (everything but RFC 3986 unreserved characters), so a
 /// space is `%20`, never `+`.
 fn encode_query(value: &str) -> String {
@@ -278,13 +282,23 @@ impl Client {
 
     /// Every entity matching `filter`, following continuation tokens to the last page.
     pub async fn query(&self, filter: &str) -> Result<Vec<Map<String, Value>>, StoreError> {
+        self.query_map(filter, Ok).await
+    }
+
+    /// Every entity matching `filter`, each turned into a `T` by `each` as its page arrives:
+    /// only one page of raw entities is held at a time (a list of every active request is
+    /// otherwise several copies of the whole table in memory at once). Pages are at most
+    /// the page size asked for, else [`QUERY_PAGE`].
+    pub async fn query_map<T>(
+        &self,
+        filter: &str,
+        mut each: impl FnMut(Map<String, Value>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut out = Vec::new();
         let mut next: Option<(String, Option<String>)> = None;
         loop {
             let mut query = format!("$filter={}", encode_query(filter));
-            if let Some(top) = self.page_size {
-                query.push_str(&format!("&$top={top}"));
-            }
+            query.push_str(&format!("&$top={}", self.page_size.unwrap_or(QUERY_PAGE)));
             if let Some((pk, rk)) = &next {
                 query.push_str(&format!("&NextPartitionKey={}", encode_query(pk)));
                 if let Some(rk) = rk {
@@ -297,16 +311,6 @@ impl Client {
                 .send(Method::GET, url, None, &[])
                 .await?
                 .map_err(ServiceError::into_store_error)?;
-            let page: Value = serde_json::from_str(&reply.body)
-                .map_err(|e| StoreError::Unavailable(format!("a query page is not JSON: {e}")))?;
-            let Some(Value::Array(entities)) = page.get("value").cloned() else {
-                return Err(StoreError::Unavailable(
-                    "a query page has no 'value' array".to_owned(),
-                ));
-            };
-            for entity in entities {
-                out.push(object(entity)?);
-            }
             let continuation = |name| reply.header(name).filter(|v| !v.is_empty());
             next = continuation("x-ms-continuation-NextPartitionKey").map(|pk| {
                 (
@@ -314,6 +318,18 @@ impl Client {
                     continuation("x-ms-continuation-NextRowKey").map(str::to_owned),
                 )
             });
+            let mut page: Value = serde_json::from_str(&reply.body)
+                .map_err(|e| StoreError::Unavailable(format!("a query page is not JSON: {e}")))?;
+            drop(reply);
+            let Some(Value::Array(entities)) = page.get_mut("value").map(Value::take) else {
+                return Err(StoreError::Unavailable(
+                    "a query page has no 'value' array".to_owned(),
+                ));
+            };
+            drop(page);
+            for entity in entities {
+                out.push(each(object(entity)?)?);
+            }
             if next.is_none() {
                 return Ok(out);
             }

@@ -333,11 +333,11 @@ impl RequestStore for TableStore {
             client::literal(RECORD_ROW)
         );
         self.client
-            .query(&filter)
-            .await?
-            .iter()
-            .map(|entity| Self::stored(entity, entity_etag(entity)?))
-            .collect()
+            .query_map(&filter, |entity| {
+                let etag = entity_etag(&entity)?;
+                Self::stored(&entity, etag)
+            })
+            .await
     }
 
     async fn list_for_consumer(&self, tenant: TenantId) -> Result<Vec<Stored>, StoreError> {
@@ -347,11 +347,11 @@ impl RequestStore for TableStore {
             client::literal(&tenant.to_string())
         );
         self.client
-            .query(&filter)
-            .await?
-            .iter()
-            .map(|entity| Self::stored(entity, entity_etag(entity)?))
-            .collect()
+            .query_map(&filter, |entity| {
+                let etag = entity_etag(&entity)?;
+                Self::stored(&entity, etag)
+            })
+            .await
     }
 }
 

@@ -210,6 +210,12 @@ pub struct EntityCounts {
     pub scheduled: usize,
     /// Currently locked.
     pub locked: usize,
+    /// When the earliest scheduled message becomes visible (none scheduled: absent).
+    #[serde(
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub next_scheduled_at: Option<OffsetDateTime>,
 }
 
 const DLQ: &str = "$deadletterqueue";
@@ -456,6 +462,11 @@ impl Namespace {
                     .filter(|m| m.scheduled_for.is_some_and(|at| at > now))
                     .count(),
                 locked: e.messages.iter().filter(|m| m.lock.is_some()).count(),
+                next_scheduled_at: e
+                    .messages
+                    .iter()
+                    .filter_map(|m| m.scheduled_for.filter(|at| *at > now))
+                    .min(),
             })
             .collect()
     }

@@ -11,7 +11,7 @@
 
 use crate::{
     context::AppContext,
-    domain::{AppRecord, Machine, ShareRequest, State},
+    domain::{AppRecord, CredentialRecord, Machine, ShareRequest, State},
     store::StoreError,
 };
 
@@ -101,4 +101,69 @@ pub(in crate::steps) fn still_needed(
         }
     }
     needed
+}
+
+/// What another request of the tenant already made and still holds, so a new request's
+/// IssueCredentials need not make it again: read under the tenant's lock, so nothing of it
+/// is removed meanwhile (a removal takes the same lock and keeps what a request holds).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(in crate::steps) struct Reusable {
+    /// The app and its service principal, as that request recorded them.
+    pub app: AppRecord,
+    /// Whether a request still in progress holds the federated credential: it has not been
+    /// released since that request made sure of it.
+    pub credential: bool,
+    /// A Reader assignment on this request's image definition that a request in progress or
+    /// Completed holds.
+    pub reader: Option<String>,
+}
+
+/// What `others` (the tenant's requests, read under its lock) hold of the app named
+/// `unique_name` that was made from the same app document (`fingerprint`): a request in
+/// progress, Completed or Shared keeps the app and its service principal from removal; one in
+/// progress keeps the credential too; one in progress or Completed for the same image keeps
+/// the Reader grant. A federated credential only: a client secret is read from Key Vault
+/// and reconciled on every issue. `None` when no such request exists.
+pub(in crate::steps) fn reusable(
+    me: &ShareRequest,
+    unique_name: &str,
+    fingerprint: &str,
+    others: &[ShareRequest],
+) -> Option<Reusable> {
+    let image = me.image.image_definition_id().to_string();
+    let holding: Vec<(&ShareRequest, &AppRecord)> = others
+        .iter()
+        .filter(|o| o.id != me.id && o.machine().uses_share_app())
+        .filter(|o| in_progress(o.state()) || matches!(o.state(), State::Completed | State::Shared))
+        .filter_map(|o| o.progress.app.as_ref().map(|a| (o, a)))
+        .filter(|(_, a)| {
+            a.unique_name == unique_name
+                && a.fingerprint.as_deref() == Some(fingerprint)
+                && matches!(a.credential, CredentialRecord::Federated { .. })
+        })
+        .collect();
+    let (_, first) = holding.first()?;
+    // Every holder names the same app (one per tenant's name); a different object means the
+    // app was made again since: only what the newest made is reused, so nothing is mixed.
+    let same = |a: &AppRecord| a.object_id.eq_ignore_ascii_case(&first.object_id);
+    if !holding.iter().all(|(_, a)| same(a)) {
+        return None;
+    }
+    let credential = holding.iter().any(|(o, _)| in_progress(o.state()));
+    let reader = holding
+        .iter()
+        .filter(|(o, _)| {
+            o.machine() == Machine::AppConsent
+                && (in_progress(o.state()) || o.state() == State::Completed)
+                && o.image
+                    .image_definition_id()
+                    .to_string()
+                    .eq_ignore_ascii_case(&image)
+        })
+        .find_map(|(_, a)| a.reader_assignment_id.clone());
+    Some(Reusable {
+        app: (*first).clone(),
+        credential,
+        reader,
+    })
 }

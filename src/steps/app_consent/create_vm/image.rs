@@ -33,15 +33,23 @@ pub(super) async fn image_facts(
         .get(identity, &request.image.to_string(), api_versions::GALLERY)
         .await?
         .unwrap_or(Value::Null);
-    let definition = cloud
-        .arm
-        .get(
-            identity,
-            &request.image.image_definition_id().to_string(),
-            api_versions::GALLERY,
-        )
-        .await?
-        .unwrap_or(Value::Null);
+    // The definition's OS facts are the same for every request of the image: one read per
+    // instance serves them for a few minutes (the version is read each time: it says where
+    // the image is replicated, and the read proves this app may read it).
+    let definition_id = request.image.image_definition_id().to_string();
+    let now = run.ctx.clock.now();
+    let definition = if let Some(known) = cloud.recent_image_definition(&definition_id, now) {
+        known
+    } else {
+        let read = cloud
+            .arm
+            .get(identity, &definition_id, api_versions::GALLERY)
+            .await?;
+        if let Some(found) = &read {
+            cloud.remember_image_definition(&definition_id, now, found.clone());
+        }
+        read.unwrap_or(Value::Null)
+    };
     let regions = version
         .pointer("/properties/publishingProfile/targetRegions")
         .and_then(Value::as_array)

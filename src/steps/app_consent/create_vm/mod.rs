@@ -99,7 +99,8 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
                 )
                 .await
             }
-            Ok(Operation::Succeeded) => finish(run, &request, &consumer, &vm_id).await,
+            // The operation's own answer: the VM is provisioned, no read of it needed.
+            Ok(Operation::Succeeded) => done(run, &request, &vm_id).await,
             Ok(Operation::Failed { code, message }) => {
                 let v = classify_operation(run, &request, &code, &message);
                 if matches!(v, Verdict::Later(..)) {
@@ -166,9 +167,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     if direct {
         accept_once(run, &request, &consumer).await?;
     }
-    if let Some(outcome) = vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
-        return Ok(outcome);
-    }
+    let vm_seen = match vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
+        vm::Seen::Stop(outcome) => return Ok(outcome),
+        seen => seen,
+    };
     let location = spec.location.as_str();
     let tags = json!({TAG: request.id.to_string()});
     let subnet_id = if let Some(subnet) = &spec.subnet_id {
@@ -226,6 +228,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         &request,
         &consumer,
         &placed,
+        &vm_seen,
         vm_body(
             &request,
             &spec,
@@ -324,6 +327,11 @@ pub(super) async fn finish(
             .await;
         }
     }
+    done(run, request, vm_id).await
+}
+
+/// The VM is provisioned: complete the request (or, for a direct share, hold it).
+async fn done(run: &Run<'_>, request: &ShareRequest, vm_id: &str) -> Result<Outcome, StepError> {
     if request.machine() == Machine::DirectShareWithVm {
         return hold_share(run, request, vm_id).await;
     }

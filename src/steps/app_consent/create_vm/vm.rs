@@ -29,40 +29,57 @@ pub(super) struct Placed {
     pub(super) vm_id: String,
 }
 
+/// What the read before the network found of the VM.
+pub(super) enum Seen {
+    /// No VM of that name: [`create`] PUTs it with `If-None-Match: *` without reading again
+    /// (a VM made since is refused with 412, and then read).
+    Absent,
+    /// Ours already: [`create`] reads it again after the network is built.
+    Ours,
+    /// The step stops here (a read that must be retried later).
+    Stop(Outcome),
+}
+
 /// Before anything is built: a VM of our name that is someone else's ends the request at
-/// once, so no network is created for a VM that can never be ours. `Some` when the step
-/// stops here for another reason (a read that must be retried later).
+/// once, so no network is created for a VM that can never be ours.
 pub(super) async fn refuse_if_taken(
     run: &Run<'_>,
     request: &ShareRequest,
     who: &ArmIdentity,
     vm_id: &str,
-) -> Result<Option<Outcome>, StepError> {
+) -> Result<Seen, StepError> {
     let cloud = run.cloud()?;
     match cloud.arm.get(who, vm_id, api_versions::COMPUTE).await {
         Ok(r) => match Found::of(r, request.id) {
             Found::Theirs => Err(someone_elses(request, vm_id)),
-            Found::Ours(_) | Found::Absent => Ok(None),
+            Found::Ours(_) => Ok(Seen::Ours),
+            Found::Absent => Ok(Seen::Absent),
         },
         Err(e) => verdict(run, request, azure_verdict(run, request, &e))
             .await
-            .map(Some),
+            .map(Seen::Stop),
     }
 }
 
-/// Creates the VM once, or continues the one this request created.
+/// Creates the VM once, or continues the one this request created. `seen` is what the read
+/// before the network found: absent, the conditional create alone guards against a VM made
+/// since.
 pub(super) async fn create(
     run: &Run<'_>,
     request: &ShareRequest,
     who: &ArmIdentity,
     placed: &Placed,
+    seen: &Seen,
     body: Value,
 ) -> Result<Outcome, StepError> {
     let cloud = run.cloud()?;
     let vm_id = placed.vm_id.as_str();
-    let existing = match cloud.arm.get(who, vm_id, api_versions::COMPUTE).await {
-        Ok(r) => Found::of(r, request.id),
-        Err(e) => return verdict(run, request, azure_verdict(run, request, &e)).await,
+    let existing = match seen {
+        Seen::Absent => Found::Absent,
+        Seen::Ours | Seen::Stop(_) => match cloud.arm.get(who, vm_id, api_versions::COMPUTE).await {
+            Ok(r) => Found::of(r, request.id),
+            Err(e) => return verdict(run, request, azure_verdict(run, request, &e)).await,
+        },
     };
     let started = match existing {
         Found::Theirs => return Err(someone_elses(request, vm_id)),
