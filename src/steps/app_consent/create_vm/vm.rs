@@ -76,10 +76,12 @@ pub(super) async fn create(
     let vm_id = placed.vm_id.as_str();
     let existing = match seen {
         Seen::Absent => Found::Absent,
-        Seen::Ours | Seen::Stop(_) => match cloud.arm.get(who, vm_id, api_versions::COMPUTE).await {
-            Ok(r) => Found::of(r, request.id),
-            Err(e) => return verdict(run, request, azure_verdict(run, request, &e)).await,
-        },
+        Seen::Ours | Seen::Stop(_) => {
+            match cloud.arm.get(who, vm_id, api_versions::COMPUTE).await {
+                Ok(r) => Found::of(r, request.id),
+                Err(e) => return verdict(run, request, azure_verdict(run, request, &e)).await,
+            }
+        }
     };
     let started = match existing {
         Found::Theirs => return Err(someone_elses(request, vm_id)),
