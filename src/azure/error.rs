@@ -3,7 +3,7 @@
 use std::{fmt, time::Duration};
 
 /// The service a call went to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Service {
     /// `login.microsoftonline.com` and the managed identity endpoint.
     Entra,

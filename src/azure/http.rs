@@ -2,7 +2,7 @@
 //! exponential backoff that honour `Retry-After`, and error envelopes parsed into
 //! [`AzureError`]s. Requests are built with real Azure URLs; the transport routes them.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use azure_transport::Transport;
 use bytes::Bytes;
@@ -14,7 +14,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::{AzureError, Service};
+use super::{
+    AzureError, Service,
+    throttle_gate::{Admission, Answer, Bucket, ThrottleGates},
+};
 
 /// How hard to retry inside one invocation. Beyond this budget the step fails retryably and
 /// Service Bus redelivery (or a scheduled re-check) takes over, so invocations stay short.
@@ -52,6 +55,9 @@ impl RetryPolicy {
         half + half.mul_f64(rand::random::<f64>())
     }
 }
+
+/// How often a call waiting for a throttled bucket's next answer looks again.
+const GATE_LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 /// A request body.
 #[derive(Clone)]
@@ -273,12 +279,23 @@ fn api_error(service: Service, status: StatusCode, headers: &HeaderMap, body: &[
 pub struct HttpStack {
     transport: Transport,
     policy: RetryPolicy,
+    gates: ThrottleGates,
 }
 
 impl HttpStack {
     /// A stack over `transport`.
     pub fn new(transport: Transport, policy: RetryPolicy) -> Self {
-        Self { transport, policy }
+        Self {
+            transport,
+            policy,
+            gates: ThrottleGates::default(),
+        }
+    }
+
+    /// Now on the clock the services' `Retry-After` counts on: the simulator's when every call
+    /// goes to it (its buckets refill on its clock), the system's otherwise.
+    fn now(&self) -> SystemTime {
+        SystemTime::now() + self.transport.simulated_offset()
     }
 
     /// The transport (for clients that need it directly).
@@ -289,10 +306,35 @@ impl HttpStack {
     /// Sends `call`, retrying what is safe to retry within the policy's budget.
     pub async fn send(&self, call: &ApiCall) -> Result<ApiResponse, AzureError> {
         let started = Instant::now();
+        let bucket = Bucket::of(call.service, &call.method, &call.url, &call.headers);
         let mut attempt = 0;
         loop {
             attempt += 1;
+            let tracked = match &bucket {
+                Some(bucket) => self.wait_for_gate(call, bucket, started).await?,
+                None => false,
+            };
             let outcome = self.send_once(call).await;
+            if let Some(bucket) = &bucket {
+                let answer = match &outcome {
+                    Ok(response) => Answer::Succeeded {
+                        remaining: bucket.remaining(&response.headers),
+                    },
+                    Err(AzureError::Api {
+                        status: 429,
+                        code,
+                        message,
+                        retry_after: Some(wait),
+                        ..
+                    }) => Answer::Throttled {
+                        retry_after: *wait,
+                        code,
+                        message,
+                    },
+                    Err(_) => Answer::Failed,
+                };
+                self.gates.answered(bucket, tracked, self.now(), &answer);
+            }
             let error = match outcome {
                 Ok(response) => return Ok(response),
                 Err(e) => e,
@@ -317,6 +359,49 @@ impl HttpStack {
                 attempt,
                 "retrying"
             );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Waits while another call's 429 holds `bucket` closed, or while the tokens it has left
+    /// are taken by calls still out, when the retry budget allows; otherwise answers as a 429
+    /// would, without sending, so that the step reschedules itself after the `Retry-After`
+    /// instead of spending a request on an empty bucket. True when the gate counts this call.
+    async fn wait_for_gate(
+        &self,
+        call: &ApiCall,
+        bucket: &Bucket,
+        started: Instant,
+    ) -> Result<bool, AzureError> {
+        loop {
+            let now = self.now();
+            let (wait, closed) = match self.gates.admit(bucket, now) {
+                Admission::Go { tracked } => return Ok(tracked),
+                Admission::Closed(closed) => (
+                    closed.until.duration_since(now).unwrap_or_default()
+                        // Retry-After counts whole seconds: not a moment before it opens.
+                        + Duration::from_millis(50),
+                    Some(closed),
+                ),
+                Admission::WaitForAnswer => (GATE_LOOK_AGAIN, None),
+            };
+            if started.elapsed() + wait > self.policy.budget {
+                let (code, said) = closed.map_or_else(
+                    || ("TooManyRequests".to_owned(), "no tokens left".to_owned()),
+                    |c| (c.code, c.message),
+                );
+                return Err(AzureError::Api {
+                    service: call.service,
+                    status: 429,
+                    code,
+                    message: format!(
+                        "not sent: an earlier call of this instance was answered 429 for the same bucket ({said})"
+                    ),
+                    retry_after: Some(wait.max(Duration::from_secs(1))),
+                    details: Vec::new(),
+                    request_id: None,
+                });
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -469,6 +554,68 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
         assert_eq!(hits.load(Ordering::SeqCst), 1);
+    }
+
+    fn call_as(method: Method, url: &Url, token: &str) -> ApiCall {
+        let path = url.join("/subscriptions/s1/resourceGroups/rg").unwrap();
+        ApiCall::new(Service::ResourceManager, method, path)
+            .header("authorization", &format!("Bearer {token}"))
+    }
+
+    #[tokio::test]
+    async fn after_a_429_beyond_the_budget_the_same_bucket_is_not_called_again_before_retry_after()
+    {
+        let (url, hits) = scripted(vec![(429, Some("3600")), (200, None)]).await;
+        let stack = stack();
+        let first = stack
+            .send(&call_as(Method::PUT, &url, "a"))
+            .await
+            .unwrap_err();
+        assert_eq!(first.status(), Some(429));
+        let second = stack
+            .send(&call_as(Method::PATCH, &url, "a"))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "the second write was not sent"
+        );
+        assert_eq!(second.status(), Some(429));
+        assert!(second.is_retryable());
+        let wait = second.retry_after().unwrap();
+        assert!(
+            wait > Duration::from_secs(3590) && wait <= Duration::from_secs(3601),
+            "{wait:?}"
+        );
+        // Another bucket of the same principal (reads) and another principal's writes go out.
+        stack.send(&call_as(Method::GET, &url, "a")).await.unwrap();
+        stack.send(&call_as(Method::PUT, &url, "b")).await.unwrap();
+        assert_eq!(hits.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_call_finding_its_bucket_closed_for_less_than_the_budget_waits_and_then_goes_out() {
+        let (url, hits) = scripted(vec![(429, Some("1")), (200, None)]).await;
+        let stack = HttpStack::new(
+            Transport::direct().unwrap(),
+            RetryPolicy {
+                max_attempts: 1,
+                ..stack().policy
+            },
+        );
+        stack
+            .send(&call_as(Method::PUT, &url, "a"))
+            .await
+            .unwrap_err();
+        let started = Instant::now();
+        let response = stack.send(&call_as(Method::PUT, &url, "a")).await.unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(hits.load(Ordering::SeqCst), 2);
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "it waited for Retry-After"
+        );
     }
 
     #[tokio::test]
