@@ -1,20 +1,25 @@
 //! The Azure clients the pipeline uses, built once from the settings.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-};
+pub mod recent;
+
+use std::sync::Arc;
 
 use azure_transport::Transport;
 use tokio::sync::OnceCell;
 
 use crate::{
     azure::{
-        AzureError, HttpStack, RetryPolicy, Service, Tokens, arm::ArmClient, graph::GraphClient,
-        keyvault::KeyVaultClient, scopes, service_bus::ServiceBusSender,
+        AzureError, HttpStack, RetryPolicy, Service, Tokens,
+        arm::{ArmClient, Permission},
+        graph::GraphClient,
+        keyvault::KeyVaultClient,
+        scopes,
+        service_bus::ServiceBusSender,
     },
     config::Settings,
+    domain::RequestId,
 };
+use recent::Recent;
 
 /// Graph, ARM, Key Vault and Service Bus, sharing one transport, one HTTP stack and one
 /// token provider.
@@ -33,14 +38,35 @@ pub struct Cloud {
     /// Service Bus.
     pub service_bus: ServiceBusSender,
     operator_principal: OnceCell<String>,
-    /// Gallery image definitions read lately, by id (lowercase), with when they were read.
-    image_definitions: Mutex<HashMap<String, (time::OffsetDateTime, serde_json::Value)>>,
+    /// Gallery image definitions read lately, by id.
+    pub image_definitions: Recent<serde_json::Value>,
+    /// A share app's permissions at a resource group read lately, by `{appId}{group id}`.
+    pub permissions: Recent<PermissionsRead>,
+}
+
+/// A share app's permissions at a resource group as one request read them.
+#[derive(Clone, Debug)]
+pub struct PermissionsRead {
+    /// The request whose check read them.
+    pub by: RequestId,
+    /// `None` when Resource Manager refused the read (no role there at all).
+    pub permissions: Option<Vec<Permission>>,
 }
 
 /// How long a gallery image definition read serves other requests: its OS type and state
 /// cannot change, its features only by the owner's deliberate update (`allowUpdateImage`),
 /// so one read per instance every few minutes serves every request for that image.
 pub const IMAGE_DEFINITION_FRESH: time::Duration = time::Duration::minutes(5);
+
+/// How long a share app's permissions at a resource group that allow the VM serve its other
+/// requests there: a role removed meanwhile is met by CreateVm's first write
+/// (`AuthorizationFailed`, which ends the request with that reason after the RBAC grace).
+pub const PERMISSIONS_GRANTED_FRESH: time::Duration = time::Duration::minutes(5);
+
+/// How long permissions that do not (yet) allow the VM serve the other requests waiting for
+/// the same grant: each would otherwise read them at its own re-check. A grant is then seen
+/// at most this much later, against the minutes Azure takes to apply one.
+pub const PERMISSIONS_MISSING_FRESH: time::Duration = time::Duration::seconds(15);
 
 impl Cloud {
     /// Builds the clients over `transport` with `tokens`.
@@ -66,37 +92,9 @@ impl Cloud {
             tokens,
             http,
             operator_principal: OnceCell::new(),
-            image_definitions: Mutex::default(),
+            image_definitions: Recent::default(),
+            permissions: Recent::default(),
         }
-    }
-
-    /// The image definition `id` as read less than [`IMAGE_DEFINITION_FRESH`] before `now`.
-    pub fn recent_image_definition(
-        &self,
-        id: &str,
-        now: time::OffsetDateTime,
-    ) -> Option<serde_json::Value> {
-        let known = self
-            .image_definitions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        known
-            .get(&id.to_ascii_lowercase())
-            .filter(|(at, _)| *at <= now && now - *at < IMAGE_DEFINITION_FRESH)
-            .map(|(_, definition)| definition.clone())
-    }
-
-    /// Remembers the image definition `id` as read at `at`.
-    pub fn remember_image_definition(
-        &self,
-        id: &str,
-        at: time::OffsetDateTime,
-        definition: serde_json::Value,
-    ) {
-        self.image_definitions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.to_ascii_lowercase(), (at, definition));
     }
 
     /// The operator identity's object id: the subject its federated credentials trust. Read

@@ -21,3 +21,4 @@ mod one_visit;
 mod overwrite;
 mod rbac_guest;
 mod revocation;
+mod shared_reads;

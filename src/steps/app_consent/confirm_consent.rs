@@ -13,10 +13,11 @@ use super::{
 };
 use crate::{
     azure::{
-        AppCredential,
-        arm::{ArmIdentity, allows},
+        AppCredential, AzureError,
+        arm::{ArmIdentity, Permission, allows},
         scopes,
     },
+    cloud::{Cloud, PERMISSIONS_GRANTED_FRESH, PERMISSIONS_MISSING_FRESH, PermissionsRead},
     domain::{AppRecord, CredentialRecord, Machine, ShareRequest, State, Step, StepMessage},
 };
 
@@ -215,8 +216,17 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         "/subscriptions/{}/resourceGroups/{}",
         request.consumer.subscription_id, request.consumer.resource_group
     );
-    let (missing, why) = match cloud.arm.permissions(&identity, &group).await {
-        Ok(permissions) => {
+    let (missing, why) = match permissions_at(
+        cloud,
+        ctx.clock.now(),
+        &request,
+        &identity,
+        &app.app_id,
+        &group,
+    )
+    .await
+    {
+        Ok(Some(permissions)) => {
             let missing: Vec<String> = required_actions(&request)
                 .into_iter()
                 .filter(|a| !allows(&permissions, a))
@@ -229,7 +239,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             (missing, why)
         }
         // No role at all: ARM hides the group (403) or says it is not there.
-        Err(e) if e.has_code("AuthorizationFailed") || e.status() == Some(403) => (
+        Ok(None) => (
             required_actions(&request)
                 .into_iter()
                 .map(str::to_owned)
@@ -311,6 +321,45 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         .await?;
     }
     rechecks::again(run, next(run.message.attempt + 1), why).await
+}
+
+/// The app's permissions at `group` (`None`: Resource Manager refused the read, no role
+/// there at all), as another request of the same app read them lately when that answer is
+/// still good (a grant: [`PERMISSIONS_GRANTED_FRESH`]; none yet:
+/// [`PERMISSIONS_MISSING_FRESH`]), otherwise read now. The requests of one tenant usually
+/// wait for the same grant on the same group, and each re-check would read it again. A
+/// request's own earlier "not yet" never stands in for its next look.
+async fn permissions_at(
+    cloud: &Cloud,
+    now: time::OffsetDateTime,
+    request: &ShareRequest,
+    identity: &ArmIdentity,
+    app_id: &str,
+    group: &str,
+) -> Result<Option<Vec<Permission>>, AzureError> {
+    let key = format!("{app_id}{group}");
+    if let Some((at, known)) = cloud.permissions.get(&key, now, PERMISSIONS_GRANTED_FRESH) {
+        let grants = known
+            .permissions
+            .as_ref()
+            .is_some_and(|p| required_actions(request).into_iter().all(|a| allows(p, a)));
+        if grants || (known.by != request.id && now - at < PERMISSIONS_MISSING_FRESH) {
+            return Ok(known.permissions);
+        }
+    }
+    let read = match cloud.arm.permissions(identity, group).await {
+        Ok(permissions) => Some(permissions),
+        Err(e) if e.has_code("AuthorizationFailed") || e.status() == Some(403) => None,
+        Err(e) => return Err(e),
+    };
+    let known = PermissionsRead {
+        by: request.id,
+        permissions: read.clone(),
+    };
+    cloud
+        .permissions
+        .remember(&key, now, known, PERMISSIONS_GRANTED_FRESH);
+    Ok(read)
 }
 
 fn consent_confirmed(

@@ -8,6 +8,7 @@ use crate::{
         AzureError, Service,
         arm::{ArmIdentity, api_versions},
     },
+    cloud::IMAGE_DEFINITION_FRESH,
     domain::{ShareRequest, VmSpec},
 };
 
@@ -38,7 +39,11 @@ pub(super) async fn image_facts(
     // the image is replicated, and the read proves this app may read it).
     let definition_id = request.image.image_definition_id().to_string();
     let now = run.ctx.clock.now();
-    let definition = if let Some(known) = cloud.recent_image_definition(&definition_id, now) {
+    let definition = if let Some((_, known)) =
+        cloud
+            .image_definitions
+            .get(&definition_id, now, IMAGE_DEFINITION_FRESH)
+    {
         known
     } else {
         let read = cloud
@@ -46,7 +51,12 @@ pub(super) async fn image_facts(
             .get(identity, &definition_id, api_versions::GALLERY)
             .await?;
         if let Some(found) = &read {
-            cloud.remember_image_definition(&definition_id, now, found.clone());
+            cloud.image_definitions.remember(
+                &definition_id,
+                now,
+                found.clone(),
+                IMAGE_DEFINITION_FRESH,
+            );
         }
         read.unwrap_or(Value::Null)
     };
