@@ -34,12 +34,16 @@
 //! Run: `cargo bench --bench fleet -- --shares 1000 --tenants 50` (or `FLEET_SHARES`,
 //! `FLEET_TENANTS`, `FLEET_INSTANCES`, `FLEET_CONCURRENCY`, `FLEET_WAVE_INTERVAL`, `FLEET_SEED`).
 //! Needs Node.js and npm (Azurite is installed on first use); `--memory` keeps requests in
-//! each handler's memory instead (only with one instance).
+//! each handler's memory instead (only with one instance). `--arm-writes 40/2` gives every
+//! principal a smaller Resource Manager write bucket per subscription (a subscription whose
+//! budget other work already uses), so the run meets 429s; `--handler PATH` runs another
+//! handler executable (a script that starts the built one under a heap profiler).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
+use azure_sim::scenario::Bucket;
 use local_run::{
     fleet::{self, ClockMode, FleetOptions},
     stack::LocalStore,
@@ -47,7 +51,7 @@ use local_run::{
 
 const USAGE: &str = "usage: cargo bench --bench fleet -- [--shares N] [--tenants M] [--instances K] [--concurrency C] \
      [--wave-interval SECONDS] [--seed S] [--timeout SECONDS] [--real-clock] [--memory] [--operations N] \
-     [--setting NAME=VALUE]...";
+     [--setting NAME=VALUE]... [--arm-writes SIZE/RATE] [--handler PATH]";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -83,6 +87,23 @@ fn parse(options: &mut FleetOptions) -> Result<usize, String> {
                 options
                     .extra_settings
                     .push((name.to_owned(), value.to_owned()));
+            }
+            "--arm-writes" => {
+                let spec = args.next().unwrap_or_default();
+                let (size, rate) = spec
+                    .split_once('/')
+                    .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+                    .filter(|&(size, rate): &(u32, u32)| size > 0 && rate > 0)
+                    .ok_or_else(|| {
+                        "--arm-writes needs SIZE/REFILL_PER_SECOND, e.g. 40/2".to_owned()
+                    })?;
+                options.arm_writes = Some(Bucket {
+                    bucket: size,
+                    refill_per_second: rate,
+                });
+            }
+            "--handler" => {
+                options.handler_binary = PathBuf::from(args.next().unwrap_or_default());
             }
             "--real-clock" => options.clock = ClockMode::Real,
             "--memory" => options.store = LocalStore::Memory,

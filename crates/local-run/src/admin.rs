@@ -223,9 +223,20 @@ impl Default for Pauses {
 /// One thing the admin will do.
 #[derive(Clone, Debug)]
 enum Task {
-    Approve { link: Url, app_id: Option<String> },
-    Grant { app_id: String },
+    Approve {
+        link: Url,
+        app_id: Option<String>,
+        /// Earlier tries that met "Please try again" (503).
+        reloads: u32,
+    },
+    Grant {
+        app_id: String,
+    },
 }
+
+/// How often an admin reloads a page that asks them to try again in a minute, before giving
+/// up as a person would.
+const RELOADS: u32 = 3;
 
 /// What an [`AdminScript`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -238,6 +249,8 @@ pub struct AdminCounts {
     pub granted: usize,
     /// Moves that failed (the request is left to its deadline).
     pub failed: usize,
+    /// Approval pages reloaded a minute after they answered 503 ("Please try again").
+    pub reloaded: usize,
 }
 
 /// One admin playing through every approval mail they get: each link is approved a person's
@@ -317,7 +330,14 @@ impl AdminScript {
         }
         let pause = self.pause(self.pauses.approve);
         let app_id = app_of_mail(mail);
-        self.schedule(mail.sent_at + pause, Task::Approve { link, app_id });
+        self.schedule(
+            mail.sent_at + pause,
+            Task::Approve {
+                link,
+                app_id,
+                reloads: 0,
+            },
+        );
     }
 
     /// When the next planned move is due.
@@ -340,7 +360,11 @@ impl AdminScript {
             let task = entry.remove();
             made += 1;
             match task {
-                Task::Approve { link, app_id } => {
+                Task::Approve {
+                    link,
+                    app_id,
+                    reloads,
+                } => {
                     match self.admin.approve_in_browser(transport, &link).await {
                         Ok(approval) => {
                             self.counts.approved += 1;
@@ -351,6 +375,19 @@ impl AdminScript {
                                 let pause = self.pause(self.pauses.grant);
                                 self.schedule(sim.now() + pause, Task::Grant { app_id });
                             }
+                        }
+                        // The page asks to reload in a minute when it could not record
+                        // the answer (the store was unavailable): a person does.
+                        Err(e) if reloads < RELOADS && format!("{e:#}").contains("503") => {
+                            self.counts.reloaded += 1;
+                            self.schedule(
+                                sim.now() + Duration::minutes(1),
+                                Task::Approve {
+                                    link,
+                                    app_id,
+                                    reloads: reloads + 1,
+                                },
+                            );
                         }
                         Err(e) => {
                             self.counts.failed += 1;

@@ -34,7 +34,7 @@ use std::{
 use anyhow::{Context, bail};
 use azure_sim::{
     Scenario, Sim,
-    scenario::{demo, fleet},
+    scenario::{Bucket, demo, fleet},
 };
 use func_host::RunningHost;
 use serde_json::{Value, json};
@@ -88,6 +88,10 @@ pub struct FleetOptions {
     pub scratch: PathBuf,
     /// More app settings.
     pub extra_settings: Vec<(String, String)>,
+    /// Resource Manager's write bucket per principal and subscription instead of the
+    /// documented 200 at 10/s: a smaller one plays subscriptions whose budget other work
+    /// already draws on, so that the run meets 429s.
+    pub arm_writes: Option<Bucket>,
     /// Progress lines go here (wall-clock seconds, a sentence).
     pub progress: bool,
 }
@@ -110,6 +114,7 @@ impl FleetOptions {
             handler_binary,
             scratch,
             extra_settings: Vec::new(),
+            arm_writes: None,
             progress: false,
         }
     }
@@ -123,9 +128,16 @@ impl FleetOptions {
 /// The scenario of a fleet run: the demo owner, `tenants` consumers, one image version per
 /// wave, documented throttling on.
 pub fn scenario(options: &FleetOptions) -> Scenario {
-    Scenario::fleet(options.tenants)
+    let mut scenario = Scenario::fleet(options.tenants)
         .with_image_versions(options.waves())
-        .with_documented_throttling()
+        .with_documented_throttling();
+    if let (Some(writes), Some(arm)) = (
+        options.arm_writes,
+        scenario.arm.regional_throttling.as_mut(),
+    ) {
+        arm.writes = writes;
+    }
+    scenario
 }
 
 /// The catalog name of wave `w`'s version.
@@ -366,6 +378,9 @@ fn finished(status: &Value) -> bool {
 pub async fn run(options: &FleetOptions) -> anyhow::Result<FleetReport> {
     let mut fleet = Fleet::start(options).await?;
     let result = drive(&mut fleet, options).await;
+    if result.is_ok() {
+        settle_events(fleet.sim()).await;
+    }
     let instance_reports = instance_reports(&fleet);
     let report = match result {
         Ok(driven) => Ok(report::build(&fleet, options, &driven, instance_reports)),
@@ -373,6 +388,28 @@ pub async fn run(options: &FleetOptions) -> anyhow::Result<FleetReport> {
     };
     fleet.shutdown().await?;
     report
+}
+
+/// Waits (up to 10 s) until the events topic's subscription stops growing: a request is
+/// finished once its state is written, and its last events leave its outbox just after, so
+/// counting at once could miss an event that is not lost.
+async fn settle_events(sim: &Sim) {
+    let delivered = || -> usize {
+        sim.queue_counts()
+            .iter()
+            .filter(|c| c.path.to_ascii_lowercase().contains("/subscriptions/"))
+            .map(|c| c.active + c.scheduled + c.locked)
+            .sum()
+    };
+    let mut last = delivered();
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = delivered();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
 }
 
 /// What the drive loop found.
