@@ -142,7 +142,7 @@ const PLENTY: u32 = 20;
 /// A bucket that answered 429 lately. After its `Retry-After`, callers go out only as far as
 /// the tokens the last answer reported: one probe first, then what each success says is
 /// left, and with nothing left one probe a second (Resource Manager refills every second;
-/// Graph sends no count). Everyone waking at once would empty a bucket again at once.
+/// Graph sends no count). A gate is forgotten 10 minutes after its `Retry-After`. Everyone waking at once would empty a bucket again at once.
 #[derive(Debug)]
 struct Gate {
     closed: Closed,
@@ -167,8 +167,13 @@ impl ThrottleGates {
         if gate.closed.until > now {
             return Admission::Closed(gate.closed.clone());
         }
-        let probe_due = gate.in_flight == 0 && now >= gate.answered_at + Duration::from_secs(1);
+        // One probe a second even while calls are out: a call whose invocation was dropped
+        // never answers, and must not hold the bucket shut.
+        let probe_due = now >= gate.answered_at + Duration::from_secs(1);
         if gate.tokens > 0 || probe_due {
+            if gate.tokens == 0 {
+                gate.answered_at = now;
+            }
             gate.tokens = gate.tokens.saturating_sub(1);
             gate.in_flight += 1;
             return Admission::Go { tracked: true };
@@ -187,7 +192,7 @@ impl ThrottleGates {
         let Ok(mut gates) = self.0.lock() else {
             return;
         };
-        gates.retain(|_, g| g.closed.until + Duration::from_secs(600) > now || g.in_flight > 0);
+        gates.retain(|_, g| g.closed.until + Duration::from_secs(600) > now);
         if let Answer::Throttled {
             retry_after,
             code,
@@ -288,43 +293,27 @@ mod tests {
             "/subscriptions/AAAA/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/v";
         let nic =
             "/subscriptions/aaaa/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/n";
-        assert_eq!(
-            arm(&Method::PUT, vm, "Bearer a"),
-            arm(&Method::PUT, nic, "Bearer a")
+        let other_subscription = "/subscriptions/bbbb/resourceGroups/rg";
+        let put_vm = arm(&Method::PUT, vm, "Bearer a");
+        // (call, same bucket as a PUT of the VM by principal a?)
+        let cases = [
+            (arm(&Method::PUT, nic, "Bearer a"), true),
+            (arm(&Method::PATCH, vm, "Bearer a"), true),
+            (arm(&Method::POST, nic, "Bearer a"), true),
+            (arm(&Method::GET, vm, "Bearer a"), false),
+            (arm(&Method::DELETE, vm, "Bearer a"), false),
+            (arm(&Method::PUT, vm, "Bearer b"), false),
+            (arm(&Method::PUT, other_subscription, "Bearer a"), false),
+        ];
+        for (n, (bucket, same)) in cases.iter().enumerate() {
+            assert_eq!(&put_vm == bucket, *same, "case {n}: {bucket:?}");
+        }
+        let tenant_level = arm(
+            &Method::GET,
+            "/providers/Microsoft.Management/managementGroups",
+            "Bearer a",
         );
-        assert_eq!(
-            arm(&Method::PATCH, vm, "Bearer a"),
-            arm(&Method::POST, nic, "Bearer a")
-        );
-        assert_ne!(
-            arm(&Method::PUT, vm, "Bearer a"),
-            arm(&Method::GET, vm, "Bearer a")
-        );
-        assert_ne!(
-            arm(&Method::PUT, vm, "Bearer a"),
-            arm(&Method::DELETE, vm, "Bearer a")
-        );
-        assert_ne!(
-            arm(&Method::PUT, vm, "Bearer a"),
-            arm(&Method::PUT, vm, "Bearer b")
-        );
-        assert_ne!(
-            arm(&Method::PUT, vm, "Bearer a"),
-            arm(
-                &Method::PUT,
-                "/subscriptions/bbbb/resourceGroups/rg",
-                "Bearer a"
-            )
-        );
-        assert_eq!(
-            arm(
-                &Method::GET,
-                "/providers/Microsoft.Management/managementGroups",
-                "Bearer a"
-            )
-            .scope,
-            ""
-        );
+        assert_eq!(tenant_level.scope, "");
     }
 
     #[test]
@@ -420,6 +409,24 @@ mod tests {
             Admission::WaitForAnswer
         ));
         assert!(goes(&gates.admit(&bucket, t1 + Duration::from_secs(1))));
+    }
+
+    #[test]
+    fn a_call_that_never_answers_does_not_hold_the_bucket_shut() {
+        let gates = ThrottleGates::default();
+        let bucket = arm(&Method::PUT, "/subscriptions/s/x", "Bearer a");
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        gates.answered(&bucket, false, t0, &throttled(1));
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(
+            goes(&gates.admit(&bucket, t1)),
+            "a probe whose invocation is then dropped"
+        );
+        assert!(matches!(gates.admit(&bucket, t1), Admission::WaitForAnswer));
+        assert!(
+            goes(&gates.admit(&bucket, t1 + Duration::from_secs(1))),
+            "the next probe"
+        );
     }
 
     #[test]
