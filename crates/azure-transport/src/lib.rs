@@ -13,7 +13,10 @@
 
 mod legacy;
 mod modern;
+mod per_host;
 mod simulated_time;
+
+pub use per_host::DEFAULT_CALLS_PER_HOST;
 
 use std::{sync::Arc, time::Duration};
 
@@ -46,6 +49,8 @@ pub struct Transport {
     route: Route,
     /// The simulator's clock offset, once [`Transport::follow_simulator_clock`] runs.
     time: simulated_time::SimulatedTime,
+    /// How many calls may be out at once per host.
+    limits: Arc<per_host::HostLimits>,
 }
 
 /// How long to wait for a connection. Azure front doors answer quickly or not at all.
@@ -83,18 +88,42 @@ impl Transport {
     }
 
     fn new(route: Route) -> Result<Self, TransportError> {
+        Self::build(route, DEFAULT_CALLS_PER_HOST)
+    }
+
+    fn build(route: Route, per_host: usize) -> Result<Self, TransportError> {
+        let per_host = per_host.max(1);
         let client = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             // ARM and Graph never redirect on the calls we make; a 3xx is data, not a hop.
             .redirect(reqwest::redirect::Policy::none())
+            // Connections beyond what the per-host cap keeps busy are closed once idle.
+            .pool_max_idle_per_host(per_host)
             .build()
             .map_err(TransportError::Client)?;
         Ok(Self {
             client,
             route,
             time: simulated_time::SimulatedTime::default(),
+            limits: Arc::new(per_host::HostLimits::new(per_host)),
         })
+    }
+
+    /// The same transport with at most `calls` calls out at once per host (at least 1;
+    /// [`DEFAULT_CALLS_PER_HOST`] unless set). Builds a new client: connections are not shared
+    /// with `self`.
+    pub fn with_calls_per_host(self, calls: usize) -> Result<Self, TransportError> {
+        let time = self.time.clone();
+        Ok(Self {
+            time,
+            ..Self::build(self.route, calls)?
+        })
+    }
+
+    /// How many calls may be out at once per host.
+    pub fn calls_per_host(&self) -> usize {
+        self.limits.per_host()
     }
 
     /// Where calls go.
@@ -148,13 +177,16 @@ impl Transport {
         &self.client
     }
 
-    /// Sends a request built with real Azure URLs, routing it when simulated.
+    /// Sends a request built with real Azure URLs, routing it when simulated; waits first
+    /// while the host already has [`Transport::calls_per_host`] calls out. The slot is given
+    /// back when the response's headers are in: every caller reads the (small) body at once.
     pub async fn execute(
         &self,
         mut request: reqwest::Request,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let routed = self.resolve(request.url());
         *request.url_mut() = routed;
+        let _slot = self.limits.acquire(request.url()).await;
         tracing::trace!(method = %request.method(), url = %request.url(), "outbound request");
         self.client.execute(request).await
     }
@@ -276,5 +308,79 @@ mod tests {
             Transport::simulated("localhost:4000"),
             Err(TransportError::InvalidSimulatorUrl(_))
         ));
+    }
+
+    /// A server that answers after `delay`, counting how many requests it holds at once.
+    async fn slow_server(delay: Duration) -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (n, m) = (now.clone(), most.clone());
+        let app = axum::Router::new().fallback(move || {
+            let (n, m) = (n.clone(), m.clone());
+            async move {
+                let held = n.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(held, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                n.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url(&format!("http://{addr}/")), most)
+    }
+
+    #[tokio::test]
+    async fn no_more_calls_than_the_cap_are_out_at_once_to_one_host() {
+        let (base, most) = slow_server(Duration::from_millis(100)).await;
+        let t = Transport::direct().unwrap().with_calls_per_host(4).unwrap();
+        let calls = (0..12).map(|i| {
+            let t = t.clone();
+            let u = base.join(&format!("call/{i}")).unwrap();
+            async move {
+                let request = t.client().get(u).build().unwrap();
+                t.execute(request).await.unwrap().text().await.unwrap()
+            }
+        });
+        let answers = futures::future::join_all(calls).await;
+        assert!(answers.iter().all(|a| a == "ok"), "every call is answered");
+        let most = most.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(most <= 4, "the server held {most} calls at once");
+        assert!(
+            most >= 2,
+            "calls still go out side by side ({most} at once)"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_cap_of_one_host_does_not_hold_up_another() {
+        let (slow, _) = slow_server(Duration::from_secs(5)).await;
+        let (fast, _) = slow_server(Duration::ZERO).await;
+        let t = Transport::direct().unwrap().with_calls_per_host(1).unwrap();
+        let stuck = {
+            let t = t.clone();
+            let request = t.client().get(slow).build().unwrap();
+            tokio::spawn(async move { t.execute(request).await.map(|_| ()) })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let request = t.client().get(fast).build().unwrap();
+        let answered = tokio::time::timeout(Duration::from_secs(2), t.execute(request)).await;
+        assert!(
+            answered.is_ok(),
+            "the other host's call waited for the slow host's slot"
+        );
+        stuck.abort();
+    }
+
+    #[test]
+    fn the_cap_is_at_least_one() {
+        let t = Transport::direct().unwrap().with_calls_per_host(0).unwrap();
+        assert_eq!(t.calls_per_host(), 1);
+        assert_eq!(
+            Transport::direct().unwrap().calls_per_host(),
+            DEFAULT_CALLS_PER_HOST
+        );
     }
 }
