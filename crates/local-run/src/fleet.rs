@@ -37,6 +37,7 @@ use azure_sim::{
     scenario::{Bucket, demo, fleet},
 };
 use func_host::RunningHost;
+use futures::StreamExt;
 use serde_json::{Value, json};
 
 pub use report::{
@@ -446,6 +447,10 @@ const QUIET: Duration = Duration::from_millis(40);
 const TICK: Duration = Duration::from_millis(10);
 /// Status polls of the unfinished requests, at most this often.
 const POLL_EVERY: Duration = Duration::from_secs(3);
+/// How many status documents the driver reads at once, as a client polling with a bounded
+/// connection pool would. Reading all 1,000 at once had the handler hold 1,000 status requests
+/// (and their table reads) together: its memory peak was the driver's, not the shares'.
+const LOOKS_AT_ONCE: usize = 16;
 /// When nothing at all is scheduled and requests are unfinished: the reconciler's period.
 const IDLE_STEP: Duration = Duration::from_secs(300);
 
@@ -540,7 +545,11 @@ async fn drive(fleet: &mut Fleet, options: &FleetOptions) -> anyhow::Result<Driv
                 async move { (i, status_of(&client, &url).await) }
             });
             let mut still = Vec::new();
-            for (i, status) in futures::future::join_all(looks).await {
+            let read: Vec<_> = futures::stream::iter(looks)
+                .buffer_unordered(LOOKS_AT_ONCE)
+                .collect()
+                .await;
+            for (i, status) in read {
                 match status {
                     Ok(s) if finished(&s) => statuses[i] = s,
                     Ok(s) => {
