@@ -395,13 +395,18 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn a_drained_bucket_lets_one_probe_out_a_second_after_its_last_answer() {
+    /// A write bucket answered 429 with `Retry-After: 1` at t0, and the moment it reopens.
+    fn throttled_for_a_second() -> (ThrottleGates, Bucket, SystemTime) {
         let gates = ThrottleGates::default();
         let bucket = arm(&Method::PUT, "/subscriptions/s/x", "Bearer a");
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
         gates.answered(&bucket, false, t0, &throttled(1));
-        let t1 = t0 + Duration::from_secs(1);
+        (gates, bucket, t0 + Duration::from_secs(1))
+    }
+
+    #[test]
+    fn a_drained_bucket_lets_one_probe_out_a_second_after_its_last_answer() {
+        let (gates, bucket, t1) = throttled_for_a_second();
         assert!(goes(&gates.admit(&bucket, t1)));
         gates.answered(&bucket, true, t1, &Answer::Succeeded { remaining: Some(0) });
         assert!(matches!(
@@ -413,11 +418,7 @@ mod tests {
 
     #[test]
     fn a_call_that_never_answers_does_not_hold_the_bucket_shut() {
-        let gates = ThrottleGates::default();
-        let bucket = arm(&Method::PUT, "/subscriptions/s/x", "Bearer a");
-        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
-        gates.answered(&bucket, false, t0, &throttled(1));
-        let t1 = t0 + Duration::from_secs(1);
+        let (gates, bucket, t1) = throttled_for_a_second();
         assert!(
             goes(&gates.admit(&bucket, t1)),
             "a probe whose invocation is then dropped"
