@@ -14,9 +14,13 @@ use tokio::net::TcpListener;
 use crate::{
     api::{self, Problem},
     context::AppContext,
-    functions::Function,
+    functions::{Function, Trigger},
     intake,
-    invocation::{InvocationId, invocation_span},
+    invocation::{
+        InvocationId,
+        admission::{self, Admission, Kind},
+        invocation_span,
+    },
     steps,
 };
 
@@ -47,11 +51,21 @@ fn route(function: Function) -> MethodRouter<AppContext> {
     }
 }
 
-/// The full router: readiness, every function, and a problem+json 404.
+/// The full router: readiness, every function (each behind its kind's admission limit), and
+/// a problem+json 404.
 pub fn router(ctx: AppContext) -> Router {
+    let at_once = ctx.settings.pipeline.invocations_at_once;
+    let queue = Admission::new(Kind::Queue, at_once);
+    let http = Admission::new(Kind::Http, at_once);
     let mut router = Router::new().route("/", get(|| async { "ok" }));
     for function in Function::ALL {
-        router = router.route(&function.handler_path(), route(function));
+        let admission = match function.trigger() {
+            Trigger::Http { .. } => http.clone(),
+            Trigger::Queue { .. } | Trigger::Timer { .. } => queue.clone(),
+        };
+        let route =
+            route(function).layer(middleware::from_fn_with_state(admission, admission::admit));
+        router = router.route(&function.handler_path(), route);
     }
     router
         .fallback(|uri: Uri| async move {

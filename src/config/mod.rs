@@ -272,6 +272,9 @@ pub struct PipelineSettings {
     pub max_retries: u32,
     /// How far past its due time a step may be before the reconciler re-sends its message.
     pub reconcile_grace: Duration,
+    /// Invocations worked on at once, for queue triggers and for HTTP each (the rest wait
+    /// their turn: `invocation::admission`).
+    pub invocations_at_once: usize,
 }
 
 impl Default for PipelineSettings {
@@ -287,6 +290,8 @@ impl Default for PipelineSettings {
             keep_access_after_end: false,
             max_retries: 8,
             reconcile_grace: Duration::from_secs(10 * 60),
+            // Twice the 32 calls per host that may be out: more would only wait for those.
+            invocations_at_once: 64,
         }
     }
 }
@@ -335,6 +340,13 @@ impl PipelineSettings {
             max_retries: u32::try_from(number(env, RETRY_MAX, u64::from(d.max_retries), 0..=30)?)
                 .unwrap_or(d.max_retries),
             reconcile_grace: minutes(RECONCILE_GRACE_MINUTES, d.reconcile_grace, 1..=240)?,
+            invocations_at_once: usize::try_from(number(
+                env,
+                INVOCATIONS_AT_ONCE,
+                d.invocations_at_once as u64,
+                1..=1024,
+            )?)
+            .unwrap_or(d.invocations_at_once),
         })
     }
 }
@@ -423,6 +435,8 @@ pub const DEADLINE_GRANTING_MINUTES: &str = "IMAGESHARE_DEADLINE_GRANTING_MINUTE
 pub const KEEP_ACCESS_AFTER_END: &str = "IMAGESHARE_KEEP_ACCESS_AFTER_END";
 /// Transient failures of one step message retried before resting until the reconciler.
 pub const RETRY_MAX: &str = "IMAGESHARE_RETRY_MAX";
+/// Invocations worked on at once, queue-triggered and HTTP each (default 64).
+pub const INVOCATIONS_AT_ONCE: &str = "IMAGESHARE_INVOCATIONS_AT_ONCE";
 /// How far past its due time a step may be before the reconciler re-sends it (minutes).
 pub const RECONCILE_GRACE_MINUTES: &str = "IMAGESHARE_RECONCILE_GRACE_MINUTES";
 /// The reconciler's NCRONTAB schedule; read by the host from `functions/Reconcile`.
@@ -880,6 +894,18 @@ pub(crate) mod tests {
             s.consent_callback_url().as_str(),
             "https://func-imageshare.azurewebsites.net/api/consent/callback"
         );
+    }
+
+    #[test]
+    fn invocations_at_once_default_to_64_and_must_be_from_1_to_1024() {
+        let s = with(&[], &[]).unwrap();
+        assert_eq!(s.pipeline.invocations_at_once, 64);
+        let s = with(&[(INVOCATIONS_AT_ONCE, "16")], &[]).unwrap();
+        assert_eq!(s.pipeline.invocations_at_once, 16);
+        for bad in ["0", "1025", "many"] {
+            let e = with(&[(INVOCATIONS_AT_ONCE, bad)], &[]).unwrap_err();
+            assert_eq!(e.name, INVOCATIONS_AT_ONCE, "{bad}: {e:?}");
+        }
     }
 
     #[test]

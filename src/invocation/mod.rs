@@ -5,6 +5,7 @@
 //! as strings, `DateTime` without an offset, base64 for `dataType: binary`, SDK objects mixed
 //! into Metadata, and message-body fields merged into Metadata. Steps receive typed values.
 
+pub mod admission;
 mod context;
 mod envelope;
 mod reply;
