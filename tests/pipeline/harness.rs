@@ -379,11 +379,17 @@ impl Harness {
         ))
         .unwrap();
         let transport = Transport::simulated(&sim_url).unwrap();
+        // The throttle gates count `Retry-After` on the simulator's clock, as in the handler.
+        transport.follow_simulator_clock();
         let operator = Arc::new(SimManagedIdentity {
             endpoint: sim.identity_endpoint(),
             client: reqwest::Client::new(),
         });
-        let tokens = Arc::new(Tokens::with_operator(&transport, operator));
+        // Tokens judge their expiry by the simulator's clock, as the handler's do in a
+        // simulated run: the tests move it by hours, past the tokens' `exp`.
+        let clock: Arc<dyn imageshare::context::Clock> = Arc::new(SimClock(sim.clone()));
+        let tokens =
+            Arc::new(Tokens::with_operator(&transport, operator).with_clock(clock.clone()));
         let policy = RetryPolicy {
             max_attempts: 4,
             base_delay: Duration::from_millis(10),
@@ -399,7 +405,7 @@ impl Harness {
             store: store.clone(),
             queue: queue.clone(),
             events: events.clone(),
-            clock: Arc::new(SimClock(sim.clone())),
+            clock,
             cloud: Some(cloud),
             transport: transport.clone(),
         };
