@@ -47,6 +47,23 @@ impl StepError {
             Self::Terminal(_) => None,
         }
     }
+
+    /// True when another request holds a lock this step needs: it waits its turn.
+    pub fn waits_for_lock(&self) -> bool {
+        matches!(self, Self::Retryable(e) if e.downcast_ref::<super::lock::LockBusy>().is_some())
+    }
+
+    /// The `Retry-After` of a throttling answer (429): the service pacing its callers, not a
+    /// failure of the request.
+    pub fn throttled_for(&self) -> Option<Duration> {
+        match self {
+            Self::Retryable(e) => e
+                .downcast_ref::<AzureError>()
+                .filter(|e| e.status() == Some(429))
+                .and_then(AzureError::retry_after),
+            Self::Terminal(_) => None,
+        }
+    }
 }
 
 /// Azure's own classification: transient statuses and codes retry, everything else is a
@@ -156,6 +173,19 @@ mod tests {
             })
             .is_retryable()
         );
+    }
+
+    #[test]
+    fn only_a_429_and_a_busy_lock_are_waits_for_a_turn_not_failures() {
+        let throttled = StepError::from(api(429, "TooManyRequests"));
+        assert_eq!(throttled.throttled_for(), Some(Duration::from_secs(17)));
+        assert!(!throttled.waits_for_lock());
+        let outage = StepError::from(api(503, "ServiceUnavailable"));
+        assert_eq!(outage.throttled_for(), None);
+        assert!(!outage.waits_for_lock());
+        let busy = StepError::retryable(super::super::lock::LockBusy::for_tests("held"));
+        assert!(busy.waits_for_lock());
+        assert_eq!(busy.throttled_for(), None);
     }
 
     #[test]

@@ -28,6 +28,21 @@ use crate::{
 const RETRY_FIRST: Duration = Duration::from_secs(5);
 /// The longest pause between two retries.
 const RETRY_CAP: Duration = Duration::from_secs(300);
+/// Retries in a row a step may spend waiting its turn before it rests: on 429s (Azure pacing
+/// its callers: a wave larger than a bucket meets them for as long as the wave lasts) and on
+/// a lock another request of the tenant holds (a wave of one tenant's requests takes it one
+/// at a time). Neither is the request failing, so they are paced, by `Retry-After` or by a
+/// short pause, not doubled, and do not count toward `IMAGESHARE_RETRY_MAX`. The step's
+/// deadline still ends a request that waits too long.
+const PACED_RETRY_MAX: u32 = 100;
+/// The pause before trying a busy lock again, plus up to [`LOCK_SPREAD`] so that the requests
+/// waiting for it do not all come back at the same moment.
+const LOCK_PAUSE: Duration = Duration::from_secs(2);
+/// See [`LOCK_PAUSE`].
+const LOCK_SPREAD: Duration = Duration::from_secs(4);
+/// The most added to a 429's `Retry-After`, spreading the steps that met the same empty bucket
+/// over a moment instead of waking them all at its first second.
+const THROTTLED_SPREAD_MAX: Duration = Duration::from_secs(15);
 
 /// Handles `POST /{FunctionName}` for a step's queue trigger.
 pub async fn invoke(
@@ -58,6 +73,14 @@ pub async fn invoke(
 fn redelivery_pause(delivery_count: Option<i64>, cap: Duration) -> Duration {
     let n = u32::try_from(delivery_count.unwrap_or(1).clamp(1, 16)).unwrap_or(1);
     Duration::from_secs(1u64 << (n - 1)).min(cap)
+}
+
+/// What is added to a 429's `Retry-After`: a share `unit` (from 0 to 1) of a quarter of it, at
+/// most [`THROTTLED_SPREAD_MAX`].
+fn spread(retry_after: Duration, unit: f64) -> Duration {
+    (retry_after / 4)
+        .min(THROTTLED_SPREAD_MAX)
+        .mul_f64(unit.clamp(0.0, 1.0))
 }
 
 /// The pause before retry number `retry` (from 1), at least what the service asked for.
@@ -139,7 +162,13 @@ async fn retry_later(
     let name = message.step.function_name();
     let request_id = message.request_id;
     let next = message.retried();
-    let limit = ctx.settings.pipeline.max_retries;
+    let throttled = error.throttled_for();
+    let paced = throttled.is_some() || error.waits_for_lock();
+    let limit = if paced {
+        PACED_RETRY_MAX.max(ctx.settings.pipeline.max_retries)
+    } else {
+        ctx.settings.pipeline.max_retries
+    };
     let now = ctx.clock.now();
     if next.retry > limit {
         warn!(error = %error, "step keeps failing; it rests until the reconciler re-sends it");
@@ -149,7 +178,11 @@ async fn retry_later(
         )])
         .done();
     }
-    let pause = retry_pause(next.retry, error.retry_after());
+    let pause = match throttled {
+        Some(wait) => wait + spread(wait, rand::random::<f64>()),
+        None if paced => LOCK_PAUSE + LOCK_SPREAD.mul_f64(rand::random::<f64>()),
+        None => retry_pause(next.retry, error.retry_after()),
+    };
     let at = now + pause;
     match ctx.queue.send(&next, Some(at)).await {
         Ok(()) => {
@@ -220,7 +253,21 @@ fn decode(step: Step, body: &[u8]) -> Result<(StepMessage, Option<i64>), String>
 mod tests {
     use std::time::Duration;
 
-    use super::{redelivery_pause, retry_pause};
+    use super::{redelivery_pause, retry_pause, spread};
+
+    #[test]
+    fn a_429_is_retried_after_its_retry_after_plus_a_spread_of_at_most_a_quarter_of_it() {
+        let wait = Duration::from_secs(20);
+        assert_eq!(spread(wait, 0.0), Duration::ZERO);
+        assert_eq!(spread(wait, 1.0), Duration::from_secs(5));
+        let long = Duration::from_secs(180);
+        assert_eq!(spread(long, 1.0), Duration::from_secs(15), "capped");
+        assert_eq!(
+            spread(long, 7.0),
+            Duration::from_secs(15),
+            "the unit is clamped"
+        );
+    }
 
     #[test]
     fn the_pause_before_a_redelivery_doubles_with_the_delivery_count_up_to_the_cap() {

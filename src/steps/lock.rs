@@ -75,6 +75,26 @@ impl Subject {
     }
 }
 
+/// Another request holds the lock: the step waits its turn. Not a failure of the request, so
+/// its retries are paced and do not count toward resting (`steps::invoke`).
+#[derive(Debug)]
+pub(in crate::steps) struct LockBusy(String);
+
+impl std::fmt::Display for LockBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LockBusy {}
+
+#[cfg(test)]
+impl LockBusy {
+    pub(in crate::steps) fn for_tests(why: &str) -> Self {
+        Self(why.to_owned())
+    }
+}
+
 /// Takes the lock, or answers a retryable error while another request holds it (the step's
 /// scheduled retry comes back shortly).
 async fn take(ctx: &AppContext, subject: &Subject, request: RequestId) -> Result<Held, StepError> {
@@ -90,19 +110,19 @@ async fn take(ctx: &AppContext, subject: &Subject, request: RequestId) -> Result
         Some((held, etag)) => {
             let lease = time::Duration::try_from(LEASE).unwrap_or(time::Duration::MINUTE);
             if held.request != request && now < held.claimed_at + lease {
-                return Err(StepError::retryable(anyhow::anyhow!(
+                return Err(StepError::retryable(LockBusy(format!(
                     "request {} is changing {name} right now; trying again shortly",
                     held.request
-                )));
+                ))));
             }
             Some(etag)
         }
     };
     match ctx.store.put_claim(&claim, expected.as_ref()).await {
         Ok(etag) => Ok(Held { claim, etag }),
-        Err(StoreError::Conflict) => Err(StepError::retryable(anyhow::anyhow!(
+        Err(StoreError::Conflict) => Err(StepError::retryable(LockBusy(format!(
             "another request took the lock on {name} first; trying again shortly"
-        ))),
+        )))),
         Err(e) => Err(e.into()),
     }
 }

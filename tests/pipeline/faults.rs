@@ -3,6 +3,7 @@
 //! duplicated.
 
 use azure_sim::{Fault, Replication, Scenario, scenario::demo};
+use imageshare::domain::Step;
 
 use crate::{
     happy_path::{assert_one_of_everything, complete},
@@ -36,6 +37,40 @@ async fn bursts_of_429_and_503_on_graph_and_arm_are_ridden_out() {
     assert_eq!(faulted, 12, "every injected fault was hit");
     assert_one_of_everything(&h);
     assert!(h.queue.dead_letters.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_step_throttled_more_often_than_the_retry_limit_is_paced_by_retry_after_and_does_not_rest()
+ {
+    // A wave of requests can meet an empty bucket for minutes: each 429 is Azure pacing its
+    // callers, so the step's retries follow Retry-After and do not count toward resting.
+    let h = Harness::start(Scenario::demo(), &[("IMAGESHARE_RETRY_MAX", "2")]).await;
+    h.sim.add_fault(
+        Fault::throttle("management.azure.com", "*roleAssignments*", 60)
+            .method("PUT")
+            .times(5),
+    );
+
+    let (_, done) = complete(&h).await;
+
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    let sent = h.queue.sent.lock().unwrap().clone();
+    let retries: Vec<u32> = sent
+        .iter()
+        .filter(|q| q.message.step == Step::IssueCredentials && q.message.retry > 0)
+        .map(|q| q.message.retry)
+        .collect();
+    assert_eq!(
+        retries,
+        [1, 2, 3, 4, 5],
+        "one scheduled retry per 429, none resting"
+    );
+    let history = done["history"].as_array().unwrap();
+    assert!(
+        !history.iter().any(|e| e["event"] == "step-resent"),
+        "the reconciler had nothing to re-send: {history:#?}"
+    );
+    assert_one_of_everything(&h);
 }
 
 #[tokio::test]
