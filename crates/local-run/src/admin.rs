@@ -4,7 +4,7 @@
 //! portal. [`ConsumerAdmin`] is one admin's moves; [`AdminScript`] plays one admin through many
 //! requests with a person's pauses, on the simulator's clock.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::{Context, bail};
 use azure_sim::{
@@ -268,6 +268,10 @@ pub struct AdminScript {
     granting: HashSet<String>,
     /// Planned moves by due time (ties in order of planning).
     plan: BTreeMap<(OffsetDateTime, u64), Task>,
+    /// The approval pause drawn for each request, by request id (the fleet's chain bound).
+    approve_pauses: HashMap<String, Duration>,
+    /// The pause drawn before the first grant.
+    grant_pause: Option<Duration>,
     order: u64,
     counts: AdminCounts,
     errors: Vec<String>,
@@ -283,6 +287,8 @@ impl AdminScript {
             planned: HashSet::new(),
             granting: HashSet::new(),
             plan: BTreeMap::new(),
+            approve_pauses: HashMap::new(),
+            grant_pause: None,
             order: 0,
             counts: AdminCounts::default(),
             errors: Vec::new(),
@@ -297,6 +303,12 @@ impl AdminScript {
     /// What the script did so far.
     pub fn counts(&self) -> AdminCounts {
         self.counts
+    }
+
+    /// The pauses drawn so far: each request's before its approval, by request id, and the
+    /// one before the first grant. A reload after a 503 is not one: it is the app's doing.
+    pub fn pauses_taken(&self) -> (&HashMap<String, Duration>, Option<Duration>) {
+        (&self.approve_pauses, self.grant_pause)
     }
 
     /// The failures so far, oldest first.
@@ -325,10 +337,11 @@ impl AdminScript {
         let Some(request) = request_of_link(&link) else {
             return;
         };
-        if !self.planned.insert(request) {
+        if !self.planned.insert(request.clone()) {
             return;
         }
         let pause = self.pause(self.pauses.approve);
+        self.approve_pauses.insert(request, pause);
         let app_id = app_of_mail(mail);
         self.schedule(
             mail.sent_at + pause,
@@ -373,6 +386,7 @@ impl AdminScript {
                                 && self.granting.insert(app_id.clone())
                             {
                                 let pause = self.pause(self.pauses.grant);
+                                self.grant_pause.get_or_insert(pause);
                                 self.schedule(sim.now() + pause, Task::Grant { app_id });
                             }
                         }

@@ -22,7 +22,9 @@
 //! takes real time, during which the clock runs at real speed. Compare the throttling bound
 //! with the simulated time too.
 
+mod chain;
 mod report;
+mod step_times;
 
 use std::{
     collections::HashMap,
@@ -415,6 +417,8 @@ async fn settle_events(sim: &Sim) {
 
 /// What the drive loop found.
 struct Driven {
+    /// The simulator's time when the first wave went out.
+    started_at: time::OffsetDateTime,
     submitted: Vec<Submitted>,
     statuses: Vec<Value>,
     wall: Duration,
@@ -583,6 +587,7 @@ async fn drive(fleet: &mut Fleet, options: &FleetOptions) -> anyhow::Result<Driv
         quiet_since = None;
     }
     Ok(Driven {
+        started_at: sim_started,
         submitted,
         statuses,
         wall: started.elapsed(),

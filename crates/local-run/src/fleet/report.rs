@@ -12,7 +12,12 @@ use azure_sim::{
     scenario::{Bucket, demo, fleet},
 };
 
-use super::{Driven, Fleet, FleetOptions, finished, is_terminal, scenario};
+use super::{
+    Driven, Fleet, FleetOptions,
+    chain::{ChainBound, Pauses, chain_bound},
+    finished, is_terminal, scenario,
+    step_times::{StepTimes, step_times},
+};
 use crate::{admin::AdminCounts, demo::operation};
 
 /// Which Azure service a simulator request was for, from the handler's side.
@@ -137,7 +142,9 @@ impl ApiMinimum {
     }
 }
 
-/// The throttling bound of one bucket: `(needed - size) / refill` seconds.
+/// The throttling bound of one bucket: `(needed - size) / refill` seconds for a token bucket;
+/// `(ceil(needed / size) - 1) * window` for a limit per sliding window (Compute's `PutVM3Min`:
+/// 240 in any 3 minutes, so the 241st waits until the first is 3 minutes old).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BucketBound {
     /// Which bucket.
@@ -148,16 +155,30 @@ pub struct BucketBound {
     pub size: u64,
     /// Its refill per second.
     pub refill_per_second: f64,
+    /// For a limit per sliding window, the window in seconds.
+    pub window_seconds: Option<u64>,
 }
 
 impl BucketBound {
     /// The least time these requests take at this bucket's rate, in seconds.
     pub fn seconds(&self) -> f64 {
+        if let Some(window) = self.window_seconds {
+            let windows = self.needed.div_ceil(self.size.max(1)).saturating_sub(1);
+            return (windows * window) as f64;
+        }
         (self.needed.saturating_sub(self.size) as f64 / self.refill_per_second).max(0.0)
     }
 
     /// `max(0, (needed - size) / refill)` with the figures.
     pub fn formula(&self) -> String {
+        if let Some(window) = self.window_seconds {
+            return format!(
+                "(ceil({} / {}) - 1) x {window} s = {:.1} s",
+                self.needed,
+                self.size,
+                self.seconds()
+            );
+        }
         format!(
             "max(0, ({} - {}) / {:.2}/s) = {:.1} s",
             self.needed,
@@ -273,6 +294,10 @@ pub struct FleetReport {
     pub bounds: Vec<BucketBound>,
     /// The same for the requests the API minimum makes.
     pub minimum_bounds: Vec<BucketBound>,
+    /// The least time the admins' pauses and the fastest VM build allow (`fleet::chain`).
+    pub chain: Option<ChainBound>,
+    /// Each step's span across the requests (`fleet::step_times`).
+    pub step_times: Vec<StepTimes>,
     /// Calls by service.
     pub calls: BTreeMap<Service, usize>,
     /// Azure calls by operation (method, host, folded path).
@@ -371,6 +396,18 @@ impl FleetReport {
         for b in &self.bounds {
             out.push(format!("  {:<66} {}", b.name, b.formula()));
         }
+        if let Some(chain) = &self.chain {
+            let least = chain.seconds.max(bound);
+            out.push(format!(
+                "chain bound: {:.1} s = the latest request's admin pauses from its submission plus the fastest VM build of the run ({:.1} s), over {} completed requests",
+                chain.seconds, chain.build_seconds, chain.requests
+            ));
+            out.push(format!(
+                "least time = max(throttling bound, chain bound) = {least:.1} s; simulated / least = {}, wall / least = {}",
+                ratio(self.simulated.as_secs_f64(), least),
+                ratio(self.wall.as_secs_f64(), least)
+            ));
+        }
         let busiest = self
             .minimum_bounds
             .iter()
@@ -384,6 +421,16 @@ impl FleetReport {
             "  at the API minimum's requests the bound is {:.1} s (busiest: {busiest})",
             self.minimum_throttling_bound()
         ));
+        out.push(
+            "step spans, first message to result (median / 90th percentile / longest, and runs per request):"
+                .to_owned(),
+        );
+        for t in &self.step_times {
+            out.push(format!(
+                "  {:<22} {:>5} finished  {:>7.1} / {:>7.1} / {:>7.1} s  {:>5.1} runs",
+                t.step, t.finished, t.median, t.p90, t.max, t.mean_runs
+            ));
+        }
         out.push(format!(
             "Azure calls per share: {:.2} (API minimum {:.2}, ratio {:.2})",
             self.azure_per_share(),
@@ -610,6 +657,23 @@ pub(super) fn build(
         admins.reloaded += c.reloaded;
         admin_errors.extend(s.errors().iter().take(1).cloned());
     }
+    let pauses: Vec<Pauses> = fleet
+        .scripts
+        .iter()
+        .map(|s| {
+            let (approve, grant) = s.pauses_taken();
+            let seconds = |d: time::Duration| Duration::try_from(d).unwrap_or_default();
+            Pauses {
+                tenant: s.admin().tenant.clone(),
+                approve: approve
+                    .iter()
+                    .map(|(r, d)| (r.clone(), seconds(*d)))
+                    .collect(),
+                grant: grant.map(seconds),
+            }
+        })
+        .collect();
+    let chain = chain_bound(driven.started_at, &driven.statuses, &pauses);
     let per_tenant = driven.submitted.len() as f64 / options.tenants.max(1) as f64;
     let scenario = scenario(options);
     FleetReport {
@@ -627,6 +691,8 @@ pub(super) fn build(
         jumps: driven.jumps,
         bounds: bounds(&scenario, options, &records),
         minimum_bounds: minimum_bounds(&scenario, options, per_tenant),
+        chain,
+        step_times: step_times(&driven.statuses),
         calls,
         operations,
         minimum: ApiMinimum::app_consent(per_tenant, options.instances),
@@ -730,6 +796,7 @@ fn bounds(
         needed,
         size: u64::from(b.bucket),
         refill_per_second: f64::from(b.refill_per_second),
+        window_seconds: None,
     };
     let busiest = |m: &HashMap<String, u64>| m.values().copied().max().unwrap_or(0);
     let tenants = options.tenants.max(1);
@@ -761,6 +828,7 @@ fn bounds(
             needed: busiest(&vm_puts),
             size: 240,
             refill_per_second: 240.0 / 180.0,
+            window_seconds: Some(180),
         },
         BucketBound {
             name: "Graph writes, operator + owner tenant".to_owned(),
@@ -770,6 +838,7 @@ fn bounds(
                 graph.app_tenant_writes.units,
                 graph.app_tenant_writes.window_seconds,
             ),
+            window_seconds: None,
         },
         BucketBound {
             name: "Graph resource units (reads, >= 1 each), operator + owner tenant".to_owned(),
@@ -779,6 +848,7 @@ fn bounds(
                 resource_units,
                 graph.app_tenant_resource_unit_window_seconds,
             ),
+            window_seconds: None,
         },
     ]
 }
@@ -799,6 +869,7 @@ fn minimum_bounds(
         needed,
         size: u64::from(b.bucket),
         refill_per_second: f64::from(b.refill_per_second),
+        window_seconds: None,
     };
     vec![
         bucket(
@@ -826,6 +897,7 @@ fn minimum_bounds(
             needed: per_tenant,
             size: 240,
             refill_per_second: 240.0 / 180.0,
+            window_seconds: Some(180),
         },
         BucketBound {
             name: "Graph writes, operator + owner tenant".to_owned(),
@@ -833,6 +905,7 @@ fn minimum_bounds(
             size: u64::from(graph.app_tenant_writes.units),
             refill_per_second: f64::from(graph.app_tenant_writes.units)
                 / f64::from(graph.app_tenant_writes.window_seconds.max(1)),
+            window_seconds: None,
         },
     ]
 }
@@ -949,11 +1022,35 @@ mod tests {
             needed: 1_000,
             size: 200,
             refill_per_second: 10.0,
+            window_seconds: None,
         };
         assert!((b.seconds() - 80.0).abs() < 1e-9);
         assert!(b.formula().contains("(1000 - 200) / 10.00/s"));
         let under = BucketBound { needed: 100, ..b };
         assert!(under.seconds().abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_limit_per_sliding_window_lets_the_next_batch_out_one_window_after_the_last() {
+        let put_vm = |needed| BucketBound {
+            name: "PutVM3Min".into(),
+            needed,
+            size: 240,
+            refill_per_second: 240.0 / 180.0,
+            window_seconds: Some(180),
+        };
+        assert_eq!(put_vm(240).seconds(), 0.0);
+        assert_eq!(
+            put_vm(241).seconds(),
+            180.0,
+            "the 241st waits for the first to age out"
+        );
+        assert_eq!(put_vm(500).seconds(), 360.0);
+        assert!(
+            put_vm(297)
+                .formula()
+                .contains("(ceil(297 / 240) - 1) x 180 s = 180.0 s")
+        );
     }
 
     #[test]
