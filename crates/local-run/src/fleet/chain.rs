@@ -21,7 +21,9 @@
 use std::{collections::HashMap, time::Duration};
 
 use serde_json::Value;
-use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use time::OffsetDateTime;
+
+use super::step_times::time_at;
 
 /// What one admin script took: its pauses by request, and its grant pause.
 #[derive(Clone, Debug, Default)]
@@ -43,11 +45,6 @@ pub struct ChainBound {
     pub build_seconds: f64,
     /// Requests that went into it (completed, with an approval pause on record).
     pub requests: usize,
-}
-
-fn time_at(v: &Value) -> Option<OffsetDateTime> {
-    v.as_str()
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
 
 /// The fastest CreateVm among `statuses`, from its first message to its result.

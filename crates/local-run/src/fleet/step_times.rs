@@ -23,7 +23,8 @@ pub struct StepTimes {
     pub mean_runs: f64,
 }
 
-fn time_at(v: &Value) -> Option<OffsetDateTime> {
+/// A status document's RFC 3339 time.
+pub(super) fn time_at(v: &Value) -> Option<OffsetDateTime> {
     v.as_str()
         .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
 }
