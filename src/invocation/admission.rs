@@ -85,17 +85,16 @@ impl Admission {
 /// ready (the body of every response here is already in memory).
 pub async fn admit(State(admission): State<Admission>, request: Request, next: Next) -> Response {
     // A free permit is taken at once, without arming a timer (the common case).
-    let permit = match admission.permits.clone().try_acquire_owned() {
-        Ok(permit) => permit,
-        Err(_) => {
-            let wait = admission.permits.clone().acquire_owned();
-            // The semaphore is never closed; a closed one is answered as a full house too.
-            let Ok(Ok(permit)) = tokio::time::timeout(admission.wait, wait).await else {
-                warn!(kind = ?admission.kind, waited_s = admission.wait.as_secs_f64(), "invocation not admitted in time");
-                return admission.busy();
-            };
-            permit
-        }
+    let permit = if let Ok(permit) = admission.permits.clone().try_acquire_owned() {
+        permit
+    } else {
+        let wait = admission.permits.clone().acquire_owned();
+        // The semaphore is never closed; a closed one is answered as a full house too.
+        let Ok(Ok(permit)) = tokio::time::timeout(admission.wait, wait).await else {
+            warn!(kind = ?admission.kind, waited_s = admission.wait.as_secs_f64(), "invocation not admitted in time");
+            return admission.busy();
+        };
+        permit
     };
     let response = next.run(request).await;
     drop(permit);
