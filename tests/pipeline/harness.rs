@@ -188,6 +188,19 @@ impl PumpQueue {
         self.drops.lock().unwrap().push(Loss(Box::new(when)));
     }
 
+    /// Every message now waiting for which `when` holds is lost, as when the instance that
+    /// held them goes away; returns how many. Unlike [`Self::lose_next`] this cannot pick a
+    /// stale message of a burst (DESIGN §3) and let the live re-check through.
+    pub fn lose_pending(&self, when: impl Fn(&StepMessage) -> bool) -> usize {
+        let mut pending = self.pending.lock().unwrap();
+        let (lost, kept): (VecDeque<Queued>, VecDeque<Queued>) =
+            pending.drain(..).partition(|q| when(&q.message));
+        *pending = kept;
+        let n = lost.len();
+        self.dead_letters.lock().unwrap().extend(lost);
+        n
+    }
+
     fn lost(&self, q: &Queued) -> bool {
         let mut drops = self.drops.lock().unwrap();
         match drops.iter().position(|d| (d.0)(&q.message)) {
