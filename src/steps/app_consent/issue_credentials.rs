@@ -116,35 +116,108 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(stale);
     }
     let settings = &ctx.settings;
-    if request.progress.consumer_checked_at.is_none() {
+    let federated = settings.credential == CredentialMode::Federated;
+    let unchecked = request.progress.consumer_checked_at.is_none();
+    // The tenant's other requests, read once and outside the lock: they answer whether the
+    // consumer was checked lately and what may be reused. The list grows with the tenant's
+    // requests, so reading it under the lock would make a wave of them queue behind it.
+    let others = if federated || unchecked {
+        tenant_requests(ctx, request.consumer.tenant_id).await?
+    } else {
+        Vec::new()
+    };
+    if unchecked {
         // A direct share's gallery is checked before anything is created or anyone mailed:
         // an admin must not approve a share the gallery cannot make.
         if request.machine() == Machine::DirectShareWithVm {
             direct_share::preflight(run, &request).await?;
         }
-        if !checked_by_another(run, &request).await? {
+        if !checked_by_another(run, &request, &others).await? {
             check_consumer(run, &request).await?;
         }
     }
 
     let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
+    let callback = settings.consent_callback_url().to_string();
+    let body = app_body(&request, &callback);
+    let fingerprint = fingerprint(&unique_name, &body);
+    let seen = if federated {
+        holders::reusable(&request, &unique_name, &fingerprint, &others)
+    } else {
+        None
+    };
+    let app = Planned {
+        unique_name: &unique_name,
+        body,
+        fingerprint,
+    };
     // One change to the tenant's app at a time: a revocation or release of another request
     // of this tenant must not remove the app or credential between our upsert and our record.
     let subject = lock::Subject::share_app(&unique_name);
-    lock::with(
-        ctx,
-        &subject,
-        request.id,
-        issue(run, &request, &unique_name),
-    )
-    .await
+    lock::with(ctx, &subject, request.id, issue(run, &request, app, seen)).await
+}
+
+/// The tenant's requests as stored now.
+async fn tenant_requests(
+    ctx: &crate::context::AppContext,
+    tenant: TenantId,
+) -> Result<Vec<ShareRequest>, StepError> {
+    Ok(ctx
+        .store
+        .list_for_consumer(tenant)
+        .await?
+        .into_iter()
+        .map(|s| s.request)
+        .collect())
+}
+
+/// The app this request needs: its name, document and the document's fingerprint.
+struct Planned<'a> {
+    unique_name: &'a str,
+    body: Value,
+    fingerprint: String,
+}
+
+/// What may be reused, decided under the lock. What the list read before it showed is read
+/// again from its witnesses only (a few point reads instead of the tenant's whole list): a
+/// witness that still holds keeps the app from removal, since removals take this lock and
+/// keep what a request holds. Only when none holds any more is the whole list read again.
+async fn reusable_now(
+    ctx: &crate::context::AppContext,
+    request: &ShareRequest,
+    app: &Planned<'_>,
+    seen: Option<&holders::Reusable>,
+) -> Result<Option<holders::Reusable>, StepError> {
+    if let Some(seen) = seen {
+        let mut witnesses = Vec::with_capacity(seen.witnesses.len());
+        for id in &seen.witnesses {
+            if let Some(stored) = record::load(ctx, *id).await? {
+                witnesses.push(stored.request);
+            }
+        }
+        // A subset of the holders can only show less (a credential or grant made sure of
+        // again), never something no one holds.
+        if let Some(held) =
+            holders::reusable(request, app.unique_name, &app.fingerprint, &witnesses)
+        {
+            return Ok(Some(held));
+        }
+    }
+    let others = tenant_requests(ctx, request.consumer.tenant_id).await?;
+    Ok(holders::reusable(
+        request,
+        app.unique_name,
+        &app.fingerprint,
+        &others,
+    ))
 }
 
 /// The upserts, under the tenant's lock.
 async fn issue(
     run: &Run<'_>,
     request: &ShareRequest,
-    unique_name: &str,
+    planned: Planned<'_>,
+    seen: Option<holders::Reusable>,
 ) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
     let settings = &ctx.settings;
@@ -159,25 +232,17 @@ async fn issue(
         Some(s) => return Ok(Outcome::Stale(format!("the request is {s}"))),
         None => return Ok(Outcome::Stale("no such request".into())),
     }
-    let unique_name = unique_name.to_owned();
-    let callback = settings.consent_callback_url().to_string();
-    let body = app_body(request, &callback);
-    let fingerprint = fingerprint(&unique_name, &body);
-    // What another request of the tenant made and still holds is not made again (read under
-    // the lock, so no removal takes it meanwhile).
+    // What another request of the tenant made and still holds is not made again.
     let reusable = match settings.credential {
-        CredentialMode::Federated => {
-            let others: Vec<ShareRequest> = ctx
-                .store
-                .list_for_consumer(request.consumer.tenant_id)
-                .await?
-                .into_iter()
-                .map(|s| s.request)
-                .collect();
-            holders::reusable(request, &unique_name, &fingerprint, &others)
-        }
+        CredentialMode::Federated => reusable_now(ctx, request, &planned, seen.as_ref()).await?,
         CredentialMode::Secret => None,
     };
+    let Planned {
+        unique_name,
+        body,
+        fingerprint,
+    } = planned;
+    let unique_name = unique_name.to_owned();
 
     let (app_object_id, app_id, sp_id, application) = if let Some(known) = &reusable {
         (
@@ -345,16 +410,14 @@ const CHECK_REUSE: time::Duration = time::Duration::hours(1);
 /// Whether another request of the tenant found, less than [`CHECK_REUSE`] ago, that the
 /// tenant exists and the subscription is its own: then this one records that check as its
 /// own instead of asking Entra and Resource Manager again.
-async fn checked_by_another(run: &Run<'_>, request: &ShareRequest) -> Result<bool, StepError> {
+async fn checked_by_another(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    others: &[ShareRequest],
+) -> Result<bool, StepError> {
     let now = run.ctx.clock.now();
-    let others = run
-        .ctx
-        .store
-        .list_for_consumer(request.consumer.tenant_id)
-        .await?;
     let Some(at) = others
         .iter()
-        .map(|s| &s.request)
         .filter(|o| {
             o.id != request.id && o.consumer.subscription_id == request.consumer.subscription_id
         })

@@ -11,7 +11,7 @@
 
 use crate::{
     context::AppContext,
-    domain::{AppRecord, CredentialRecord, Machine, ShareRequest, State},
+    domain::{AppRecord, CredentialRecord, Machine, RequestId, ShareRequest, State},
     store::StoreError,
 };
 
@@ -116,6 +116,9 @@ pub(in crate::steps) struct Reusable {
     /// A Reader assignment on this request's image definition that a request in progress or
     /// Completed holds.
     pub reader: Option<String>,
+    /// The requests whose records this rests on (at most three: the app's, the credential's
+    /// and the Reader grant's holder). Read again, they alone show it still holds.
+    pub witnesses: Vec<RequestId>,
 }
 
 /// What `others` (the tenant's requests, read under its lock) hold of the app named
@@ -149,21 +152,105 @@ pub(in crate::steps) fn reusable(
     if !holding.iter().all(|(_, a)| same(a)) {
         return None;
     }
-    let credential = holding.iter().any(|(o, _)| in_progress(o.state()));
-    let reader = holding
-        .iter()
-        .filter(|(o, _)| {
-            o.machine() == Machine::AppConsent
-                && (in_progress(o.state()) || o.state() == State::Completed)
-                && o.image
-                    .image_definition_id()
-                    .to_string()
-                    .eq_ignore_ascii_case(&image)
-        })
-        .find_map(|(_, a)| a.reader_assignment_id.clone());
+    let mut witnesses = vec![holding[0].0.id];
+    let credential_holder = holding.iter().find(|(o, _)| in_progress(o.state()));
+    let reader_holder = holding.iter().find(|(o, a)| {
+        o.machine() == Machine::AppConsent
+            && (in_progress(o.state()) || o.state() == State::Completed)
+            && o.image
+                .image_definition_id()
+                .to_string()
+                .eq_ignore_ascii_case(&image)
+            && a.reader_assignment_id.is_some()
+    });
+    for (o, _) in credential_holder.iter().chain(reader_holder.iter()) {
+        if !witnesses.contains(&o.id) {
+            witnesses.push(o.id);
+        }
+    }
     Some(Reusable {
         app: (*first).clone(),
-        credential,
-        reader,
+        credential: credential_holder.is_some(),
+        reader: reader_holder.and_then(|(_, a)| a.reader_assignment_id.clone()),
+        witnesses,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::domain::{Actor, EventContext};
+
+    const NAME: &str = "imageshare-22222222-2222-4222-8222-222222222222";
+    const FINGERPRINT: &str = "sha256:00";
+
+    fn at() -> EventContext {
+        EventContext {
+            at: datetime!(2026-12-07 12:00 UTC),
+            actor: Actor::Pipeline,
+            caller: None,
+            invocation_id: None,
+        }
+    }
+
+    /// A request of the demo tenant that recorded the tenant's app and walked to `to`.
+    fn holding(to: &[State], reader: Option<&str>) -> ShareRequest {
+        let (mut request, _) = crate::store::contract::new_request("holders");
+        request.progress.app = Some(AppRecord {
+            unique_name: NAME.into(),
+            object_id: "11111111-aaaa-4aaa-8aaa-aaaaaaaaaaaa".into(),
+            app_id: "22222222-bbbb-4bbb-8bbb-bbbbbbbbbbbb".into(),
+            service_principal_id: "33333333-cccc-4ccc-8ccc-cccccccccccc".into(),
+            credential: CredentialRecord::Federated {
+                name: "imageshare-function-app".into(),
+            },
+            reader_assignment_id: reader.map(str::to_owned),
+            fingerprint: Some(FINGERPRINT.into()),
+        });
+        for state in to {
+            request.transition(*state, "test", "", &at()).unwrap();
+        }
+        request
+    }
+
+    const TO_COMPLETED: [State; 5] = [
+        State::CredentialsIssued,
+        State::AwaitingConsent,
+        State::AwaitingRoleGrant,
+        State::CreatingVm,
+        State::Completed,
+    ];
+
+    #[test]
+    fn what_the_witnesses_alone_show_is_what_the_whole_tenant_shows() {
+        let me = crate::store::contract::new_request("me").0;
+        let done = holding(&TO_COMPLETED, None);
+        let waiting = holding(&TO_COMPLETED[..2], Some("/reader/1"));
+        let idle = holding(&TO_COMPLETED, None);
+        let all = [done.clone(), waiting.clone(), idle, done.clone()];
+
+        let seen = reusable(&me, NAME, FINGERPRINT, &all).unwrap();
+        assert_eq!(seen.witnesses, vec![done.id, waiting.id]);
+        assert!(seen.credential);
+        assert_eq!(seen.reader.as_deref(), Some("/reader/1"));
+
+        let again = reusable(&me, NAME, FINGERPRINT, &[done, waiting]).unwrap();
+        assert_eq!(again, seen);
+    }
+
+    #[test]
+    fn witnesses_that_hold_nothing_any_more_show_nothing_to_reuse() {
+        let me = crate::store::contract::new_request("me").0;
+        let mut done = holding(&TO_COMPLETED, Some("/reader/1"));
+        let seen = reusable(&me, NAME, FINGERPRINT, std::slice::from_ref(&done)).unwrap();
+        assert_eq!(seen.witnesses, vec![done.id]);
+
+        done.transition(State::Revoking, "revocation-requested", "", &at())
+            .unwrap();
+        assert_eq!(reusable(&me, NAME, FINGERPRINT, &[done]), None);
+    }
 }
