@@ -45,7 +45,9 @@ pub async fn until(url: &str, states: &[&str], timeout: Duration) -> anyhow::Res
             );
         }
         if Instant::now() > deadline {
-            bail!("the request is still {state} after {timeout:?}");
+            // The whole document (it holds no secret): its history, steps and re-checks
+            // say where the request stopped.
+            bail!("the request is still {state} after {timeout:?}: {status:#}");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
