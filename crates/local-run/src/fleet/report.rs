@@ -14,7 +14,7 @@ use azure_sim::{
 
 use super::{
     Driven, Fleet, FleetOptions,
-    chain::{ChainBound, Pauses, chain_bound},
+    chain::{ChainBound, Pauses, PutWindow, chain_bound},
     finished, is_terminal, scenario,
     step_times::{StepTimes, step_times},
 };
@@ -397,13 +397,22 @@ impl FleetReport {
             out.push(format!("  {:<66} {}", b.name, b.formula()));
         }
         if let Some(chain) = &self.chain {
-            let least = chain.seconds.max(bound);
             out.push(format!(
                 "chain bound: {:.1} s = the latest request's admin pauses from its submission plus the fastest VM build of the run ({:.1} s), over {} completed requests",
                 chain.seconds, chain.build_seconds, chain.requests
             ));
+            let mut least = chain.seconds.max(bound);
+            let mut of = "max(throttling bound, chain bound)";
+            if let Some(windowed) = chain.with_put_window {
+                let (_, per_3_minutes, _) = azure_sim::arm::throttle::PUT_VM;
+                out.push(format!(
+                    "chain bound with PutVM3Min: {windowed:.1} s = each subscription's VM PUTs in the order their chains allow, as early as {per_3_minutes} in any 3 minutes allow, each with the fastest build's tail after it"
+                ));
+                least = least.max(windowed);
+                of = "max(throttling bound, chain bound, chain bound with PutVM3Min)";
+            }
             out.push(format!(
-                "least time = max(throttling bound, chain bound) = {least:.1} s; simulated / least = {}, wall / least = {}",
+                "least time = {of} = {least:.1} s; simulated / least = {}, wall / least = {}",
                 ratio(self.simulated.as_secs_f64(), least),
                 ratio(self.wall.as_secs_f64(), least)
             ));
@@ -673,7 +682,17 @@ pub(super) fn build(
             }
         })
         .collect();
-    let chain = chain_bound(driven.started_at, &driven.statuses, &pauses);
+    let (_, put_vm_per_3_minutes, _) = azure_sim::arm::throttle::PUT_VM;
+    let put_window = PutWindow {
+        size: put_vm_per_3_minutes as usize,
+        window: Duration::from_secs(180),
+    };
+    let chain = chain_bound(
+        driven.started_at,
+        &driven.statuses,
+        &pauses,
+        Some(put_window),
+    );
     let per_tenant = driven.submitted.len() as f64 / options.tenants.max(1) as f64;
     let scenario = scenario(options);
     FleetReport {
