@@ -105,19 +105,7 @@ async fn take(ctx: &AppContext, subject: &Subject, request: RequestId) -> Result
         request,
         claimed_at: now,
     };
-    let expected = match ctx.store.get_claim(&claim.key).await? {
-        None => None,
-        Some((held, etag)) => {
-            let lease = time::Duration::try_from(LEASE).unwrap_or(time::Duration::MINUTE);
-            if held.request != request && now < held.claimed_at + lease {
-                return Err(StepError::retryable(LockBusy(format!(
-                    "request {} is changing {name} right now; trying again shortly",
-                    held.request
-                ))));
-            }
-            Some(etag)
-        }
-    };
+    let expected = free_or_busy(ctx, subject, request, now).await?;
     match ctx.store.put_claim(&claim, expected.as_ref()).await {
         Ok(etag) => Ok(Held { claim, etag }),
         Err(StoreError::Conflict) => Err(StepError::retryable(LockBusy(format!(
@@ -125,6 +113,41 @@ async fn take(ctx: &AppContext, subject: &Subject, request: RequestId) -> Result
         )))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The claim's version when no other request holds the lock (`None`: never taken), or
+/// [`LockBusy`].
+async fn free_or_busy(
+    ctx: &AppContext,
+    subject: &Subject,
+    request: RequestId,
+    now: OffsetDateTime,
+) -> Result<Option<ETag>, StepError> {
+    match ctx.store.get_claim(&subject.key).await? {
+        None => Ok(None),
+        Some((held, etag)) => {
+            let lease = time::Duration::try_from(LEASE).unwrap_or(time::Duration::MINUTE);
+            if held.request != request && now < held.claimed_at + lease {
+                return Err(StepError::retryable(LockBusy(format!(
+                    "request {} is changing {} right now; trying again shortly",
+                    held.request, subject.name
+                ))));
+            }
+            Ok(Some(etag))
+        }
+    }
+}
+
+/// [`LockBusy`] while another request holds the lock, without taking it: a step that must
+/// read much before it takes the lock looks first, so that waiting its turn costs one read.
+pub(in crate::steps) async fn busy(
+    ctx: &AppContext,
+    subject: &Subject,
+    request: RequestId,
+) -> Result<(), StepError> {
+    free_or_busy(ctx, subject, request, ctx.clock.now())
+        .await
+        .map(|_| ())
 }
 
 /// Runs `work` holding the lock on `subject`, and frees it whatever `work` answers (a lock

@@ -116,6 +116,12 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return Ok(stale);
     }
     let settings = &ctx.settings;
+    let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
+    // One change to the tenant's app at a time: a revocation or release of another request
+    // of this tenant must not remove the app or credential between our upsert and our record.
+    let subject = lock::Subject::share_app(&unique_name);
+    // While another request holds it, waiting costs one read, not the tenant's list.
+    lock::busy(ctx, &subject, request.id).await?;
     let federated = settings.credential == CredentialMode::Federated;
     let unchecked = request.progress.consumer_checked_at.is_none();
     // The tenant's other requests, read once and outside the lock: they answer whether the
@@ -137,7 +143,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         }
     }
 
-    let unique_name = app_unique_name(settings.deployment_id.as_ref(), request.consumer.tenant_id);
     let callback = settings.consent_callback_url().to_string();
     let body = app_body(&request, &callback);
     let fingerprint = fingerprint(&unique_name, &body);
@@ -151,9 +156,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         body,
         fingerprint,
     };
-    // One change to the tenant's app at a time: a revocation or release of another request
-    // of this tenant must not remove the app or credential between our upsert and our record.
-    let subject = lock::Subject::share_app(&unique_name);
     lock::with(ctx, &subject, request.id, issue(run, &request, app, seen)).await
 }
 
