@@ -86,6 +86,8 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
             let store =
                 TableStore::from_connection_string(connection_string, table, transport.clone())?;
             ensure_table_in_background(store.clone());
+            // Instances on one store share their 429s through it.
+            cloud.http.share_throttling(Arc::new(store.clone()));
             Arc::new(store)
         }
         StoreSettings::TableIdentity { endpoint, table } => {
@@ -93,6 +95,7 @@ async fn build_context(settings: Settings) -> anyhow::Result<AppContext> {
             let store =
                 TableStore::with_bearer(endpoint.as_str(), table, source, transport.clone())?;
             ensure_table_in_background(store.clone());
+            cloud.http.share_throttling(Arc::new(store.clone()));
             Arc::new(store)
         }
     };

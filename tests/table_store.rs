@@ -324,3 +324,90 @@ async fn an_identity_based_store_sends_a_bearer_token_with_an_oauth_capable_vers
     assert!(h.contains_key("x-ms-date"));
     assert!(!format!("{store:?}").contains("test-token"));
 }
+
+mod throttle_board {
+    use std::time::{Duration, SystemTime};
+
+    use imageshare::azure::throttle_board::{Closed, SharedGate, ThrottleBoard};
+
+    use super::fresh_store;
+
+    fn gate(bucket: &str, until: SystemTime, code: &str) -> SharedGate {
+        SharedGate {
+            bucket: bucket.to_owned(),
+            closed: Closed {
+                until,
+                code: code.to_owned(),
+                message: format!("{code}: try again later"),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bucket_posted_twice_keeps_the_later_end_and_only_closed_gates_are_read() {
+        let store = fresh_store().await;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let writes = "Azure Resource Manager|subscriptions/s|writes|t/o";
+        let reads = "Azure Resource Manager|subscriptions/s|reads|t/o";
+
+        store
+            .post(&gate(writes, t0 + Duration::from_secs(30), "later"))
+            .await
+            .unwrap();
+        // An instance whose 429 said less does not shorten it.
+        store
+            .post(&gate(writes, t0 + Duration::from_secs(5), "sooner"))
+            .await
+            .unwrap();
+        store
+            .post(&gate(reads, t0 + Duration::from_secs(2), "reads"))
+            .await
+            .unwrap();
+
+        let mut at_1 = store.closed_at(t0 + Duration::from_secs(1)).await.unwrap();
+        at_1.sort_by(|a, b| a.bucket.cmp(&b.bucket));
+        assert_eq!(
+            at_1,
+            vec![
+                gate(reads, t0 + Duration::from_secs(2), "reads"),
+                gate(writes, t0 + Duration::from_secs(30), "later"),
+            ]
+        );
+        let at_10 = store.closed_at(t0 + Duration::from_secs(10)).await.unwrap();
+        assert_eq!(
+            at_10,
+            vec![gate(writes, t0 + Duration::from_secs(30), "later")]
+        );
+        // A longer 429 moves it on.
+        store
+            .post(&gate(writes, t0 + Duration::from_secs(60), "longer"))
+            .await
+            .unwrap();
+        let at_40 = store.closed_at(t0 + Duration::from_secs(40)).await.unwrap();
+        assert_eq!(
+            at_40,
+            vec![gate(writes, t0 + Duration::from_secs(60), "longer")]
+        );
+    }
+
+    #[tokio::test]
+    async fn two_instances_posting_one_bucket_at_once_keep_the_later_end() {
+        let store = fresh_store().await;
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let bucket = "Microsoft Graph||any|t/o";
+        let posts = (1..=8u64).map(|s| {
+            let store = store.clone();
+            async move {
+                store
+                    .post(&gate(bucket, t0 + Duration::from_secs(s), "x"))
+                    .await
+            }
+        });
+        for posted in futures::future::join_all(posts).await {
+            posted.unwrap();
+        }
+        let closed = store.closed_at(t0).await.unwrap();
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].closed.until, t0 + Duration::from_secs(8));
+    }
+}

@@ -2,7 +2,10 @@
 //! exponential backoff that honour `Retry-After`, and error envelopes parsed into
 //! [`AzureError`]s. Requests are built with real Azure URLs; the transport routes them.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant, SystemTime},
+};
 
 use azure_transport::Transport;
 use bytes::Bytes;
@@ -296,6 +299,17 @@ impl HttpStack {
     /// goes to it (its buckets refill on its clock), the system's otherwise.
     fn now(&self) -> SystemTime {
         SystemTime::now() + self.transport.simulated_offset()
+    }
+
+    /// Shares this stack's 429s with other instances through `board`, and theirs with it,
+    /// for as long as the runtime runs (`throttle_board`).
+    pub fn share_throttling(&self, board: Arc<dyn super::throttle_board::ThrottleBoard>) {
+        let transport = self.transport.clone();
+        tokio::spawn(super::throttle_board::share(
+            self.gates.clone(),
+            board,
+            move || SystemTime::now() + transport.simulated_offset(),
+        ));
     }
 
     /// The transport (for clients that need it directly).

@@ -10,6 +10,7 @@ pub mod guests;
 mod http;
 pub mod keyvault;
 pub mod service_bus;
+pub mod throttle_board;
 mod throttle_gate;
 mod tokens;
 

@@ -8,16 +8,19 @@
 //! sent at all but answered as the 429 would be, so the step reschedules itself after the
 //! `Retry-After` through Service Bus.
 //!
-//! The principal is told apart by a hash of the bearer token (never the token itself: the key
-//! is kept in memory only, but a hash cannot leak it either). A principal's new token (about
-//! hourly) starts with an open gate; at worst that costs one more 429.
+//! The principal is told apart by its token's `tid` and `oid` claims (the tenant and the
+//! service principal's object id, what Resource Manager names the `actor` in its 429s and
+//! Graph's app-and-tenant bucket is keyed by), so another instance, with its own token for
+//! the same principal, names the same bucket. A bearer value that is no JWT is told apart by
+//! a hash (never the token itself).
 //!
 //! Compute's own limits (`PutVM3Min`, per subscription and operation) answer 429 too; their
 //! gate is the principal's writes in that subscription, which also holds back the principal's
 //! network writes there for the `Retry-After`: more cautious than Compute asks, never less.
 //!
-//! The gates are this instance's: another instance learns of an empty bucket from its own
-//! first 429 (sharing them through the table store would cost a read per call).
+//! Each instance keeps its own gates, and with a [`super::throttle_board`] shares them: a 429
+//! is posted there, and what other instances posted closes this one's gate too, a second or
+//! two after their 429 (not a read per call).
 
 use std::{
     collections::HashMap,
@@ -48,7 +51,8 @@ pub(super) struct Bucket {
     /// `subscriptions/{id}` lower-cased, or empty for tenant-level calls and Graph.
     scope: String,
     operation: Operation,
-    principal: u64,
+    /// `{tid}/{oid}` of the caller's token, or `token:{hash}` when it is no JWT.
+    principal: String,
 }
 
 impl Bucket {
@@ -73,18 +77,48 @@ impl Bucket {
             Service::ResourceManager => subscription_scope(url),
             _ => String::new(),
         };
-        let mut hasher = DefaultHasher::new();
-        headers
+        let authorization = headers
             .get(reqwest::header::AUTHORIZATION)
-            .map(reqwest::header::HeaderValue::as_bytes)
-            .hash(&mut hasher);
+            .map(reqwest::header::HeaderValue::as_bytes);
         Some(Self {
             service,
             scope,
             operation,
-            principal: hasher.finish(),
+            principal: principal_of(authorization),
         })
     }
+
+    /// The bucket as one line, the same on every instance: its key on the board.
+    pub(super) fn key(&self) -> String {
+        let operation = match self.operation {
+            Operation::Reads => "reads",
+            Operation::Writes => "writes",
+            Operation::Deletes => "deletes",
+            Operation::Any => "any",
+        };
+        format!(
+            "{}|{}|{operation}|{}",
+            self.service, self.scope, self.principal
+        )
+    }
+}
+
+/// `{tid}/{oid}` of a bearer JWT (identifiers, not secrets), else a hash of the value.
+fn principal_of(authorization: Option<&[u8]>) -> String {
+    let token = authorization
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let claim = |name| {
+        token
+            .and_then(|t| super::tokens::jwt_claim(t, name))
+            .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
+    };
+    if let (Some(tid), Some(oid)) = (claim("tid"), claim("oid")) {
+        return format!("{tid}/{oid}");
+    }
+    let mut hasher = DefaultHasher::new();
+    authorization.hash(&mut hasher);
+    format!("token:{:016x}", hasher.finish())
 }
 
 /// `subscriptions/{id}` of an ARM path, lower-cased; empty for tenant-level paths.
@@ -113,8 +147,8 @@ pub(super) enum Admission {
 }
 
 /// A 429's gate: until when, and what the service said.
-#[derive(Clone, Debug)]
-pub(super) struct Closed {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closed {
     pub until: SystemTime,
     pub code: String,
     pub message: String,
@@ -151,17 +185,40 @@ struct Gate {
     answered_at: SystemTime,
 }
 
+/// A gate as instances share it: the bucket's [`Bucket::key`], and its 429.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedGate {
+    /// The bucket.
+    pub bucket: String,
+    /// Closed until then, with what the service said.
+    pub closed: Closed,
+}
+
 /// The gates of one instance, shared by every clone of the HTTP stack.
 #[derive(Clone, Debug, Default)]
-pub(super) struct ThrottleGates(Arc<Mutex<HashMap<Bucket, Gate>>>);
+pub(super) struct ThrottleGates(Arc<Mutex<Gates>>);
+
+#[derive(Debug, Default)]
+struct Gates {
+    by_bucket: HashMap<String, Gate>,
+    /// 429s this instance received, for the board (only while one is attached).
+    to_post: Vec<SharedGate>,
+    sharing: bool,
+    /// When a call last went out: an idle instance need not read the board.
+    last_call: Option<SystemTime>,
+}
+
+/// At most this many 429s wait for the board; more in one second say the same.
+const TO_POST_MAX: usize = 256;
 
 impl ThrottleGates {
     /// Whether a call on `bucket` may go out at `now` (and if so, counts it as sent).
     pub(super) fn admit(&self, bucket: &Bucket, now: SystemTime) -> Admission {
-        let Ok(mut gates) = self.0.lock() else {
+        let Ok(mut inner) = self.0.lock() else {
             return Admission::Go { tracked: false };
         };
-        let Some(gate) = gates.get_mut(bucket) else {
+        inner.last_call = Some(now);
+        let Some(gate) = inner.by_bucket.get_mut(&bucket.key()) else {
             return Admission::Go { tracked: false };
         };
         if gate.closed.until > now {
@@ -189,10 +246,14 @@ impl ThrottleGates {
         now: SystemTime,
         answer: &Answer<'_>,
     ) {
-        let Ok(mut gates) = self.0.lock() else {
+        let Ok(mut inner) = self.0.lock() else {
             return;
         };
-        gates.retain(|_, g| g.closed.until + Duration::from_secs(600) > now);
+        let inner = &mut *inner;
+        inner
+            .by_bucket
+            .retain(|_, g| g.closed.until + Duration::from_secs(600) > now);
+        let key = bucket.key();
         if let Answer::Throttled {
             retry_after,
             code,
@@ -200,7 +261,17 @@ impl ThrottleGates {
         } = answer
         {
             let until = now + *retry_after;
-            let gate = gates.entry(bucket.clone()).or_insert_with(|| Gate {
+            if inner.sharing && inner.to_post.len() < TO_POST_MAX {
+                inner.to_post.push(SharedGate {
+                    bucket: key.clone(),
+                    closed: Closed {
+                        until,
+                        code: (*code).to_owned(),
+                        message: (*message).to_owned(),
+                    },
+                });
+            }
+            let gate = inner.by_bucket.entry(key).or_insert_with(|| Gate {
                 closed: Closed {
                     until,
                     code: String::new(),
@@ -224,7 +295,7 @@ impl ThrottleGates {
             gate.answered_at = now;
             return;
         }
-        let Some(gate) = gates.get_mut(bucket) else {
+        let Some(gate) = inner.by_bucket.get_mut(&key) else {
             return;
         };
         if tracked {
@@ -236,9 +307,58 @@ impl ThrottleGates {
                 gate.tokens = n.saturating_sub(gate.in_flight);
             }
             Answer::Succeeded { .. } => {
-                gates.remove(bucket);
+                inner.by_bucket.remove(&key);
             }
             Answer::Failed | Answer::Throttled { .. } => {}
+        }
+    }
+
+    /// From now on, 429s are kept for [`Self::take_to_post`].
+    pub(super) fn start_sharing(&self) {
+        if let Ok(mut inner) = self.0.lock() {
+            inner.sharing = true;
+        }
+    }
+
+    /// The 429s received since the last call, for the board.
+    pub(super) fn take_to_post(&self) -> Vec<SharedGate> {
+        self.0
+            .lock()
+            .map(|mut inner| std::mem::take(&mut inner.to_post))
+            .unwrap_or_default()
+    }
+
+    /// Whether a call went out in the `last` before `now`.
+    pub(super) fn used_within(&self, last: Duration, now: SystemTime) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|inner| inner.last_call)
+            .is_some_and(|at| at + last > now)
+    }
+
+    /// Another instance's 429: closes this bucket's gate until then, unless it already is
+    /// closed as long. Not posted again.
+    pub(super) fn merge(&self, shared: &SharedGate, now: SystemTime) {
+        if shared.closed.until <= now {
+            return;
+        }
+        let Ok(mut inner) = self.0.lock() else {
+            return;
+        };
+        let gate = inner
+            .by_bucket
+            .entry(shared.bucket.clone())
+            .or_insert_with(|| Gate {
+                closed: shared.closed.clone(),
+                tokens: 0,
+                in_flight: 0,
+                answered_at: now,
+            });
+        if gate.closed.until < shared.closed.until {
+            gate.closed = shared.closed.clone();
+            gate.tokens = 0;
+            gate.answered_at = now;
         }
     }
 }

@@ -14,6 +14,7 @@ mod batch;
 mod client;
 mod connection;
 mod entities;
+mod throttle_board;
 
 use std::{fmt, sync::Arc};
 
