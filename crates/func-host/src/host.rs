@@ -224,6 +224,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
     let stop_tx = Arc::new(stop_tx);
     let mut triggers = JoinSet::new();
     let mut http_functions = Vec::new();
+    let mut timers = Vec::new();
     for (name, trigger, outputs) in resolved {
         match trigger {
             Trigger::ServiceBus(sb) => {
@@ -257,6 +258,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
                     outputs,
                     invoker: invoker.clone(),
                 };
+                timers.push(runner.clone());
                 triggers.spawn(runner.run(stop_rx.clone()));
             }
             Trigger::Http(f) => http_functions.push(*f),
@@ -269,6 +271,7 @@ pub async fn start(options: HostOptions) -> Result<RunningHost, HostError> {
     }
     let app = http_trigger::router(
         http_functions,
+        timers,
         invoker,
         crate::request_body::limit(&settings),
     );

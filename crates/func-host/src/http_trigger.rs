@@ -1,7 +1,10 @@
 //! HTTP triggers: routing under the route prefix, forwarding mode and the default
 //! `Data.req` / `Outputs.res` mode (§4).
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
 use axum::{
     Router,
@@ -22,6 +25,7 @@ use crate::{
     request_body::{self, BodyError},
     route::RouteTemplate,
     servicebus::output::OutputSet,
+    timer::TimerRunner,
 };
 
 /// An HTTP-triggered function.
@@ -102,8 +106,26 @@ impl HttpFunction {
 #[derive(Clone, Debug)]
 struct AppState {
     functions: Arc<Vec<HttpFunction>>,
+    /// Timer functions by lower-cased name, for the admin API.
+    timers: Arc<HashMap<String, TimerRunner>>,
     invoker: Invoker,
     body_limit: u64,
+}
+
+/// The host's admin API for a function that is not HTTP-triggered
+/// (`POST /admin/functions/{name}`, body `{"input": ...}`): a timer function runs once at
+/// once and the call answers 202 Accepted without waiting for it, as the Functions host does
+/// (keys are not enforced locally, as with `func start`). Other functions: 404.
+fn admin_invoke(state: &AppState, method: &str, path: &str) -> Option<Response> {
+    let name = path.strip_prefix("/admin/functions/")?;
+    if method != "POST" || name.is_empty() || name.contains('/') {
+        return None;
+    }
+    let Some(runner) = state.timers.get(&name.to_ascii_lowercase()).cloned() else {
+        return Some(StatusCode::NOT_FOUND.into_response());
+    };
+    tokio::spawn(async move { runner.fire_on_request().await });
+    Some(StatusCode::ACCEPTED.into_response())
 }
 
 /// Why an HTTP invocation produced no handler reply.
@@ -119,10 +141,20 @@ enum Failure {
 
 /// The HTTP front end: every request is routed to a function or answered 404. Bodies over
 /// `body_limit` bytes are refused (see [`request_body`]).
-pub fn router(mut functions: Vec<HttpFunction>, invoker: Invoker, body_limit: u64) -> Router {
+pub fn router(
+    mut functions: Vec<HttpFunction>,
+    timers: Vec<TimerRunner>,
+    invoker: Invoker,
+    body_limit: u64,
+) -> Router {
     functions.sort_by_key(|f| std::cmp::Reverse(f.route.precedence()));
+    let timers = timers
+        .into_iter()
+        .map(|t| (t.function.to_ascii_lowercase(), t))
+        .collect();
     Router::new().fallback(handle).with_state(AppState {
         functions: Arc::new(functions),
+        timers: Arc::new(timers),
         invoker,
         body_limit,
     })
@@ -139,6 +171,9 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response {
         f.route.matches(&path).map(|values| (f, values))
     });
     let Some((function, route_values)) = found else {
+        if let Some(answer) = admin_invoke(&state, &method, &path) {
+            return answer;
+        }
         if path == "/" && method == "GET" {
             return (
                 [(http::header::CONTENT_TYPE, "text/html; charset=utf-8")],

@@ -138,18 +138,46 @@ impl TimerRunner {
         }
     }
 
+    /// Runs the function once now, as the host's admin API does
+    /// (`POST /admin/functions/{name}`): the schedule goes on as it was.
+    pub async fn fire_on_request(&self) {
+        let now = OffsetDateTime::now_utc();
+        let next = self.trigger.schedule.next_after(now);
+        self.invoke(
+            None,
+            next,
+            false,
+            "This function was programmatically called via the host APIs.".to_owned(),
+        )
+        .await;
+    }
+
     async fn fire(
         &self,
         last: Option<OffsetDateTime>,
         next: Option<OffsetDateTime>,
         past_due: bool,
     ) {
+        let reason = format!(
+            "Timer fired at {}",
+            netjson::date_time_offset(OffsetDateTime::now_utc())
+        );
+        self.invoke(last, next, past_due, reason).await;
+    }
+
+    async fn invoke(
+        &self,
+        last: Option<OffsetDateTime>,
+        next: Option<OffsetDateTime>,
+        past_due: bool,
+        reason: String,
+    ) {
         let now = OffsetDateTime::now_utc();
         let mut body = InvocationBody::new();
         body.set_data(&self.trigger.binding, timer_info(last, next, now, past_due));
         body.set_sys(&self.function, now);
         let invocation_id = uuid::Uuid::new_v4().to_string();
-        tracing::info!(function = %self.function, invocation_id, "Executing 'Functions.{}' (Reason='Timer fired at {}')", self.function, netjson::date_time_offset(now));
+        tracing::info!(function = %self.function, invocation_id, "Executing 'Functions.{}' (Reason='{reason}')", self.function);
         let result = match self
             .invoker
             .invoke(&self.function, &invocation_id, body.to_json())

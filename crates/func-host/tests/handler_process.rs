@@ -200,3 +200,37 @@ async fn a_timer_fires_with_timer_info_and_run_on_startup() {
     );
     host.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_admin_api_runs_a_timer_function_at_once_and_answers_404_for_an_unknown_one() {
+    let app = App::new(
+        &host_json(json!({})),
+        &[(
+            "Reconcile",
+            // Once a year: only the admin call can run it within the test.
+            json!({"bindings": [{"type": "timerTrigger", "direction": "in", "name": "myTimer",
+                                  "schedule": "0 0 0 1 1 *"}]}),
+        )],
+        &json!({}),
+    );
+    let host = start(&app, &[], None).await;
+    let admin = format!("http://{}/admin/functions", host.addr());
+    let client = reqwest::Client::new();
+    let run = |name: &str| {
+        client
+            .post(format!("{admin}/{name}"))
+            .json(&json!({"input": ""}))
+            .send()
+    };
+    assert_eq!(run("reconcile").await.unwrap().status(), 202);
+    assert_eq!(run("NoSuchFunction").await.unwrap().status(), 404);
+    let fired = eventually("the timer's invocation", || {
+        let r = app.requests_to("/Reconcile");
+        (!r.is_empty()).then_some(r)
+    })
+    .await;
+    let timer = &body_of(&fired[0])["Data"]["myTimer"];
+    assert_eq!(timer["IsPastDue"], false);
+    assert_eq!(timer["ScheduleStatus"]["Last"], "0001-01-01T00:00:00");
+    host.shutdown().await.unwrap();
+}
