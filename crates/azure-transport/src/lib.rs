@@ -148,6 +148,17 @@ impl Transport {
         }
     }
 
+    /// Reads the simulator's clock now instead of waiting for the next follow (nothing for
+    /// the real cloud): for a decision a clock [`FOLLOW_EVERY`](simulated_time::FOLLOW_EVERY)
+    /// behind would get wrong, such as whether a wait is over.
+    pub async fn sync_simulator_clock(&self) {
+        if let Route::Simulated(base) = &self.route
+            && let Ok(url) = base.join("_sim/clock")
+        {
+            self.time.read_now(&self.client, &url).await;
+        }
+    }
+
     /// How far the simulator's clock is ahead of real time (zero for the real cloud, or before
     /// following it).
     pub fn simulated_offset(&self) -> Duration {

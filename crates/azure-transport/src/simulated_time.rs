@@ -71,6 +71,14 @@ impl SimulatedTime {
         });
     }
 
+    /// Reads `clock_url` once now, for a caller about to judge a wait by this clock: a
+    /// test that moved the clock a moment ago may be up to [`FOLLOW_EVERY`] ahead of it.
+    pub(crate) async fn read_now(&self, client: &reqwest::Client, clock_url: &Url) {
+        if let Ok(ms) = read(client, clock_url).await {
+            self.offset_ms.fetch_max(ms, Ordering::SeqCst);
+        }
+    }
+
     /// Unix seconds now, on the simulated clock.
     fn now_unix(&self) -> i64 {
         let real = SystemTime::now()
