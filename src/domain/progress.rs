@@ -368,6 +368,11 @@ pub struct Progress {
     /// The owner-side credential released when the request ended.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_release: Option<super::AccessRelease>,
+    /// When the request's end queued ReleaseAccess: until `access_release` is recorded, the
+    /// release is pending and the reconciler sees the request (records written before this
+    /// field never queue it again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_queued_at: Option<time::OffsetDateTime>,
     /// What the `lighthouse` steps found or made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delegation: Option<super::DelegationRecord>,

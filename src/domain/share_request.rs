@@ -321,6 +321,7 @@ impl ShareRequest {
                 StepMessage::first(self.id, super::Step::ReleaseAccess),
                 None,
             );
+            self.progress.release_queued_at = Some(ctx.at);
         }
         Ok(self.append(event, detail.into(), ctx))
     }
@@ -359,6 +360,9 @@ impl ShareRequest {
         );
         let entry = self.transition(State::Revoking, "revoking", detail, ctx)?;
         self.failure = None;
+        // The revocation removes what the request holds; a release still pending has
+        // nothing left to do.
+        self.progress.release_queued_at = None;
         self.progress.revocation = Some(super::RevocationRecord {
             requested_at: ctx.at,
             requested_by: ctx.caller.clone(),
@@ -395,6 +399,13 @@ impl ShareRequest {
         !self.state.is_terminal()
             || !self.outbox.messages.is_empty()
             || self.outbox.events_through < self.history_len
+            || self.release_pending()
+    }
+
+    /// Whether the request's end queued ReleaseAccess and its result is not recorded yet:
+    /// a release whose messages were lost or rested must not leave the credential behind.
+    pub fn release_pending(&self) -> bool {
+        self.progress.release_queued_at.is_some() && self.progress.access_release.is_none()
     }
 
     /// Stops the request with a reason a person can act on.

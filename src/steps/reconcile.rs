@@ -56,8 +56,17 @@ pub fn decide(settings: &PipelineSettings, request: &ShareRequest, now: OffsetDa
     let pending = !request.outbox.messages.is_empty()
         || request.outbox.events_through < request.history_len();
     if state.is_terminal() {
+        // The end's rechecks start at the end (`transition`), and a re-send moves them on.
+        let release_due = request
+            .progress
+            .rechecks
+            .next_run_at
+            .or(request.progress.release_queued_at)
+            .unwrap_or(request.updated_at);
         return if pending {
             Action::Flush
+        } else if request.release_pending() && now > release_due + settings.reconcile_grace {
+            Action::Resend(Step::ReleaseAccess)
         } else {
             Action::Nothing
         };

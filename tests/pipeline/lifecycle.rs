@@ -436,3 +436,30 @@ async fn a_retry_after_longer_than_an_invocation_becomes_a_retry_scheduled_that_
     );
     assert!(h.queue.dead_letters.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_completed_requests_lost_release_is_sent_again_by_the_reconciler_and_the_credential_goes()
+{
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    // The end's ReleaseAccess never arrives: nothing else would remove the credential.
+    h.queue.lose_next(|m| m.step == Step::ReleaseAccess);
+
+    let (id, done) = complete(&h).await;
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    assert!(done["accessRelease"].is_null(), "{done:#}");
+
+    let released = h.run_until(id, |s| s["accessRelease"].is_object()).await;
+
+    assert!(
+        history_events(&released).contains(&"step-resent".to_owned()),
+        "{released:#}"
+    );
+    let removed = &released["accessRelease"]["removed"];
+    assert_eq!(removed.as_array().map(Vec::len), Some(1), "{released:#}");
+    let app = released["app"]["appId"].as_str().unwrap();
+    let (code, _) = crate::revocation::consumer_token_status(&h, app).await;
+    assert_ne!(
+        code, 200,
+        "the operator can still sign in to the consumer's tenant"
+    );
+}

@@ -74,7 +74,7 @@ fn removed_of(status: &Value, what: &str) -> Vec<Value> {
 
 /// A token for the demo share app in the consumer's tenant, asked with the Function App's
 /// managed identity as the federated assertion, exactly as the handler asks it.
-async fn consumer_token_status(h: &Harness, app_id: &str) -> (u16, Value) {
+pub(crate) async fn consumer_token_status(h: &Harness, app_id: &str) -> (u16, Value) {
     let mi: Value = reqwest::Client::new()
         .get(format!(
             "{}?api-version=2019-08-01&resource=api://AzureADTokenExchange&client_id={}",
@@ -333,11 +333,24 @@ async fn with_the_setting_a_completed_request_keeps_its_credential() {
     )
     .await;
     let id = completed(&h).await;
-    let status = h.status(id).await;
+    let status = h.run_until(id, |s| s["accessRelease"].is_object()).await;
     let app_id = status["app"]["appId"].as_str().unwrap().to_owned();
     let (code, body) = consumer_token_status(&h, &app_id).await;
     assert_eq!(code, 200, "{body:#}");
-    assert!(status["accessRelease"].is_null(), "{status:#}");
+    // Recorded as kept by the setting: nothing is pending for the reconciler.
+    let kept = &status["accessRelease"]["kept"];
+    assert_eq!(kept.as_array().map(Vec::len), Some(1), "{status:#}");
+    assert!(
+        kept[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("IMAGESHARE_KEEP_ACCESS_AFTER_END")),
+        "{status:#}"
+    );
+    let removed = &status["accessRelease"]["removed"];
+    assert!(
+        removed.is_null() || removed.as_array().is_some_and(Vec::is_empty),
+        "{status:#}"
+    );
 }
 
 #[tokio::test]

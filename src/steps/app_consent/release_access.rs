@@ -31,14 +31,18 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     if request.progress.access_release.is_some() {
         return Ok(Outcome::AlreadyDone);
     }
-    if ctx.settings.pipeline.keep_access_after_end {
-        return Ok(Outcome::Stale(
-            "IMAGESHARE_KEEP_ACCESS_AFTER_END keeps the credential".into(),
-        ));
-    }
     let Some(app) = request.progress.app.clone() else {
         return Ok(Outcome::Stale("the request made no app".into()));
     };
+    if ctx.settings.pipeline.keep_access_after_end {
+        // Recorded as kept, so the status says why and the release is no longer pending.
+        let kept = vec![Kept {
+            what: credential_kind(&app),
+            id: credential_id(&app),
+            reason: "IMAGESHARE_KEEP_ACCESS_AFTER_END keeps it".to_owned(),
+        }];
+        return record_release(run, &request, Vec::new(), kept).await;
+    }
 
     let release = async {
         let needed = holders::in_tenant(ctx, &request, &app).await?;
@@ -56,7 +60,17 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     };
     let subject = lock::Subject::share_app(&app.unique_name);
     let (removed, kept) = lock::with(ctx, &subject, request.id, release).await?;
+    record_release(run, &request, removed, kept).await
+}
 
+/// Records what the release removed and kept, once.
+async fn record_release(
+    run: &Run<'_>,
+    request: &crate::domain::ShareRequest,
+    removed: Vec<crate::domain::Removal>,
+    kept: Vec<Kept>,
+) -> Result<Outcome, StepError> {
+    let ctx = run.ctx;
     let event = run.event();
     record::update(ctx, request.id, |r| {
         if r.progress.access_release.is_some() || !r.app_work_is_over() {
