@@ -14,7 +14,7 @@ use super::{
     record::{self, Write},
     revoke_access::{credential_id, credential_kind},
 };
-use crate::domain::{AccessRelease, Kept};
+use crate::domain::{AccessRelease, Kept, RequestId};
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
@@ -44,9 +44,25 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return record_release(run, &request, Vec::new(), kept).await;
     }
 
+    let subject = lock::Subject::share_app(&app.unique_name);
+    // As in IssueCredentials: while another request holds the lock, waiting costs one read;
+    // the tenant's list is read before the lock, and under it only the request that needed
+    // the credential is read again (a wave of endings otherwise lists the tenant one by one).
+    lock::busy(ctx, &subject, request.id).await?;
+    let seen = holders::in_tenant(ctx, &request, &app).await?.credential;
     let release = async {
-        let needed = holders::in_tenant(ctx, &request, &app).await?;
-        Ok::<_, StepError>(match needed.credential {
+        let witness = match seen.as_deref().map(RequestId::parse) {
+            Some(Ok(id)) => record::load(ctx, id).await?.map(|s| s.request),
+            _ => None,
+        };
+        let still = witness.and_then(|w| {
+            holders::still_needed(&request, &app, std::slice::from_ref(&w)).credential
+        });
+        let needed = match still {
+            Some(other) => Some(other),
+            None => holders::in_tenant(ctx, &request, &app).await?.credential,
+        };
+        Ok::<_, StepError>(match needed {
             None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
             Some(other) => (
                 Vec::new(),
@@ -58,7 +74,6 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             ),
         })
     };
-    let subject = lock::Subject::share_app(&app.unique_name);
     let (removed, kept) = lock::with(ctx, &subject, request.id, release).await?;
     record_release(run, &request, removed, kept).await
 }
