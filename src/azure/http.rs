@@ -304,11 +304,11 @@ impl HttpStack {
     /// Shares this stack's 429s with other instances through `board`, and theirs with it,
     /// for as long as the runtime runs (`throttle_board`).
     pub fn share_throttling(&self, board: Arc<dyn super::throttle_board::ThrottleBoard>) {
-        let transport = self.transport.clone();
+        let stack = self.clone();
         tokio::spawn(super::throttle_board::share(
             self.gates.clone(),
             board,
-            move || SystemTime::now() + transport.simulated_offset(),
+            move || stack.now(),
         ));
     }
 

@@ -185,6 +185,37 @@ mod tests {
         assert!(one.take_to_post().is_empty());
     }
 
+    #[test]
+    fn a_burst_of_429s_on_one_bucket_is_posted_once_with_its_latest_end() {
+        let gates = ThrottleGates::default();
+        gates.start_sharing();
+        let bucket = put_vm(&bearer("t", "o", "1"));
+        let other = put_vm(&bearer("t", "someone-else", "1"));
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(10_000);
+        let throttled = |seconds| Answer::Throttled {
+            retry_after: Duration::from_secs(seconds),
+            code: "SubscriptionRequestsThrottled",
+            message: "m",
+        };
+        for seconds in [5, 9, 2] {
+            gates.answered(&bucket, false, t0, &throttled(seconds));
+        }
+        gates.answered(&other, false, t0, &throttled(1));
+        let mut posts = gates.take_to_post();
+        posts.sort_by_key(|g| g.closed.until);
+        let ends: Vec<(String, SystemTime)> = posts
+            .into_iter()
+            .map(|g| (g.bucket, g.closed.until))
+            .collect();
+        assert_eq!(
+            ends,
+            vec![
+                (other.key(), t0 + Duration::from_secs(1)),
+                (bucket.key(), t0 + Duration::from_secs(9)),
+            ]
+        );
+    }
+
     #[tokio::test]
     async fn an_idle_instance_does_not_read_the_board() {
         struct Unreadable;

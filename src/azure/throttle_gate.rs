@@ -108,9 +108,12 @@ fn principal_of(authorization: Option<&[u8]>) -> String {
     let token = authorization
         .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let claim = |name| {
-        token
-            .and_then(|t| super::tokens::jwt_claim(t, name))
+    // Every call names its bucket: the payload is decoded once for both claims.
+    let claims = token.and_then(super::tokens::jwt_claims);
+    let claim = |name: &str| {
+        claims
+            .as_ref()
+            .and_then(|c| c.get(name))
             .and_then(|v| v.as_str().map(str::to_ascii_lowercase))
     };
     if let (Some(tid), Some(oid)) = (claim("tid"), claim("oid")) {
@@ -208,7 +211,7 @@ struct Gates {
     last_call: Option<SystemTime>,
 }
 
-/// At most this many 429s wait for the board; more in one second say the same.
+/// At most this many buckets' 429s wait for the board in one round.
 const TO_POST_MAX: usize = 256;
 
 impl ThrottleGates {
@@ -261,15 +264,24 @@ impl ThrottleGates {
         } = answer
         {
             let until = now + *retry_after;
-            if inner.sharing && inner.to_post.len() < TO_POST_MAX {
-                inner.to_post.push(SharedGate {
+            if inner.sharing {
+                let shared = SharedGate {
                     bucket: key.clone(),
                     closed: Closed {
                         until,
                         code: (*code).to_owned(),
                         message: (*message).to_owned(),
                     },
-                });
+                };
+                // One post per bucket and round, with its latest end: a burst of 429s on
+                // one bucket is one write to the board, not one each.
+                let room = inner.to_post.len() < TO_POST_MAX;
+                match inner.to_post.iter_mut().find(|g| g.bucket == key) {
+                    Some(posted) if posted.closed.until < until => *posted = shared,
+                    Some(_) => {}
+                    None if room => inner.to_post.push(shared),
+                    None => {}
+                }
             }
             let gate = inner.by_bucket.entry(key).or_insert_with(|| Gate {
                 closed: Closed {

@@ -121,11 +121,17 @@ fn expired_by(token: &str, now: time::OffsetDateTime) -> bool {
 }
 
 pub(super) fn jwt_claim(token: &str, name: &str) -> Option<serde_json::Value> {
+    jwt_claims(token)?
+        .get_mut(name)
+        .map(serde_json::Value::take)
+}
+
+/// A JWT's payload, unverified (decoded once, for callers that read several claims).
+pub(super) fn jwt_claims(token: &str) -> Option<serde_json::Value> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     let payload = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    let mut claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    claims.get_mut(name).map(serde_json::Value::take)
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Builds the operator's credential again (a fresh, empty cache).
