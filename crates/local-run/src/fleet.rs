@@ -224,7 +224,8 @@ impl Fleet {
                 .post(url)
                 .json(&serde_json::json!({"input": ""}))
                 .send()
-                .await;
+                .await
+                .and_then(reqwest::Response::error_for_status);
             if let Err(e) = sent {
                 eprintln!("the reconciler of {base} could not be run: {e}");
             }
