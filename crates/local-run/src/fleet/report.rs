@@ -404,9 +404,11 @@ impl FleetReport {
             let mut least = chain.seconds.max(bound);
             let mut of = "max(throttling bound, chain bound)";
             if let Some(windowed) = chain.with_put_window {
-                let (_, per_3_minutes, _) = azure_sim::arm::throttle::PUT_VM;
+                let limit = put_vm_window();
                 out.push(format!(
-                    "chain bound with PutVM3Min: {windowed:.1} s = each subscription's VM PUTs in the order their chains allow, as early as {per_3_minutes} in any 3 minutes allow, each with the fastest build's tail after it"
+                    "chain bound with PutVM3Min: {windowed:.1} s = each subscription's VM PUTs in the order their chains allow, as early as {} in any {} s allow, each with the fastest build's tail after it",
+                    limit.size,
+                    limit.window.as_secs()
                 ));
                 least = least.max(windowed);
                 of = "max(throttling bound, chain bound, chain bound with PutVM3Min)";
@@ -573,6 +575,15 @@ pub(super) fn memory_of(pid: u32) -> (Option<u64>, Option<u64>) {
 
 /// Builds the report from the run's statuses, the simulator's request log, its throttling
 /// counters and its state.
+/// Compute's `PutVM3Min` as the simulator models it: so many VM PUTs in any 3 minutes.
+fn put_vm_window() -> PutWindow {
+    let (_, per_3_minutes, _) = azure_sim::arm::throttle::PUT_VM;
+    PutWindow {
+        size: per_3_minutes as usize,
+        window: Duration::from_secs(180),
+    }
+}
+
 pub(super) fn build(
     fleet: &Fleet,
     options: &FleetOptions,
@@ -682,16 +693,11 @@ pub(super) fn build(
             }
         })
         .collect();
-    let (_, put_vm_per_3_minutes, _) = azure_sim::arm::throttle::PUT_VM;
-    let put_window = PutWindow {
-        size: put_vm_per_3_minutes as usize,
-        window: Duration::from_secs(180),
-    };
     let chain = chain_bound(
         driven.started_at,
         &driven.statuses,
         &pauses,
-        Some(put_window),
+        Some(put_vm_window()),
     );
     let per_tenant = driven.submitted.len() as f64 / options.tenants.max(1) as f64;
     let scenario = scenario(options);
