@@ -572,3 +572,32 @@ async fn a_body_that_is_not_utf8_fails_a_string_trigger_and_is_dead_lettered_by_
         "the handler is never called"
     );
 }
+
+#[tokio::test]
+async fn a_send_signed_before_a_jump_of_the_simulators_clock_is_signed_again_at_the_new_time() {
+    let sim = sim(vec![queue("after-jump", 10)], vec![]).await;
+    // Not following the clock: the SDK signs with the machine's clock, an hour ahead, which
+    // the simulator a day on refuses. The transport reads the clock on that 401 and re-signs.
+    let transport = azure_transport::Transport::simulated(&sim.url()).unwrap();
+    let client = QueueClient::new(
+        transport.for_azure_core_legacy_sas(KEY_NAME, KEY),
+        NS,
+        "after-jump",
+        KEY_NAME,
+        KEY,
+    )
+    .unwrap();
+    sim.advance_clock(Duration::from_secs(24 * 3600));
+    client.send_message("after the jump", None).await.unwrap();
+    let received = client
+        .peek_lock_message2(Some(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(u16::from(*received.status()), 201);
+    assert_eq!(received.body(), "after the jump");
+    assert!(
+        transport.simulated_offset() >= Duration::from_secs(24 * 3600),
+        "the offset was read: {:?}",
+        transport.simulated_offset()
+    );
+}
