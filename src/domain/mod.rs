@@ -36,7 +36,8 @@ pub use image::{ImageCatalog, ImageRef, NotAllowed};
 pub use outbox::{Outbox, PendingMessage};
 pub use progress::{
     AccessRecord, AdminGrant, AppRecord, CallbackRecord, ConsentRecord, CredentialRecord, Delivery,
-    Intent, LastError, OneVisit, Progress, Rechecks, VmRecord, superseded,
+    Intent, LastError, NetworkOperation, OneVisit, Progress, Rechecks, VmChecks, VmRecord,
+    superseded,
 };
 pub use rejected::{FieldIssue, RejectedRequest};
 pub use resource_id::{ImageVersionId, ResourceGroupName, ResourceId, SubnetId};

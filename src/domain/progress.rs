@@ -327,6 +327,39 @@ pub struct VmRecord {
     /// The creation's `Azure-AsyncOperation` URL while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation_url: Option<String>,
+    /// What the first run found before building anything, so that the re-checks while the
+    /// network is built do not read the image and the VM name again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked: Option<VmChecks>,
+    /// A network resource whose creation is still running, followed by re-checks (an
+    /// invocation does not wait for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_operation: Option<NetworkOperation>,
+    /// Network resources found ours and provisioned: not read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_ready: Vec<String>,
+}
+
+/// The facts CreateVm checked before building, as the VM body needs them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VmChecks {
+    /// The image is specialized (no OS profile in the VM body).
+    pub specialized: bool,
+    /// The image definition asks for Trusted Launch.
+    pub trusted_launch: bool,
+    /// A VM of the request's name was ours already (else the name was free).
+    pub vm_was_ours: bool,
+}
+
+/// A network resource's creation while it runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkOperation {
+    /// The resource.
+    pub id: String,
+    /// Its `Azure-AsyncOperation` (or `Location`) URL.
+    pub url: String,
 }
 
 /// Everything the steps recorded.

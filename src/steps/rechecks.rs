@@ -29,6 +29,16 @@ pub(super) async fn again(
     delay: Duration,
     waiting_for: String,
 ) -> Result<Outcome, StepError> {
+    again_noting(run, delay, waiting_for, |_| {}).await
+}
+
+/// [`again`], with what the step found for its next run (`note`) in the same write.
+pub(super) async fn again_noting(
+    run: &Run<'_>,
+    delay: Duration,
+    waiting_for: String,
+    note: impl Fn(&mut ShareRequest),
+) -> Result<Outcome, StepError> {
     let mut next = run.message.clone();
     next.attempt += 1;
     next.retry = 0;
@@ -50,6 +60,7 @@ pub(super) async fn again(
         checks.last_checked_at = Some(now);
         checks.next_run_at = Some(at);
         r.steps.ran(next.step);
+        note(r);
         r.send_after_write(next.clone(), Some(at));
         Ok(Write::Save(Vec::new(), true))
     })

@@ -325,3 +325,72 @@ async fn a_webhook_deployment_posts_the_consent_link_once_and_the_admin_can_use_
     let waiting = h.until_state(id, "AwaitingRoleGrant").await;
     assert_eq!(waiting["state"], "AwaitingRoleGrant", "{waiting:#}");
 }
+
+#[tokio::test]
+async fn a_running_network_operation_ends_the_invocation_and_a_recheck_follows_it() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let id = h.submit(&document()).await;
+    h.admin_consents_and_grants(id).await;
+    let creating = h.until_state(id, "CreatingVm").await;
+    assert_eq!(creating["state"], "CreatingVm", "{creating:#}");
+
+    // The first CreateVm message alone: Network answers the NSG's PUT with `Retry-After`.
+    let first = loop {
+        let now = h.sim.now();
+        if let Some(q) = h.queue.take_due(now) {
+            if q.message.step == imageshare::domain::Step::CreateVm {
+                break q;
+            }
+            h.deliver(&q).await;
+            continue;
+        }
+        let at = h.queue.earliest().expect("a CreateVm message is queued");
+        h.sim
+            .advance_clock(std::time::Duration::try_from(at - now).unwrap_or_default());
+    };
+    let seen_before = h.sim.requests().len();
+    assert!(h.deliver(&first).await < 300);
+    let during: Vec<(String, String)> = h.sim.requests()[seen_before..]
+        .iter()
+        .filter(|r| r.host == "management.azure.com")
+        .map(|r| (r.method.clone(), r.path_and_query.clone()))
+        .collect();
+    assert!(
+        during
+            .iter()
+            .any(|(m, p)| m == "PUT" && p.contains("/networkSecurityGroups/")),
+        "{during:#?}"
+    );
+    assert!(
+        !during
+            .iter()
+            .any(|(m, p)| p.contains("/operations/")
+                || (m == "PUT" && p.contains("/virtualNetworks/"))),
+        "the invocation neither polled the operation nor went on: {during:#?}"
+    );
+    let waiting = h.status(id).await;
+    assert!(
+        waiting["waitingFor"]
+            .as_str()
+            .is_some_and(|w| w.contains("-nsg to be provisioned")),
+        "{waiting:#}"
+    );
+
+    // The re-checks poll the operation and carry on without reading the image or the VM
+    // name again: one read of each for the whole build.
+    let done = h.run_until(id, |s| s["state"] == "Completed").await;
+    assert_eq!(done["state"], "Completed", "{done:#}");
+    let reads = |what: &str| {
+        h.sim
+            .requests()
+            .iter()
+            .filter(|r| {
+                r.method == "GET"
+                    && r.path_and_query.contains(what)
+                    && !r.path_and_query.contains("/operations/")
+            })
+            .count()
+    };
+    assert_eq!(reads("/images/ubuntu-hardened/versions/"), 1);
+    assert_eq!(reads("/virtualMachines/vm-fabrikam-01?"), 1);
+}

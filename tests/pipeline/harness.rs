@@ -222,7 +222,7 @@ impl PumpQueue {
         pending.remove(i)
     }
 
-    fn earliest(&self) -> Option<OffsetDateTime> {
+    pub fn earliest(&self) -> Option<OffsetDateTime> {
         self.pending
             .lock()
             .unwrap()

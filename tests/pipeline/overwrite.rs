@@ -275,9 +275,11 @@ async fn a_crash_between_the_vm_put_and_its_state_write_ends_completed_with_one_
 
     assert_eq!(done["state"], "Completed", "{done:#}");
     assert_eq!(*h.store.crashed.lock().unwrap(), 1);
+    // The re-run carries on from the checks recorded while the network was built (the name
+    // was free then): its conditional create is refused and it follows the VM it finds.
     assert_eq!(
         writes_on(&h, &vm_id()),
-        vec![("PUT".to_owned(), 201)],
+        vec![("PUT".to_owned(), 201), ("PUT".to_owned(), 412)],
         "the re-run followed the VM it found instead of creating it again"
     );
     assert_one_of_everything(&h);
@@ -317,8 +319,12 @@ async fn a_409_for_an_operation_still_running_on_the_vm_is_waited_for_not_failed
     let vm_puts = writes_on(&h, &vm_id());
     assert_eq!(
         vm_puts,
-        vec![("PUT".to_owned(), 409), ("PUT".to_owned(), 201)],
-        "one refused, one accepted"
+        vec![
+            ("PUT".to_owned(), 409),
+            ("PUT".to_owned(), 201),
+            ("PUT".to_owned(), 412)
+        ],
+        "one refused, one accepted, and after the crash the conditional create refused"
     );
     assert_eq!(
         writes_on(&h, &nsg_id()),

@@ -9,7 +9,7 @@ use crate::{
         arm::{ArmIdentity, api_versions},
     },
     cloud::IMAGE_DEFINITION_FRESH,
-    domain::{ShareRequest, VmSpec},
+    domain::{ShareRequest, VmChecks, VmSpec},
 };
 
 /// What the image definition says about the OS.
@@ -96,7 +96,7 @@ pub(super) fn vm_body(
     request: &ShareRequest,
     vm: &VmSpec,
     nic: &str,
-    image: &ImageFacts,
+    image: &VmChecks,
     image_reference: &Value,
 ) -> Value {
     let user = vm.admin_username.as_str();

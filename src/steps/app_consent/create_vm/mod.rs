@@ -18,7 +18,7 @@ mod verdict;
 mod vm;
 
 use image::{image_facts, vm_body};
-use network::{Wanted, ensure};
+use network::{Building, Wanted, ensure, follow_pending};
 use ownership::TAG;
 use verdict::{Verdict, azure_verdict, classify_operation, verdict};
 use vm::Placed;
@@ -31,11 +31,12 @@ use super::{
 };
 use crate::{
     azure::arm::{ArmIdentity, Operation, api_versions},
-    domain::{Location, Machine, ShareRequest, State, Step, VmSpec},
+    domain::{Location, Machine, ShareRequest, State, Step, VmChecks, VmSpec},
 };
 
-/// Inline wait for quick network operations before handing over to a re-check.
-const INLINE_BUDGET: Duration = Duration::from_secs(30);
+/// Inline wait for a network operation Azure answered without a pause (a NIC) before
+/// handing over to a re-check.
+const INLINE_BUDGET: Duration = Duration::from_secs(10);
 /// Re-check interval while the VM provisions.
 const POLL: Duration = Duration::from_secs(15);
 
@@ -124,22 +125,138 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return finish(run, &request, &consumer, &vm_id).await;
     }
 
+    // The checks before building, made once: the re-checks that follow the network's
+    // operations find them recorded.
+    let mut building = match request.progress.vm.checked.clone() {
+        Some(checks) => Building {
+            checks,
+            ready: request.progress.vm.network_ready.clone(),
+        },
+        None => match check_before_building(run, &request, &consumer, &app, &vm_id).await? {
+            Ok(checks) => Building {
+                checks,
+                ready: Vec::new(),
+            },
+            Err(stop) => return Ok(stop),
+        },
+    };
+    if let Some(pending) = &request.progress.vm.network_operation
+        && let Some(outcome) =
+            follow_pending(run, &request, &consumer, pending, &mut building).await?
+    {
+        return Ok(outcome);
+    }
+    let vm_seen = if building.checks.vm_was_ours {
+        vm::Seen::Ours
+    } else {
+        vm::Seen::Absent
+    };
+    let location = spec.location.as_str();
+    let tags = json!({TAG: request.id.to_string()});
+    let subnet_id = if let Some(subnet) = &spec.subnet_id {
+        // The consumer's own subnet: referenced, never changed.
+        subnet.to_string()
+    } else {
+        let nsg = Wanted {
+            kind: "network security group",
+            id: &nsg_id,
+            api_version: api_versions::NETWORK,
+            body: json!({"location": location, "tags": tags, "properties": {"securityRules": []}}),
+        };
+        if let Some(outcome) = ensure(run, &request, &consumer, nsg, &building).await? {
+            return Ok(outcome);
+        }
+        let vnet = Wanted {
+            kind: "virtual network",
+            id: &vnet_id,
+            api_version: api_versions::NETWORK,
+            body: json!({
+                "location": location,
+                "tags": tags,
+                "properties": {
+                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
+                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
+                }
+            }),
+        };
+        if let Some(outcome) = ensure(run, &request, &consumer, vnet, &building).await? {
+            return Ok(outcome);
+        }
+        format!("{vnet_id}/subnets/default")
+    };
+    let nic = Wanted {
+        kind: "network interface",
+        id: &nic_id,
+        api_version: api_versions::NETWORK,
+        body: json!({
+            "location": location,
+            "tags": tags,
+            "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"}}]}
+        }),
+    };
+    if let Some(outcome) = ensure(run, &request, &consumer, nic, &building).await? {
+        return Ok(outcome);
+    }
+
+    let placed = Placed {
+        subnet_id,
+        nic_id,
+        vm_id,
+    };
+    vm::create(
+        run,
+        &request,
+        &consumer,
+        &placed,
+        &vm_seen,
+        vm_body(
+            &request,
+            &spec,
+            &placed.nic_id,
+            &building.checks,
+            &image_reference(&request),
+        ),
+    )
+    .await
+}
+
+/// What must hold before anything is built: the image is Linux and replicated where the VM
+/// goes, a direct share is accepted, and the VM's name is free or ours. `Err(outcome)` when
+/// the step stops here.
+async fn check_before_building(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    consumer: &ArmIdentity,
+    app: &crate::domain::AppRecord,
+    vm_id: &str,
+) -> Result<Result<VmChecks, Outcome>, StepError> {
+    let spec = super::vm_of(request)?;
+    let direct = request.machine() == Machine::DirectShareWithVm;
     // The image must be replicated where the VM goes (read with the owner tenant's token;
     // a direct share's app holds no Reader, and the operator identity that shared the
     // gallery reads it).
     let reader = if direct {
         ArmIdentity::Operator
     } else {
+        let ArmIdentity::App { credential, .. } = consumer else {
+            return Err(StepError::Retryable(anyhow::anyhow!(
+                "the consumer identity is not the share app"
+            )));
+        };
         ArmIdentity::App {
             app_id: app.app_id.clone(),
-            credential,
-            tenant: owner,
+            credential: credential.clone(),
+            tenant: run.ctx.settings.owner_tenant,
             aux_tenant: None,
         }
     };
-    let image = match image_facts(run, &request, &reader).await {
+    let image = match image_facts(run, request, &reader).await {
         Ok(facts) => facts,
-        Err(e) => return verdict(run, &request, azure_verdict(run, &request, &e)).await,
+        Err(e) => {
+            return verdict(run, request, azure_verdict(run, request, &e))
+                .await
+                .map(Err);
+        }
     };
     if !image.linux {
         return Err(StepError::terminal(
@@ -163,81 +280,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             }
         )));
     }
-
     if direct {
-        accept_once(run, &request, &consumer).await?;
+        accept_once(run, request, consumer).await?;
     }
-    let vm_seen = match vm::refuse_if_taken(run, &request, &consumer, &vm_id).await? {
-        vm::Seen::Stop(outcome) => return Ok(outcome),
-        seen => seen,
+    let vm_was_ours = match vm::refuse_if_taken(run, request, consumer, vm_id).await? {
+        vm::Seen::Stop(outcome) => return Ok(Err(outcome)),
+        vm::Seen::Ours => true,
+        vm::Seen::Absent => false,
     };
-    let location = spec.location.as_str();
-    let tags = json!({TAG: request.id.to_string()});
-    let subnet_id = if let Some(subnet) = &spec.subnet_id {
-        // The consumer's own subnet: referenced, never changed.
-        subnet.to_string()
-    } else {
-        let nsg = Wanted {
-            kind: "network security group",
-            id: &nsg_id,
-            api_version: api_versions::NETWORK,
-            body: json!({"location": location, "tags": tags, "properties": {"securityRules": []}}),
-        };
-        if let Some(outcome) = ensure(run, &request, &consumer, nsg).await? {
-            return Ok(outcome);
-        }
-        let vnet = Wanted {
-            kind: "virtual network",
-            id: &vnet_id,
-            api_version: api_versions::NETWORK,
-            body: json!({
-                "location": location,
-                "tags": tags,
-                "properties": {
-                    "addressSpace": {"addressPrefixes": ["10.0.0.0/16"]},
-                    "subnets": [{"name": "default", "properties": {"addressPrefix": "10.0.0.0/24", "networkSecurityGroup": {"id": nsg_id}}}]
-                }
-            }),
-        };
-        if let Some(outcome) = ensure(run, &request, &consumer, vnet).await? {
-            return Ok(outcome);
-        }
-        format!("{vnet_id}/subnets/default")
-    };
-    let nic = Wanted {
-        kind: "network interface",
-        id: &nic_id,
-        api_version: api_versions::NETWORK,
-        body: json!({
-            "location": location,
-            "tags": tags,
-            "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": subnet_id}, "privateIPAllocationMethod": "Dynamic"}}]}
-        }),
-    };
-    if let Some(outcome) = ensure(run, &request, &consumer, nic).await? {
-        return Ok(outcome);
-    }
-
-    let placed = Placed {
-        subnet_id,
-        nic_id,
-        vm_id,
-    };
-    vm::create(
-        run,
-        &request,
-        &consumer,
-        &placed,
-        &vm_seen,
-        vm_body(
-            &request,
-            &spec,
-            &placed.nic_id,
-            &image,
-            &image_reference(&request),
-        ),
-    )
-    .await
+    Ok(Ok(VmChecks {
+        specialized: image.specialized,
+        trusted_launch: image.trusted_launch,
+        vm_was_ours,
+    }))
 }
 
 /// The VM's `imageReference`: the owner's image version, or for a direct share its

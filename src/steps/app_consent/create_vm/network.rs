@@ -1,6 +1,8 @@
 //! Network resources (NSG, VNet, NIC): read first, create only what is absent, continue only
-//! what carries this request's tag, never touch anything else; then a short inline wait before
-//! handing over to a re-check.
+//! what carries this request's tag, never touch anything else. A creation Azure asks to look
+//! at again later (`Retry-After`) is followed by re-checks that poll its operation, so no
+//! invocation holds one of the host's concurrent calls while Network works (DESIGN §3 rule
+//! 6); one answered without a pause (a NIC) is followed inline for a moment.
 //!
 //! Network's 2024-05-01 specs declare no `If-Match` / `If-None-Match` on these PUTs
 //! (`networkSecurityGroup.json`, `virtualNetwork.json`, `networkInterface.json` in
@@ -13,7 +15,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::super::{Outcome, Run, StepError, rechecks};
+use super::super::{
+    Outcome, Run, StepError, rechecks,
+    record::{self, Write},
+};
 use super::{
     INLINE_BUDGET,
     ownership::{self, Found},
@@ -24,8 +29,77 @@ use crate::{
         AzureError,
         arm::{ArmIdentity, Operation, Started},
     },
-    domain::ShareRequest,
+    domain::{NetworkOperation, ShareRequest, State, VmChecks},
 };
+
+/// The longest pause between looks at a running network operation. Network answers
+/// `Retry-After: 10` to a first poll of operations that take a few seconds; looking after
+/// at most 5 s is what the inline wait this replaces did, and costs no extra poll.
+const LOOK_AGAIN_AT_MOST: Duration = Duration::from_secs(5);
+
+/// What this run of CreateVm knows while it builds the network: the checks made before it
+/// (recorded with the first network operation) and the resources found ready.
+pub(super) struct Building {
+    pub(super) checks: VmChecks,
+    pub(super) ready: Vec<String>,
+}
+
+impl Building {
+    fn is_ready(&self, id: &str) -> bool {
+        self.ready.iter().any(|r| r.eq_ignore_ascii_case(id))
+    }
+}
+
+fn pause(after: Option<Duration>) -> Duration {
+    after
+        .unwrap_or(LOOK_AGAIN_AT_MOST)
+        .clamp(Duration::from_secs(1), LOOK_AGAIN_AT_MOST)
+}
+
+/// Polls the network operation an earlier run left running: `Some(outcome)` when the step
+/// stops here (still running: the next re-check; failed: the verdict), `None` once it
+/// succeeded and the resource is added to `building.ready`.
+pub(super) async fn follow_pending(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    who: &ArmIdentity,
+    pending: &NetworkOperation,
+    building: &mut Building,
+) -> Result<Option<Outcome>, StepError> {
+    let cloud = run.cloud()?;
+    let url = url::Url::parse(&pending.url).map_err(|e| StepError::Retryable(e.into()))?;
+    match cloud.arm.poll(who, &url).await {
+        Ok(Operation::Running(after)) => rechecks::again(
+            run,
+            pause(after),
+            format!("{} to be provisioned", pending.id),
+        )
+        .await
+        .map(Some),
+        Ok(Operation::Succeeded) => {
+            building.ready.push(pending.id.clone());
+            Ok(None)
+        }
+        Ok(Operation::Failed { code, message }) => {
+            // Read and PUT again next time: the resource is ours, its operation is over.
+            record::update(run.ctx, request.id, |r| {
+                if r.state() != State::CreatingVm {
+                    return Ok(Write::Keep(()));
+                }
+                r.progress.vm.network_operation = None;
+                Ok(Write::Save(Vec::new(), ()))
+            })
+            .await?;
+            stop(
+                run,
+                request,
+                classify_operation(run, request, &code, &message),
+            )
+            .await
+        }
+        Err(e) => stop(run, request, azure_verdict(run, request, &e)).await,
+    }
+}
 
 /// A network resource CreateVm owns.
 pub(super) struct Wanted<'a> {
@@ -46,7 +120,11 @@ pub(super) async fn ensure(
     request: &ShareRequest,
     who: &ArmIdentity,
     wanted: Wanted<'_>,
+    building: &Building,
 ) -> Result<Option<Outcome>, StepError> {
+    if building.is_ready(wanted.id) {
+        return Ok(None);
+    }
     let cloud = run.cloud()?;
     let found = match cloud.arm.get(who, wanted.id, wanted.api_version).await {
         Ok(r) => Found::of(r, request.id),
@@ -72,7 +150,7 @@ pub(super) async fn ensure(
                 .arm
                 .put(who, wanted.id, wanted.api_version, wanted.body)
                 .await;
-            follow(run, request, who, wanted.id, started).await
+            follow(run, request, who, wanted.id, started, building).await
         }
         Found::Ours(_) => Ok(None),
         Found::Absent => {
@@ -94,7 +172,7 @@ pub(super) async fn ensure(
                     )
                     .await
                 }
-                other => follow(run, request, who, wanted.id, other).await,
+                other => follow(run, request, who, wanted.id, other, building).await,
             }
         }
     }
@@ -128,19 +206,40 @@ async fn after_lost_race(
     }
 }
 
-/// Follows a PUT: a short inline wait, then a re-check if still running.
+/// Follows a PUT: a re-check when Azure asks for a pause, else a short inline wait (and a
+/// re-check if that is not enough).
 async fn follow(
     run: &Run<'_>,
     request: &ShareRequest,
     who: &ArmIdentity,
     id: &str,
     started: Result<Started, AzureError>,
+    building: &Building,
 ) -> Result<Option<Outcome>, StepError> {
     let cloud = run.cloud()?;
     let started = match started {
         Ok(s) => s,
         Err(e) => return stop(run, request, azure_verdict(run, request, &e)).await,
     };
+    if let (Some(url), Some(after)) = (started.poll_url(), started.retry_after) {
+        let pending = NetworkOperation {
+            id: id.to_owned(),
+            url: url.to_string(),
+        };
+        let (checks, ready) = (building.checks.clone(), building.ready.clone());
+        return rechecks::again_noting(
+            run,
+            pause(Some(after)),
+            format!("{id} to be provisioned"),
+            move |r| {
+                r.progress.vm.network_operation = Some(pending.clone());
+                r.progress.vm.network_ready.clone_from(&ready);
+                r.progress.vm.checked = Some(checks.clone());
+            },
+        )
+        .await
+        .map(Some);
+    }
     match cloud.arm.wait(who, &started, INLINE_BUDGET).await {
         Ok(Operation::Succeeded) => Ok(None),
         Ok(Operation::Running(_)) => rechecks::again(

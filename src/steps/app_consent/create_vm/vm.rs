@@ -179,6 +179,10 @@ async fn record_started(
         r.progress.vm.nic_id = Some(placed.nic_id.clone());
         r.progress.vm.vm_id = Some(placed.vm_id.clone());
         r.progress.vm.operation_url.clone_from(&operation);
+        // The network is built: what followed it is of no further use.
+        r.progress.vm.network_operation = None;
+        r.progress.vm.network_ready.clear();
+        r.progress.vm.checked = None;
         let entries = if first_time {
             vec![r.note("vm-creation-started", detail.clone(), &event)]
         } else {
