@@ -541,12 +541,19 @@ async fn drive(fleet: &mut Fleet, options: &FleetOptions) -> anyhow::Result<Driv
             last_progress = Instant::now();
             let active: usize = work.iter().map(|c| c.active).sum();
             let scheduled: usize = work.iter().map(|c| c.scheduled).sum();
+            // Where the messages wait, queue by queue (visible/locked), to see which step binds.
+            let by_queue: Vec<String> = work
+                .iter()
+                .filter(|c| c.active > 0 || c.locked > 0)
+                .map(|c| format!("{} {}/{}", c.path, c.active, c.locked))
+                .collect();
             eprintln!(
-                "{:>7.1}s wall, {:>8.1}s simulated: {} submitted, {} unfinished at the last look; messages {active} visible, {locked} locked, {scheduled} scheduled",
+                "{:>7.1}s wall, {:>8.1}s simulated: {} submitted, {} unfinished at the last look; messages {active} visible, {locked} locked, {scheduled} scheduled [{}]",
                 started.elapsed().as_secs_f64(),
                 (fleet.sim().now() - sim_started).as_seconds_f64(),
                 submitted.len(),
                 unfinished.len(),
+                by_queue.join(", "),
             );
         }
         if busy {
