@@ -30,6 +30,18 @@ pub struct Flushed {
 /// Sends `request`'s pending messages and events. `written` are entries the caller just
 /// wrote (saves reading the history back in the common case).
 pub async fn flush(ctx: &AppContext, request: &ShareRequest, written: &[HistoryEntry]) -> Flushed {
+    flush_at(ctx, request, None, written).await
+}
+
+/// [`flush`] of a request the caller just wrote at version `etag`: what went out is recorded
+/// on that version without reading the request again (a concurrent change costs one
+/// refused write and a read).
+pub async fn flush_at(
+    ctx: &AppContext,
+    request: &ShareRequest,
+    etag: Option<&store::ETag>,
+    written: &[HistoryEntry],
+) -> Flushed {
     let mut flushed = Flushed::default();
     let mut sent_ids = Vec::new();
     for pending in &request.outbox.messages {
@@ -77,7 +89,11 @@ pub async fn flush(ctx: &AppContext, request: &ShareRequest, written: &[HistoryE
     if sent_ids.is_empty() && published_through == request.outbox.events_through {
         return flushed;
     }
-    let recorded = store::change(ctx.store.as_ref(), request.id, |r| {
+    let known = etag.map(|etag| store::Stored {
+        request: request.clone(),
+        etag: etag.clone(),
+    });
+    let recorded = store::change_from(ctx.store.as_ref(), request.id, known, |r| {
         let before = r.outbox.clone();
         r.outbox
             .sent(&sent_ids, published_through.min(r.history_len()));

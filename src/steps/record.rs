@@ -27,7 +27,7 @@ pub(super) async fn update<T>(
 ) -> Result<(ShareRequest, T), StepError> {
     let applied = store::change(ctx.store.as_ref(), id, change).await?;
     if applied.request.needs_reconciling() || !applied.entries.is_empty() {
-        outbox::flush(ctx, &applied.request, &applied.entries).await;
+        outbox::flush_at(ctx, &applied.request, Some(&applied.etag), &applied.entries).await;
     }
     Ok((applied.request, applied.value))
 }

@@ -2,7 +2,7 @@
 //! (DESIGN §3 rule 3). On a conflict the request is read again and the change re-applied to
 //! what is there now, so concurrent writers never lose each other's work.
 
-use super::{RequestStore, StoreError};
+use super::{ETag, RequestStore, StoreError, Stored};
 use crate::domain::{HistoryEntry, RequestId, ShareRequest};
 
 /// What a change decided after looking at the current request.
@@ -34,6 +34,8 @@ pub struct Applied<T> {
     pub entries: Vec<HistoryEntry>,
     /// What the change returned.
     pub value: T,
+    /// The version the request is now at (what was written, or read when kept).
+    pub etag: ETag,
 }
 
 /// Bounded: a request has few writers; endless conflicts mean something else is wrong.
@@ -43,11 +45,24 @@ const MAX_ATTEMPTS: usize = 20;
 pub async fn change<T, E>(
     store: &dyn RequestStore,
     id: RequestId,
+    change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, E>,
+) -> Result<Applied<T>, ChangeError<E>> {
+    change_from(store, id, None, change).await
+}
+
+/// [`change`], trying `known` (a version the caller holds, such as the one it just wrote)
+/// first instead of reading the request: a conflict reads it and re-applies the change, so
+/// a stale `known` costs one refused write.
+pub async fn change_from<T, E>(
+    store: &dyn RequestStore,
+    id: RequestId,
+    mut known: Option<Stored>,
     mut change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, E>,
 ) -> Result<Applied<T>, ChangeError<E>> {
     for _ in 0..MAX_ATTEMPTS {
-        let Some(mut stored) = store.get(id).await? else {
-            return Err(StoreError::NotFound(id).into());
+        let mut stored = match known.take() {
+            Some(stored) => stored,
+            None => store.get(id).await?.ok_or(StoreError::NotFound(id))?,
         };
         match change(&mut stored.request).map_err(ChangeError::Refused)? {
             Change::Keep(value) => {
@@ -55,15 +70,17 @@ pub async fn change<T, E>(
                     request: stored.request,
                     entries: Vec::new(),
                     value,
+                    etag: stored.etag,
                 });
             }
             Change::Save(entries, value) => {
                 match store.update(&stored.request, &stored.etag, &entries).await {
-                    Ok(_) => {
+                    Ok(etag) => {
                         return Ok(Applied {
                             request: stored.request,
                             entries,
                             value,
+                            etag,
                         });
                     }
                     Err(StoreError::Conflict) => {

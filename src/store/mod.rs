@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-pub use change::{Applied, Change, ChangeError, change};
+pub use change::{Applied, Change, ChangeError, change, change_from};
 pub use memory::MemoryStore;
 pub use table::TableStore;
 

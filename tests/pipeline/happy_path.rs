@@ -349,7 +349,14 @@ async fn a_running_network_operation_ends_the_invocation_and_a_recheck_follows_i
             .advance_clock(std::time::Duration::try_from(at - now).unwrap_or_default());
     };
     let seen_before = h.sim.requests().len();
+    let reads_before = h.store.gets.load(std::sync::atomic::Ordering::SeqCst);
     assert!(h.deliver(&first).await < 300);
+    // The load, and the read of the re-check's write; what the write's outbox sent is
+    // recorded on the version just written, without reading it again.
+    assert_eq!(
+        h.store.gets.load(std::sync::atomic::Ordering::SeqCst) - reads_before,
+        2
+    );
     let during: Vec<(String, String)> = h.sim.requests()[seen_before..]
         .iter()
         .filter(|r| r.host == "management.azure.com")

@@ -239,12 +239,13 @@ impl PumpQueue {
 type Crash = Box<dyn Fn(&ShareRequest, &[HistoryEntry]) -> bool + Send + Sync>;
 
 /// The memory store with one extra power: fail a chosen update, as if the process died
-/// between its Azure calls and its state write.
+/// between its Azure calls and its state write. It counts the reads of a request.
 #[derive(Default)]
 pub struct CrashingStore {
     inner: MemoryStore,
     crashes: Mutex<Vec<Crash>>,
     pub crashed: Mutex<u32>,
+    pub gets: std::sync::atomic::AtomicU32,
 }
 
 impl std::fmt::Debug for CrashingStore {
@@ -269,6 +270,7 @@ impl RequestStore for CrashingStore {
         self.inner.create(r, h).await
     }
     async fn get(&self, id: RequestId) -> Result<Option<Stored>, StoreError> {
+        self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.inner.get(id).await
     }
     async fn update(
