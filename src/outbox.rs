@@ -89,9 +89,11 @@ pub async fn flush_at(
     if sent_ids.is_empty() && published_through == request.outbox.events_through {
         return flushed;
     }
-    let known = etag.map(|etag| store::Stored {
-        request: request.clone(),
-        etag: etag.clone(),
+    let known = etag.map(|etag| {
+        Box::new(store::Stored {
+            request: request.clone(),
+            etag: etag.clone(),
+        })
     });
     let recorded = store::change_from(ctx.store.as_ref(), request.id, known, |r| {
         let before = r.outbox.clone();

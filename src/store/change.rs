@@ -52,16 +52,17 @@ pub async fn change<T, E>(
 
 /// [`change`], trying `known` (a version the caller holds, such as the one it just wrote)
 /// first instead of reading the request: a conflict reads it and re-applies the change, so
-/// a stale `known` costs one refused write.
+/// a stale `known` costs one refused write. Boxed: a record is large, and every step's
+/// future holds this one's state.
 pub async fn change_from<T, E>(
     store: &dyn RequestStore,
     id: RequestId,
-    mut known: Option<Stored>,
+    mut known: Option<Box<Stored>>,
     mut change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, E>,
 ) -> Result<Applied<T>, ChangeError<E>> {
     for _ in 0..MAX_ATTEMPTS {
         let mut stored = match known.take() {
-            Some(stored) => stored,
+            Some(stored) => *stored,
             None => store.get(id).await?.ok_or(StoreError::NotFound(id))?,
         };
         match change(&mut stored.request).map_err(ChangeError::Refused)? {
