@@ -9,7 +9,6 @@ use super::{
     entra_codes::{self, TokenFault},
     notify, rechecks,
     record::{self, Write},
-    schedule,
 };
 use crate::{
     azure::{
@@ -103,16 +102,17 @@ async fn remind(run: &Run<'_>) -> Result<(), StepError> {
     Ok(())
 }
 
-/// Re-check cadence: 5 s, then growing by half each time up to 5 minutes. A person acts in
-/// seconds to hours and a role grant takes up to 10 minutes to apply, so early checks are
-/// frequent and later ones cheap.
-fn delay(attempt: u32) -> Duration {
-    schedule::backoff(
-        attempt,
-        Duration::from_secs(5),
-        1.5,
-        Duration::from_secs(300),
-    )
+/// Re-check cadence once the admin approved: a third of the time since the approval, at
+/// least 5 s and at most 5 minutes (so 5 s, then each check about 1.33 times as far from the
+/// approval as the one before), with ±10 % jitter. A person grants the role seconds to
+/// minutes after approving, and a grant takes up to 10 minutes to apply: a grant is seen at
+/// most about a third of its wait late, a long wait costs few checks, and the requests of a
+/// tenant share their reads of the app's permissions. Counted from the approval, not from
+/// the request's first check: the days before an approval must not slow the checks after it.
+fn delay_since(approved_at: time::OffsetDateTime, now: time::OffsetDateTime) -> Duration {
+    let waited = Duration::try_from(now - approved_at).unwrap_or_default();
+    let nominal = (waited / 3).clamp(Duration::from_secs(5), Duration::from_secs(300));
+    nominal.mul_f64(0.2f64.mul_add(rand::random::<f64>(), 0.9))
 }
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
@@ -146,7 +146,10 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return expire(run, &request).await;
     }
     let until_deadline = Duration::try_from(consent.expires_at - started).unwrap_or_default();
-    let next = |attempt: u32| delay(attempt).min(until_deadline + Duration::from_secs(1));
+    let next = || {
+        delay_since(consent.state_used_at.unwrap_or(started), started)
+            .min(until_deadline + Duration::from_secs(1))
+    };
 
     // Only this request's own answer moves it on: an app consented for an earlier request
     // signs in to the tenant just as well, and that must not be enough (DESIGN §8). Nothing
@@ -182,7 +185,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             TokenFault::NotConsented(code) => {
                 return rechecks::again(
                     run,
-                    next(run.message.attempt + 1),
+                    next(),
                     format!("consent in tenant {tenant} (AADSTS{code})"),
                 )
                 .await;
@@ -320,7 +323,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         })
         .await?;
     }
-    rechecks::again(run, next(run.message.attempt + 1), why).await
+    rechecks::again(run, next(), why).await
 }
 
 /// The app's permissions at `group` (`None`: Resource Manager refused the read, no role
@@ -408,4 +411,25 @@ pub(in crate::steps) async fn expire(
         tracing::warn!(error = %e, "could not send the expiry notice");
     }
     Ok(Outcome::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_after_an_approval_start_at_five_seconds_and_grow_with_the_wait_since_it() {
+        let approved = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(20_000);
+        let at = |s: i64| approved + time::Duration::seconds(s);
+        let within = |d: Duration, nominal: f64| {
+            let s = d.as_secs_f64();
+            s >= nominal.mul_add(0.9, -1e-9) && s <= nominal.mul_add(1.1, 1e-9)
+        };
+        assert!(within(delay_since(approved, at(0)), 5.0));
+        assert!(within(delay_since(approved, at(12)), 5.0));
+        assert!(within(delay_since(approved, at(60)), 20.0));
+        assert!(within(delay_since(approved, at(7200)), 300.0));
+        // A request submitted days before its approval starts over at the approval.
+        assert!(within(delay_since(at(0), at(1)), 5.0));
+    }
 }
