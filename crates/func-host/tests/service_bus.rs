@@ -601,3 +601,52 @@ async fn a_send_signed_before_a_jump_of_the_simulators_clock_is_signed_again_at_
         transport.simulated_offset()
     );
 }
+
+#[tokio::test]
+async fn while_messages_keep_coming_several_receives_are_open_at_once() {
+    let sim = sim(vec![queue("backlog", 10)], vec![]).await;
+    let client = queue_client(&sim, "backlog");
+    for i in 0..6 {
+        client
+            .send_message(&format!("message {i}"), None)
+            .await
+            .unwrap();
+    }
+    // Every receive takes 400 ms to be answered: one receive at a time would make each
+    // arrive at least that long after the one before.
+    let slow = std::time::Duration::from_millis(400);
+    sim.add_fault(
+        azure_sim::Fault {
+            status: None,
+            ..azure_sim::Fault::new(
+                &format!("{NS}.servicebus.windows.net"),
+                "/backlog/messages/head",
+                200,
+            )
+        }
+        .delay(slow),
+    );
+    let app = App::new(
+        &host_json(json!({"extensions": {"serviceBus": {"maxConcurrentCalls": 8}}})),
+        &[("Backlog", json!({"bindings": [trigger("backlog")]}))],
+        &json!({"functions": {"Backlog": {"kind": "echo"}}}),
+    );
+    let host = host_for(&app, &sim).await;
+    eventually("six invocations", || {
+        (app.requests_to("/Backlog").len() >= 6).then_some(())
+    })
+    .await;
+    host.shutdown().await.unwrap();
+    let mut arrivals: Vec<time::OffsetDateTime> = sim
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query.starts_with("/backlog/messages/head"))
+        .map(|r| r.time)
+        .collect();
+    arrivals.sort();
+    let overlapping = arrivals
+        .windows(2)
+        .filter(|w| w[1] - w[0] < time::Duration::try_from(slow).unwrap())
+        .count();
+    assert!(overlapping >= 2, "receives one after another: {arrivals:?}");
+}

@@ -3,6 +3,7 @@
 use std::{sync::Arc, time::Duration};
 
 use azure_messaging_servicebus::service_bus::PeekLockResponse;
+use futures::stream::{FuturesUnordered, StreamExt};
 use time::OffsetDateTime;
 use tokio::{
     sync::{Semaphore, watch},
@@ -20,6 +21,8 @@ use crate::invoke::{InvocationError, Invoker, log_handler_logs};
 pub const RECEIVE_WAIT: Duration = Duration::from_secs(30);
 /// Pause after a failed receive.
 const RECEIVE_BACKOFF: Duration = Duration::from_secs(1);
+/// At most this many receives of one function open at once.
+pub const RECEIVES_AT_ONCE: usize = 8;
 /// Lock duration assumed when LockedUntilUtc is missing (the Service Bus default).
 const DEFAULT_LOCK: Duration = Duration::from_secs(60);
 
@@ -47,28 +50,54 @@ pub struct Listener {
 impl Listener {
     /// Receives until `shutdown` turns true, then lets in-flight invocations finish
     /// within the grace period.
+    ///
+    /// Like the host's `ServiceBusProcessor`, which keeps `maxConcurrentCalls` receives
+    /// open, receives run concurrently while there is work: one long-poll while the entity
+    /// is empty, one more each time a receive brings a message (up to [`RECEIVES_AT_ONCE`]
+    /// and the free slots), one fewer each time one comes back empty. One receive at a time
+    /// left a backlog waiting on the round trips while slots were free.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.max_concurrent_calls.max(1)));
         let mut in_flight = JoinSet::new();
         let identifier = format!("{}-{}", this.trigger.entity.path(), uuid::Uuid::new_v4());
         let identifier: Arc<str> = Arc::from(identifier);
+        let mut receiving = FuturesUnordered::new();
+        let mut wanted = 1usize;
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            let permit = tokio::select! {
-                p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-                _ = shutdown.changed() => break,
-            };
-            let received = tokio::select! {
-                r = this.receiver.peek_lock(RECEIVE_WAIT) => r,
+            while receiving.len() < wanted {
+                let permit = if receiving.is_empty() {
+                    tokio::select! {
+                        p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                        _ = shutdown.changed() => break,
+                    }
+                } else {
+                    match permits.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    }
+                };
+                let receiver = this.clone();
+                receiving
+                    .push(async move { (permit, receiver.receiver.peek_lock(RECEIVE_WAIT).await) });
+            }
+            if receiving.is_empty() {
+                // Shutdown was asked for while waiting for a slot.
+                break;
+            }
+            let (permit, received) = tokio::select! {
+                Some(r) = receiving.next() => r,
                 _ = shutdown.changed() => break,
             };
             while in_flight.try_join_next().is_some() {}
             let response = match received {
                 Ok(r) => r,
                 Err(e) => {
+                    drop(permit);
+                    wanted = 1;
                     tracing::warn!(function = %this.function, error = %e, "receive failed");
                     if pause(&mut shutdown, RECEIVE_BACKOFF).await {
                         break;
@@ -78,15 +107,20 @@ impl Listener {
             };
             let status = u16::from(*response.status());
             if status == 204 {
+                drop(permit);
+                wanted = wanted.saturating_sub(1).max(1);
                 continue;
             }
             if !(200..300).contains(&status) {
+                drop(permit);
+                wanted = 1;
                 tracing::warn!(function = %this.function, status, "peek-lock refused");
                 if pause(&mut shutdown, RECEIVE_BACKOFF).await {
                     break;
                 }
                 continue;
             }
+            wanted = (wanted + 1).min(RECEIVES_AT_ONCE);
             let task = this.clone();
             let id = identifier.clone();
             in_flight.spawn(async move {
@@ -94,6 +128,9 @@ impl Listener {
                 drop(permit);
             });
         }
+        // Receives still open are dropped: a message one of them locked meanwhile comes back
+        // when its lock runs out, as with a host that stopped.
+        drop(receiving);
         if !in_flight.is_empty() {
             tracing::info!(
                 function = %this.function,
