@@ -57,8 +57,9 @@ pub struct SimInner {
     pub recorder: Recorder,
     /// Installed faults.
     pub faults: Faults,
-    /// Woken on every Service Bus send, abandon or lock change, for long-polls.
-    pub broker_changed: Notify,
+    /// Woken on a Service Bus send or abandon, for the long-polls of that entity (a
+    /// topic's: of its subscriptions). One per entity: a send wakes only its receivers.
+    pub broker_changed: BrokerSignals,
     world: Mutex<World>,
 }
 
@@ -170,7 +171,7 @@ impl SimContext {
             secrets,
             recorder: Recorder::default(),
             faults,
-            broker_changed: Notify::new(),
+            broker_changed: BrokerSignals::default(),
             world: Mutex::new(world),
         }))
     }
@@ -264,5 +265,70 @@ impl SimContext {
             return Err(AuthError::WrongTenant { found: claims.iss });
         }
         Ok(claims)
+    }
+}
+
+/// One [`Notify`] per Service Bus entity (`namespace/path`, lower case), made on first use.
+#[derive(Debug, Default)]
+pub struct BrokerSignals {
+    by_entity: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Notify>>>,
+}
+
+impl BrokerSignals {
+    fn key(namespace: &str, path: &str) -> String {
+        format!("{namespace}/{path}").to_ascii_lowercase()
+    }
+
+    /// The signal a long-poll on `path` waits for.
+    pub fn of(&self, namespace: &str, path: &str) -> std::sync::Arc<Notify> {
+        let mut map = self
+            .by_entity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.entry(Self::key(namespace, path)).or_default().clone()
+    }
+
+    /// Wakes the long-polls of `path` and of every entity under it (a topic's
+    /// subscriptions, a queue's dead-letter queue).
+    pub fn changed(&self, namespace: &str, path: &str) {
+        let key = Self::key(namespace, path);
+        let under = format!("{key}/");
+        let map = self
+            .by_entity
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (k, notify) in map.iter() {
+            if *k == key || k.starts_with(&under) {
+                notify.notify_waiters();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_send_to_a_topic_wakes_its_subscriptions_receivers_and_no_other_entitys() {
+        let signals = BrokerSignals::default();
+        let (sub, queue) = (
+            signals.of("ns", "events/Subscriptions/all"),
+            signals.of("ns", "orders"),
+        );
+        let mut woken_sub = pin!(sub.notified());
+        let mut woken_queue = pin!(queue.notified());
+        woken_sub.as_mut().enable();
+        woken_queue.as_mut().enable();
+        signals.changed("ns", "events");
+        let ready = |f: std::pin::Pin<&mut tokio::sync::futures::Notified<'_>>| {
+            let waker = std::task::Waker::noop();
+            f.poll(&mut std::task::Context::from_waker(waker))
+                .is_ready()
+        };
+        assert!(ready(woken_sub.as_mut()), "the subscription's receiver");
+        assert!(!ready(woken_queue.as_mut()), "another entity's receiver");
     }
 }

@@ -206,7 +206,7 @@ impl ServiceBus {
         };
         match result {
             Ok(_) => {
-                ctx.broker_changed.notify_waiters();
+                ctx.broker_changed.changed(namespace, entity);
                 empty(StatusCode::CREATED, now)
             }
             Err(e) => broker_error(&e, req, namespace, now, false),
@@ -226,8 +226,9 @@ impl ServiceBus {
             .unwrap_or(DEFAULT_TIMEOUT_SECONDS)
             .clamp(0, 3600);
         let deadline = ctx.now() + time::Duration::seconds(timeout);
+        let signal = ctx.broker_changed.of(namespace, entity);
         loop {
-            let broker_changed = ctx.broker_changed.notified();
+            let broker_changed = signal.notified();
             let clock_changed = ctx.clock.changed().notified();
             tokio::pin!(broker_changed, clock_changed);
             broker_changed.as_mut().enable();
@@ -285,7 +286,7 @@ impl ServiceBus {
         match result {
             Ok(_) => {
                 if action == LockAction::Abandon {
-                    ctx.broker_changed.notify_waiters();
+                    ctx.broker_changed.changed(namespace, entity);
                 }
                 empty(StatusCode::OK, now)
             }
