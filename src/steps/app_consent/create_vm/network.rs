@@ -90,12 +90,7 @@ pub(super) async fn follow_pending(
                 Ok(Write::Save(Vec::new(), ()))
             })
             .await?;
-            stop(
-                run,
-                request,
-                classify_operation(run, request, &code, &message),
-            )
-            .await
+            operation_failed(run, request, &code, &message).await
         }
         Err(e) => stop(run, request, azure_verdict(run, request, &e)).await,
     }
@@ -250,15 +245,25 @@ async fn follow(
         .await
         .map(Some),
         Ok(Operation::Failed { code, message }) => {
-            stop(
-                run,
-                request,
-                classify_operation(run, request, &code, &message),
-            )
-            .await
+            operation_failed(run, request, &code, &message).await
         }
         Err(e) => stop(run, request, azure_verdict(run, request, &e)).await,
     }
+}
+
+/// An operation that ended `Failed`: its verdict (a transient code is tried again).
+async fn operation_failed(
+    run: &Run<'_>,
+    request: &ShareRequest,
+    code: &str,
+    message: &str,
+) -> Result<Option<Outcome>, StepError> {
+    stop(
+        run,
+        request,
+        classify_operation(run, request, code, message),
+    )
+    .await
 }
 
 async fn stop(
