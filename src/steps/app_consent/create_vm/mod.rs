@@ -125,6 +125,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return finish(run, &request, &consumer, &vm_id).await;
     }
 
+    // The image must be replicated where the VM goes (read with the owner tenant's token;
+    // a direct share's app holds no Reader, and the operator identity that shared the
+    // gallery reads it).
+    let reader = if direct {
+        ArmIdentity::Operator
+    } else {
+        ArmIdentity::App {
+            app_id: app.app_id.clone(),
+            credential,
+            tenant: owner,
+            aux_tenant: None,
+        }
+    };
     // The checks before building, made once: the re-checks that follow the network's
     // operations find them recorded.
     let mut building = match request.progress.vm.checked.clone() {
@@ -132,7 +145,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             checks,
             ready: request.progress.vm.network_ready.clone(),
         },
-        None => match check_before_building(run, &request, &consumer, &app, &vm_id).await? {
+        None => match check_before_building(run, &request, &consumer, &reader, &vm_id).await? {
             Ok(checks) => Building {
                 checks,
                 ready: Vec::new(),
@@ -220,37 +233,19 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     .await
 }
 
-/// What must hold before anything is built: the image is Linux and replicated where the VM
-/// goes, a direct share is accepted, and the VM's name is free or ours. `Err(outcome)` when
-/// the step stops here.
+/// What must hold before anything is built: the image (read as `reader`) is Linux and
+/// replicated where the VM goes, a direct share is accepted, and the VM's name is free or
+/// ours. `Err(outcome)` when the step stops here.
 async fn check_before_building(
     run: &Run<'_>,
     request: &ShareRequest,
     consumer: &ArmIdentity,
-    app: &crate::domain::AppRecord,
+    reader: &ArmIdentity,
     vm_id: &str,
 ) -> Result<Result<VmChecks, Outcome>, StepError> {
     let spec = super::vm_of(request)?;
     let direct = request.machine() == Machine::DirectShareWithVm;
-    // The image must be replicated where the VM goes (read with the owner tenant's token;
-    // a direct share's app holds no Reader, and the operator identity that shared the
-    // gallery reads it).
-    let reader = if direct {
-        ArmIdentity::Operator
-    } else {
-        let ArmIdentity::App { credential, .. } = consumer else {
-            return Err(StepError::Retryable(anyhow::anyhow!(
-                "the consumer identity is not the share app"
-            )));
-        };
-        ArmIdentity::App {
-            app_id: app.app_id.clone(),
-            credential: credential.clone(),
-            tenant: run.ctx.settings.owner_tenant,
-            aux_tenant: None,
-        }
-    };
-    let image = match image_facts(run, request, &reader).await {
+    let image = match image_facts(run, request, reader).await {
         Ok(facts) => facts,
         Err(e) => {
             return verdict(run, request, azure_verdict(run, request, &e))
