@@ -52,8 +52,10 @@ pub async fn change<T, E>(
 
 /// [`change`], trying `known` (a version the caller holds, such as the one it just wrote)
 /// first instead of reading the request: a conflict reads it and re-applies the change, so
-/// a stale `known` costs one refused write. Boxed: a record is large, and every step's
-/// future holds this one's state.
+/// a stale `known` costs one refused write. A `Keep` decided on `known` is returned without
+/// any read, so pass only a version whose "nothing to write" stands even if it is stale
+/// (what a flush records is never undone by a later writer). Boxed: a record is large, and
+/// every step's future holds this one's state.
 pub async fn change_from<T, E>(
     store: &dyn RequestStore,
     id: RequestId,
