@@ -28,18 +28,25 @@ use crate::{
 const RETRY_FIRST: Duration = Duration::from_secs(5);
 /// The longest pause between two retries.
 const RETRY_CAP: Duration = Duration::from_secs(300);
-/// Retries in a row a step may spend waiting its turn before it rests: on 429s (Azure pacing
-/// its callers: a wave larger than a bucket meets them for as long as the wave lasts) and on
-/// a lock another request of the tenant holds (a wave of one tenant's requests takes it one
-/// at a time). Neither is the request failing, so they are paced, by `Retry-After` or by a
-/// short pause, not doubled, and do not count toward `IMAGESHARE_RETRY_MAX`. The step's
-/// deadline still ends a request that waits too long.
-const PACED_RETRY_MAX: u32 = 100;
+/// Retries in a row a step may spend on 429s before it rests: Azure pacing its callers (a
+/// wave larger than a bucket meets them for as long as the wave lasts) is not the request
+/// failing, so they are paced by `Retry-After`, not doubled, and do not count toward
+/// `IMAGESHARE_RETRY_MAX`. The step's deadline still ends a request that waits too long.
+const THROTTLED_RETRY_MAX: u32 = 100;
+/// Retries in a row a step may spend waiting for a lock another request of the tenant holds.
+/// A wave of one tenant's requests takes it one at a time, so the last of 300 waits for the
+/// 299 before it: resting after a fixed number of tries would leave it for the reconciler's
+/// next pass (minutes) while the lock is long free. So it waits on, and this cap lies past
+/// the deadlines of the states that take a lock (60 minutes by default; 2,000 tries are at
+/// least 66 minutes at the shortest pause): the deadline, not a count, ends a wait too long.
+const LOCK_WAIT_MAX: u32 = 2_000;
 /// The pause before trying a busy lock again, plus up to [`LOCK_SPREAD`] so that the requests
 /// waiting for it do not all come back at the same moment.
 const LOCK_PAUSE: Duration = Duration::from_secs(2);
-/// See [`LOCK_PAUSE`].
+/// See [`LOCK_PAUSE`]. It shrinks as a request keeps waiting ([`lock_pause`]).
 const LOCK_SPREAD: Duration = Duration::from_secs(4);
+/// The tries after which a waiter's spread is halved: see [`lock_pause`].
+const LOCK_SPREAD_HALVED_AFTER: u32 = 8;
 /// The most added to a 429's `Retry-After`, spreading the steps that met the same empty bucket
 /// over a moment instead of waking them all at its first second.
 const THROTTLED_SPREAD_MAX: Duration = Duration::from_secs(15);
@@ -81,6 +88,28 @@ fn spread(retry_after: Duration, unit: f64) -> Duration {
     (retry_after / 4)
         .min(THROTTLED_SPREAD_MAX)
         .mul_f64(unit.clamp(0.0, 1.0))
+}
+
+/// The pause before a busy lock is tried again for the `retry`-th time in a row, `unit`
+/// (from 0 to 1) placing it in the spread. A lock goes to whoever asks first after it is freed, so the
+/// waiters that have waited longest ask more often (the spread shrinks with each try) and the
+/// turns lean toward first come, first served without a queue to keep in the store; the floor
+/// keeps a wave's reads of the lock within what the store serves.
+fn lock_pause(retry: u32, unit: f64) -> Duration {
+    let shrink = f64::from(LOCK_SPREAD_HALVED_AFTER)
+        / f64::from(LOCK_SPREAD_HALVED_AFTER.saturating_add(retry));
+    LOCK_PAUSE + LOCK_SPREAD.mul_f64(unit.clamp(0.0, 1.0) * shrink)
+}
+
+/// How many retries in a row a step may spend on this error before it rests.
+fn retry_limit(error: &StepError, max_retries: u32) -> u32 {
+    if error.waits_for_lock() {
+        LOCK_WAIT_MAX.max(max_retries)
+    } else if error.throttled_for().is_some() {
+        THROTTLED_RETRY_MAX.max(max_retries)
+    } else {
+        max_retries
+    }
 }
 
 /// The pause before retry number `retry` (from 1), at least what the service asked for.
@@ -163,12 +192,7 @@ async fn retry_later(
     let request_id = message.request_id;
     let next = message.retried();
     let throttled = error.throttled_for();
-    let paced = throttled.is_some() || error.waits_for_lock();
-    let limit = if paced {
-        PACED_RETRY_MAX.max(ctx.settings.pipeline.max_retries)
-    } else {
-        ctx.settings.pipeline.max_retries
-    };
+    let limit = retry_limit(error, ctx.settings.pipeline.max_retries);
     let now = ctx.clock.now();
     if next.retry > limit {
         warn!(error = %error, "step keeps failing; it rests until the reconciler re-sends it");
@@ -180,7 +204,7 @@ async fn retry_later(
     }
     let pause = match throttled {
         Some(wait) => wait + spread(wait, rand::random::<f64>()),
-        None if paced => LOCK_PAUSE + LOCK_SPREAD.mul_f64(rand::random::<f64>()),
+        None if error.waits_for_lock() => lock_pause(next.retry, rand::random::<f64>()),
         None => retry_pause(next.retry, error.retry_after()),
     };
     let at = now + pause;
@@ -253,7 +277,35 @@ fn decode(step: Step, body: &[u8]) -> Result<(StepMessage, Option<i64>), String>
 mod tests {
     use std::time::Duration;
 
-    use super::{redelivery_pause, retry_pause, spread};
+    use super::{LOCK_WAIT_MAX, lock_pause, redelivery_pause, retry_limit, retry_pause, spread};
+    use crate::steps::{StepError, lock::LockBusy};
+
+    #[test]
+    fn a_request_waiting_for_a_lock_keeps_its_turn_far_past_the_limit_of_a_throttled_one() {
+        let busy = StepError::retryable(LockBusy::for_tests("held"));
+        let outage = StepError::retryable(anyhow::anyhow!("503"));
+        assert_eq!(retry_limit(&busy, 10), LOCK_WAIT_MAX);
+        assert!(
+            retry_limit(&busy, 10) > 300,
+            "the last of 300 requests of one tenant waits for the 299 before it without resting"
+        );
+        assert_eq!(retry_limit(&outage, 10), 10);
+        // At the shortest pause the cap still outlasts a 60-minute deadline.
+        assert!(lock_pause(1, 0.0) * LOCK_WAIT_MAX > Duration::from_secs(3600));
+    }
+
+    #[test]
+    fn a_lock_is_asked_for_more_often_the_longer_a_request_has_waited_for_it() {
+        assert_eq!(lock_pause(0, 1.0), Duration::from_secs(6));
+        assert_eq!(lock_pause(8, 1.0), Duration::from_secs(4));
+        assert_eq!(lock_pause(24, 1.0), Duration::from_secs(3));
+        assert_eq!(
+            lock_pause(500, 0.0),
+            Duration::from_secs(2),
+            "never below the floor"
+        );
+        assert!(lock_pause(2_000, 1.0) >= Duration::from_secs(2));
+    }
 
     #[test]
     fn a_429_is_retried_after_its_retry_after_plus_a_spread_of_at_most_a_quarter_of_it() {
