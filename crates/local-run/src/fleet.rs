@@ -23,6 +23,7 @@
 //! with the simulated time too.
 
 mod chain;
+mod lags;
 mod report;
 mod step_times;
 

@@ -15,7 +15,9 @@ use azure_sim::{
 use super::{
     Driven, Fleet, FleetOptions,
     chain::{ChainBound, Pauses, PutWindow, chain_bound},
-    finished, is_terminal, scenario,
+    finished, is_terminal,
+    lags::{Lags, lags},
+    scenario,
     step_times::{StepTimes, step_times},
 };
 use crate::{admin::AdminCounts, demo::operation};
@@ -298,6 +300,8 @@ pub struct FleetReport {
     pub chain: Option<ChainBound>,
     /// Each step's span across the requests (`fleet::step_times`).
     pub step_times: Vec<StepTimes>,
+    /// Where the requests spent their time above their chains (`fleet::lags`).
+    pub lags: Option<Lags>,
     /// Calls by service.
     pub calls: BTreeMap<Service, usize>,
     /// Azure calls by operation (method, host, folded path).
@@ -441,6 +445,9 @@ impl FleetReport {
                 "  {:<22} {:>5} finished  {:>7.1} / {:>7.1} / {:>7.1} s  {:>5.1} runs",
                 t.step, t.finished, t.median, t.p90, t.max, t.mean_runs
             ));
+        }
+        if let Some(lags) = &self.lags {
+            out.extend(lags.render());
         }
         out.push(format!(
             "Azure calls per share: {:.2} (API minimum {:.2}, ratio {:.2})",
@@ -718,6 +725,7 @@ pub(super) fn build(
         minimum_bounds: minimum_bounds(&scenario, options, per_tenant),
         chain,
         step_times: step_times(&driven.statuses),
+        lags: lags(driven.started_at, &driven.statuses, &pauses),
         calls,
         operations,
         minimum: ApiMinimum::app_consent(per_tenant, options.instances),
