@@ -32,6 +32,21 @@ pub(super) async fn update<T>(
     Ok((applied.request, applied.value))
 }
 
+/// [`update`], starting from `known` (a version just listed) instead of reading the request:
+/// see [`store::change_from`] for when a `Keep` decided on it stands.
+pub(super) async fn update_from<T>(
+    ctx: &AppContext,
+    known: Stored,
+    change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
+) -> Result<(ShareRequest, T), StepError> {
+    let id = known.request.id;
+    let applied = store::change_from(ctx.store.as_ref(), id, Some(Box::new(known)), change).await?;
+    if applied.request.needs_reconciling() || !applied.entries.is_empty() {
+        outbox::flush_at(ctx, &applied.request, Some(&applied.etag), &applied.entries).await;
+    }
+    Ok((applied.request, applied.value))
+}
+
 /// Marks the request `Failed` with `reason` (and announces it), re-reading on a concurrent
 /// change; a request that already ended is left as it is. `step` is the step that failed: a
 /// pipeline step still in flight when a revocation started (its message was read before) must

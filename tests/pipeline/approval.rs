@@ -531,3 +531,68 @@ async fn a_reminder_with_a_fresh_link_goes_out_once_before_the_deadline() {
         "the link and one reminder"
     );
 }
+
+#[tokio::test]
+async fn when_one_request_sees_the_grant_the_tenants_other_waiting_requests_check_at_once() {
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let first = h.submit(&document()).await;
+    h.until_state(first, "AwaitingConsent").await;
+    let first_link = mailed_link(&h);
+    let second = h.submit(&second_document()).await;
+    h.until_state(second, "AwaitingConsent").await;
+    let second_link = mailed_link(&h);
+    for link in [&first_link, &second_link] {
+        local_run::demo::consent_in_browser(&h.transport, link)
+            .await
+            .unwrap();
+    }
+    let both = [first, second];
+    let waiting = h
+        .run_all_until(&both, |all| {
+            all.iter().all(|s| s["state"] == "AwaitingRoleGrant")
+        })
+        .await;
+    // Five minutes of checks without a grant: each request's next check is now tens of
+    // seconds away, on its own jittered cadence.
+    let approved = h.sim.now();
+    h.run_all_until(&both, |_| {
+        h.sim.now() - approved >= time::Duration::minutes(5)
+    })
+    .await;
+    h.grant_contributor(waiting[0]["app"]["appId"].as_str().unwrap())
+        .await;
+    h.sim.clear_requests();
+
+    let moved_on = |s: &Value| s["state"] != "AwaitingRoleGrant";
+    h.run_all_until(&both, |all| all.iter().any(moved_on)).await;
+    let seen_at = h.sim.now();
+    let all = h.run_all_until(&both, |all| all.iter().all(moved_on)).await;
+    // The simulator's clock also runs in real time: well under the 5 s a cadence takes at
+    // the least (and the tens of seconds it takes here).
+    let later = h.sim.now() - seen_at;
+    assert!(
+        later < time::Duration::seconds(1),
+        "the other request waited {later} for its own next check: {all:#?}"
+    );
+    let permission_reads: Vec<_> = h
+        .sim
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.path_and_query
+                .contains("/providers/Microsoft.Authorization/permissions")
+                && r.status == 200
+        })
+        .collect();
+    // (Reads before it may still be refused: a grant takes a while to apply.)
+    assert_eq!(
+        permission_reads.len(),
+        1,
+        "the grant is read once for both requests: {permission_reads:#?}"
+    );
+    for id in both {
+        let done = h.until_state(id, "Completed").await;
+        assert_eq!(done["state"], "Completed", "{done:#}");
+    }
+    assert_eq!(vms(&h), 2);
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::{
     Outcome, Run, StepError, already_done,
     entra_codes::{self, TokenFault},
-    notify, rechecks,
+    grant_seen, notify, rechecks,
     record::{self, Write},
 };
 use crate::{
@@ -219,6 +219,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         "/subscriptions/{}/resourceGroups/{}",
         request.consumer.subscription_id, request.consumer.resource_group
     );
+    let mut read_now = false;
     let (missing, why) = match permissions_at(
         cloud,
         ctx.clock.now(),
@@ -229,7 +230,8 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     )
     .await
     {
-        Ok(Some(permissions)) => {
+        Ok((Some(permissions), fresh)) => {
+            read_now = fresh;
             let missing: Vec<String> = required_actions(&request)
                 .into_iter()
                 .filter(|a| !allows(&permissions, a))
@@ -242,7 +244,7 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             (missing, why)
         }
         // No role at all: ARM hides the group (403) or says it is not there.
-        Ok(None) => (
+        Ok((None, _)) => (
             required_actions(&request)
                 .into_iter()
                 .map(str::to_owned)
@@ -306,6 +308,15 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
             };
             return already_done(run, &request, next).await;
         }
+        if read_now {
+            let woken = grant_seen::wake_the_others(run, &request).await;
+            if woken > 0 {
+                tracing::info!(
+                    woken,
+                    "the grant is passed on to the tenant's other waiting requests"
+                );
+            }
+        }
         return Ok(Outcome::Done);
     }
 
@@ -331,7 +342,8 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
 /// still good (a grant: [`PERMISSIONS_GRANTED_FRESH`]; none yet:
 /// [`PERMISSIONS_MISSING_FRESH`]), otherwise read now. The requests of one tenant usually
 /// wait for the same grant on the same group, and each re-check would read it again. A
-/// request's own earlier "not yet" never stands in for its next look.
+/// request's own earlier "not yet" never stands in for its next look. The flag is true when
+/// the answer was read now.
 async fn permissions_at(
     cloud: &Cloud,
     now: time::OffsetDateTime,
@@ -339,7 +351,7 @@ async fn permissions_at(
     identity: &ArmIdentity,
     app_id: &str,
     group: &str,
-) -> Result<Option<Vec<Permission>>, AzureError> {
+) -> Result<(Option<Vec<Permission>>, bool), AzureError> {
     let key = format!("{app_id}{group}");
     if let Some((at, known)) = cloud.permissions.get(&key, now, PERMISSIONS_GRANTED_FRESH) {
         let grants = known
@@ -347,7 +359,7 @@ async fn permissions_at(
             .as_ref()
             .is_some_and(|p| required_actions(request).into_iter().all(|a| allows(p, a)));
         if grants || (known.by != request.id && now - at < PERMISSIONS_MISSING_FRESH) {
-            return Ok(known.permissions);
+            return Ok((known.permissions, false));
         }
     }
     let read = match cloud.arm.permissions(identity, group).await {
@@ -362,7 +374,7 @@ async fn permissions_at(
     cloud
         .permissions
         .remember(&key, now, known, PERMISSIONS_GRANTED_FRESH);
-    Ok(read)
+    Ok((read, true))
 }
 
 fn consent_confirmed(

@@ -8,6 +8,7 @@ mod access;
 mod confirm_consent;
 mod create_vm;
 mod entra_codes;
+mod grant_seen;
 mod issue_credentials;
 mod release_access;
 mod revoke_access;
