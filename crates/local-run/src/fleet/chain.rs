@@ -5,13 +5,15 @@
 //! of tenant `T` can end no sooner than
 //!
 //! ```text
-//! max(created_r + approve_r, min over T's requests (created + approve) + grant_T) + build
+//! max(created_r + approve_r, min over T's requests (created + approve) + grant_T + applies) + build
 //! ```
 //!
 //! where `approve_r` is the pause its admin took before approving (the script draws it when
 //! the mail arrives; here it counts from the submission, as if the mail took no time),
 //! `grant_T` the pause before granting the app Contributor (once per tenant, after its first
-//! approval), and `build` the fastest CreateVm of the run, from its first message to its
+//! approval), `applies` the time a new role assignment takes before Resource Manager's
+//! authorization sees it (the scenario's `replication.roleAssignmentSeconds`: no check can
+//! see a grant sooner), and `build` the fastest CreateVm of the run, from its first message to its
 //! result (the recorded operations' `InProgress` answers at their `Retry-After`, and what
 //! CreateVm did in between). The bound is the latest such end, counted from the run's start.
 //! Everything imageshare does between those moments (issuing the credentials, sending the
@@ -53,6 +55,8 @@ pub struct ChainBound {
     pub seconds: f64,
     /// The fastest CreateVm of the run, in seconds.
     pub build_seconds: f64,
+    /// The time a grant took to apply, in seconds.
+    pub applies_seconds: u64,
     /// Requests that went into it (completed, with an approval pause on record).
     pub requests: usize,
     /// The same with Compute's limit on VM PUTs per subscription, when one is given: seconds
@@ -142,6 +146,7 @@ pub fn chain_bound(
     started: OffsetDateTime,
     statuses: &[Value],
     pauses: &[Pauses],
+    applies: Duration,
     put_window: Option<PutWindow>,
 ) -> Option<ChainBound> {
     let build = fastest_build(statuses)?;
@@ -174,7 +179,7 @@ pub fn chain_bound(
         let Some(first) = approved.iter().map(|(a, _)| *a).min() else {
             continue;
         };
-        let granted = first + by_tenant[tenant].grant.unwrap_or_default();
+        let granted = first + by_tenant[tenant].grant.unwrap_or_default() + applies;
         for (a, subscription) in approved {
             let start = (*a).max(granted);
             latest = latest.max(start + build);
@@ -193,6 +198,7 @@ pub fn chain_bound(
     Some(ChainBound {
         seconds: (latest - started).as_seconds_f64(),
         build_seconds: build.as_secs_f64(),
+        applies_seconds: applies.as_secs(),
         requests,
         with_put_window,
     })
@@ -242,12 +248,15 @@ mod tests {
             ]),
             grant: Some(Duration::from_secs(45)),
         }];
-        let bound = chain_bound(t0, &statuses, &pauses, None).unwrap();
+        let bound = chain_bound(t0, &statuses, &pauses, Duration::ZERO, None).unwrap();
         // a approved at 30 s, the grant at 30 + 45 = 75 s; b approved at 70 s: both wait for
         // the grant, and end at 75 + 80 = 155 s. The failed request counts for nothing.
         assert_eq!(bound.seconds, 155.0);
         assert_eq!(bound.build_seconds, 80.0);
         assert_eq!(bound.requests, 2);
+        // A grant that applies 10 s after it is made moves both ends by 10 s.
+        let applying = chain_bound(t0, &statuses, &pauses, Duration::from_secs(10), None).unwrap();
+        assert_eq!(applying.seconds, 165.0);
     }
 
     #[test]
@@ -281,21 +290,21 @@ mod tests {
             size: 2,
             window: Duration::from_secs(180),
         };
-        let bound = chain_bound(t0, &statuses, &pauses, Some(window)).unwrap();
+        let bound = chain_bound(t0, &statuses, &pauses, Duration::ZERO, Some(window)).unwrap();
         // Each may start CreateVm at 30 s and build in 70 s: 100 s without the window.
         assert_eq!(bound.seconds, 100.0);
         // a and b PUT at 30 + 10 s; c only at 40 + 180 s, and ends its 60 s tail later.
         assert_eq!(bound.with_put_window, Some(280.0));
         // Without the window's limit binding, it is the plain chain bound.
         let roomy = PutWindow { size: 3, ..window };
-        let bound = chain_bound(t0, &statuses, &pauses, Some(roomy)).unwrap();
+        let bound = chain_bound(t0, &statuses, &pauses, Duration::ZERO, Some(roomy)).unwrap();
         assert_eq!(bound.with_put_window, Some(100.0));
     }
 
     #[test]
     fn without_a_completed_request_there_is_no_bound() {
         assert_eq!(
-            chain_bound(OffsetDateTime::UNIX_EPOCH, &[], &[], None),
+            chain_bound(OffsetDateTime::UNIX_EPOCH, &[], &[], Duration::ZERO, None),
             None
         );
     }

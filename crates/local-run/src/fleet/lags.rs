@@ -9,7 +9,8 @@
 //!   `approved` through imageshare's approval page) after the mail plus the pause the admin
 //!   took: the pages' own time.
 //! - `confirm`: access confirmed (`access-confirmed`) after both the answer and the tenant's
-//!   grant (its first answer plus the admin's grant pause): ConfirmConsent's cadence.
+//!   grant applied (its first answer plus the admin's grant pause plus the time a role
+//!   assignment takes to apply): ConfirmConsent's cadence.
 //! - `queue`: CreateVm's first run after access was confirmed.
 //! - `build`: CreateVm's span beyond the fastest of the run.
 //! - `finish`: the request completed after CreateVm's result.
@@ -115,7 +116,12 @@ fn spread(mut values: Vec<f64>) -> (f64, f64, f64) {
 
 /// The lags of the completed requests among `statuses` of a run that started at `started`;
 /// `None` without one.
-pub fn lags(started: OffsetDateTime, statuses: &[Value], pauses: &[Pauses]) -> Option<Lags> {
+pub fn lags(
+    started: OffsetDateTime,
+    statuses: &[Value],
+    pauses: &[Pauses],
+    applies: Duration,
+) -> Option<Lags> {
     let by_tenant: HashMap<&str, &Pauses> = pauses.iter().map(|p| (p.tenant.as_str(), p)).collect();
     let all: Vec<(String, Moments)> = statuses
         .iter()
@@ -132,7 +138,8 @@ pub fn lags(started: OffsetDateTime, statuses: &[Value], pauses: &[Pauses]) -> O
         *at += by_tenant
             .get(tenant)
             .and_then(|p| p.grant)
-            .map_or(time::Duration::ZERO, to_time);
+            .map_or(time::Duration::ZERO, to_time)
+            + to_time(applies);
     }
     let measured: Vec<RequestLags> = all
         .iter()
@@ -243,7 +250,7 @@ mod tests {
             ]),
             grant: Some(Duration::from_secs(30)),
         }];
-        let lags = lags(t0, &statuses, &pauses).unwrap();
+        let lags = lags(t0, &statuses, &pauses, Duration::ZERO).unwrap();
         assert_eq!(lags.requests, 2);
         let latest = lags.latest.unwrap();
         assert_eq!(latest.id, "b");
