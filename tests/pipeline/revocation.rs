@@ -389,3 +389,59 @@ async fn a_bad_parameter_is_refused_and_an_unknown_request_is_not_found() {
     let (status, _) = revoke(&h, unknown, "").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn a_release_that_keeps_the_credential_for_another_request_does_not_wait_for_the_tenants_lock()
+ {
+    use imageshare::store::{RequestStore, VmClaim};
+
+    let h = Harness::start(Scenario::demo(), &[]).await;
+    let first = h.submit(&document()).await;
+    let second = h.submit(&crate::approval::second_document()).await;
+    h.admin_consents_and_grants(first).await;
+    let done = h.run_until(first, |s| s["state"] == "Completed").await;
+    assert!(done["accessRelease"].is_null(), "{done:#}");
+    assert_ne!(h.status(second).await["state"], "Completed");
+
+    // Another request of the tenant holds the share app's lock (a release or an issue in
+    // flight) for its whole lease.
+    let app_id = done["app"]["appId"].as_str().unwrap();
+    let unique_name = h
+        .sim
+        .state()
+        .applications
+        .iter()
+        .find(|a| a.app_id == app_id)
+        .and_then(|a| a.unique_name.clone())
+        .expect("the share app has a uniqueName");
+    let holder = VmClaim {
+        key: VmClaim::key_for(&format!("tenant-access/{unique_name}")),
+        request: RequestId::new_random(),
+        claimed_at: h.sim.now(),
+    };
+    let held = match h.store.get_claim(&holder.key).await.unwrap() {
+        Some((_, etag)) => h.store.put_claim(&holder, Some(&etag)).await,
+        None => h.store.put_claim(&holder, None).await,
+    };
+    held.unwrap();
+
+    let before = h.sim.now();
+    let released = h.run_until(first, |s| s["accessRelease"].is_object()).await;
+    let waited = h.sim.now() - before;
+    assert!(
+        waited < time::Duration::seconds(1),
+        "the release waited {waited} for a lock it does not need: {released:#}"
+    );
+    let kept = &released["accessRelease"]["kept"];
+    assert!(
+        kept[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains(&second.to_string())),
+        "{released:#}"
+    );
+    let (code, body) = consumer_token_status(&h, app_id).await;
+    assert_eq!(
+        code, 200,
+        "the second request still needs the credential: {body:#}"
+    );
+}

@@ -14,7 +14,7 @@ use super::{
     record::{self, Write},
     revoke_access::{credential_id, credential_kind},
 };
-use crate::domain::{AccessRelease, Kept, RequestId};
+use crate::domain::{AccessRelease, Kept};
 
 pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
     let ctx = run.ctx;
@@ -44,38 +44,36 @@ pub(super) async fn run(run: &Run<'_>) -> Result<Outcome, StepError> {
         return record_release(run, &request, Vec::new(), kept).await;
     }
 
+    // The tenant's list is read before the lock. While another request of the tenant is in
+    // progress, the credential stays, and keeping it needs no lock: nothing is removed, and
+    // that request's own release lists the tenant after its end is written, so the last of
+    // them to end sees every other ended and removes it. A wave of a tenant's endings thus
+    // records its keeps at once instead of taking the lock one by one; only a release that
+    // may remove takes it.
+    if let Some(other) = holders::in_tenant(ctx, &request, &app).await?.credential {
+        return record_release(run, &request, Vec::new(), vec![kept_for(&app, &other)]).await;
+    }
     let subject = lock::Subject::share_app(&app.unique_name);
-    // As in IssueCredentials: while another request holds the lock, waiting costs one read;
-    // the tenant's list is read before the lock, and under it only the request that needed
-    // the credential is read again (a wave of endings otherwise lists the tenant one by one).
-    lock::busy(ctx, &subject, request.id).await?;
-    let seen = holders::in_tenant(ctx, &request, &app).await?.credential;
     let release = async {
-        let witness = match seen.as_deref().map(RequestId::parse) {
-            Some(Ok(id)) => record::load(ctx, id).await?.map(|s| s.request),
-            _ => None,
-        };
-        let still = witness.and_then(|w| {
-            holders::still_needed(&request, &app, std::slice::from_ref(&w)).credential
-        });
-        let needed = match still {
-            Some(other) => Some(other),
-            None => holders::in_tenant(ctx, &request, &app).await?.credential,
-        };
-        Ok::<_, StepError>(match needed {
-            None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
-            Some(other) => (
-                Vec::new(),
-                vec![Kept {
-                    what: credential_kind(&app),
-                    id: credential_id(&app),
-                    reason: format!("request {other} still needs it; it removes it when it ends"),
-                }],
-            ),
-        })
+        // Read again under the lock: a request of the tenant may have started since.
+        Ok::<_, StepError>(
+            match holders::in_tenant(ctx, &request, &app).await?.credential {
+                None => (vec![owner::remove_credential(run, &app).await?], Vec::new()),
+                Some(other) => (Vec::new(), vec![kept_for(&app, &other)]),
+            },
+        )
     };
     let (removed, kept) = lock::with(ctx, &subject, request.id, release).await?;
     record_release(run, &request, removed, kept).await
+}
+
+/// The credential, kept because request `other` still needs it.
+fn kept_for(app: &crate::domain::AppRecord, other: &str) -> Kept {
+    Kept {
+        what: credential_kind(app),
+        id: credential_id(app),
+        reason: format!("request {other} still needs it; it removes it when it ends"),
+    }
 }
 
 /// Records what the release removed and kept, once.
