@@ -34,6 +34,9 @@ pub struct RequestLags {
     pub completed: f64,
     /// Its lags.
     pub seconds: [f64; 6],
+    /// Its moments, in seconds from the run's start: submitted, mailed, answered, its
+    /// tenant's grant applied, access confirmed, CreateVm started, built, completed.
+    pub moments: [f64; 8],
 }
 
 /// The lags across the run: each lag's median, 90th percentile and longest, and the request
@@ -148,9 +151,20 @@ pub fn lags(
                 .get(m.tenant.as_str())
                 .copied()
                 .unwrap_or(m.answered);
+            let at = |t: OffsetDateTime| seconds(t - started);
             RequestLags {
                 id: id.clone(),
-                completed: seconds(m.completed - started),
+                completed: at(m.completed),
+                moments: [
+                    at(m.created),
+                    at(m.mailed),
+                    at(m.answered),
+                    at(grant),
+                    at(m.confirmed),
+                    at(m.build_started),
+                    at(m.built),
+                    at(m.completed),
+                ],
                 seconds: [
                     seconds(m.mailed - m.created),
                     seconds(m.answered - (m.mailed + m.approve_pause)),
@@ -191,9 +205,19 @@ impl Lags {
             ));
         }
         if let Some(r) = &self.latest {
+            let [
+                submitted,
+                mailed,
+                answered,
+                granted,
+                confirmed,
+                building,
+                built,
+                completed,
+            ] = r.moments;
             out.push(format!(
-                "  the last to complete: {} at {:.1} s",
-                r.id, r.completed
+                "  the last to complete: {} (s from the start: submitted {submitted:.1}, mailed {mailed:.1}, answered {answered:.1}, its tenant's grant applied {granted:.1}, access confirmed {confirmed:.1}, CreateVm {building:.1} to {built:.1}, completed {completed:.1})",
+                r.id
             ));
         }
         out
@@ -256,6 +280,10 @@ mod tests {
         assert_eq!(latest.id, "b");
         assert_eq!(latest.completed, 180.0);
         assert_eq!(latest.seconds, [4.0, 6.0, 10.0, 0.0, 10.0, 0.0]);
+        assert_eq!(
+            latest.moments,
+            [0.0, 4.0, 70.0, 55.0, 80.0, 80.0, 180.0, 180.0]
+        );
         // confirm: a 5 s, b 10 s; queue: a 2 s, b 0 s.
         assert_eq!(lags.spread[2], (5.0, 10.0, 10.0));
         assert_eq!(lags.spread[3], (0.0, 2.0, 2.0));
