@@ -26,7 +26,8 @@
 //! `PutVM3Min` and Graph's writes and resource units per application and tenant; the report
 //! prints each with its figures.
 //!
-//! Output: completed / failed / still active, wall and simulated time against the bound, Azure
+//! Output: completed / failed / still active, wall and simulated time (to the latest request's
+//! end: its last history entry or access release) against the bound, Azure
 //! calls per share by service against the API minimum of app-consent (README, "Performance"),
 //! 429s and whether each `Retry-After` was honoured, each handler's peak RSS (`VmHWM`), events
 //! published against history entries, and the counts proving nothing was made twice.

@@ -400,6 +400,34 @@ fn finished(status: &Value) -> bool {
         && (status["state"] != "Completed" || status["accessRelease"].is_object())
 }
 
+/// When a finished request was done: its last history entry or its access release,
+/// whichever came later.
+fn finished_at(status: &Value) -> Option<time::OffsetDateTime> {
+    let at = |v: &Value| {
+        v.as_str().and_then(|s| {
+            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+        })
+    };
+    let history = status["history"]
+        .as_array()
+        .and_then(|h| h.iter().filter_map(|e| at(&e["at"])).max());
+    let release = at(&status["accessRelease"]["at"]);
+    history.max(release)
+}
+
+/// The run's simulated length: from `started` to the latest request's end. The driver sees
+/// the end only when it next reads the statuses (at most every [`POLL_EVERY`] of wall time,
+/// and only while nothing runs), and may have moved the clock meanwhile to messages that
+/// find nothing left to do (superseded re-checks): that is not the run's time. `None`
+/// when a status does not say when it ended.
+fn simulated_length(started: time::OffsetDateTime, statuses: &[Value]) -> Option<Duration> {
+    let mut latest = started;
+    for s in statuses {
+        latest = latest.max(finished_at(s)?);
+    }
+    Duration::try_from(latest - started).ok()
+}
+
 /// Runs the fleet to the end (every request finished) or the timeout.
 pub async fn run(options: &FleetOptions) -> anyhow::Result<FleetReport> {
     let mut fleet = Fleet::start(options).await?;
@@ -445,7 +473,10 @@ struct Driven {
     submitted: Vec<Submitted>,
     statuses: Vec<Value>,
     wall: Duration,
+    /// To the latest request's end ([`simulated_length`]).
     simulated: Duration,
+    /// The simulator's clock when the driver saw the end, from the start.
+    clock_at_end: Duration,
     skipped: Duration,
     jumps: usize,
     peak_locked: usize,
@@ -626,14 +657,44 @@ async fn drive(fleet: &mut Fleet, options: &FleetOptions) -> anyhow::Result<Driv
         }
         quiet_since = None;
     }
+    let clock_at_end = Duration::try_from(fleet.sim().now() - sim_started).unwrap_or_default();
+    let simulated = simulated_length(sim_started, &statuses).unwrap_or(clock_at_end);
     Ok(Driven {
         started_at: sim_started,
         submitted,
         statuses,
         wall: started.elapsed(),
-        simulated: Duration::try_from(fleet.sim().now() - sim_started).unwrap_or_default(),
+        simulated,
+        clock_at_end,
         skipped,
         jumps,
         peak_locked,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use time::macros::datetime;
+
+    use super::*;
+
+    #[test]
+    fn the_simulated_length_ends_at_the_latest_requests_end_not_when_the_driver_looked() {
+        let t0 = datetime!(2026-12-07 08:00:00 UTC);
+        let statuses = [
+            json!({"history": [{"at": "2026-12-07T08:00:01Z"}, {"at": "2026-12-07T08:03:00Z"}],
+                   "accessRelease": {"at": "2026-12-07T08:03:05Z"}}),
+            json!({"history": [{"at": "2026-12-07T08:02:00Z"}], "state": "Failed"}),
+        ];
+        assert_eq!(
+            simulated_length(t0, &statuses),
+            Some(Duration::from_secs(185))
+        );
+        assert_eq!(
+            simulated_length(t0, &[json!({"state": "Completed"})]),
+            None,
+            "a status without times says nothing"
+        );
+    }
 }

@@ -288,6 +288,8 @@ pub struct FleetReport {
     pub wall: Duration,
     /// Simulated time from the first submission to the end.
     pub simulated: Duration,
+    /// The simulator's clock when the driver saw the end, from the start.
+    pub clock_at_end: Duration,
     /// Of that, what the driver skipped.
     pub skipped: Duration,
     /// The driver's jumps.
@@ -386,9 +388,10 @@ impl FleetReport {
         }
         let bound = self.throttling_bound();
         out.push(format!(
-            "time: wall {:.1} s, simulated {:.1} s ({:.1} s of it skipped by the driver in {} jumps)",
+            "time: wall {:.1} s, simulated {:.1} s to the latest request's end (the clock at {:.1} s when the driver saw it; {:.1} s skipped by the driver in {} jumps)",
             self.wall.as_secs_f64(),
             self.simulated.as_secs_f64(),
+            self.clock_at_end.as_secs_f64(),
             self.skipped.as_secs_f64(),
             self.jumps
         ));
@@ -721,6 +724,7 @@ pub(super) fn build(
         still_active,
         wall: driven.wall,
         simulated: driven.simulated,
+        clock_at_end: driven.clock_at_end,
         skipped: driven.skipped,
         jumps: driven.jumps,
         bounds: bounds(&scenario, options, &records),
