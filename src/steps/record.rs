@@ -25,11 +25,7 @@ pub(super) async fn update<T>(
     id: RequestId,
     change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
 ) -> Result<(ShareRequest, T), StepError> {
-    let applied = store::change(ctx.store.as_ref(), id, change).await?;
-    if applied.request.needs_reconciling() || !applied.entries.is_empty() {
-        outbox::flush_at(ctx, &applied.request, Some(&applied.etag), &applied.entries).await;
-    }
-    Ok((applied.request, applied.value))
+    apply(ctx, id, None, change).await
 }
 
 /// [`update`], starting from `known` (a version just listed) instead of reading the request:
@@ -39,8 +35,16 @@ pub(super) async fn update_from<T>(
     known: Stored,
     change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
 ) -> Result<(ShareRequest, T), StepError> {
-    let id = known.request.id;
-    let applied = store::change_from(ctx.store.as_ref(), id, Some(Box::new(known)), change).await?;
+    apply(ctx, known.request.id, Some(Box::new(known)), change).await
+}
+
+async fn apply<T>(
+    ctx: &AppContext,
+    id: RequestId,
+    known: Option<Box<Stored>>,
+    change: impl FnMut(&mut ShareRequest) -> Result<Change<T>, StepError>,
+) -> Result<(ShareRequest, T), StepError> {
+    let applied = store::change_from(ctx.store.as_ref(), id, known, change).await?;
     if applied.request.needs_reconciling() || !applied.entries.is_empty() {
         outbox::flush_at(ctx, &applied.request, Some(&applied.etag), &applied.entries).await;
     }
