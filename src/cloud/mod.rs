@@ -64,9 +64,12 @@ pub const IMAGE_DEFINITION_FRESH: time::Duration = time::Duration::minutes(5);
 pub const PERMISSIONS_GRANTED_FRESH: time::Duration = time::Duration::minutes(5);
 
 /// How long permissions that do not (yet) allow the VM serve the other requests waiting for
-/// the same grant: each would otherwise read them at its own re-check. A grant is then seen
-/// at most this much later, against the minutes Azure takes to apply one.
-pub const PERMISSIONS_MISSING_FRESH: time::Duration = time::Duration::seconds(15);
+/// the same grant: each would otherwise read them at its own re-check. The first read that
+/// finds the grant passes it on to the tenant's other waiting requests
+/// (`steps::app_consent::grant_seen`), so this is about how late a whole tenant sees a grant
+/// (at 15 s the fleet run's last request saw its tenant's grant 16 s after it applied), against
+/// one read per instance and tenant this often while its requests wait.
+pub const PERMISSIONS_MISSING_FRESH: time::Duration = time::Duration::seconds(5);
 
 impl Cloud {
     /// Builds the clients over `transport` with `tokens`.
