@@ -272,6 +272,8 @@ pub struct AdminScript {
     approve_pauses: HashMap<String, Duration>,
     /// The pause drawn before the first grant.
     grant_pause: Option<Duration>,
+    /// When the first grant was made (the simulator's clock).
+    granted_at: Option<OffsetDateTime>,
     order: u64,
     counts: AdminCounts,
     errors: Vec<String>,
@@ -289,6 +291,7 @@ impl AdminScript {
             plan: BTreeMap::new(),
             approve_pauses: HashMap::new(),
             grant_pause: None,
+            granted_at: None,
             order: 0,
             counts: AdminCounts::default(),
             errors: Vec::new(),
@@ -309,6 +312,11 @@ impl AdminScript {
     /// one before the first grant. A reload after a 503 is not one: it is the app's doing.
     pub fn pauses_taken(&self) -> (&HashMap<String, Duration>, Option<Duration>) {
         (&self.approve_pauses, self.grant_pause)
+    }
+
+    /// When the first grant was made, on the simulator's clock.
+    pub fn granted_at(&self) -> Option<OffsetDateTime> {
+        self.granted_at
     }
 
     /// The failures so far, oldest first.
@@ -410,7 +418,10 @@ impl AdminScript {
                     }
                 }
                 Task::Grant { app_id } => match self.admin.grant_contributor(sim, &app_id).await {
-                    Ok(()) => self.counts.granted += 1,
+                    Ok(()) => {
+                        self.counts.granted += 1;
+                        self.granted_at.get_or_insert(sim.now());
+                    }
                     Err(e) => {
                         self.counts.failed += 1;
                         self.errors

@@ -46,6 +46,8 @@ pub struct Pauses {
     pub approve: HashMap<String, Duration>,
     /// The pause before the Contributor grant (the first, if ever more than one).
     pub grant: Option<Duration>,
+    /// When that grant was made (the lags measure from it; the bound from the pauses).
+    pub granted_at: Option<OffsetDateTime>,
 }
 
 /// The bound and how it was found.
@@ -247,6 +249,7 @@ mod tests {
                 ("c".into(), Duration::from_secs(5)),
             ]),
             grant: Some(Duration::from_secs(45)),
+            granted_at: None,
         }];
         let bound = chain_bound(t0, &statuses, &pauses, Duration::ZERO, None).unwrap();
         // a approved at 30 s, the grant at 30 + 45 = 75 s; b approved at 70 s: both wait for
@@ -285,6 +288,7 @@ mod tests {
                 .map(|id| ((*id).to_owned(), Duration::ZERO))
                 .collect(),
             grant: Some(Duration::from_secs(30)),
+            granted_at: None,
         }];
         let window = PutWindow {
             size: 2,

@@ -9,8 +9,8 @@
 //!   `approved` through imageshare's approval page) after the mail plus the pause the admin
 //!   took: the pages' own time.
 //! - `confirm`: access confirmed (`access-confirmed`) after both the answer and the tenant's
-//!   grant applied (its first answer plus the admin's grant pause plus the time a role
-//!   assignment takes to apply): ConfirmConsent's cadence.
+//!   grant applied (when the admin made it, or its first answer plus the admin's grant pause,
+//!   plus the time a role assignment takes to apply): ConfirmConsent's cadence.
 //! - `queue`: CreateVm's first run after access was confirmed.
 //! - `build`: CreateVm's span beyond the fastest of the run.
 //! - `finish`: the request completed after CreateVm's result.
@@ -138,11 +138,16 @@ pub fn lags(
         *first = (*first).min(m.answered);
     }
     for (tenant, at) in &mut granted {
-        *at += by_tenant
-            .get(tenant)
-            .and_then(|p| p.grant)
-            .map_or(time::Duration::ZERO, to_time)
-            + to_time(applies);
+        let pauses = by_tenant.get(tenant);
+        // When the admin made it, or, without that, the pause after the first answer.
+        *at = match pauses.and_then(|p| p.granted_at) {
+            Some(made) => made,
+            None => {
+                *at + pauses
+                    .and_then(|p| p.grant)
+                    .map_or(time::Duration::ZERO, to_time)
+            }
+        } + to_time(applies);
     }
     let measured: Vec<RequestLags> = all
         .iter()
@@ -273,6 +278,7 @@ mod tests {
                 ("b".into(), Duration::from_secs(60)),
             ]),
             grant: Some(Duration::from_secs(30)),
+            granted_at: None,
         }];
         let lags = lags(t0, &statuses, &pauses, Duration::ZERO).unwrap();
         assert_eq!(lags.requests, 2);
@@ -287,5 +293,12 @@ mod tests {
         // confirm: a 5 s, b 10 s; queue: a 2 s, b 0 s.
         assert_eq!(lags.spread[2], (5.0, 10.0, 10.0));
         assert_eq!(lags.spread[3], (0.0, 2.0, 2.0));
+
+        // The grant made at 58 s (the script's own clock), applying 1 s later: a's confirm
+        // lag is 1 s; b, answered after it, keeps its 10 s.
+        let mut made = pauses;
+        made[0].granted_at = Some(datetime!(2026-12-07 08:00:58 UTC));
+        let lags = super::lags(t0, &statuses, &made, Duration::from_secs(1)).unwrap();
+        assert_eq!(lags.spread[2], (1.0, 10.0, 10.0));
     }
 }

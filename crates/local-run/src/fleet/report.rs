@@ -700,6 +700,7 @@ pub(super) fn build(
                     .map(|(r, d)| (r.clone(), seconds(*d)))
                     .collect(),
                 grant: grant.map(seconds),
+                granted_at: s.granted_at(),
             }
         })
         .collect();
