@@ -20,7 +20,6 @@ use crate::{
     },
     html::escape,
     status::role_grant,
-    steps::StepMessage,
     store::{self, Change, ChangeError, StoreError},
 };
 
@@ -335,15 +334,8 @@ pub async fn approve(
             },
         });
         // The check goes out through the outbox, with the approval it must see: sent before
-        // the write, it could run first, find no approval and wait for the deadline. Its
-        // number is one no scheduled re-check can have yet (they are at most latest + 1), so
-        // it runs now and supersedes the chain.
-        let attempt = request.progress.rechecks.latest + 2;
-        request.progress.rechecks.latest = attempt;
-        request.send_after_write(
-            StepMessage::attempt(request.id, Step::ConfirmConsent, attempt),
-            None,
-        );
+        // the write, it could run first, find no approval and wait for the deadline.
+        request.check_now(Step::ConfirmConsent, event.at);
         let (kind, detail) = match via {
             Via::ConsentPage { .. } => (
                 "consent-reported",

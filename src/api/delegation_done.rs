@@ -28,7 +28,6 @@ use crate::{
     },
     html::{document, escape, secure_with_forms},
     invocation::InvocationId,
-    steps::StepMessage,
     store::{self, Change},
 };
 
@@ -169,15 +168,8 @@ async fn end_now(
         if let Some(d) = request.progress.delegation.as_mut() {
             d.done_at = Some(event.at);
         }
-        // A number no scheduled message of the chain has yet (the expiry's is at most
-        // latest + 1), so Service Bus's duplicate detection lets it through.
-        let attempt = request.progress.rechecks.latest + 2;
-        request.progress.rechecks.latest = attempt;
-        request.progress.rechecks.next_run_at = Some(event.at);
-        request.send_after_write(
-            StepMessage::attempt(request.id, Step::EndDelegation, attempt),
-            None,
-        );
+        // Ahead of the expiry's scheduled run (`check_now`).
+        request.check_now(Step::EndDelegation, event.at);
         let entry = request.note(
             "consumer-done",
             "The consumer's admin said they are done with the image; imageshare removes the delegation now.",

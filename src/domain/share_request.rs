@@ -382,6 +382,18 @@ impl ShareRequest {
         Ok(entry)
     }
 
+    /// Queues a run of the current waiting `step` now, superseding its scheduled re-checks:
+    /// attempt `latest + 2`, a number no scheduled message of the chain can have yet (they
+    /// are at most `latest + 1`), so Service Bus's duplicate detection lets it through, it
+    /// runs at once, and the scheduled one finds itself superseded. Sent through the outbox
+    /// after this change is written, so it sees what the change recorded (an approval).
+    pub fn check_now(&mut self, step: super::Step, at: OffsetDateTime) {
+        let attempt = self.progress.rechecks.latest + 2;
+        self.progress.rechecks.latest = attempt;
+        self.progress.rechecks.next_run_at = Some(at);
+        self.send_after_write(StepMessage::attempt(self.id, step, attempt), None);
+    }
+
     /// Queues `message` to be sent after this change is written (the outbox), visible from
     /// `not_before` if given.
     pub fn send_after_write(&mut self, message: StepMessage, not_before: Option<OffsetDateTime>) {

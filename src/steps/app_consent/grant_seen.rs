@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 
 use super::{Run, StepError, record, record::Write};
 use crate::{
-    domain::{ShareRequest, State, Step, StepMessage},
+    domain::{ShareRequest, State, Step},
     store::Stored,
 };
 
@@ -99,15 +99,8 @@ async fn wake(
         if !waits_for_the_same_grant(seen, r, now) {
             return Ok(Write::Keep(false));
         }
-        // One no scheduled check can have yet (they are at most latest + 1), as the consent
-        // callback's: it runs now and the scheduled one finds itself superseded.
-        let attempt = r.progress.rechecks.latest + 2;
-        r.progress.rechecks.latest = attempt;
-        r.progress.rechecks.next_run_at = Some(now);
-        r.send_after_write(
-            StepMessage::attempt(r.id, Step::ConfirmConsent, attempt),
-            None,
-        );
+        // As the consent callback's: it runs now and the scheduled one is superseded.
+        r.check_now(Step::ConfirmConsent, now);
         Ok(Write::Save(Vec::new(), true))
     })
     .await?;
