@@ -91,10 +91,10 @@ fn spread(retry_after: Duration, unit: f64) -> Duration {
 }
 
 /// The pause before a busy lock is tried again for the `retry`-th time in a row, `unit`
-/// (from 0 to 1) placing it in the spread. A lock goes to whoever asks first after it is freed, so the
-/// waiters that have waited longest ask more often (the spread shrinks with each try) and the
-/// turns lean toward first come, first served without a queue to keep in the store; the floor
-/// keeps a wave's reads of the lock within what the store serves.
+/// (from 0 to 1) placing it in the spread. A lock goes to whoever asks first after it is
+/// freed, so the waiters that have waited longest ask more often (the spread shrinks with
+/// each try) and the turns lean toward first come, first served without a queue to keep in
+/// the store; the floor keeps a wave's reads of the lock within what the store serves.
 fn lock_pause(retry: u32, unit: f64) -> Duration {
     let shrink = f64::from(LOCK_SPREAD_HALVED_AFTER)
         / f64::from(LOCK_SPREAD_HALVED_AFTER.saturating_add(retry));

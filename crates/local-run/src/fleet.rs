@@ -403,15 +403,10 @@ fn finished(status: &Value) -> bool {
 /// When a finished request was done: its last history entry or its access release,
 /// whichever came later.
 fn finished_at(status: &Value) -> Option<time::OffsetDateTime> {
-    let at = |v: &Value| {
-        v.as_str().and_then(|s| {
-            time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-        })
-    };
     let history = status["history"]
         .as_array()
-        .and_then(|h| h.iter().filter_map(|e| at(&e["at"])).max());
-    let release = at(&status["accessRelease"]["at"]);
+        .and_then(|h| h.iter().filter_map(|e| step_times::time_at(&e["at"])).max());
+    let release = step_times::time_at(&status["accessRelease"]["at"]);
     history.max(release)
 }
 
